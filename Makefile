@@ -1,0 +1,40 @@
+# Run `make help` for the targets.
+.DEFAULT_GOAL := help
+SHELL := /usr/bin/env bash
+
+.PHONY: help
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+.PHONY: demo
+demo: ## Build and run clustergraph on two local demo clusters, with GraphiQL.
+	tools/demo.sh
+
+.PHONY: test
+test: ## Install what is missing, start real clusters, run every test, clean up.
+	tools/test.sh
+
+.PHONY: generate
+generate: ## Regenerate gqlgen code from schema.graphqls and gqlgen.yml.
+	go generate ./...
+
+.PHONY: graphiql
+graphiql: ## Fetch the GraphiQL bundle from npm into graphiql/dist (embedded).
+	graphiql/build.sh
+
+.PHONY: build
+build: graphiql ## Build bin/clustergraph.
+	go build -o bin/clustergraph .
+
+.PHONY: testbed
+testbed: ## Build (or reuse cached) kube-apiserver, etcd, kwok, ... for the testbed.
+	tools/testbed/build.sh
+
+.PHONY: lint
+lint: ## gofmt, go vet.
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	go vet ./...
+
+.PHONY: unit
+unit: ## Run only the tests that need no cluster (go test -short).
+	go test -short -race ./...

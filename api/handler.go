@@ -1,0 +1,125 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/clustergraph/clustergraph/graph"
+	"github.com/clustergraph/clustergraph/graphiql"
+	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/loaders"
+	"github.com/clustergraph/clustergraph/resolvers"
+)
+
+// Config configures the HTTP edge.
+type Config struct {
+	Registry *k8s.Registry
+	// MaxPage bounds first/limit on lists (default 100).
+	MaxPage int
+	// MaxBodyBytes bounds a request body (default 1 MiB).
+	MaxBodyBytes int64
+	// Loaders tunes the per-operation dataloaders.
+	Loaders loaders.Config
+	Logger  *slog.Logger
+}
+
+// NewHandler returns the server's whole HTTP surface:
+//
+//	/query    GraphQL over POST, GET and websocket (graphql-transport-ws)
+//	/healthz  liveness: the process serves HTTP
+//	/readyz   readiness: every cluster finished its first connection attempt
+//	/         GraphiQL
+func NewHandler(cfg Config) http.Handler {
+	if cfg.MaxPage <= 0 {
+		cfg.MaxPage = 100
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.Loaders.MaxBatch <= 0 {
+		cfg.Loaders = loaders.DefaultConfig
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/query", limitBody(cfg.MaxBodyBytes, graphQL(cfg)))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.Handle("/readyz", readyz(cfg.Registry))
+	mux.Handle("/", graphiql.Handler("clustergraph", "query", "query"))
+	return mux
+}
+
+func graphQL(cfg Config) http.Handler {
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: cfg.Registry, MaxPage: cfg.MaxPage}}))
+	// The default websocket implementation accepts same-origin browsers
+	// only, which is what GraphiQL and consoles served by clustergraph are.
+	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	srv.SetErrorPresenter(presenter(cfg.Logger))
+	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
+		cfg.Logger.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))
+		return fmt.Errorf("panic: %v", p)
+	})
+	// Loaders live for one operation, so a websocket connection gets fresh
+	// ones per operation and never serves memoized stale data.
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(loaders.With(ctx, loaders.New(cfg.Loaders)))
+	})
+	return srv
+}
+
+// limitBody rejects bodies over max with a GraphQL-shaped 413.
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
+				"message":    fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, max),
+				"extensions": map[string]any{"code": CodeBadUserInput},
+			}}})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// readyz reports 200 once no cluster is still on its first sync, with each
+// cluster's state; an unreachable cluster does not hold readiness back.
+func readyz(reg *k8s.Registry) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		states := map[string]k8s.State{}
+		ready := true
+		for _, c := range reg.Clusters() {
+			s := c.Status().State
+			states[c.Name] = s
+			if s == k8s.StateSyncing {
+				ready = false
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if !ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"ready": ready, "clusters": states})
+	})
+}

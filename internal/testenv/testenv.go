@@ -1,0 +1,115 @@
+// Package testenv gives integration tests the real clusters `make test`
+// starts (see tools/test.sh): kube-apiservers with kwok-simulated nodes,
+// seeded with the demo dataset. Tests that need a cluster of their own (to
+// stop it, say) start one with StartCluster.
+//
+// Without the testbed, integration tests fail rather than skip: a skipped
+// integration test would count as passing. `go test -short` leaves them out
+// explicitly.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// EnvKubeconfigs lists the seeded test clusters' kubeconfig files, separated
+// by ':'; tools/test.sh sets it.
+const EnvKubeconfigs = "CLUSTERGRAPH_TEST_KUBECONFIGS"
+
+// Cluster is one test cluster.
+type Cluster struct {
+	// Context is the kubeconfig context name, which clustergraph uses as
+	// the cluster name.
+	Context    string
+	Kubeconfig string
+	Client     kubernetes.Interface
+}
+
+// Integration fails the test when the testbed is missing, and skips it
+// under -short.
+func Integration(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs the real testbed (make test)")
+	}
+	if os.Getenv(EnvKubeconfigs) == "" {
+		t.Fatalf("%s is not set: integration tests run against real clusters; use `make test` (or tools/test.sh), or -short to leave them out", EnvKubeconfigs)
+	}
+}
+
+// Clusters returns the seeded test clusters.
+func Clusters(t testing.TB) []Cluster {
+	t.Helper()
+	Integration(t)
+	var out []Cluster
+	for _, path := range filepath.SplitList(os.Getenv(EnvKubeconfigs)) {
+		out = append(out, load(t, path))
+	}
+	return out
+}
+
+func load(t testing.TB, path string) Cluster {
+	t.Helper()
+	raw, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatalf("loading %s: %v", path, err)
+	}
+	cfg, err := clientcmd.NewNonInteractiveClientConfig(*raw, raw.CurrentContext, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
+	if err != nil {
+		t.Fatalf("client config from %s: %v", path, err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Cluster{Context: raw.CurrentContext, Kubeconfig: path, Client: client}
+}
+
+// Root is the repository root.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// StartCluster starts a fresh, unseeded cluster with the given name and
+// nodes, and deletes it when the test ends (unless the test stopped it).
+func StartCluster(t testing.TB, name string, nodes int) Cluster {
+	t.Helper()
+	Integration(t)
+	out := script(t, 3*time.Minute, "cluster.sh", "up", name, strconv.Itoa(nodes))
+	t.Cleanup(func() { StopCluster(t, name) })
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return load(t, lines[len(lines)-1])
+}
+
+// StopCluster deletes a cluster started by StartCluster.
+func StopCluster(t testing.TB, name string) {
+	t.Helper()
+	script(t, 2*time.Minute, "cluster.sh", "down", name)
+}
+
+func script(t testing.TB, timeout time.Duration, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(Root(), "tools", "testbed", name), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, stderr.String())
+	}
+	return stdout.String()
+}
+

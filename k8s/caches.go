@@ -1,0 +1,193 @@
+package k8s
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Index names registered on the informers.
+const (
+	// IndexNamespace is client-go's namespace index.
+	IndexNamespace = cache.NamespaceIndex
+	// IndexNode indexes pods by spec.nodeName.
+	IndexNode = "node"
+	// IndexOwner indexes objects by the uid of each owner.
+	IndexOwner = "owner"
+	// IndexLabel indexes objects by each "key=value" label pair.
+	IndexLabel = "label"
+)
+
+// resource names the informers of a cluster.
+type resource string
+
+const (
+	resNamespaces     resource = "namespaces"
+	resNodes          resource = "nodes"
+	resPods           resource = "pods"
+	resDeployments    resource = "deployments"
+	resReplicaSets    resource = "replicasets"
+	resStatefulSets   resource = "statefulsets"
+	resDaemonSets     resource = "daemonsets"
+	resJobs           resource = "jobs"
+	resCronJobs       resource = "cronjobs"
+	resServices       resource = "services"
+	resEndpointSlices resource = "endpointslices"
+	resIngresses      resource = "ingresses"
+	resPVCs           resource = "persistentvolumeclaims"
+	resConfigMaps     resource = "configmaps"
+	resSecrets        resource = "secrets"
+	resEvents         resource = "events"
+	resNodePools      resource = "nodepools"
+)
+
+// caches holds one cluster's informers.
+type caches struct {
+	typed     informers.SharedInformerFactory
+	meta      metadatainformer.SharedInformerFactory
+	dyn       dynamicinformer.DynamicSharedInformerFactory
+	informers map[resource]cache.SharedIndexInformer
+	// nodePools is set before start when the cluster serves openyurt's NodePool.
+	nodePools *schema.GroupVersionResource
+}
+
+// stripForCache drops what clustergraph never serves before an object is
+// stored: managedFields are often the largest part of an object.
+func stripForCache(obj any) (any, error) {
+	if a, ok := obj.(metav1.ObjectMetaAccessor); ok {
+		a.GetObjectMeta().SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
+func newCaches(ctx context.Context, typed kubernetes.Interface, meta metadata.Interface, dyn dynamic.Interface) *caches {
+	// No periodic resync: the caches are read, never reconciled.
+	c := &caches{
+		typed:     informers.NewSharedInformerFactoryWithOptions(typed, 0, informers.WithTransform(stripForCache)),
+		meta:      metadatainformer.NewFilteredSharedInformerFactory(meta, 0, metav1.NamespaceAll, nil),
+		dyn:       dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0),
+		informers: map[resource]cache.SharedIndexInformer{},
+	}
+	f := c.typed
+	add := func(r resource, inf cache.SharedIndexInformer, extra cache.Indexers) {
+		idx := cache.Indexers{IndexLabel: labelIndex}
+		for k, v := range extra {
+			idx[k] = v
+		}
+		if err := inf.AddIndexers(idx); err != nil {
+			panic(err) // only possible when an index is added twice: a programming error
+		}
+		c.informers[r] = inf
+	}
+	owner := cache.Indexers{IndexOwner: ownerIndex}
+	add(resNamespaces, f.Core().V1().Namespaces().Informer(), nil)
+	add(resNodes, f.Core().V1().Nodes().Informer(), nil)
+	add(resPods, f.Core().V1().Pods().Informer(), cache.Indexers{IndexOwner: ownerIndex, IndexNode: nodeIndex})
+	add(resDeployments, f.Apps().V1().Deployments().Informer(), nil)
+	add(resReplicaSets, f.Apps().V1().ReplicaSets().Informer(), owner)
+	add(resStatefulSets, f.Apps().V1().StatefulSets().Informer(), nil)
+	add(resDaemonSets, f.Apps().V1().DaemonSets().Informer(), nil)
+	add(resJobs, f.Batch().V1().Jobs().Informer(), owner)
+	add(resCronJobs, f.Batch().V1().CronJobs().Informer(), nil)
+	add(resServices, f.Core().V1().Services().Informer(), nil)
+	add(resEndpointSlices, f.Discovery().V1().EndpointSlices().Informer(), cache.Indexers{IndexOwner: serviceNameIndex})
+	add(resIngresses, f.Networking().V1().Ingresses().Informer(), nil)
+	add(resPVCs, f.Core().V1().PersistentVolumeClaims().Informer(), nil)
+	add(resEvents, f.Core().V1().Events().Informer(), nil)
+
+	// ConfigMaps and Secrets are cached as metadata only: Secret values
+	// never enter clustergraph's memory, and ConfigMap bodies can be large.
+	for r, gvr := range map[resource]schema.GroupVersionResource{
+		resConfigMaps: {Version: "v1", Resource: "configmaps"},
+		resSecrets:    {Version: "v1", Resource: "secrets"},
+	} {
+		inf := c.meta.ForResource(gvr).Informer()
+		_ = inf.SetTransform(stripForCache)
+		add(r, inf, nil)
+	}
+	return c
+}
+
+// start registers the optional informers and starts all of them.
+func (c *caches) start(ctx context.Context) {
+	if c.nodePools != nil {
+		inf := c.dyn.ForResource(*c.nodePools).Informer()
+		_ = inf.SetTransform(stripForCache)
+		c.informers[resNodePools] = inf
+	}
+	c.typed.Start(ctx.Done())
+	c.meta.Start(ctx.Done())
+	c.dyn.Start(ctx.Done())
+}
+
+// waitForSync waits until every informer has synced, logging progress every
+// few seconds so a long start-up on a large cluster is visible.
+func (c *caches) waitForSync(ctx context.Context, log *slog.Logger) bool {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	lastLog := time.Now()
+	for {
+		var pending []string
+		for r, inf := range c.informers {
+			if !inf.HasSynced() {
+				pending = append(pending, string(r))
+			}
+		}
+		if len(pending) == 0 {
+			return true
+		}
+		if time.Since(lastLog) > 5*time.Second {
+			log.Info("still syncing", "pending", pending)
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *caches) store(r resource) cache.Indexer {
+	inf, ok := c.informers[r]
+	if !ok {
+		return nil
+	}
+	return inf.GetIndexer()
+}
+
+func labelIndex(obj any) ([]string, error) {
+	m, err := metaOf(obj)
+	if err != nil {
+		return nil, nil
+	}
+	labels := m.GetLabels()
+	keys := make([]string, 0, len(labels))
+	for k, v := range labels {
+		keys = append(keys, k+"="+v)
+	}
+	return keys, nil
+}
+
+func ownerIndex(obj any) ([]string, error) {
+	m, err := metaOf(obj)
+	if err != nil {
+		return nil, nil
+	}
+	refs := m.GetOwnerReferences()
+	keys := make([]string, 0, len(refs))
+	for _, r := range refs {
+		keys = append(keys, string(r.UID))
+	}
+	return keys, nil
+}

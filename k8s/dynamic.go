@@ -1,0 +1,89 @@
+package k8s
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/restmapper"
+)
+
+// listChunk is the page size of dynamic LISTs: large results arrive in
+// pieces rather than as one huge response.
+const listChunk = 500
+
+// ListResources lists any resource through the dynamic client: an apiserver
+// LIST, not the cache. Label and field selectors are sent to the apiserver,
+// which rejects fields it does not support for the kind (ErrBadInput); the
+// rest of the filter runs here.
+func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionResource, f *Filter) ([]Item, error) {
+	opts := metav1.ListOptions{Limit: listChunk}
+	if f.Labels != nil {
+		opts.LabelSelector = f.Labels.String()
+	}
+	if f.Fields != nil {
+		opts.FieldSelector = f.Fields.String()
+	}
+	local := *f
+	local.Labels, local.Fields = nil, nil
+	var items []Item
+	for {
+		list, err := c.Dynamic.Resource(gvr).Namespace(f.Namespace).List(ctx, opts)
+		if err != nil {
+			return nil, c.apiError(err, gvr.String())
+		}
+		for i := range list.Items {
+			if local.Matches(&list.Items[i]) {
+				items = append(items, Item{Cluster: c, Obj: &list.Items[i]})
+			}
+		}
+		if list.GetContinue() == "" {
+			return items, nil
+		}
+		opts.Continue = list.GetContinue()
+	}
+}
+
+// GetResource reads one object of any kind from the apiserver.
+func (c *Cluster) GetResource(ctx context.Context, id ObjectID) (any, error) {
+	m, err := c.mapper().RESTMapping(id.GVK.GroupKind(), id.GVK.Version)
+	if err != nil {
+		return nil, &ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: kind %s is not served", ErrNotFound, id.GVK)}
+	}
+	obj, err := c.Dynamic.Resource(m.Resource).Namespace(id.Namespace).Get(ctx, id.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, c.apiError(err, id.GVK.Kind+" "+id.Name)
+	}
+	stripForCache(obj)
+	return obj, nil
+}
+
+// apiError translates an apiserver error into the package's sentinels,
+// keeping the apiserver's message.
+func (c *Cluster) apiError(err error, what string) error {
+	var kind error
+	switch {
+	case apierrors.IsNotFound(err):
+		kind = ErrNotFound
+	case apierrors.IsBadRequest(err), apierrors.IsInvalid(err):
+		kind = ErrBadInput
+	default:
+		kind = ErrUnavailable
+	}
+	return &ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: %s: %s", kind, what, err.Error())}
+}
+
+var mappers sync.Map // *Cluster -> meta.RESTMapper
+
+func (c *Cluster) mapper() meta.RESTMapper {
+	if m, ok := mappers.Load(c); ok {
+		return m.(meta.RESTMapper)
+	}
+	m, _ := mappers.LoadOrStore(c, restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.Discovery)))
+	return m.(meta.RESTMapper)
+}

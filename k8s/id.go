@@ -1,0 +1,45 @@
+package k8s
+
+import (
+	"encoding/base64"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// ObjectID identifies any object in any cluster. Its encoded form is the
+// opaque global id the API hands out.
+type ObjectID struct {
+	Cluster   string
+	GVK       schema.GroupVersionKind
+	Namespace string
+	Name      string
+}
+
+// idPrefix versions the encoding so it can change without breaking old ids.
+const idPrefix = "o1"
+
+// Encode returns the opaque id: base64url of "o1" and the parts, separated by
+// a character that cannot appear in any of them.
+func (id ObjectID) Encode() string {
+	s := strings.Join([]string{idPrefix, id.Cluster, id.GVK.Group, id.GVK.Version, id.GVK.Kind, id.Namespace, id.Name}, "\x00")
+	return base64.RawURLEncoding.EncodeToString([]byte(s))
+}
+
+// ParseID decodes an id made by Encode. Anything else is ErrBadInput.
+func ParseID(s string) (ObjectID, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return ObjectID{}, badInput("malformed id %q", s)
+	}
+	p := strings.Split(string(b), "\x00")
+	if len(p) != 7 || p[0] != idPrefix || p[1] == "" || p[3] == "" || p[4] == "" || p[6] == "" {
+		return ObjectID{}, badInput("malformed id %q", s)
+	}
+	return ObjectID{
+		Cluster:   p[1],
+		GVK:       schema.GroupVersionKind{Group: p[2], Version: p[3], Kind: p[4]},
+		Namespace: p[5],
+		Name:      p[6],
+	}, nil
+}

@@ -1,0 +1,333 @@
+package k8s
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Item is one object and the cluster it belongs to.
+type Item struct {
+	Cluster *Cluster
+	Obj     any
+}
+
+// Filter selects objects. The zero value selects everything.
+type Filter struct {
+	Namespace     string
+	Name          string // case-insensitive substring of the name
+	Labels        labels.Selector
+	Fields        fields.Selector
+	Status        string // see StatusOf
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	// Match is a kind-specific extra condition; nil matches everything.
+	Match func(obj any) bool
+}
+
+// ParseSelectors parses a label and a field selector; empty strings select
+// everything. Malformed selectors are ErrBadInput.
+func ParseSelectors(label, field string) (labels.Selector, fields.Selector, error) {
+	ls, err := labels.Parse(label)
+	if err != nil {
+		return nil, nil, badInput("invalid label selector %q: %v", label, err)
+	}
+	fs, err := fields.ParseSelector(field)
+	if err != nil {
+		return nil, nil, badInput("invalid field selector %q: %v", field, err)
+	}
+	return ls, fs, nil
+}
+
+// Matches reports whether obj passes the filter.
+func (f *Filter) Matches(obj any) bool {
+	m, err := metaOf(obj)
+	if err != nil {
+		return false
+	}
+	switch {
+	case f.Namespace != "" && m.GetNamespace() != f.Namespace,
+		f.Name != "" && !containsFold(m.GetName(), f.Name),
+		f.Labels != nil && !f.Labels.Empty() && !f.Labels.Matches(labels.Set(m.GetLabels())),
+		f.Fields != nil && !f.Fields.Empty() && !f.Fields.Matches(fieldsOf(obj)),
+		f.Status != "" && !statusMatches(obj, f.Status),
+		!f.CreatedAfter.IsZero() && m.GetCreationTimestamp().Time.Before(f.CreatedAfter),
+		!f.CreatedBefore.IsZero() && !m.GetCreationTimestamp().Time.Before(f.CreatedBefore),
+		f.Match != nil && !f.Match(obj):
+		return false
+	}
+	return true
+}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+// candidates narrows a store with its indexes before the filter runs: a
+// namespace or an equality label requirement turns a scan of the whole
+// cluster into a lookup.
+func candidates(store cache.Indexer, f *Filter) []any {
+	if f.Namespace != "" {
+		objs, err := store.ByIndex(IndexNamespace, f.Namespace)
+		if err == nil {
+			return objs
+		}
+	}
+	if f.Labels != nil {
+		if reqs, ok := f.Labels.Requirements(); ok {
+			for _, r := range reqs {
+				if (r.Operator() == selection.Equals || r.Operator() == selection.DoubleEquals) && r.Values().Len() == 1 {
+					objs, err := store.ByIndex(IndexLabel, r.Key()+"="+r.Values().UnsortedList()[0])
+					if err == nil {
+						return objs
+					}
+				}
+			}
+		}
+	}
+	return store.List()
+}
+
+// List returns the cached objects of a kind that pass the filter. A cluster
+// whose caches are stale returns its objects and an error saying so.
+func (c *Cluster) List(gvk schema.GroupVersionKind, f *Filter) ([]Item, error) {
+	ok, warn := c.readable()
+	if !ok {
+		return nil, warn
+	}
+	var objs []any
+	if gvk == GVKNodePoolLabel || gvk == GVKNodePoolObject {
+		for _, p := range c.NodePools() {
+			objs = append(objs, p)
+		}
+	} else {
+		r, known := resourceOfGVK[gvk]
+		if !known {
+			return nil, &ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: kind %s is not cached", ErrNotFound, gvk.Kind)}
+		}
+		objs = candidates(c.caches.store(r), f)
+	}
+	items := make([]Item, 0, len(objs))
+	for _, o := range objs {
+		if f.Matches(o) {
+			items = append(items, Item{Cluster: c, Obj: o})
+		}
+	}
+	return items, warn
+}
+
+// ListAcross lists a kind in several clusters. Clusters that cannot be read
+// add an error each; the others' objects are still returned.
+func ListAcross(clusters []*Cluster, gvk schema.GroupVersionKind, f *Filter) ([]Item, []error) {
+	var items []Item
+	var errs []error
+	for _, c := range clusters {
+		got, err := c.List(gvk, f)
+		items = append(items, got...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return items, errs
+}
+
+// Get returns one cached object, or ErrNotFound.
+func (c *Cluster) Get(gvk schema.GroupVersionKind, namespace, name string) (any, error) {
+	ok, warn := c.readable()
+	if !ok {
+		return nil, warn
+	}
+	r, known := resourceOfGVK[gvk]
+	if !known {
+		return nil, &ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: kind %s is not cached", ErrNotFound, gvk.Kind)}
+	}
+	key := name
+	if namespace != "" {
+		key = namespace + "/" + name
+	}
+	obj, exists, err := c.caches.store(r).GetByKey(key)
+	if err != nil || !exists {
+		return nil, fmt.Errorf("%w: %s %s", ErrNotFound, gvk.Kind, key)
+	}
+	return obj, nil
+}
+
+// byIndex returns the cached objects of a resource under an index value.
+func (c *Cluster) byIndex(r resource, index, value string) []any {
+	store := c.caches.store(r)
+	if store == nil {
+		return nil
+	}
+	objs, _ := store.ByIndex(index, value)
+	return objs
+}
+
+// OrderField names what a list is sorted by.
+type OrderField string
+
+// The orders every list offers. Ties are broken by cluster, namespace and
+// name, so every order is total and cursors are stable.
+const (
+	OrderCluster   OrderField = "CLUSTER"
+	OrderName      OrderField = "NAME"
+	OrderNamespace OrderField = "NAMESPACE"
+	OrderCreated   OrderField = "CREATED"
+	OrderStatus    OrderField = "STATUS"
+	OrderLastSeen  OrderField = "LAST_SEEN"
+)
+
+// Order is a list's sort order.
+type Order struct {
+	Field OrderField
+	Desc  bool
+}
+
+// PageArgs are a client's paging arguments. First < 0 means not given.
+type PageArgs struct {
+	After  string
+	First  int
+	Offset int
+}
+
+// Page is one page of a sorted list.
+type Page struct {
+	Items   []Item
+	Cursors []string
+	// Total counts every item that passed the filter, on all pages.
+	Total   int
+	HasNext bool
+	HasPrev bool
+}
+
+// sortKey orders items; its first element depends on the order field.
+type sortKey [4]string
+
+func (k sortKey) cursor() string {
+	b, _ := json.Marshal(k)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func parseCursor(s string) (sortKey, error) {
+	var k sortKey
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		err = json.Unmarshal(b, &k)
+	}
+	if err != nil {
+		return k, badInput("malformed cursor %q", s)
+	}
+	return k, nil
+}
+
+// timeKey formats a time so that string order is time order.
+func timeKey(t time.Time) string { return fmt.Sprintf("%020d", t.UnixNano()) }
+
+func keyOf(it Item, field OrderField) sortKey {
+	m, err := metaOf(it.Obj)
+	if err != nil {
+		return sortKey{}
+	}
+	cl, ns, name := it.Cluster.Name, m.GetNamespace(), m.GetName()
+	switch field {
+	case OrderName:
+		return sortKey{name, ns, cl}
+	case OrderNamespace:
+		return sortKey{ns, name, cl}
+	case OrderCreated:
+		return sortKey{timeKey(m.GetCreationTimestamp().Time), cl, ns, name}
+	case OrderStatus:
+		return sortKey{StatusOf(it.Obj), cl, ns, name}
+	case OrderLastSeen:
+		return sortKey{timeKey(LastSeen(it.Obj)), cl, ns, name}
+	}
+	return sortKey{cl, ns, name}
+}
+
+// LastSeen is when an Event last happened; for other kinds, creation time.
+func LastSeen(obj any) time.Time {
+	if e, ok := obj.(*corev1.Event); ok {
+		switch {
+		case !e.LastTimestamp.IsZero():
+			return e.LastTimestamp.Time
+		case !e.EventTime.IsZero():
+			return e.EventTime.Time
+		}
+	}
+	if m, err := metaOf(obj); err == nil {
+		return m.GetCreationTimestamp().Time
+	}
+	return time.Time{}
+}
+
+// Paginate sorts items and cuts the page the arguments ask for. Items after
+// the cursor come first, then offset skips, then first limits. maxFirst
+// bounds first; a larger first is ErrBadInput.
+func Paginate(items []Item, order Order, args PageArgs, maxFirst int) (Page, error) {
+	first := args.First
+	switch {
+	case first > maxFirst:
+		return Page{}, badInput("first/limit %d is over the maximum of %d", first, maxFirst)
+	case first < 0:
+		first = maxFirst
+	case args.Offset < 0:
+		return Page{}, badInput("offset must not be negative")
+	}
+	field := order.Field
+	if field == "" {
+		field = OrderCluster
+	}
+	type keyed struct {
+		key  sortKey
+		item Item
+	}
+	ks := make([]keyed, len(items))
+	for i, it := range items {
+		ks[i] = keyed{keyOf(it, field), it}
+	}
+	cmp := func(a, b sortKey) int {
+		c := slices.Compare(a[:], b[:])
+		if order.Desc {
+			return -c
+		}
+		return c
+	}
+	slices.SortFunc(ks, func(a, b keyed) int { return cmp(a.key, b.key) })
+
+	start := 0
+	if args.After != "" {
+		after, err := parseCursor(args.After)
+		if err != nil {
+			return Page{}, err
+		}
+		start, _ = slices.BinarySearchFunc(ks, after, func(k keyed, t sortKey) int {
+			if cmp(k.key, t) <= 0 {
+				return -1
+			}
+			return 1
+		})
+	}
+	start = min(start+args.Offset, len(ks))
+	end := min(start+first, len(ks))
+	p := Page{
+		Items:   make([]Item, 0, end-start),
+		Cursors: make([]string, 0, end-start),
+		Total:   len(ks),
+		HasNext: end < len(ks),
+		HasPrev: start > 0,
+	}
+	for _, k := range ks[start:end] {
+		p.Items = append(p.Items, k.item)
+		p.Cursors = append(p.Cursors, k.key.cursor())
+	}
+	return p, nil
+}

@@ -1,0 +1,47 @@
+package k8s
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// KindCount is how many objects of a kind exist and how many are healthy.
+type KindCount struct {
+	Kind    string
+	Total   int
+	Healthy int
+}
+
+// overviewKinds are the kinds an overview counts, in display order.
+var overviewKinds = []schema.GroupVersionKind{
+	GVKNode, GVKNamespace, GVKPod, GVKDeployment, GVKStatefulSet, GVKDaemonSet, GVKReplicaSet,
+	GVKJob, GVKCronJob, GVKService, GVKIngress, GVKPVC, GVKConfigMap, GVKSecret,
+}
+
+// Overview counts objects per kind in the cluster, or in one namespace
+// (cluster-scoped kinds are then left out). See Healthy for what counts.
+func (c *Cluster) Overview(namespace string) ([]KindCount, error) {
+	ok, warn := c.readable()
+	if !ok {
+		return nil, warn
+	}
+	out := make([]KindCount, 0, len(overviewKinds))
+	for _, gvk := range overviewKinds {
+		store := c.caches.store(resourceOfGVK[gvk])
+		var objs []any
+		if namespace == "" {
+			objs = store.List()
+		} else if gvk == GVKNode || gvk == GVKNamespace {
+			continue
+		} else {
+			objs, _ = store.ByIndex(IndexNamespace, namespace)
+		}
+		kc := KindCount{Kind: gvk.Kind, Total: len(objs)}
+		for _, o := range objs {
+			if Healthy(o) {
+				kc.Healthy++
+			}
+		}
+		out = append(out, kc)
+	}
+	return out, warn
+}

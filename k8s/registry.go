@@ -1,0 +1,272 @@
+package k8s
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// InClusterName names the cluster clustergraph runs in, when it runs in a pod.
+const InClusterName = "in-cluster"
+
+// RegistryConfig says where clusters come from.
+type RegistryConfig struct {
+	// Kubeconfigs are the kubeconfig files to read, merged as kubectl merges
+	// KUBECONFIG. Files that do not exist are skipped.
+	Kubeconfigs []string
+	// InCluster adds the cluster of the pod clustergraph runs in, when it
+	// runs in one.
+	InCluster bool
+	// PollInterval is how often the kubeconfig files are checked for
+	// changes. Polling (rather than inotify) also sees files that editors
+	// and kubectl replace by renaming.
+	PollInterval time.Duration
+	// ProbeInterval and ProbeTimeout govern the per-cluster health probe.
+	ProbeInterval time.Duration
+	ProbeTimeout  time.Duration
+	Logger        *slog.Logger
+}
+
+// DefaultKubeconfigs returns the kubeconfig files kubectl would use: the
+// files in KUBECONFIG, else ~/.kube/config.
+func DefaultKubeconfigs() []string {
+	if env := os.Getenv("KUBECONFIG"); env != "" {
+		return filepath.SplitList(env)
+	}
+	return []string{clientcmd.RecommendedHomeFile}
+}
+
+// Registry is the set of clusters clustergraph serves. It follows the
+// kubeconfig: contexts added, changed or removed are engaged or torn down
+// without a restart.
+type Registry struct {
+	cfg RegistryConfig
+	log *slog.Logger
+	ctx context.Context
+
+	mu       sync.RWMutex
+	clusters map[string]*Cluster
+	lastStat string
+}
+
+// NewRegistry returns an empty registry; Run fills it.
+func NewRegistry(cfg RegistryConfig) *Registry {
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 2 * time.Second
+	}
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = 5 * time.Second
+	}
+	if cfg.ProbeTimeout <= 0 {
+		cfg.ProbeTimeout = 3 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Registry{cfg: cfg, log: cfg.Logger, clusters: map[string]*Cluster{}}
+}
+
+// Start loads the clusters and keeps following the kubeconfig until ctx
+// ends, then stops every cluster. It returns after the first load; clusters
+// connect and sync in the background, so an unreachable one never blocks.
+func (r *Registry) Start(ctx context.Context) error {
+	r.ctx = ctx
+	err := r.Reload()
+	go func() {
+		t := time.NewTicker(r.cfg.PollInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				r.stopAll()
+				return
+			case <-t.C:
+				if r.kubeconfigChanged() {
+					if err := r.Reload(); err != nil {
+						r.log.Error("reloading kubeconfig", "err", err)
+					}
+				}
+			}
+		}
+	}()
+	return err
+}
+
+// kubeconfigChanged compares size and modification time of the files with
+// what the last reload saw.
+func (r *Registry) kubeconfigChanged() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.statFiles() != r.lastStat
+}
+
+func (r *Registry) statFiles() string {
+	var s string
+	for _, p := range r.cfg.Kubeconfigs {
+		if fi, err := os.Stat(p); err == nil {
+			s += fmt.Sprintf("%s:%d:%d;", p, fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return s
+}
+
+// wanted is a cluster the kubeconfig asks for.
+type wanted struct {
+	config *rest.Config
+	hash   string
+}
+
+// Reload reads the kubeconfig and brings the clusters in line with it.
+func (r *Registry) Reload() error {
+	stat := r.statFiles()
+	want, err := r.load()
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.lastStat = stat
+	var stop []*Cluster
+	for name, c := range r.clusters {
+		if w, ok := want[name]; !ok || w.hash != c.hash {
+			stop = append(stop, c)
+			delete(r.clusters, name)
+			r.log.Info("cluster removed", "cluster", name, "replaced", ok)
+		}
+	}
+	for name, w := range want {
+		if _, ok := r.clusters[name]; ok {
+			continue
+		}
+		c, err := newCluster(r.ctx, name, w.config, w.hash, clusterTimeouts{probe: r.cfg.ProbeTimeout, period: r.cfg.ProbeInterval}, r.log)
+		if err != nil {
+			r.log.Error("cluster not engaged", "cluster", name, "err", err)
+			continue
+		}
+		r.clusters[name] = c
+		r.log.Info("cluster added", "cluster", name, "server", c.Server)
+	}
+	r.mu.Unlock()
+	// Stopping waits for informers to end; do it outside the lock.
+	for _, c := range stop {
+		c.stop()
+	}
+	return nil
+}
+
+func (r *Registry) load() (map[string]wanted, error) {
+	want := map[string]wanted{}
+	if r.cfg.InCluster {
+		if cfg, err := rest.InClusterConfig(); err == nil {
+			want[InClusterName] = wanted{config: cfg, hash: "in-cluster:" + cfg.Host}
+		}
+	}
+	var files []string
+	for _, p := range r.cfg.Kubeconfigs {
+		if _, err := os.Stat(p); err == nil {
+			files = append(files, p)
+		}
+	}
+	if len(files) == 0 {
+		return want, nil
+	}
+	rules := &clientcmd.ClientConfigLoadingRules{Precedence: files}
+	raw, err := rules.Load()
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig %v: %w", files, err)
+	}
+	for name, kctx := range raw.Contexts {
+		cfg, err := clientcmd.NewNonInteractiveClientConfig(*raw, name, &clientcmd.ConfigOverrides{}, rules).ClientConfig()
+		if err != nil {
+			r.log.Error("skipping kubeconfig context", "context", name, "err", err)
+			continue
+		}
+		// The hash covers everything that shapes the connection, so a
+		// changed server or credential replaces the cluster.
+		b, _ := json.Marshal([]any{kctx, raw.Clusters[kctx.Cluster], raw.AuthInfos[kctx.AuthInfo]})
+		sum := sha256.Sum256(b)
+		want[name] = wanted{config: cfg, hash: hex.EncodeToString(sum[:])}
+	}
+	return want, nil
+}
+
+func (r *Registry) stopAll() {
+	r.mu.Lock()
+	all := r.clusters
+	r.clusters = map[string]*Cluster{}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range all {
+		wg.Go(c.stop)
+	}
+	wg.Wait()
+}
+
+// Clusters returns every cluster, sorted by name.
+func (r *Registry) Clusters() []*Cluster {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*Cluster, 0, len(r.clusters))
+	for _, c := range r.clusters {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b *Cluster) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+
+// Cluster returns one cluster by name, or an ErrNotFound ClusterError.
+func (r *Registry) Cluster(name string) (*Cluster, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if c, ok := r.clusters[name]; ok {
+		return c, nil
+	}
+	return nil, &ClusterError{Cluster: name, Err: fmt.Errorf("%w: unknown cluster %q", ErrNotFound, name)}
+}
+
+// Select returns the named clusters, or all when names is empty. An unknown
+// name is an error.
+func (r *Registry) Select(names []string) ([]*Cluster, error) {
+	if len(names) == 0 {
+		return r.Clusters(), nil
+	}
+	out := make([]*Cluster, 0, len(names))
+	for _, n := range names {
+		c, err := r.Cluster(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Lookup fetches the object an id names.
+func (r *Registry) Lookup(id ObjectID) (*Cluster, any, error) {
+	c, err := r.Cluster(id.Cluster)
+	if err != nil {
+		return nil, nil, err
+	}
+	if id.GVK == GVKNodePoolLabel || id.GVK == GVKNodePoolObject {
+		for _, p := range c.NodePools() {
+			if p.Name == id.Name {
+				return c, p, nil
+			}
+		}
+		return c, nil, fmt.Errorf("%w: node pool %s", ErrNotFound, id.Name)
+	}
+	obj, err := c.Get(id.GVK, id.Namespace, id.Name)
+	return c, obj, err
+}

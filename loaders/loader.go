@@ -1,0 +1,92 @@
+package loaders
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Loader batches and memoizes lookups by key for one request.
+type Loader[K comparable, V any] struct {
+	fetch    func(ctx context.Context, keys []K) ([]V, []error)
+	wait     time.Duration
+	maxBatch int
+
+	mu    sync.Mutex
+	cache map[K]*result[V]
+	batch *batch[K, V]
+}
+
+type result[V any] struct {
+	done chan struct{}
+	v    V
+	err  error
+}
+
+type batch[K comparable, V any] struct {
+	keys    []K
+	results []*result[V]
+}
+
+// NewLoader returns a loader whose fetch answers a batch of distinct keys,
+// with one value (and optionally one error) per key, in key order. A batch
+// is dispatched wait after its first key, or at once when it holds maxBatch.
+func NewLoader[K comparable, V any](wait time.Duration, maxBatch int, fetch func(ctx context.Context, keys []K) ([]V, []error)) *Loader[K, V] {
+	return &Loader[K, V]{fetch: fetch, wait: wait, maxBatch: maxBatch, cache: map[K]*result[V]{}}
+}
+
+// Load returns the value for key, joining the current batch.
+func (l *Loader[K, V]) Load(ctx context.Context, key K) (V, error) {
+	l.mu.Lock()
+	r, ok := l.cache[key]
+	if !ok {
+		r = &result[V]{done: make(chan struct{})}
+		l.cache[key] = r
+		if l.batch == nil {
+			l.batch = &batch[K, V]{}
+			b := l.batch
+			time.AfterFunc(l.wait, func() { l.dispatch(ctx, b) })
+		}
+		l.batch.keys = append(l.batch.keys, key)
+		l.batch.results = append(l.batch.results, r)
+		if len(l.batch.keys) >= l.maxBatch {
+			b := l.batch
+			l.batch = nil
+			go l.run(ctx, b)
+		}
+	}
+	l.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero V
+		return zero, ctx.Err()
+	}
+}
+
+// dispatch runs a batch when its wait ends, unless it was already run
+// because it filled up.
+func (l *Loader[K, V]) dispatch(ctx context.Context, b *batch[K, V]) {
+	l.mu.Lock()
+	if l.batch != b {
+		l.mu.Unlock()
+		return
+	}
+	l.batch = nil
+	l.mu.Unlock()
+	l.run(ctx, b)
+}
+
+func (l *Loader[K, V]) run(ctx context.Context, b *batch[K, V]) {
+	vals, errs := l.fetch(ctx, b.keys)
+	for i, r := range b.results {
+		if i < len(vals) {
+			r.v = vals[i]
+		}
+		if i < len(errs) {
+			r.err = errs[i]
+		}
+		close(r.done)
+	}
+}

@@ -1,0 +1,83 @@
+package resolvers
+
+import (
+	"context"
+	"errors"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/clustergraph/clustergraph/graph/model"
+	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/loaders"
+)
+
+func gvks(g ...schema.GroupVersionKind) []schema.GroupVersionKind { return g }
+
+// workloadGVKs maps the kinds argument; none means all six.
+func workloadGVKs(kinds []model.WorkloadKind) []schema.GroupVersionKind {
+	if len(kinds) == 0 {
+		kinds = model.AllWorkloadKind
+	}
+	out := make([]schema.GroupVersionKind, 0, len(kinds))
+	for _, k := range kinds {
+		out = append(out, model.WorkloadGVKs[k])
+	}
+	return out
+}
+
+// ownerOf resolves the workload controlling obj through the Owner loader.
+func ownerOf(ctx context.Context, c *k8s.Cluster, obj any) (*model.Workload, error) {
+	o, err := loaders.For(ctx).Owner.Load(ctx, loaders.ObjRef{C: c, Obj: obj})
+	if err != nil || o == nil {
+		return nil, err
+	}
+	return model.NewWorkload(c, o), nil
+}
+
+// allocation sums the requests and limits of a node's running pods.
+func allocation(pods []*corev1.Pod) *model.NodeAllocation {
+	a := &model.NodeAllocation{}
+	for _, p := range pods {
+		if k8s.Terminated(p) {
+			continue
+		}
+		req, lim := k8s.Requests(p)
+		a.CPURequestsMillis += req.CPUMillis
+		a.MemoryRequestsBytes += req.MemoryBytes
+		a.CPULimitsMillis += lim.CPUMillis
+		a.MemoryLimitsBytes += lim.MemoryBytes
+		a.Pods++
+	}
+	return a
+}
+
+// object fetches any object by id: from the cache for cached kinds, from
+// the apiserver for others. An object that does not exist is null.
+func (r *Resolver) object(ctx context.Context, raw string) (model.KubeObject, error) {
+	id, err := k8s.ParseID(raw)
+	if err != nil {
+		return nil, err
+	}
+	c, obj, err := r.Registry.Lookup(id)
+	if c != nil && errors.Is(err, k8s.ErrNotFound) && !k8s.IsCached(id.GVK) {
+		obj, err = c.GetResource(ctx, id)
+	}
+	switch {
+	case c == nil:
+		return nil, err // unknown cluster
+	case errors.Is(err, k8s.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	if p, ok := obj.(*k8s.NodePool); ok {
+		// Node pools are not Kubernetes objects of their own when derived
+		// from labels; the openyurt object is served as a Resource.
+		if p.Object != nil {
+			return model.NewResource(c, p.Object), nil
+		}
+		return nil, nil
+	}
+	return wrap(c, obj), nil
+}

@@ -1,0 +1,16 @@
+// Package resolvers holds the hand-written GraphQL resolvers. They are thin:
+// check the input, make one call into loaders or k8s, convert. Helpers live
+// in files other than *.resolvers.go, which gqlgen rewrites.
+package resolvers
+
+import "github.com/clustergraph/clustergraph/k8s"
+
+//go:generate go tool gqlgen generate --config ../gqlgen.yml
+
+// Resolver is the root resolver: it holds the long-lived dependencies.
+// Request-scoped values (loaders) travel in the context.
+type Resolver struct {
+	Registry *k8s.Registry
+	// MaxPage bounds first/limit on every list; it is also the default.
+	MaxPage int
+}

@@ -1,0 +1,127 @@
+// Command clustergraph serves one GraphQL API over the Kubernetes clusters
+// of a kubeconfig (and the cluster it runs in). This file only wires: it
+// reads configuration, builds the registry and the HTTP handler, serves, and
+// shuts down on SIGINT/SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/clustergraph/clustergraph/api"
+	"github.com/clustergraph/clustergraph/k8s"
+)
+
+// config is everything the server can be told, by flag or environment.
+type config struct {
+	listen      string
+	kubeconfigs []string
+	inCluster   bool
+	maxPage     int
+	maxBody     int64
+	logLevel    string
+}
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := run(cfg); err != nil {
+		slog.Error("clustergraph stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// parseConfig reads flags; each flag's default comes from its environment
+// variable (CLUSTERGRAPH_*), then from the built-in default.
+func parseConfig(args []string, getenv func(string) string) (config, error) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	envInt := func(name string, def int) int {
+		if v, err := strconv.Atoi(getenv(name)); err == nil {
+			return v
+		}
+		return def
+	}
+	fs := flag.NewFlagSet("clustergraph", flag.ContinueOnError)
+	var cfg config
+	var kubeconfig string
+	fs.StringVar(&cfg.listen, "listen", env("CLUSTERGRAPH_LISTEN", "127.0.0.1:8080"), "address to serve HTTP on (env CLUSTERGRAPH_LISTEN)")
+	fs.StringVar(&kubeconfig, "kubeconfig", getenv("CLUSTERGRAPH_KUBECONFIG"), "kubeconfig file(s), separated by '"+string(os.PathListSeparator)+"' (env CLUSTERGRAPH_KUBECONFIG; default $KUBECONFIG, then ~/.kube/config)")
+	fs.BoolVar(&cfg.inCluster, "in-cluster", env("CLUSTERGRAPH_IN_CLUSTER", "true") == "true", "also serve the cluster clustergraph runs in, when it runs in a pod (env CLUSTERGRAPH_IN_CLUSTER)")
+	fs.IntVar(&cfg.maxPage, "max-page", envInt("CLUSTERGRAPH_MAX_PAGE", 100), "largest first/limit a list accepts, also the default page size (env CLUSTERGRAPH_MAX_PAGE)")
+	maxBody := fs.Int("max-body-bytes", envInt("CLUSTERGRAPH_MAX_BODY_BYTES", 1<<20), "largest request body accepted (env CLUSTERGRAPH_MAX_BODY_BYTES)")
+	fs.StringVar(&cfg.logLevel, "log-level", env("CLUSTERGRAPH_LOG_LEVEL", "info"), "debug, info, warn or error (env CLUSTERGRAPH_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	cfg.maxBody = int64(*maxBody)
+	if kubeconfig != "" {
+		cfg.kubeconfigs = strings.Split(kubeconfig, string(os.PathListSeparator))
+	} else {
+		cfg.kubeconfigs = k8s.DefaultKubeconfigs()
+	}
+	if cfg.maxPage <= 0 {
+		return cfg, fmt.Errorf("-max-page must be positive, got %d", cfg.maxPage)
+	}
+	return cfg, nil
+}
+
+func run(cfg config) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	reg := k8s.NewRegistry(k8s.RegistryConfig{Kubeconfigs: cfg.kubeconfigs, InCluster: cfg.inCluster, Logger: log})
+	if err := reg.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("clusters", "kubeconfigs", cfg.kubeconfigs, "count", len(reg.Clusters()))
+
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           api.NewHandler(api.Config{Registry: reg, MaxPage: cfg.maxPage, MaxBodyBytes: cfg.maxBody, Logger: log}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	log.Info("serving GraphQL", "url", "http://"+ln.Addr().String()+"/query", "graphiql", "http://"+ln.Addr().String()+"/")
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
