@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/klog/v2"
+
 	"github.com/clustergraph/clustergraph/api"
 	"github.com/clustergraph/clustergraph/k8s"
 )
@@ -91,6 +93,7 @@ func run(cfg config) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
+	klog.SetSlogLogger(log) // client-go's logs join ours
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

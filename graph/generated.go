@@ -3350,21 +3350,127 @@ type Cluster {
   "One namespace by name; null when absent."
   namespace("Namespace name." name: String!): Namespace
   "The cluster's namespaces."
-  namespaces(after: String, first: Int, offset: Int, limit: Int, filter: ListFilter, orderBy: Order): NamespaceConnection!
+  namespaces(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: ListFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): NamespaceConnection!
   "The cluster's nodes."
-  nodes(after: String, first: Int, offset: Int, limit: Int, filter: NodeFilter, orderBy: Order): NodeConnection!
+  nodes(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: NodeFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): NodeConnection!
   "The cluster's node pools."
-  nodePools(after: String, first: Int, offset: Int, limit: Int, filter: ListFilter, orderBy: Order): NodePoolConnection!
+  nodePools(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: ListFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): NodePoolConnection!
   "The cluster's workloads."
-  workloads(kinds: [WorkloadKind!], after: String, first: Int, offset: Int, limit: Int, filter: ListFilter, orderBy: Order): WorkloadConnection!
+  workloads(
+    "Kinds to list; default all six."
+    kinds: [WorkloadKind!]
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: ListFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): WorkloadConnection!
   "The cluster's pods."
-  pods(after: String, first: Int, offset: Int, limit: Int, filter: PodFilter, orderBy: Order): PodConnection!
+  pods(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: PodFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): PodConnection!
   "The cluster's services."
-  services(after: String, first: Int, offset: Int, limit: Int, filter: ListFilter, orderBy: Order): ServiceConnection!
+  services(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: ListFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): ServiceConnection!
   "The cluster's ingresses."
-  ingresses(after: String, first: Int, offset: Int, limit: Int, filter: ListFilter, orderBy: Order): IngressConnection!
+  ingresses(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: ListFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): IngressConnection!
   "The cluster's live Events."
-  events(after: String, first: Int, offset: Int, limit: Int, filter: EventFilter, orderBy: Order): EventConnection!
+  events(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: EventFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): EventConnection!
 }
 
 "Implemented by every Kubernetes object type."
@@ -3458,21 +3564,127 @@ type Namespace implements KubeObject {
   "Sum of this namespace's pod usage from metrics.k8s.io; null without metrics."
   usage: ResourceUsage
   "Workloads in this namespace."
-  workloads(kinds: [WorkloadKind!], after: String, first: Int, offset: Int, limit: Int, filter: ListFilter, orderBy: Order): WorkloadConnection!
+  workloads(
+    "Kinds to list; default all six."
+    kinds: [WorkloadKind!]
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: ListFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): WorkloadConnection!
   "Pods in this namespace."
-  pods(after: String, first: Int, offset: Int, limit: Int, filter: PodFilter, orderBy: Order): PodConnection!
+  pods(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: PodFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): PodConnection!
   "Services in this namespace."
-  services(after: String, first: Int, offset: Int, limit: Int, filter: ListFilter, orderBy: Order): ServiceConnection!
+  services(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: ListFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): ServiceConnection!
   "Ingresses in this namespace."
-  ingresses(after: String, first: Int, offset: Int, limit: Int, filter: ListFilter, orderBy: Order): IngressConnection!
+  ingresses(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: ListFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): IngressConnection!
   "Live Events in this namespace."
-  events(after: String, first: Int, offset: Int, limit: Int, filter: EventFilter, orderBy: Order): EventConnection!
+  events(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: EventFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): EventConnection!
   "ConfigMaps in this namespace (metadata only)."
-  configMaps(after: String, first: Int, offset: Int, limit: Int, filter: ListFilter, orderBy: Order): MetadataObjectConnection!
+  configMaps(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: ListFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): MetadataObjectConnection!
   "Secrets in this namespace (metadata only: values are never cached or served)."
-  secrets(after: String, first: Int, offset: Int, limit: Int, filter: ListFilter, orderBy: Order): MetadataObjectConnection!
+  secrets(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: ListFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): MetadataObjectConnection!
   "PersistentVolumeClaims in this namespace."
-  persistentVolumeClaims(after: String, first: Int, offset: Int, limit: Int, filter: ListFilter, orderBy: Order): PersistentVolumeClaimConnection!
+  persistentVolumeClaims(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: ListFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): PersistentVolumeClaimConnection!
 }
 
 "A node's condition as reported by its kubelet."
@@ -3576,7 +3788,20 @@ type Node implements KubeObject {
   "Taints."
   taints: [Taint!]!
   "Pods scheduled on this node."
-  pods(after: String, first: Int, offset: Int, limit: Int, filter: PodFilter, orderBy: Order): PodConnection!
+  pods(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: PodFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): PodConnection!
 }
 
 "A node address."
@@ -3620,7 +3845,20 @@ type NodePool {
   "Operating systems of the pool's nodes."
   operatingSystems: [String!]!
   "The pool's nodes."
-  nodes(after: String, first: Int, offset: Int, limit: Int, filter: NodeFilter, orderBy: Order): NodeConnection!
+  nodes(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: NodeFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): NodeConnection!
 }
 
 "Where a node pool is defined."
@@ -3702,7 +3940,20 @@ type Workload implements KubeObject {
   "The workload that owns this one (a ReplicaSet's Deployment, a Job's CronJob); null when none."
   owner: Workload
   "Pods of the workload: those it owns directly or through its ReplicaSets or Jobs."
-  pods(after: String, first: Int, offset: Int, limit: Int, filter: PodFilter, orderBy: Order): PodConnection!
+  pods(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: PodFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): PodConnection!
 }
 
 "Status of a Job."
@@ -3854,7 +4105,20 @@ type Service implements KubeObject {
   "The selector as a JSON object; null when the service selects no pods."
   selector: JSON
   "Pods the selector matches."
-  pods(after: String, first: Int, offset: Int, limit: Int, filter: PodFilter, orderBy: Order): PodConnection!
+  pods(
+    "Objects after this cursor."
+    after: String
+    "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
+    first: Int
+    "Objects to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which objects."
+    filter: PodFilter
+    "Order of the list; default by cluster, namespace, name (events: newest first)."
+    orderBy: Order
+  ): PodConnection!
   "Endpoints of the service's EndpointSlices."
   endpoints: [Endpoint!]!
 }

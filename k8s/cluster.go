@@ -254,10 +254,10 @@ func (c *Cluster) readable() (ok bool, err error) {
 	case StateReady:
 		return true, nil
 	case StateStale:
-		return true, &ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: serving data last synced at %s: %s", ErrUnavailable, s.LastSyncTime.UTC().Format(time.RFC3339), s.LastError)}
+		return true, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "serving data last synced at %s: %s", s.LastSyncTime.UTC().Format(time.RFC3339), s.LastError)}
 	case StateSyncing:
-		return false, &ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: caches are still syncing", ErrUnavailable)}
+		return false, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "caches are still syncing")}
 	default:
-		return false, &ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: %s", ErrUnavailable, s.LastError)}
+		return false, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "%s", s.LastError)}
 	}
 }

@@ -2,7 +2,6 @@ package k8s
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -53,7 +52,7 @@ func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionReso
 func (c *Cluster) GetResource(ctx context.Context, id ObjectID) (any, error) {
 	m, err := c.mapper().RESTMapping(id.GVK.GroupKind(), id.GVK.Version)
 	if err != nil {
-		return nil, &ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: kind %s is not served", ErrNotFound, id.GVK)}
+		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrNotFound, "kind %s is not served", id.GVK)}
 	}
 	obj, err := c.Dynamic.Resource(m.Resource).Namespace(id.Namespace).Get(ctx, id.Name, metav1.GetOptions{})
 	if err != nil {
@@ -75,7 +74,7 @@ func (c *Cluster) apiError(err error, what string) error {
 	default:
 		kind = ErrUnavailable
 	}
-	return &ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: %s: %s", kind, what, err.Error())}
+	return &ClusterError{Cluster: c.Name, Err: coded(kind, "%s: %s", what, err.Error())}
 }
 
 var mappers sync.Map // *Cluster -> meta.RESTMapper

@@ -23,12 +23,25 @@ type ClusterError struct {
 	Err     error
 }
 
-func (e *ClusterError) Error() string { return fmt.Sprintf("cluster %q: %v", e.Cluster, e.Err) }
+func (e *ClusterError) Error() string { return fmt.Sprintf("cluster %s: %v", e.Cluster, e.Err) }
 
 // Unwrap lets errors.Is see the sentinel inside.
 func (e *ClusterError) Unwrap() error { return e.Err }
 
-// badInput wraps a message as ErrBadInput.
-func badInput(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrBadInput, fmt.Sprintf(format, args...))
+// codedError is a message that errors.Is matches against one of the
+// sentinels, without the sentinel's text in the message clients see.
+type codedError struct {
+	kind error
+	msg  string
 }
+
+func (e *codedError) Error() string { return e.msg }
+func (e *codedError) Unwrap() error { return e.kind }
+
+// coded formats a message that matches the sentinel kind.
+func coded(kind error, format string, args ...any) error {
+	return &codedError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+// BadInput formats a message that matches ErrBadInput.
+func BadInput(format string, args ...any) error { return coded(ErrBadInput, format, args...) }

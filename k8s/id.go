@@ -30,11 +30,11 @@ func (id ObjectID) Encode() string {
 func ParseID(s string) (ObjectID, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return ObjectID{}, badInput("malformed id %q", s)
+		return ObjectID{}, BadInput("malformed id %q", s)
 	}
 	p := strings.Split(string(b), "\x00")
 	if len(p) != 7 || p[0] != idPrefix || p[1] == "" || p[3] == "" || p[4] == "" || p[6] == "" {
-		return ObjectID{}, badInput("malformed id %q", s)
+		return ObjectID{}, BadInput("malformed id %q", s)
 	}
 	return ObjectID{
 		Cluster:   p[1],

@@ -40,11 +40,11 @@ type Filter struct {
 func ParseSelectors(label, field string) (labels.Selector, fields.Selector, error) {
 	ls, err := labels.Parse(label)
 	if err != nil {
-		return nil, nil, badInput("invalid label selector %q: %v", label, err)
+		return nil, nil, BadInput("invalid label selector %q: %v", label, err)
 	}
 	fs, err := fields.ParseSelector(field)
 	if err != nil {
-		return nil, nil, badInput("invalid field selector %q: %v", field, err)
+		return nil, nil, BadInput("invalid field selector %q: %v", field, err)
 	}
 	return ls, fs, nil
 }
@@ -113,7 +113,7 @@ func (c *Cluster) List(gvk schema.GroupVersionKind, f *Filter) ([]Item, error) {
 	} else {
 		r, known := resourceOfGVK[gvk]
 		if !known {
-			return nil, &ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: kind %s is not cached", ErrNotFound, gvk.Kind)}
+			return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrNotFound, "kind %s is not cached", gvk.Kind)}
 		}
 		objs = candidates(c.caches.store(r), f)
 	}
@@ -149,7 +149,7 @@ func (c *Cluster) Get(gvk schema.GroupVersionKind, namespace, name string) (any,
 	}
 	r, known := resourceOfGVK[gvk]
 	if !known {
-		return nil, &ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: kind %s is not cached", ErrNotFound, gvk.Kind)}
+		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrNotFound, "kind %s is not cached", gvk.Kind)}
 	}
 	key := name
 	if namespace != "" {
@@ -157,7 +157,7 @@ func (c *Cluster) Get(gvk schema.GroupVersionKind, namespace, name string) (any,
 	}
 	obj, exists, err := c.caches.store(r).GetByKey(key)
 	if err != nil || !exists {
-		return nil, fmt.Errorf("%w: %s %s", ErrNotFound, gvk.Kind, key)
+		return nil, coded(ErrNotFound, "%s %s", gvk.Kind, key)
 	}
 	return obj, nil
 }
@@ -224,7 +224,7 @@ func parseCursor(s string) (sortKey, error) {
 		err = json.Unmarshal(b, &k)
 	}
 	if err != nil {
-		return k, badInput("malformed cursor %q", s)
+		return k, BadInput("malformed cursor %q", s)
 	}
 	return k, nil
 }
@@ -274,13 +274,14 @@ func LastSeen(obj any) time.Time {
 // bounds first; a larger first is ErrBadInput.
 func Paginate(items []Item, order Order, args PageArgs, maxFirst int) (Page, error) {
 	first := args.First
-	switch {
-	case first > maxFirst:
-		return Page{}, badInput("first/limit %d is over the maximum of %d", first, maxFirst)
-	case first < 0:
+	if first > maxFirst {
+		return Page{}, BadInput("first/limit %d is over the maximum of %d", first, maxFirst)
+	}
+	if first < 0 {
 		first = maxFirst
-	case args.Offset < 0:
-		return Page{}, badInput("offset must not be negative")
+	}
+	if args.Offset < 0 {
+		return Page{}, BadInput("offset must not be negative")
 	}
 	field := order.Field
 	if field == "" {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,6 +37,9 @@ type RegistryConfig struct {
 	// ProbeInterval and ProbeTimeout govern the per-cluster health probe.
 	ProbeInterval time.Duration
 	ProbeTimeout  time.Duration
+	// WrapTransport, when set, wraps every cluster's HTTP transport (used to
+	// observe the requests clustergraph makes).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 	Logger        *slog.Logger
 }
 
@@ -192,6 +196,9 @@ func (r *Registry) load() (map[string]wanted, error) {
 			r.log.Error("skipping kubeconfig context", "context", name, "err", err)
 			continue
 		}
+		if r.cfg.WrapTransport != nil {
+			cfg.Wrap(r.cfg.WrapTransport)
+		}
 		// The hash covers everything that shapes the connection, so a
 		// changed server or credential replaces the cluster.
 		b, _ := json.Marshal([]any{kctx, raw.Clusters[kctx.Cluster], raw.AuthInfos[kctx.AuthInfo]})
@@ -233,7 +240,7 @@ func (r *Registry) Cluster(name string) (*Cluster, error) {
 	if c, ok := r.clusters[name]; ok {
 		return c, nil
 	}
-	return nil, &ClusterError{Cluster: name, Err: fmt.Errorf("%w: unknown cluster %q", ErrNotFound, name)}
+	return nil, &ClusterError{Cluster: name, Err: coded(ErrNotFound, "no such cluster (known: the kubeconfig contexts and in-cluster)")}
 }
 
 // Select returns the named clusters, or all when names is empty. An unknown
@@ -265,7 +272,7 @@ func (r *Registry) Lookup(id ObjectID) (*Cluster, any, error) {
 				return c, p, nil
 			}
 		}
-		return c, nil, fmt.Errorf("%w: node pool %s", ErrNotFound, id.Name)
+		return c, nil, coded(ErrNotFound, "node pool %s", id.Name)
 	}
 	obj, err := c.Get(id.GVK, id.Namespace, id.Name)
 	return c, obj, err

@@ -2,7 +2,6 @@ package k8s
 
 import (
 	"context"
-	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -39,7 +38,7 @@ func (c *Cluster) NodeUsage(ctx context.Context) (map[string]Usage, error) {
 		if metricsAbsent(err) {
 			return nil, nil
 		}
-		return nil, &ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: node metrics: %w", ErrUnavailable, err)}
+		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "node metrics: %v", err)}
 	}
 	out := make(map[string]Usage, len(list.Items))
 	for _, m := range list.Items {
@@ -56,7 +55,7 @@ func (c *Cluster) PodUsage(ctx context.Context, namespace string) (map[string]Us
 		if metricsAbsent(err) {
 			return nil, nil
 		}
-		return nil, &ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: pod metrics: %w", ErrUnavailable, err)}
+		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "pod metrics: %v", err)}
 	}
 	out := make(map[string]Usage, len(list.Items))
 	for _, m := range list.Items {

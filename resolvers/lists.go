@@ -2,7 +2,6 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -43,7 +42,7 @@ func paged[T any](ctx context.Context, r *Resolver, items []k8s.Item, errs []err
 		args.First = *p.Limit
 	}
 	if (p.First != nil || p.Limit != nil) && args.First < 0 {
-		return nil, fmt.Errorf("%w: first/limit must not be negative", k8s.ErrBadInput)
+		return nil, k8s.BadInput("first/limit must not be negative")
 	}
 	if p.Offset != nil {
 		args.Offset = *p.Offset

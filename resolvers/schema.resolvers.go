@@ -11,14 +11,12 @@ import (
 	"slices"
 
 	"github.com/99designs/gqlgen/graphql"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-
-	"github.com/clustergraph/clustergraph/k8s"
-	"github.com/clustergraph/clustergraph/loaders"
-
 	"github.com/clustergraph/clustergraph/graph"
 	"github.com/clustergraph/clustergraph/graph/model"
+	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/loaders"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 func (r *clusterResolver) Overview(ctx context.Context, obj *model.Cluster) ([]*model.KindCount, error) {

@@ -9,7 +9,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -105,11 +104,30 @@ func script(t testing.TB, timeout time.Duration, name string, args ...string) st
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(Root(), "tools", "testbed", name), args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, stderr.String())
+	// Files, not pipes: the clusters' daemons inherit the script's output,
+	// and a pipe would keep cmd.Wait waiting for them to exit.
+	dir, err := os.MkdirTemp("", "testbed-script")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return stdout.String()
+	defer os.RemoveAll(dir)
+	stdout, err := os.Create(filepath.Join(dir, "stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdout.Close()
+	stderr, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	runErr := cmd.Run()
+	out, _ := os.ReadFile(stdout.Name())
+	if runErr != nil {
+		errOut, _ := os.ReadFile(stderr.Name())
+		t.Fatalf("%s %v: %v\n%s", name, args, runErr, errOut)
+	}
+	return string(out)
 }
 

@@ -1,0 +1,163 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/clustergraph/clustergraph/api"
+	"github.com/clustergraph/clustergraph/internal/testenv"
+	"github.com/clustergraph/clustergraph/k8s"
+)
+
+// server is clustergraph under test: a real registry over real clusters and
+// the real HTTP handler on a local port.
+type server struct {
+	URL      string
+	Registry *k8s.Registry
+	// requests counts HTTP requests clustergraph sent to any apiserver.
+	requests atomic.Int64
+}
+
+type serverOpts struct {
+	kubeconfigs   []string
+	maxPage       int
+	probeInterval time.Duration
+	// waitReady waits for every cluster to be READY before returning.
+	waitReady bool
+}
+
+type countingTransport struct {
+	next http.RoundTripper
+	n    *atomic.Int64
+}
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+func startServer(t *testing.T, o serverOpts) *server {
+	t.Helper()
+	if o.probeInterval == 0 {
+		o.probeInterval = 500 * time.Millisecond
+	}
+	s := &server{}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	// client-go logs through klog; watches that end when a test stops its
+	// server or cluster are expected, not news.
+	klog.SetSlogLogger(log)
+	s.Registry = k8s.NewRegistry(k8s.RegistryConfig{
+		Kubeconfigs:   o.kubeconfigs,
+		PollInterval:  200 * time.Millisecond,
+		ProbeInterval: o.probeInterval,
+		ProbeTimeout:  2 * time.Second,
+		Logger:        log,
+		WrapTransport: func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, &s.requests} },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := s.Registry.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(api.NewHandler(api.Config{Registry: s.Registry, MaxPage: o.maxPage, Logger: log}))
+	t.Cleanup(hs.Close)
+	s.URL = hs.URL
+	if o.waitReady {
+		eventually(t, 2*time.Minute, "all clusters READY", func() bool {
+			cs := s.Registry.Clusters()
+			for _, c := range cs {
+				if c.Status().State != k8s.StateReady {
+					return false
+				}
+			}
+			return len(cs) > 0
+		})
+	}
+	return s
+}
+
+// seeded starts clustergraph over the seeded test clusters.
+func seeded(t *testing.T) (*server, []testenv.Cluster) {
+	t.Helper()
+	cs := testenv.Clusters(t)
+	var paths []string
+	for _, c := range cs {
+		paths = append(paths, c.Kubeconfig)
+	}
+	return startServer(t, serverOpts{kubeconfigs: paths, waitReady: true}), cs
+}
+
+// gqlError is an error of a GraphQL response.
+type gqlError struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+type response struct {
+	Data   json.RawMessage `json:"data"`
+	Errors []gqlError      `json:"errors"`
+	Status int
+}
+
+// do posts a query and returns the raw response.
+func (s *server) do(t *testing.T, query string, vars map[string]any) response {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	resp, err := http.Post(s.URL+"/query", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r response
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("response is not JSON (%d): %s", resp.StatusCode, raw)
+	}
+	r.Status = resp.StatusCode
+	return r
+}
+
+// query runs a query that must succeed and decodes its data into out.
+func (s *server) query(t *testing.T, query string, vars map[string]any, out any) {
+	t.Helper()
+	r := s.do(t, query, vars)
+	if len(r.Errors) > 0 {
+		t.Fatalf("query failed: %+v\nquery: %s", r.Errors, query)
+	}
+	if err := json.Unmarshal(r.Data, out); err != nil {
+		t.Fatalf("decoding %s: %v", r.Data, err)
+	}
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// key names an object across clusters.
+func key(cluster, namespace, name string) string {
+	return strings.Join([]string{cluster, namespace, name}, "/")
+}
