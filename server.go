@@ -4,6 +4,9 @@
 // shuts down on SIGINT/SIGTERM.
 package main
 
+// gqlgen runs from the repository root, where gqlgen.yml's paths are rooted.
+//go:generate go tool gqlgen generate
+
 import (
 	"context"
 	"errors"

@@ -97,4 +97,3 @@ func (c *Cluster) NodePools() []*NodePool {
 	slices.SortFunc(out, func(a, b *NodePool) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
-

@@ -232,7 +232,6 @@ func (r *Registry) Clusters() []*Cluster {
 	return out
 }
 
-
 // Cluster returns one cluster by name, or an ErrNotFound ClusterError.
 func (r *Registry) Cluster(name string) (*Cluster, error) {
 	r.mu.RLock()

@@ -87,4 +87,3 @@ func Requests(p *corev1.Pod) (requests, limits Usage) {
 func Terminated(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
-

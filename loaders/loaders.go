@@ -151,7 +151,9 @@ func usage(list func(ctx context.Context, c *k8s.Cluster, namespace string) (map
 type ctxKey struct{}
 
 // With returns a context carrying the loaders.
-func With(ctx context.Context, l *Loaders) context.Context { return context.WithValue(ctx, ctxKey{}, l) }
+func With(ctx context.Context, l *Loaders) context.Context {
+	return context.WithValue(ctx, ctxKey{}, l)
+}
 
 // For returns the request's loaders. Outside a request (tests, tools) it
 // returns fresh ones, so callers never need a nil check.

@@ -231,7 +231,7 @@ func wrap(c *k8s.Cluster, obj any) model.KubeObject {
 }
 
 // Per-type wrappers for paged.
-func wrapPod(it k8s.Item) *model.Pod { return model.NewPod(it.Cluster, it.Obj.(*corev1.Pod)) }
+func wrapPod(it k8s.Item) *model.Pod   { return model.NewPod(it.Cluster, it.Obj.(*corev1.Pod)) }
 func wrapNode(it k8s.Item) *model.Node { return model.NewNode(it.Cluster, it.Obj.(*corev1.Node)) }
 func wrapNamespace(it k8s.Item) *model.Namespace {
 	return model.NewNamespace(it.Cluster, it.Obj.(*corev1.Namespace))
@@ -239,7 +239,7 @@ func wrapNamespace(it k8s.Item) *model.Namespace {
 func wrapService(it k8s.Item) *model.Service {
 	return model.NewService(it.Cluster, it.Obj.(*corev1.Service))
 }
-func wrapEvent(it k8s.Item) *model.Event { return model.NewEvent(it.Cluster, it.Obj.(*corev1.Event)) }
+func wrapEvent(it k8s.Item) *model.Event       { return model.NewEvent(it.Cluster, it.Obj.(*corev1.Event)) }
 func wrapWorkload(it k8s.Item) *model.Workload { return model.NewWorkload(it.Cluster, it.Obj) }
 func wrapPool(it k8s.Item) *model.NodePool {
 	return &model.NodePool{C: it.Cluster, P: it.Obj.(*k8s.NodePool)}

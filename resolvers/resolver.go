@@ -5,8 +5,6 @@ package resolvers
 
 import "github.com/clustergraph/clustergraph/k8s"
 
-//go:generate go tool gqlgen generate --config ../gqlgen.yml
-
 // Resolver is the root resolver: it holds the long-lived dependencies.
 // Request-scoped values (loaders) travel in the context.
 type Resolver struct {

@@ -130,4 +130,3 @@ func script(t testing.TB, timeout time.Duration, name string, args ...string) st
 	}
 	return string(out)
 }
-
