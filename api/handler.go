@@ -58,7 +58,7 @@ func NewHandler(cfg Config) http.Handler {
 	mux.Handle("/query", limitBody(cfg.MaxBodyBytes, graphQL(cfg)))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.Handle("/readyz", readyz(cfg.Registry))
-	mux.Handle("/", graphiql.Handler("clustergraph", "query", "query"))
+	mux.Handle("/", graphiql.Handler("clustergraph", "/query", "/query"))
 	return mux
 }
 

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -54,13 +56,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 		o.probeInterval = 500 * time.Millisecond
 	}
 	s := &server{}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	// client-go logs through klog; watches that end when a test stops its
-	// server or cluster are expected, not news.
-	klog.SetSlogLogger(log)
+	log := testLogger()
 	s.Registry = k8s.NewRegistry(k8s.RegistryConfig{
 		Kubeconfigs:   o.kubeconfigs,
 		PollInterval:  200 * time.Millisecond,
@@ -90,6 +86,18 @@ func startServer(t *testing.T, o serverOpts) *server {
 	}
 	return s
 }
+
+// testLogger is the servers' logger: silent unless -v. client-go logs
+// through klog, a process global, so it is pointed at the same logger once;
+// watches that end when a test stops its server or cluster are expected.
+var testLogger = sync.OnceValue(func() *slog.Logger {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	klog.SetSlogLogger(log)
+	return log
+})
 
 // seeded starts clustergraph over the seeded test clusters.
 func seeded(t *testing.T) (*server, []testenv.Cluster) {
@@ -160,4 +168,12 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 // key names an object across clusters.
 func key(cluster, namespace, name string) string {
 	return strings.Join([]string{cluster, namespace, name}, "/")
+}
+
+// TestMain points klog at the test logger before any client starts a
+// goroutine that logs (klog's logger is a process global).
+func TestMain(m *testing.M) {
+	flag.Parse()
+	testLogger()
+	os.Exit(m.Run())
 }

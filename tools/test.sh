@@ -53,4 +53,23 @@ export CLUSTERGRAPH_TEST_KUBECONFIGS="$kc_a:$kc_b"
 export CLUSTERGRAPH_REQUIRE_ASSETS=1
 # shellcheck disable=SC2086
 go test -race -count=1 -timeout 30m ${GOTESTFLAGS:-} ./...
+
+log "GraphiQL in a real browser (Debian's Chromium) against clustergraph on both clusters"
+if [ ! -x /usr/bin/chromium ]; then
+  log "installing chromium from Debian"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+fi
+(cd graphiql && npm ci --prefer-offline --no-audit --no-fund >/dev/null)
+go build -o bin/clustergraph .
+port=18931
+bin/clustergraph --kubeconfig "$kc_a:$kc_b" --listen "127.0.0.1:$port" --log-level warn &
+server=$!
+trap 'kill $server 2>/dev/null || true; cleanup' EXIT
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
+  sleep 0.2
+done
+node graphiql/e2e/check.mjs "http://127.0.0.1:$port/" --screenshot "$CLUSTERGRAPH_TESTBED_DIR/graphiql.png" \
+  --query '{ clusters { name status { state } } pods(filter: {namespace: "shop"}) { totalCount } }' \
+  --result '"kwok-cg-a"' --result '"kwok-cg-b"' --result '"READY"' --result '"totalCount"'
 log "all tests passed in $((SECONDS - start))s"

@@ -12,6 +12,9 @@
 //                         result arrives over the websocket; with --auth, also
 //                         assert connection_init carried the header
 //   --expect TEXT         text the subscription result must contain
+//   --query QUERY         the query to run (default `{ __typename }`)
+//   --result TEXT         text its result must contain (may be repeated;
+//                         default "__typename")
 //   --screenshot FILE     where to save a screenshot (default e2e/graphiql.png)
 //
 // Uses Debian's Chromium (apt-get install chromium): Playwright's own browser
@@ -25,6 +28,8 @@ const { values: opts, positionals } = parseArgs({
     auth: { type: "string" },
     subscription: { type: "string" },
     expect: { type: "string" },
+    query: { type: "string", default: "{ __typename }" },
+    result: { type: "string", multiple: true, default: ['"__typename"'] },
     screenshot: { type: "string", default: new URL("graphiql.png", import.meta.url).pathname },
   },
 });
@@ -100,7 +105,10 @@ try {
   }
 
   posts.length = 0;
-  await run("{ __typename }", '"__typename"');
+  await run(opts.query, opts.result[0]);
+  for (const want of opts.result) {
+    if (!(await resultText()).includes(want)) throw new Error(`query result lacks ${want}`);
+  }
   console.log(`query result: ${(await resultText()).replace(/\s+/g, " ")}`);
   if (opts.auth) {
     const sent = posts.map((r) => r.headers()["authorization"]);

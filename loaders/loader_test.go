@@ -1,0 +1,67 @@
+package loaders
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestLoaderBatchesAndMemoizes: concurrent loads share one batch, and a key
+// asked again is answered from memory.
+func TestLoaderBatchesAndMemoizes(t *testing.T) {
+	var calls, keys atomic.Int64
+	l := NewLoader(5*time.Millisecond, 1000, func(_ context.Context, ks []int) ([]int, []error) {
+		calls.Add(1)
+		keys.Add(int64(len(ks)))
+		out := make([]int, len(ks))
+		for i, k := range ks {
+			out[i] = k * 2
+		}
+		return out, nil
+	})
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Go(func() {
+			v, err := l.Load(context.Background(), i%50)
+			if err != nil || v != (i%50)*2 {
+				t.Errorf("Load(%d) = %d, %v", i%50, v, err)
+			}
+		})
+	}
+	wg.Wait()
+	if calls.Load() != 1 || keys.Load() != 50 {
+		t.Errorf("fetch called %d times with %d keys, want once with 50 distinct keys", calls.Load(), keys.Load())
+	}
+	if v, _ := l.Load(context.Background(), 7); v != 14 || calls.Load() != 1 {
+		t.Errorf("memoized load = %d after %d calls", v, calls.Load())
+	}
+}
+
+// TestLoaderMaxBatch dispatches a full batch without waiting.
+func TestLoaderMaxBatch(t *testing.T) {
+	var calls atomic.Int64
+	l := NewLoader(time.Hour, 10, func(_ context.Context, ks []int) ([]int, []error) {
+		calls.Add(1)
+		return make([]int, len(ks)), nil
+	})
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Go(func() { _, _ = l.Load(context.Background(), i) })
+	}
+	wg.Wait()
+	if calls.Load() != 3 {
+		t.Errorf("fetch called %d times, want 3 full batches", calls.Load())
+	}
+}
+
+// TestLoaderCanceled returns when the caller's context ends.
+func TestLoaderCanceled(t *testing.T) {
+	l := NewLoader(time.Hour, 100, func(_ context.Context, ks []int) ([]int, []error) { return make([]int, len(ks)), nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.Load(ctx, 1); err == nil {
+		t.Error("want the context's error")
+	}
+}
