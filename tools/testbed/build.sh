@@ -24,7 +24,7 @@ stamp() { echo "$2" >"$cache/testbed/stamps/$1"; }
 build_kubernetes() {
   local need=()
   for n in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-    have "$n" "$KUBERNETES_VERSION" || need+=("$n")
+    have "$n" "$KUBERNETES_VERSION+ldflags" || need+=("$n")
   done
   [ ${#need[@]} -eq 0 ] && return 0
   log "building ${need[*]} $KUBERNETES_VERSION (about 12 minutes cold)"
@@ -51,9 +51,15 @@ build_kubernetes() {
   } >"$mod/go.mod"
   for n in "${need[@]}"; do
     log "go build $n"
-    (cd "$mod" && go build -trimpath -o "$bin/$n.tmp" "k8s.io/kubernetes/cmd/$n")
+    # A build from the module proxy has no git metadata; stamp the version
+    # so /version and kubectl version report it (clusters show it in the API).
+    local minor=${KUBERNETES_VERSION#v1.}
+    minor=${minor%%.*}
+    local vpkg=k8s.io/component-base/version
+    (cd "$mod" && go build -trimpath -ldflags "-X $vpkg.gitVersion=$KUBERNETES_VERSION -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean" \
+      -o "$bin/$n.tmp" "k8s.io/kubernetes/cmd/$n")
     mv "$bin/$n.tmp" "$bin/$n"
-    stamp "$n" "$KUBERNETES_VERSION"
+    stamp "$n" "$KUBERNETES_VERSION+ldflags"
   done
 }
 
