@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/clustergraph/clustergraph/api"
@@ -163,6 +165,22 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// matchingKeys returns the sorted keys of the objects, listed per cluster,
+// that match; it is the reference a filter's result is compared with.
+func matchingKeys[T any](byCluster map[string][]T, match func(T) bool) []string {
+	var keys []string
+	for c, items := range byCluster {
+		for i := range items {
+			if match(items[i]) {
+				m := any(&items[i]).(metav1.Object)
+				keys = append(keys, key(c, m.GetNamespace(), m.GetName()))
+			}
+		}
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // key names an object across clusters.

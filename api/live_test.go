@@ -2,21 +2,16 @@ package api_test
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/tools/clientcmd"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"github.com/clustergraph/clustergraph/internal/testenv"
@@ -28,10 +23,7 @@ import (
 func TestUsage(t *testing.T) {
 	s, cs := seeded(t)
 	c := cs[0]
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := c.Config
 	mc := metricsclient.NewForConfigOrDie(cfg)
 	// metrics-server needs a scrape or two after the pods start.
 	eventually(t, 3*time.Minute, "metrics for every shop pod", func() bool {
@@ -146,18 +138,7 @@ func TestEvents(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			want := func() []string {
-				var keys []string
-				for c, es := range events() {
-					for _, e := range es {
-						if tc.match(e) {
-							keys = append(keys, key(c, e.Namespace, e.Name))
-						}
-					}
-				}
-				sort.Strings(keys)
-				return keys
-			}
+			want := func() []string { return matchingKeys(events(), tc.match) }
 			if len(want()) == 0 {
 				t.Fatalf("no events match %s; the seed should cause some", tc.filter)
 			}
@@ -250,37 +231,14 @@ func TestTopology(t *testing.T) {
 // its pools from those objects (with their type).
 func TestOpenYurtNodePools(t *testing.T) {
 	c := testenv.StartCluster(t, "cg-yurt", 3)
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crd := &apiextensionsv1.CustomResourceDefinition{
-		ObjectMeta: metav1.ObjectMeta{Name: "nodepools.apps.openyurt.io"},
-		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
-			Group: "apps.openyurt.io",
-			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "nodepools", Singular: "nodepool", Kind: "NodePool", ListKind: "NodePoolList"},
-			Scope: apiextensionsv1.ClusterScoped,
-			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
-				Name: "v1beta1", Served: true, Storage: true,
-				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: ptr(true)}},
-			}},
-		},
-	}
-	if _, err := apiextensionsclient.NewForConfigOrDie(cfg).ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	dyn := dynamic.NewForConfigOrDie(cfg)
 	gvr := schema.GroupVersionResource{Group: "apps.openyurt.io", Version: "v1beta1", Resource: "nodepools"}
-	eventually(t, 30*time.Second, "the NodePool CRD to be served", func() bool {
-		_, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
-		return err == nil
-	})
+	pools := testenv.CreateCRD(t, c, gvr, "NodePool", false)
 	for _, p := range []struct{ name, typ string }{{"edge-a", "Edge"}, {"cloud", "Cloud"}} {
 		u := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "apps.openyurt.io/v1beta1", "kind": "NodePool",
 			"metadata": map[string]any{"name": p.name}, "spec": map[string]any{"type": p.typ},
 		}}
-		if _, err := dyn.Resource(gvr).Create(ctx, u, metav1.CreateOptions{}); err != nil {
+		if _, err := pools.Create(ctx, u, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}

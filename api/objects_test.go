@@ -6,15 +6,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/clustergraph/clustergraph/internal/testenv"
 	"github.com/clustergraph/clustergraph/k8s"
@@ -198,44 +193,15 @@ func podID(t *testing.T, s *server, c string, edit func(parts []string)) string 
 func TestResourcesCRD(t *testing.T) {
 	s, cs := seeded(t)
 	c := cs[0]
-	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ext := apiextensionsclient.NewForConfigOrDie(cfg)
-	dyn := dynamic.NewForConfigOrDie(cfg)
-	crd := &apiextensionsv1.CustomResourceDefinition{
-		ObjectMeta: metav1.ObjectMeta{Name: "tapps.apps.tkestack.io"},
-		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
-			Group: "apps.tkestack.io",
-			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "tapps", Singular: "tapp", Kind: "TApp", ListKind: "TAppList"},
-			Scope: apiextensionsv1.NamespaceScoped,
-			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
-				Name: "v1", Served: true, Storage: true,
-				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
-					Type: "object", XPreserveUnknownFields: ptr(true),
-				}},
-			}},
-		},
-	}
-	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{}); err != nil && !strings.Contains(err.Error(), "already exists") {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = ext.ApiextensionsV1().CustomResourceDefinitions().Delete(ctx, crd.Name, metav1.DeleteOptions{})
-	})
 	gvr := schema.GroupVersionResource{Group: "apps.tkestack.io", Version: "v1", Resource: "tapps"}
-	eventually(t, 30*time.Second, "the CRD to be served", func() bool {
-		_, err := dyn.Resource(gvr).Namespace("shop").List(ctx, metav1.ListOptions{})
-		return err == nil
-	})
+	tapps := testenv.CreateCRD(t, c, gvr, "TApp", true)
 	for i, app := range []string{"web", "worker", "batch"} {
 		u := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "apps.tkestack.io/v1", "kind": "TApp",
 			"metadata": map[string]any{"name": fmt.Sprintf("tapp-%d", i), "labels": map[string]any{"app": app}},
 			"spec":     map[string]any{"replicas": int64(i + 1)},
 		}}
-		if _, err := dyn.Resource(gvr).Namespace("shop").Create(ctx, u, metav1.CreateOptions{}); err != nil {
+		if _, err := tapps.Namespace("shop").Create(ctx, u, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -387,18 +387,7 @@ func TestPodFilters(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			want := func() []string {
-				var keys []string
-				for c, ps := range pods() {
-					for _, p := range ps {
-						if tc.match(p) {
-							keys = append(keys, key(c, p.Namespace, p.Name))
-						}
-					}
-				}
-				sort.Strings(keys)
-				return keys
-			}
+			want := func() []string { return matchingKeys(pods(), tc.match) }
 			w := want()
 			if len(w) == 0 || len(w) == len(all[cs[0].Context])+len(all[cs[1].Context]) {
 				t.Fatalf("filter %s selects %d pods: the test needs one that selects some, not all", tc.filter, len(w))

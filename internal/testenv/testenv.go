@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -33,6 +34,7 @@ type Cluster struct {
 	// the cluster name.
 	Context    string
 	Kubeconfig string
+	Config     *rest.Config
 	Client     kubernetes.Interface
 }
 
@@ -73,7 +75,7 @@ func load(t testing.TB, path string) Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Cluster{Context: raw.CurrentContext, Kubeconfig: path, Client: client}
+	return Cluster{Context: raw.CurrentContext, Kubeconfig: path, Config: cfg, Client: client}
 }
 
 // Root is the repository root.
