@@ -25,6 +25,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/clustergraph/clustergraph/api"
+	"github.com/clustergraph/clustergraph/auth"
 	"github.com/clustergraph/clustergraph/k8s"
 )
 
@@ -36,6 +37,10 @@ type config struct {
 	maxPage     int
 	maxBody     int64
 	logLevel    string
+	identity    string
+	noAuth      bool
+	origins     []string
+	noIntro     bool
 }
 
 func main() {
@@ -73,11 +78,18 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.BoolVar(&cfg.inCluster, "in-cluster", env("CLUSTERGRAPH_IN_CLUSTER", "true") == "true", "also serve the cluster clustergraph runs in, when it runs in a pod (env CLUSTERGRAPH_IN_CLUSTER)")
 	fs.IntVar(&cfg.maxPage, "max-page", envInt("CLUSTERGRAPH_MAX_PAGE", 100), "largest first/limit a list accepts, also the default page size (env CLUSTERGRAPH_MAX_PAGE)")
 	maxBody := fs.Int("max-body-bytes", envInt("CLUSTERGRAPH_MAX_BODY_BYTES", 1<<20), "largest request body accepted (env CLUSTERGRAPH_MAX_BODY_BYTES)")
+	fs.StringVar(&cfg.identity, "identity-cluster", getenv("CLUSTERGRAPH_IDENTITY_CLUSTER"), "cluster whose TokenReview authenticates callers (env CLUSTERGRAPH_IDENTITY_CLUSTER; default in-cluster, else the kubeconfig's current context)")
+	fs.BoolVar(&cfg.noAuth, "insecure-disable-auth", getenv("CLUSTERGRAPH_INSECURE_DISABLE_AUTH") == "true", "serve every request as clustergraph itself, with no token: for a local demo only, never expose it (env CLUSTERGRAPH_INSECURE_DISABLE_AUTH)")
+	origins := fs.String("allowed-origins", getenv("CLUSTERGRAPH_ALLOWED_ORIGINS"), "comma-separated browser origins (host patterns) allowed to open websockets besides the server's own (env CLUSTERGRAPH_ALLOWED_ORIGINS)")
+	fs.BoolVar(&cfg.noIntro, "disable-introspection", getenv("CLUSTERGRAPH_DISABLE_INTROSPECTION") == "true", "turn off schema introspection and field suggestions, for production without GraphiQL (env CLUSTERGRAPH_DISABLE_INTROSPECTION)")
 	fs.StringVar(&cfg.logLevel, "log-level", env("CLUSTERGRAPH_LOG_LEVEL", "info"), "debug, info, warn or error (env CLUSTERGRAPH_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	cfg.maxBody = int64(*maxBody)
+	if *origins != "" {
+		cfg.origins = strings.Split(*origins, ",")
+	}
 	if kubeconfig != "" {
 		cfg.kubeconfigs = strings.Split(kubeconfig, string(os.PathListSeparator))
 	} else {
@@ -111,8 +123,14 @@ func run(cfg config) error {
 	if err != nil {
 		return err
 	}
+	var authn *auth.Authenticator
+	if cfg.noAuth {
+		log.Warn("AUTHENTICATION IS DISABLED (--insecure-disable-auth): every request reads with clustergraph's own credentials. Use this for a local demo only; never expose this server.")
+	} else {
+		authn = auth.New(auth.Config{Registry: reg, IdentityCluster: cfg.identity})
+	}
 	srv := &http.Server{
-		Handler:           api.NewHandler(api.Config{Registry: reg, MaxPage: cfg.maxPage, MaxBodyBytes: cfg.maxBody, Logger: log}),
+		Handler:           api.NewHandler(api.Config{Registry: reg, Authenticator: authn, AllowedOrigins: cfg.origins, NoIntrospection: cfg.noIntro, MaxPage: cfg.maxPage, MaxBodyBytes: cfg.maxBody, Logger: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	log.Info("serving GraphQL", "url", "http://"+ln.Addr().String()+"/query", "graphiql", "http://"+ln.Addr().String()+"/")

@@ -9,6 +9,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/clustergraph/clustergraph/auth"
 	"github.com/clustergraph/clustergraph/k8s"
 )
 
@@ -43,6 +44,10 @@ func presenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			ext["code"], ext["reason"] = CodeBadUserInput, code
 		case code != "":
 			// Already coded (e.g. by gqlgen for a bad variable).
+		case errors.Is(err, auth.ErrUnauthenticated):
+			ext["code"] = CodeUnauthenticated
+		case errors.Is(err, k8s.ErrForbidden):
+			ext["code"] = CodeForbidden
 		case errors.Is(err, k8s.ErrBadInput):
 			ext["code"] = CodeBadUserInput
 		case errors.Is(err, k8s.ErrNotFound):

@@ -14,8 +14,10 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	coderws "github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/clustergraph/clustergraph/auth"
 	"github.com/clustergraph/clustergraph/graph"
 	"github.com/clustergraph/clustergraph/graphiql"
 	"github.com/clustergraph/clustergraph/k8s"
@@ -26,13 +28,25 @@ import (
 // Config configures the HTTP edge.
 type Config struct {
 	Registry *k8s.Registry
+	// Authenticator checks bearer tokens. Nil switches authentication off:
+	// every request then reads as clustergraph itself (local demo only).
+	Authenticator *auth.Authenticator
 	// MaxPage bounds first/limit on lists (default 100).
 	MaxPage int
 	// MaxBodyBytes bounds a request body (default 1 MiB).
 	MaxBodyBytes int64
 	// Loaders tunes the per-operation dataloaders.
 	Loaders loaders.Config
-	Logger  *slog.Logger
+	// Limits bound request size and cost.
+	Limits Limits
+	// AllowedOrigins are the browser origins (host patterns such as
+	// "console.example.com" or "https://*.example.com") that may open a
+	// websocket besides the server's own; cross-origin is denied by default.
+	AllowedOrigins []string
+	// NoIntrospection turns schema introspection (and field suggestions in
+	// errors) off, for production deployments that do not serve GraphiQL.
+	NoIntrospection bool
+	Logger          *slog.Logger
 }
 
 // NewHandler returns the server's whole HTTP surface:
@@ -54,8 +68,9 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Limits.defaults()
 	mux := http.NewServeMux()
-	mux.Handle("/query", limitBody(cfg.MaxBodyBytes, graphQL(cfg)))
+	mux.Handle("/query", limitBody(cfg.MaxBodyBytes, authenticate(cfg.Authenticator, perUser(cfg.Limits.PerUserConcurrency, graphQL(cfg)))))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.Handle("/readyz", readyz(cfg.Registry))
 	mux.Handle("/", graphiql.Handler("clustergraph", "/query", "/query"))
@@ -64,14 +79,25 @@ func NewHandler(cfg Config) http.Handler {
 
 func graphQL(cfg Config) http.Handler {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: cfg.Registry, MaxPage: cfg.MaxPage}}))
-	// The default websocket implementation accepts same-origin browsers
-	// only, which is what GraphiQL and consoles served by clustergraph are.
-	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second})
+	// Browsers may open a websocket from the server's own origin and from
+	// AllowedOrigins only (cross-site websocket hijacking, CVE-2019-13209);
+	// an Origin of "null" is refused.
+	srv.AddTransport(transport.Websocket{
+		Implementation:        transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{OriginPatterns: cfg.AllowedOrigins}},
+		KeepAlivePingInterval: 10 * time.Second,
+		InitFunc:              wsInit(cfg.Authenticator),
+		InitTimeout:           10 * time.Second,
+	})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.Introspection{})
+	if !cfg.NoIntrospection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.SetDisableSuggestion(cfg.NoIntrospection)
+	srv.SetParserTokenLimit(cfg.Limits.MaxTokens)
+	srv.Use(queryLimits{maxDepth: cfg.Limits.MaxDepth, maxComplexity: cfg.Limits.MaxComplexity, defaultPage: cfg.MaxPage})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	srv.SetErrorPresenter(presenter(cfg.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
@@ -90,12 +116,7 @@ func graphQL(cfg Config) http.Handler {
 func limitBody(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusRequestEntityTooLarge)
-			_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
-				"message":    fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, max),
-				"extensions": map[string]any{"code": CodeBadUserInput},
-			}}})
+			writeError(w, http.StatusRequestEntityTooLarge, CodeBadUserInput, fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, max))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)

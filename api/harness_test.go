@@ -21,6 +21,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/clustergraph/clustergraph/api"
+	"github.com/clustergraph/clustergraph/auth"
 	"github.com/clustergraph/clustergraph/internal/testenv"
 	"github.com/clustergraph/clustergraph/k8s"
 )
@@ -31,7 +32,16 @@ type server struct {
 	URL      string
 	Registry *k8s.Registry
 	// requests counts HTTP requests clustergraph sent to any apiserver.
-	requests atomic.Int64
+	requests *atomic.Int64
+	// token, when set, is sent as a bearer token.
+	token string
+}
+
+// as returns a client of the same server that sends token.
+func (s *server) as(token string) *server {
+	c := *s
+	c.token = token
+	return &c
 }
 
 type serverOpts struct {
@@ -40,6 +50,9 @@ type serverOpts struct {
 	probeInterval time.Duration
 	// waitReady waits for every cluster to be READY before returning.
 	waitReady bool
+	// auth turns authentication on (identity: the first kubeconfig's
+	// current context); off, every request reads as clustergraph itself.
+	auth bool
 }
 
 type countingTransport struct {
@@ -57,7 +70,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 	if o.probeInterval == 0 {
 		o.probeInterval = 500 * time.Millisecond
 	}
-	s := &server{}
+	s := &server{requests: &atomic.Int64{}}
 	log := testLogger()
 	s.Registry = k8s.NewRegistry(k8s.RegistryConfig{
 		Kubeconfigs:   o.kubeconfigs,
@@ -65,14 +78,18 @@ func startServer(t *testing.T, o serverOpts) *server {
 		ProbeInterval: o.probeInterval,
 		ProbeTimeout:  2 * time.Second,
 		Logger:        log,
-		WrapTransport: func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, &s.requests} },
+		WrapTransport: func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, s.requests} },
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	if err := s.Registry.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(api.NewHandler(api.Config{Registry: s.Registry, MaxPage: o.maxPage, Logger: log}))
+	var authn *auth.Authenticator
+	if o.auth {
+		authn = auth.New(auth.Config{Registry: s.Registry})
+	}
+	hs := httptest.NewServer(api.NewHandler(api.Config{Registry: s.Registry, Authenticator: authn, MaxPage: o.maxPage, Logger: log}))
 	t.Cleanup(hs.Close)
 	s.URL = hs.URL
 	if o.waitReady {
@@ -129,7 +146,15 @@ type response struct {
 func (s *server) do(t *testing.T, query string, vars map[string]any) response {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	resp, err := http.Post(s.URL+"/query", "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/query", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

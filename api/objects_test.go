@@ -148,6 +148,34 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+	t.Run("refused before any resolver runs", func(t *testing.T) {
+		deep := "name"
+		for range 16 {
+			deep = "owner { pods { nodes { " + deep + " } } }"
+		}
+		var aliases strings.Builder
+		for i := range 10000 {
+			fmt.Fprintf(&aliases, "a%d: __typename ", i)
+		}
+		for name, q := range map[string]string{
+			"too deep":       "{ pods { nodes { " + deep + " } } }",
+			"too complex":    `{ workloads(first: 100) { nodes { pods(first: 100) { nodes { node { pods(first: 100) { nodes { name namespace } } } } } } } }`,
+			"alias flood":    "{ " + aliases.String() + "}",
+			"fragment flood": `{ ...A } fragment A on Query { pods(first: 100) { nodes { ...B } } } fragment B on Pod { owner { pods(first: 100) { nodes { owner { pods(first: 100) { nodes { name } } } } } } }`,
+		} {
+			before := s.requests.Load()
+			r := s.do(t, q, nil)
+			if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "BAD_USER_INPUT" {
+				t.Errorf("%s: %+v, want BAD_USER_INPUT", name, r.Errors)
+			}
+			if string(r.Data) != "" && string(r.Data) != "null" {
+				t.Errorf("%s: data %s, want none: no resolver may run", name, r.Data)
+			}
+			if n := s.requests.Load() - before; n != 0 {
+				t.Errorf("%s: %d apiserver requests", name, n)
+			}
+		}
+	})
 	t.Run("oversized body", func(t *testing.T) {
 		big := `{"query":"{ __typename }","variables":{"x":"` + strings.Repeat("a", 2<<20) + `"}}`
 		resp, err := http.Post(s.URL+"/query", "application/json", strings.NewReader(big))

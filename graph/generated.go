@@ -39,6 +39,8 @@ type ResolverRoot interface {
 	Pod() PodResolver
 	Query() QueryResolver
 	Service() ServiceResolver
+	Viewer() ViewerResolver
+	ViewerCluster() ViewerClusterResolver
 	Workload() WorkloadResolver
 }
 
@@ -370,6 +372,12 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	Permission struct {
+		Group    func(childComplexity int) int
+		Resource func(childComplexity int) int
+		Verbs    func(childComplexity int) int
+	}
+
 	PersistentVolumeClaim struct {
 		CapacityBytes func(childComplexity int) int
 		Cluster       func(childComplexity int) int
@@ -442,6 +450,7 @@ type ComplexityRoot struct {
 		Resources  func(childComplexity int, group string, version string, resource string, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 		Services   func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 		Topology   func(childComplexity int, cluster string, namespace *string) int
+		Viewer     func(childComplexity int) int
 		Workloads  func(childComplexity int, kinds []model.WorkloadKind, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 	}
 
@@ -537,6 +546,19 @@ type ComplexityRoot struct {
 		Status    func(childComplexity int) int
 	}
 
+	Viewer struct {
+		Clusters func(childComplexity int, clusters []string) int
+		Groups   func(childComplexity int) int
+		Username func(childComplexity int) int
+	}
+
+	ViewerCluster struct {
+		AllNamespaces func(childComplexity int) int
+		Cluster       func(childComplexity int) int
+		Namespaces    func(childComplexity int, labelSelector *string, limit *int) int
+		Permissions   func(childComplexity int, namespace *string) int
+	}
+
 	Workload struct {
 		AvailableReplicas func(childComplexity int) int
 		Cluster           func(childComplexity int) int
@@ -629,6 +651,7 @@ type PodResolver interface {
 	Usage(ctx context.Context, obj *model.Pod) (*model.ResourceUsage, error)
 }
 type QueryResolver interface {
+	Viewer(ctx context.Context) (*model.Viewer, error)
 	Clusters(ctx context.Context) ([]*model.Cluster, error)
 	Cluster(ctx context.Context, name string) (*model.Cluster, error)
 	Object(ctx context.Context, id string) (model.KubeObject, error)
@@ -646,6 +669,12 @@ type QueryResolver interface {
 type ServiceResolver interface {
 	Pods(ctx context.Context, obj *model.Service, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
 	Endpoints(ctx context.Context, obj *model.Service) ([]*model.Endpoint, error)
+}
+type ViewerResolver interface {
+	Clusters(ctx context.Context, obj *model.Viewer, clusters []string) ([]*model.ViewerCluster, error)
+}
+type ViewerClusterResolver interface {
+	Namespaces(ctx context.Context, obj *model.ViewerCluster, labelSelector *string, limit *int) ([]*model.Namespace, error)
 }
 type WorkloadResolver interface {
 	Owner(ctx context.Context, obj *model.Workload) (*model.Workload, error)
@@ -2114,6 +2143,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Permission.group":
+		if e.ComplexityRoot.Permission.Group == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Permission.Group(childComplexity), true
+	case "Permission.resource":
+		if e.ComplexityRoot.Permission.Resource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Permission.Resource(childComplexity), true
+	case "Permission.verbs":
+		if e.ComplexityRoot.Permission.Verbs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Permission.Verbs(childComplexity), true
+
 	case "PersistentVolumeClaim.capacityBytes":
 		if e.ComplexityRoot.PersistentVolumeClaim.CapacityBytes == nil {
 			break
@@ -2494,6 +2542,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Topology(childComplexity, args["cluster"].(string), args["namespace"].(*string)), true
+	case "Query.viewer":
+		if e.ComplexityRoot.Query.Viewer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Viewer(childComplexity), true
 	case "Query.workloads":
 		if e.ComplexityRoot.Query.Workloads == nil {
 			break
@@ -2859,6 +2913,65 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TopologyNode.Status(childComplexity), true
 
+	case "Viewer.clusters":
+		if e.ComplexityRoot.Viewer.Clusters == nil {
+			break
+		}
+
+		args, err := ec.field_Viewer_clusters_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Viewer.Clusters(childComplexity, args["clusters"].([]string)), true
+	case "Viewer.groups":
+		if e.ComplexityRoot.Viewer.Groups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Viewer.Groups(childComplexity), true
+	case "Viewer.username":
+		if e.ComplexityRoot.Viewer.Username == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Viewer.Username(childComplexity), true
+
+	case "ViewerCluster.allNamespaces":
+		if e.ComplexityRoot.ViewerCluster.AllNamespaces == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ViewerCluster.AllNamespaces(childComplexity), true
+	case "ViewerCluster.cluster":
+		if e.ComplexityRoot.ViewerCluster.Cluster == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ViewerCluster.Cluster(childComplexity), true
+	case "ViewerCluster.namespaces":
+		if e.ComplexityRoot.ViewerCluster.Namespaces == nil {
+			break
+		}
+
+		args, err := ec.field_ViewerCluster_namespaces_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.ViewerCluster.Namespaces(childComplexity, args["labelSelector"].(*string), args["limit"].(*int)), true
+	case "ViewerCluster.permissions":
+		if e.ComplexityRoot.ViewerCluster.Permissions == nil {
+			break
+		}
+
+		args, err := ec.field_ViewerCluster_permissions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.ViewerCluster.Permissions(childComplexity, args["namespace"].(*string)), true
+
 	case "Workload.availableReplicas":
 		if e.ComplexityRoot.Workload.AvailableReplicas == nil {
 			break
@@ -3118,6 +3231,8 @@ scalar Int64
 
 "The root of every read."
 type Query {
+  "Who the caller is and what they may do in each cluster."
+  viewer: Viewer!
   "Every cluster clustergraph knows, sorted by name, with its connection status."
   clusters: [Cluster!]!
   "One cluster by its kubeconfig context name (or ` + "`" + `in-cluster` + "`" + `); null when there is none."
@@ -3309,6 +3424,43 @@ type Query {
     "Only this namespace (nodes the namespace's pods run on are included)."
     namespace: String
   ): Topology!
+}
+
+"The authenticated caller."
+type Viewer {
+  "User name as the identity cluster's TokenReview reports it, e.g. system:serviceaccount:shop:ci."
+  username: String!
+  "Groups of the user."
+  groups: [String!]!
+  "What the caller may do in each cluster (default: all clusters)."
+  clusters("Clusters to report; default all." clusters: [String!]): [ViewerCluster!]!
+}
+
+"What the caller may do in one cluster."
+type ViewerCluster {
+  "The cluster."
+  cluster: Cluster!
+  "Whether a cluster-wide grant reaches every namespace."
+  allNamespaces: Boolean!
+  "Namespaces in which the caller holds any permission, sorted by name."
+  namespaces(
+    "Only namespaces whose labels match this selector."
+    labelSelector: String
+    "At most this many namespaces."
+    limit: Int
+  ): [Namespace!]!
+  "The caller's verbs on the main kinds, cluster-wide or in one namespace."
+  permissions("Evaluate in this namespace (cluster-wide grants count too); default cluster-wide only." namespace: String): [Permission!]!
+}
+
+"The verbs the caller holds on one resource."
+type Permission {
+  "API group; empty for the core group."
+  group: String!
+  "Resource, e.g. pods."
+  resource: String!
+  "Verbs allowed, among get, list, watch, create, update, patch and delete."
+  verbs: [String!]!
 }
 
 "Whether a cluster can be read and how fresh its caches are."
@@ -5287,6 +5439,18 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_Permission(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "group":
+		return ec.fieldContext_Permission_group(ctx, field)
+	case "resource":
+		return ec.fieldContext_Permission_resource(ctx, field)
+	case "verbs":
+		return ec.fieldContext_Permission_verbs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Permission", field.Name)
+}
+
 func (ec *executionContext) childFields_PersistentVolumeClaim(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5587,6 +5751,32 @@ func (ec *executionContext) childFields_TopologyNode(ctx context.Context, field 
 		return ec.fieldContext_TopologyNode_healthy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TopologyNode", field.Name)
+}
+
+func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "username":
+		return ec.fieldContext_Viewer_username(ctx, field)
+	case "groups":
+		return ec.fieldContext_Viewer_groups(ctx, field)
+	case "clusters":
+		return ec.fieldContext_Viewer_clusters(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Viewer", field.Name)
+}
+
+func (ec *executionContext) childFields_ViewerCluster(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cluster":
+		return ec.fieldContext_ViewerCluster_cluster(ctx, field)
+	case "allNamespaces":
+		return ec.fieldContext_ViewerCluster_allNamespaces(ctx, field)
+	case "namespaces":
+		return ec.fieldContext_ViewerCluster_namespaces(ctx, field)
+	case "permissions":
+		return ec.fieldContext_ViewerCluster_permissions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ViewerCluster", field.Name)
 }
 
 func (ec *executionContext) childFields_Workload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7482,6 +7672,56 @@ func (ec *executionContext) field_Service_pods_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["orderBy"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_ViewerCluster_namespaces_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "labelSelector",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["labelSelector"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_ViewerCluster_permissions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "namespace",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["namespace"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Viewer_clusters_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "clusters",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["clusters"] = arg0
 	return args, nil
 }
 
@@ -13535,6 +13775,75 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
 }
 
+func (ec *executionContext) _Permission_group(ctx context.Context, field graphql.CollectedField, obj *model.Permission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Permission_group(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Group, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Permission_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Permission", field, false, false, "String")
+}
+
+func (ec *executionContext) _Permission_resource(ctx context.Context, field graphql.CollectedField, obj *model.Permission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Permission_resource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Permission_resource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Permission", field, false, false, "String")
+}
+
+func (ec *executionContext) _Permission_verbs(ctx context.Context, field graphql.CollectedField, obj *model.Permission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Permission_verbs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Verbs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Permission_verbs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Permission", field, false, false, "String")
+}
+
 func (ec *executionContext) _PersistentVolumeClaim_id(ctx context.Context, field graphql.CollectedField, obj *model.PersistentVolumeClaim) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14617,6 +14926,38 @@ func (ec *executionContext) fieldContext_PodEdge_node(_ context.Context, field g
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Pod(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_viewer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Viewer(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Viewer) graphql.Marshaler {
+			return ec.marshalNViewer2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐViewer(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Viewer(ctx, field)
 		},
 	}
 	return fc, nil
@@ -16709,6 +17050,239 @@ func (ec *executionContext) _TopologyNode_healthy(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_TopologyNode_healthy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TopologyNode", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Viewer_username(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Viewer_username(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Username(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Viewer_username(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Viewer", field, true, false, "String")
+}
+
+func (ec *executionContext) _Viewer_groups(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Viewer_groups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Groups(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Viewer_groups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Viewer", field, true, false, "String")
+}
+
+func (ec *executionContext) _Viewer_clusters(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Viewer_clusters(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Viewer().Clusters(ctx, obj, fc.Args["clusters"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ViewerCluster) graphql.Marshaler {
+			return ec.marshalNViewerCluster2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐViewerClusterᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Viewer_clusters(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Viewer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ViewerCluster(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Viewer_clusters_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ViewerCluster_cluster(ctx context.Context, field graphql.CollectedField, obj *model.ViewerCluster) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ViewerCluster_cluster(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cluster(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Cluster) graphql.Marshaler {
+			return ec.marshalNCluster2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐCluster(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ViewerCluster_cluster(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ViewerCluster",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Cluster(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ViewerCluster_allNamespaces(ctx context.Context, field graphql.CollectedField, obj *model.ViewerCluster) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ViewerCluster_allNamespaces(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AllNamespaces(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ViewerCluster_allNamespaces(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ViewerCluster", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _ViewerCluster_namespaces(ctx context.Context, field graphql.CollectedField, obj *model.ViewerCluster) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ViewerCluster_namespaces(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.ViewerCluster().Namespaces(ctx, obj, fc.Args["labelSelector"].(*string), fc.Args["limit"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Namespace) graphql.Marshaler {
+			return ec.marshalNNamespace2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNamespaceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ViewerCluster_namespaces(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ViewerCluster",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Namespace(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_ViewerCluster_namespaces_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ViewerCluster_permissions(ctx context.Context, field graphql.CollectedField, obj *model.ViewerCluster) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ViewerCluster_permissions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return obj.Permissions(fc.Args["namespace"].(*string)), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Permission) graphql.Marshaler {
+			return ec.marshalNPermission2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPermissionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ViewerCluster_permissions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ViewerCluster",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Permission(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_ViewerCluster_permissions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Workload_id(ctx context.Context, field graphql.CollectedField, obj *model.Workload) (ret graphql.Marshaler) {
@@ -21105,6 +21679,49 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var permissionImplementors = []string{"Permission"}
+
+func (ec *executionContext) _Permission(ctx context.Context, sel ast.SelectionSet, obj *model.Permission) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, permissionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Permission")
+		case "group":
+			out.Values[i] = ec._Permission_group(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resource":
+			out.Values[i] = ec._Permission_resource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verbs":
+			out.Values[i] = ec._Permission_verbs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var persistentVolumeClaimImplementors = []string{"PersistentVolumeClaim", "KubeObject"}
 
 func (ec *executionContext) _PersistentVolumeClaim(ctx context.Context, sel ast.SelectionSet, obj *model.PersistentVolumeClaim) graphql.Marshaler {
@@ -21500,6 +22117,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Query")
+		case "viewer":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_viewer(ctx, field)
+				})
 		case "clusters":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -22209,6 +22832,99 @@ func (ec *executionContext) _TopologyNode(ctx context.Context, sel ast.Selection
 			out.Values[i] = ec._TopologyNode_healthy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var viewerImplementors = []string{"Viewer"}
+
+func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, obj *model.Viewer) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, viewerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Viewer")
+		case "username":
+			out.Values[i] = ec._Viewer_username(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "groups":
+			out.Values[i] = ec._Viewer_groups(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "clusters":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Viewer_clusters(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var viewerClusterImplementors = []string{"ViewerCluster"}
+
+func (ec *executionContext) _ViewerCluster(ctx context.Context, sel ast.SelectionSet, obj *model.ViewerCluster) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, viewerClusterImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ViewerCluster")
+		case "cluster":
+			out.Values[i] = ec._ViewerCluster_cluster(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "allNamespaces":
+			out.Values[i] = ec._ViewerCluster_allNamespaces(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "namespaces":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ViewerCluster_namespaces(ctx, field, obj)
+				})
+		case "permissions":
+			out.Values[i] = ec._ViewerCluster_permissions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -23501,6 +24217,30 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋclustergraphᚋcl
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPermission2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPermissionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Permission) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPermission2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPermission(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPermission2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPermission(ctx context.Context, sel ast.SelectionSet, v *model.Permission) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Permission!")
+		return graphql.Null
+	}
+	return ec._Permission(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPersistentVolumeClaim2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPersistentVolumeClaimᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PersistentVolumeClaim) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -23884,6 +24624,38 @@ func (ec *executionContext) marshalNTopologyNode2ᚖgithubᚗcomᚋclustergraph�
 		return graphql.Null
 	}
 	return ec._TopologyNode(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNViewer2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐViewer(ctx context.Context, sel ast.SelectionSet, v *model.Viewer) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Viewer!")
+		return graphql.Null
+	}
+	return ec._Viewer(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNViewerCluster2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐViewerClusterᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ViewerCluster) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNViewerCluster2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐViewerCluster(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNViewerCluster2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐViewerCluster(ctx context.Context, sel ast.SelectionSet, v *model.ViewerCluster) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ViewerCluster!")
+		return graphql.Null
+	}
+	return ec._ViewerCluster(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNWorkload2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐWorkloadᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Workload) graphql.Marshaler {

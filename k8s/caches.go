@@ -3,6 +3,7 @@ package k8s
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,6 +50,11 @@ const (
 	resSecrets        resource = "secrets"
 	resEvents         resource = "events"
 	resNodePools      resource = "nodepools"
+
+	resRoles               resource = "roles"
+	resRoleBindings        resource = "rolebindings"
+	resClusterRoles        resource = "clusterroles"
+	resClusterRoleBindings resource = "clusterrolebindings"
 )
 
 // caches holds one cluster's informers.
@@ -59,6 +65,9 @@ type caches struct {
 	informers map[resource]cache.SharedIndexInformer
 	// nodePools is set before start when the cluster serves openyurt's NodePool.
 	nodePools *schema.GroupVersionResource
+	// rbacGen counts RBAC changes; access sets of an older generation are
+	// recomputed.
+	rbacGen atomic.Uint64
 }
 
 // stripForCache drops what clustergraph never serves before an object is
@@ -104,6 +113,20 @@ func newCaches(ctx context.Context, typed kubernetes.Interface, meta metadata.In
 	add(resIngresses, f.Networking().V1().Ingresses().Informer(), nil)
 	add(resPVCs, f.Core().V1().PersistentVolumeClaims().Informer(), nil)
 	add(resEvents, f.Core().V1().Events().Informer(), nil)
+	// RBAC objects decide what each caller may see (see access.go).
+	add(resRoles, f.Rbac().V1().Roles().Informer(), nil)
+	add(resRoleBindings, f.Rbac().V1().RoleBindings().Informer(), nil)
+	add(resClusterRoles, f.Rbac().V1().ClusterRoles().Informer(), nil)
+	add(resClusterRoleBindings, f.Rbac().V1().ClusterRoleBindings().Informer(), nil)
+
+	bump := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { c.rbacGen.Add(1) },
+		UpdateFunc: func(any, any) { c.rbacGen.Add(1) },
+		DeleteFunc: func(any) { c.rbacGen.Add(1) },
+	}
+	for _, r := range []resource{resRoles, resRoleBindings, resClusterRoles, resClusterRoleBindings} {
+		_, _ = c.informers[r].AddEventHandler(bump)
+	}
 
 	// ConfigMaps and Secrets are cached as metadata only: Secret values
 	// never enter clustergraph's memory, and ConfigMap bodies can be large.

@@ -60,6 +60,7 @@ type Cluster struct {
 	metrics   metricsclient.Interface
 
 	caches *caches
+	access accessCache
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -30,6 +30,10 @@ func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionReso
 	}
 	local := *f
 	local.Labels, local.Fields = nil, nil
+	// The LIST runs with clustergraph's credentials; what the caller may
+	// not see is dropped here.
+	a := c.AccessFor(SubjectFrom(ctx))
+	gr := gvr.GroupResource()
 	var items []Item
 	for {
 		list, err := c.Dynamic.Resource(gvr).Namespace(f.Namespace).List(ctx, opts)
@@ -37,7 +41,8 @@ func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionReso
 			return nil, c.apiError(err, gvr.String())
 		}
 		for i := range list.Items {
-			if local.Matches(&list.Items[i]) {
+			u := &list.Items[i]
+			if local.Matches(u) && a.CanSee(gr, u.GetNamespace(), u.GetName()) {
 				items = append(items, Item{Cluster: c, Obj: &list.Items[i]})
 			}
 		}
@@ -53,6 +58,9 @@ func (c *Cluster) GetResource(ctx context.Context, id ObjectID) (any, error) {
 	m, err := c.mapper().RESTMapping(id.GVK.GroupKind(), id.GVK.Version)
 	if err != nil {
 		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrNotFound, "kind %s is not served", id.GVK)}
+	}
+	if !c.AccessFor(SubjectFrom(ctx)).Allows("get", m.Resource.GroupResource(), id.Namespace, id.Name) {
+		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "you may not get %s %s/%s", id.GVK.Kind, id.Namespace, id.Name)}
 	}
 	obj, err := c.Dynamic.Resource(m.Resource).Namespace(id.Namespace).Get(ctx, id.Name, metav1.GetOptions{})
 	if err != nil {

@@ -14,6 +14,8 @@ var (
 	ErrBadInput = errors.New("bad input")
 	// ErrUnavailable means a cluster cannot be read right now.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrForbidden means the caller may not see what it asked for.
+	ErrForbidden = errors.New("forbidden")
 )
 
 // ClusterError ties an error to the cluster it happened in, so the edge can

@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -100,14 +101,14 @@ func candidates(store cache.Indexer, f *Filter) []any {
 
 // List returns the cached objects of a kind that pass the filter. A cluster
 // whose caches are stale returns its objects and an error saying so.
-func (c *Cluster) List(gvk schema.GroupVersionKind, f *Filter) ([]Item, error) {
+func (c *Cluster) List(ctx context.Context, gvk schema.GroupVersionKind, f *Filter) ([]Item, error) {
 	ok, warn := c.readable()
 	if !ok {
 		return nil, warn
 	}
 	var objs []any
 	if gvk == GVKNodePoolLabel || gvk == GVKNodePoolObject {
-		for _, p := range c.NodePools() {
+		for _, p := range c.NodePools(ctx) {
 			objs = append(objs, p)
 		}
 	} else {
@@ -115,7 +116,7 @@ func (c *Cluster) List(gvk schema.GroupVersionKind, f *Filter) ([]Item, error) {
 		if !known {
 			return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrNotFound, "kind %s is not cached", gvk.Kind)}
 		}
-		objs = candidates(c.caches.store(r), f)
+		objs = c.visible(ctx, r, candidates(c.caches.store(r), f))
 	}
 	items := make([]Item, 0, len(objs))
 	for _, o := range objs {
@@ -128,11 +129,11 @@ func (c *Cluster) List(gvk schema.GroupVersionKind, f *Filter) ([]Item, error) {
 
 // ListAcross lists a kind in several clusters. Clusters that cannot be read
 // add an error each; the others' objects are still returned.
-func ListAcross(clusters []*Cluster, gvk schema.GroupVersionKind, f *Filter) ([]Item, []error) {
+func ListAcross(ctx context.Context, clusters []*Cluster, gvk schema.GroupVersionKind, f *Filter) ([]Item, []error) {
 	var items []Item
 	var errs []error
 	for _, c := range clusters {
-		got, err := c.List(gvk, f)
+		got, err := c.List(ctx, gvk, f)
 		items = append(items, got...)
 		if err != nil {
 			errs = append(errs, err)
@@ -141,8 +142,9 @@ func ListAcross(clusters []*Cluster, gvk schema.GroupVersionKind, f *Filter) ([]
 	return items, errs
 }
 
-// Get returns one cached object, or ErrNotFound.
-func (c *Cluster) Get(gvk schema.GroupVersionKind, namespace, name string) (any, error) {
+// Get returns one cached object, ErrForbidden when the context's subject
+// may not get it (checked first, as the apiserver does), or ErrNotFound.
+func (c *Cluster) Get(ctx context.Context, gvk schema.GroupVersionKind, namespace, name string) (any, error) {
 	ok, warn := c.readable()
 	if !ok {
 		return nil, warn
@@ -150,6 +152,9 @@ func (c *Cluster) Get(gvk schema.GroupVersionKind, namespace, name string) (any,
 	r, known := resourceOfGVK[gvk]
 	if !known {
 		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrNotFound, "kind %s is not cached", gvk.Kind)}
+	}
+	if !c.AccessFor(SubjectFrom(ctx)).Allows("get", groupResource(r), namespace, name) {
+		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "you may not get %s %s/%s", gvk.Kind, namespace, name)}
 	}
 	key := name
 	if namespace != "" {
@@ -162,14 +167,15 @@ func (c *Cluster) Get(gvk schema.GroupVersionKind, namespace, name string) (any,
 	return obj, nil
 }
 
-// byIndex returns the cached objects of a resource under an index value.
-func (c *Cluster) byIndex(r resource, index, value string) []any {
+// byIndex returns the cached objects of a resource under an index value
+// that the context's subject may see.
+func (c *Cluster) byIndex(ctx context.Context, r resource, index, value string) []any {
 	store := c.caches.store(r)
 	if store == nil {
 		return nil
 	}
 	objs, _ := store.ByIndex(index, value)
-	return objs
+	return c.visible(ctx, r, objs)
 }
 
 // OrderField names what a list is sorted by.

@@ -1,6 +1,8 @@
 package k8s
 
 import (
+	"context"
+
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -19,21 +21,21 @@ var overviewKinds = []schema.GroupVersionKind{
 
 // Overview counts objects per kind in the cluster, or in one namespace
 // (cluster-scoped kinds are then left out). See Healthy for what counts.
-func (c *Cluster) Overview(namespace string) ([]KindCount, error) {
+func (c *Cluster) Overview(ctx context.Context, namespace string) ([]KindCount, error) {
 	ok, warn := c.readable()
 	if !ok {
 		return nil, warn
 	}
 	out := make([]KindCount, 0, len(overviewKinds))
 	for _, gvk := range overviewKinds {
-		store := c.caches.store(resourceOfGVK[gvk])
+		r := resourceOfGVK[gvk]
 		var objs []any
 		if namespace == "" {
-			objs = store.List()
+			objs = c.all(ctx, r)
 		} else if gvk == GVKNode || gvk == GVKNamespace {
 			continue
 		} else {
-			objs, _ = store.ByIndex(IndexNamespace, namespace)
+			objs = c.byIndex(ctx, r, IndexNamespace, namespace)
 		}
 		kc := KindCount{Kind: gvk.Kind, Total: len(objs)}
 		for _, o := range objs {

@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"context"
 	"slices"
 	"strings"
 
@@ -54,10 +55,10 @@ func PoolOf(n *corev1.Node) (name, label string) {
 // NodePools returns the cluster's pools, sorted by name: openyurt NodePool
 // objects when the cluster serves them, else pools derived from node labels.
 // It is computed from the caches on each call (one pass over the nodes).
-func (c *Cluster) NodePools() []*NodePool {
+func (c *Cluster) NodePools(ctx context.Context) []*NodePool {
 	byName := map[string]*NodePool{}
-	if store := c.caches.store(resNodePools); store != nil {
-		for _, o := range store.List() {
+	if c.caches.store(resNodePools) != nil {
+		for _, o := range c.all(ctx, resNodePools) {
 			u := o.(*unstructured.Unstructured)
 			t, _, _ := unstructured.NestedString(u.Object, "spec", "type")
 			byName[u.GetName()] = &NodePool{
@@ -67,7 +68,7 @@ func (c *Cluster) NodePools() []*NodePool {
 		}
 	}
 	openyurt := len(byName) > 0
-	for _, o := range c.caches.store(resNodes).List() {
+	for _, o := range c.all(ctx, resNodes) {
 		n := o.(*corev1.Node)
 		var name, label string
 		if openyurt {

@@ -63,6 +63,8 @@ type Registry struct {
 	mu       sync.RWMutex
 	clusters map[string]*Cluster
 	lastStat string
+	// current is the kubeconfig's current context.
+	current string
 }
 
 // NewRegistry returns an empty registry; Run fills it.
@@ -135,12 +137,12 @@ type wanted struct {
 // Reload reads the kubeconfig and brings the clusters in line with it.
 func (r *Registry) Reload() error {
 	stat := r.statFiles()
-	want, err := r.load()
+	want, current, err := r.load()
 	if err != nil {
 		return err
 	}
 	r.mu.Lock()
-	r.lastStat = stat
+	r.lastStat, r.current = stat, current
 	var stop []*Cluster
 	for name, c := range r.clusters {
 		if w, ok := want[name]; !ok || w.hash != c.hash {
@@ -169,7 +171,7 @@ func (r *Registry) Reload() error {
 	return nil
 }
 
-func (r *Registry) load() (map[string]wanted, error) {
+func (r *Registry) load() (map[string]wanted, string, error) {
 	want := map[string]wanted{}
 	if r.cfg.InCluster {
 		if cfg, err := rest.InClusterConfig(); err == nil {
@@ -183,12 +185,12 @@ func (r *Registry) load() (map[string]wanted, error) {
 		}
 	}
 	if len(files) == 0 {
-		return want, nil
+		return want, "", nil
 	}
 	rules := &clientcmd.ClientConfigLoadingRules{Precedence: files}
 	raw, err := rules.Load()
 	if err != nil {
-		return nil, fmt.Errorf("loading kubeconfig %v: %w", files, err)
+		return nil, "", fmt.Errorf("loading kubeconfig %v: %w", files, err)
 	}
 	for name, kctx := range raw.Contexts {
 		cfg, err := clientcmd.NewNonInteractiveClientConfig(*raw, name, &clientcmd.ConfigOverrides{}, rules).ClientConfig()
@@ -205,7 +207,28 @@ func (r *Registry) load() (map[string]wanted, error) {
 		sum := sha256.Sum256(b)
 		want[name] = wanted{config: cfg, hash: hex.EncodeToString(sum[:])}
 	}
-	return want, nil
+	return want, raw.CurrentContext, nil
+}
+
+// IdentityCluster returns the named cluster, or when name is empty the
+// cluster that owns identity by default: in-cluster, else the kubeconfig's
+// current context, else the first by name.
+func (r *Registry) IdentityCluster(name string) (*Cluster, error) {
+	if name != "" {
+		return r.Cluster(name)
+	}
+	r.mu.RLock()
+	current := r.current
+	r.mu.RUnlock()
+	for _, n := range []string{InClusterName, current} {
+		if c, err := r.Cluster(n); err == nil {
+			return c, nil
+		}
+	}
+	if cs := r.Clusters(); len(cs) > 0 {
+		return cs[0], nil
+	}
+	return nil, coded(ErrUnavailable, "no cluster to check tokens with")
 }
 
 func (r *Registry) stopAll() {
@@ -259,20 +282,20 @@ func (r *Registry) Select(names []string) ([]*Cluster, error) {
 	return out, nil
 }
 
-// Lookup fetches the object an id names.
-func (r *Registry) Lookup(id ObjectID) (*Cluster, any, error) {
+// Lookup fetches the object an id names, as the context's subject.
+func (r *Registry) Lookup(ctx context.Context, id ObjectID) (*Cluster, any, error) {
 	c, err := r.Cluster(id.Cluster)
 	if err != nil {
 		return nil, nil, err
 	}
 	if id.GVK == GVKNodePoolLabel || id.GVK == GVKNodePoolObject {
-		for _, p := range c.NodePools() {
+		for _, p := range c.NodePools(ctx) {
 			if p.Name == id.Name {
 				return c, p, nil
 			}
 		}
 		return c, nil, coded(ErrNotFound, "node pool %s", id.Name)
 	}
-	obj, err := c.Get(id.GVK, id.Namespace, id.Name)
+	obj, err := c.Get(ctx, id.GVK, id.Namespace, id.Name)
 	return c, obj, err
 }

@@ -1,6 +1,8 @@
 package k8s
 
 import (
+	"context"
+
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -16,13 +18,13 @@ import (
 // loaders call them once per distinct key in a request.
 
 // PodsOfNode returns the pods scheduled on a node.
-func (c *Cluster) PodsOfNode(node string) []*corev1.Pod {
-	return pods(c.byIndex(resPods, IndexNode, node))
+func (c *Cluster) PodsOfNode(ctx context.Context, node string) []*corev1.Pod {
+	return pods(c.byIndex(ctx, resPods, IndexNode, node))
 }
 
 // PodsOwnedBy returns the pods owned by a workload, through its ReplicaSets
 // (Deployment) or Jobs (CronJob) where pods are owned one level down.
-func (c *Cluster) PodsOwnedBy(workload any) []*corev1.Pod {
+func (c *Cluster) PodsOwnedBy(ctx context.Context, workload any) []*corev1.Pod {
 	m, err := metaOf(workload)
 	if err != nil {
 		return nil
@@ -31,24 +33,24 @@ func (c *Cluster) PodsOwnedBy(workload any) []*corev1.Pod {
 	switch workload.(type) {
 	case *appsv1.Deployment:
 		var out []*corev1.Pod
-		for _, rs := range c.byIndex(resReplicaSets, IndexOwner, uid) {
-			out = append(out, pods(c.byIndex(resPods, IndexOwner, string(rs.(*appsv1.ReplicaSet).UID)))...)
+		for _, rs := range c.byIndex(ctx, resReplicaSets, IndexOwner, uid) {
+			out = append(out, pods(c.byIndex(ctx, resPods, IndexOwner, string(rs.(*appsv1.ReplicaSet).UID)))...)
 		}
 		return out
 	case *batchv1.CronJob:
 		var out []*corev1.Pod
-		for _, j := range c.byIndex(resJobs, IndexOwner, uid) {
-			out = append(out, pods(c.byIndex(resPods, IndexOwner, string(j.(*batchv1.Job).UID)))...)
+		for _, j := range c.byIndex(ctx, resJobs, IndexOwner, uid) {
+			out = append(out, pods(c.byIndex(ctx, resPods, IndexOwner, string(j.(*batchv1.Job).UID)))...)
 		}
 		return out
 	}
-	return pods(c.byIndex(resPods, IndexOwner, uid))
+	return pods(c.byIndex(ctx, resPods, IndexOwner, uid))
 }
 
 // OwnerWorkload returns the workload that controls obj, walking up one
 // ReplicaSet to its Deployment for pods, so a Deployment's pod answers with
 // the Deployment. It returns nil when there is none in the cache.
-func (c *Cluster) OwnerWorkload(obj any) any {
+func (c *Cluster) OwnerWorkload(ctx context.Context, obj any) any {
 	m, err := metaOf(obj)
 	if err != nil {
 		return nil
@@ -61,13 +63,13 @@ func (c *Cluster) OwnerWorkload(obj any) any {
 	if _, ok := resourceOfGVK[gvk]; !ok {
 		return nil
 	}
-	owner, err := c.Get(gvk, m.GetNamespace(), ref.Name)
+	owner, err := c.Get(ctx, gvk, m.GetNamespace(), ref.Name)
 	if err != nil || ownerUID(owner) != ref.UID {
 		return nil
 	}
 	if _, isPod := obj.(*corev1.Pod); isPod {
 		if rs, ok := owner.(*appsv1.ReplicaSet); ok {
-			if d := c.OwnerWorkload(rs); d != nil {
+			if d := c.OwnerWorkload(ctx, rs); d != nil {
 				return d
 			}
 		}
@@ -85,13 +87,13 @@ func ownerUID(obj any) types.UID {
 
 // PodsSelectedBy returns the pods of a namespace matching a selector map
 // (a Service's selector). An empty selector selects nothing, as for Services.
-func (c *Cluster) PodsSelectedBy(namespace string, selector map[string]string) []*corev1.Pod {
+func (c *Cluster) PodsSelectedBy(ctx context.Context, namespace string, selector map[string]string) []*corev1.Pod {
 	if len(selector) == 0 {
 		return nil
 	}
 	sel := labels.SelectorFromSet(selector)
 	var out []*corev1.Pod
-	for _, p := range pods(c.byIndex(resPods, IndexNamespace, namespace)) {
+	for _, p := range pods(c.byIndex(ctx, resPods, IndexNamespace, namespace)) {
 		if sel.Matches(labels.Set(p.Labels)) {
 			out = append(out, p)
 		}
@@ -100,8 +102,8 @@ func (c *Cluster) PodsSelectedBy(namespace string, selector map[string]string) [
 }
 
 // EndpointSlicesOf returns the EndpointSlices of a service.
-func (c *Cluster) EndpointSlicesOf(namespace, service string) []*discoveryv1.EndpointSlice {
-	objs := c.byIndex(resEndpointSlices, IndexOwner, namespace+"/"+service)
+func (c *Cluster) EndpointSlicesOf(ctx context.Context, namespace, service string) []*discoveryv1.EndpointSlice {
+	objs := c.byIndex(ctx, resEndpointSlices, IndexOwner, namespace+"/"+service)
 	out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
 	for _, o := range objs {
 		out = append(out, o.(*discoveryv1.EndpointSlice))

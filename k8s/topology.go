@@ -1,6 +1,8 @@
 package k8s
 
 import (
+	"context"
+
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,7 +30,7 @@ var topologyKinds = []resource{resDeployments, resStatefulSets, resDaemonSets, r
 
 // Topology returns the object graph of the cluster, or of one namespace
 // together with the nodes its pods run on.
-func (c *Cluster) Topology(namespace string) ([]TopologyNode, []TopologyEdge, error) {
+func (c *Cluster) Topology(ctx context.Context, namespace string) ([]TopologyNode, []TopologyEdge, error) {
 	ok, warn := c.readable()
 	if !ok {
 		return nil, nil, warn
@@ -52,14 +54,13 @@ func (c *Cluster) Topology(namespace string) ([]TopologyNode, []TopologyEdge, er
 	var objs []any
 	for _, r := range topologyKinds {
 		if namespace == "" {
-			objs = append(objs, c.caches.store(r).List()...)
+			objs = append(objs, c.all(ctx, r)...)
 		} else {
-			got, _ := c.caches.store(r).ByIndex(IndexNamespace, namespace)
-			objs = append(objs, got...)
+			objs = append(objs, c.byIndex(ctx, r, IndexNamespace, namespace)...)
 		}
 	}
 	if namespace == "" {
-		for _, n := range c.caches.store(resNodes).List() {
+		for _, n := range c.all(ctx, resNodes) {
 			add(n)
 		}
 	}
@@ -80,11 +81,11 @@ func (c *Cluster) Topology(namespace string) ([]TopologyNode, []TopologyEdge, er
 			if v.Spec.NodeName == "" {
 				continue
 			}
-			if n, err := c.Get(GVKNode, "", v.Spec.NodeName); err == nil {
+			if n, err := c.Get(ctx, GVKNode, "", v.Spec.NodeName); err == nil {
 				edges = append(edges, TopologyEdge{From: id, To: add(n), Type: "RUNS_ON"})
 			}
 		case *corev1.Service:
-			for _, p := range c.PodsSelectedBy(v.Namespace, v.Spec.Selector) {
+			for _, p := range c.PodsSelectedBy(ctx, v.Namespace, v.Spec.Selector) {
 				edges = append(edges, TopologyEdge{From: id, To: c.IDOf(p), Type: "SELECTS"})
 			}
 		case *networkingv1.Ingress:

@@ -40,9 +40,13 @@ func (c *Cluster) NodeUsage(ctx context.Context) (map[string]Usage, error) {
 		}
 		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "node metrics: %v", err)}
 	}
+	a := c.AccessFor(SubjectFrom(ctx))
+	nodes := groupResource(resNodes)
 	out := make(map[string]Usage, len(list.Items))
 	for _, m := range list.Items {
-		out[m.Name] = usageOf(m.Usage)
+		if a.CanSee(nodes, "", m.Name) {
+			out[m.Name] = usageOf(m.Usage)
+		}
 	}
 	return out, nil
 }
@@ -57,8 +61,13 @@ func (c *Cluster) PodUsage(ctx context.Context, namespace string) (map[string]Us
 		}
 		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "pod metrics: %v", err)}
 	}
+	a := c.AccessFor(SubjectFrom(ctx))
+	pods := groupResource(resPods)
 	out := make(map[string]Usage, len(list.Items))
 	for _, m := range list.Items {
+		if !a.CanSee(pods, m.Namespace, m.Name) {
+			continue
+		}
 		var u Usage
 		for _, ct := range m.Containers {
 			u = u.Add(usageOf(ct.Usage))

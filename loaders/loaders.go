@@ -60,37 +60,37 @@ var DefaultConfig = Config{Wait: 500 * time.Microsecond, MaxBatch: 1000}
 // New returns fresh loaders for one request.
 func New(cfg Config) *Loaders {
 	return &Loaders{
-		Node: NewLoader(cfg.Wait, cfg.MaxBatch, each(func(r Ref) (*corev1.Node, error) {
-			o, err := r.C.Get(k8s.GVKNode, "", r.Name)
+		Node: NewLoader(cfg.Wait, cfg.MaxBatch, each(func(ctx context.Context, r Ref) (*corev1.Node, error) {
+			o, err := r.C.Get(ctx, k8s.GVKNode, "", r.Name)
 			if err != nil {
 				return nil, nil // a missing node is a null, not an error
 			}
 			return o.(*corev1.Node), nil
 		})),
-		Service: NewLoader(cfg.Wait, cfg.MaxBatch, each(func(r Ref) (*corev1.Service, error) {
-			o, err := r.C.Get(k8s.GVKService, r.Namespace, r.Name)
+		Service: NewLoader(cfg.Wait, cfg.MaxBatch, each(func(ctx context.Context, r Ref) (*corev1.Service, error) {
+			o, err := r.C.Get(ctx, k8s.GVKService, r.Namespace, r.Name)
 			if err != nil {
 				return nil, nil
 			}
 			return o.(*corev1.Service), nil
 		})),
-		PodsOfNode: NewLoader(cfg.Wait, cfg.MaxBatch, each(func(r Ref) ([]*corev1.Pod, error) {
-			return r.C.PodsOfNode(r.Name), nil
+		PodsOfNode: NewLoader(cfg.Wait, cfg.MaxBatch, each(func(ctx context.Context, r Ref) ([]*corev1.Pod, error) {
+			return r.C.PodsOfNode(ctx, r.Name), nil
 		})),
-		PodsOf: NewLoader(cfg.Wait, cfg.MaxBatch, each(func(r ObjRef) ([]*corev1.Pod, error) {
+		PodsOf: NewLoader(cfg.Wait, cfg.MaxBatch, each(func(ctx context.Context, r ObjRef) ([]*corev1.Pod, error) {
 			if s, ok := r.Obj.(*corev1.Service); ok {
-				return r.C.PodsSelectedBy(s.Namespace, s.Spec.Selector), nil
+				return r.C.PodsSelectedBy(ctx, s.Namespace, s.Spec.Selector), nil
 			}
-			return r.C.PodsOwnedBy(r.Obj), nil
+			return r.C.PodsOwnedBy(ctx, r.Obj), nil
 		})),
-		Owner: NewLoader(cfg.Wait, cfg.MaxBatch, each(func(r ObjRef) (any, error) {
-			return r.C.OwnerWorkload(r.Obj), nil
+		Owner: NewLoader(cfg.Wait, cfg.MaxBatch, each(func(ctx context.Context, r ObjRef) (any, error) {
+			return r.C.OwnerWorkload(ctx, r.Obj), nil
 		})),
-		EndpointSlices: NewLoader(cfg.Wait, cfg.MaxBatch, each(func(r Ref) ([]*discoveryv1.EndpointSlice, error) {
-			return r.C.EndpointSlicesOf(r.Namespace, r.Name), nil
+		EndpointSlices: NewLoader(cfg.Wait, cfg.MaxBatch, each(func(ctx context.Context, r Ref) ([]*discoveryv1.EndpointSlice, error) {
+			return r.C.EndpointSlicesOf(ctx, r.Namespace, r.Name), nil
 		})),
-		NodePools: NewLoader(cfg.Wait, cfg.MaxBatch, each(func(c *k8s.Cluster) ([]*k8s.NodePool, error) {
-			return c.NodePools(), nil
+		NodePools: NewLoader(cfg.Wait, cfg.MaxBatch, each(func(ctx context.Context, c *k8s.Cluster) ([]*k8s.NodePool, error) {
+			return c.NodePools(ctx), nil
 		})),
 		NodeUsage: NewLoader(cfg.Wait, cfg.MaxBatch, usage(func(ctx context.Context, c *k8s.Cluster, _ string) (map[string]k8s.Usage, error) {
 			return c.NodeUsage(ctx)
@@ -102,12 +102,12 @@ func New(cfg Config) *Loaders {
 }
 
 // each turns a per-key lookup (an index read) into a batch function.
-func each[K comparable, V any](f func(K) (V, error)) func(context.Context, []K) ([]V, []error) {
-	return func(_ context.Context, keys []K) ([]V, []error) {
+func each[K comparable, V any](f func(context.Context, K) (V, error)) func(context.Context, []K) ([]V, []error) {
+	return func(ctx context.Context, keys []K) ([]V, []error) {
 		vals := make([]V, len(keys))
 		errs := make([]error, len(keys))
 		for i, k := range keys {
-			vals[i], errs[i] = f(k)
+			vals[i], errs[i] = f(ctx, k)
 		}
 		return vals, errs
 	}

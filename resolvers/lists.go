@@ -75,7 +75,7 @@ func listKinds[T any](ctx context.Context, r *Resolver, clusters []*k8s.Cluster,
 	var items []k8s.Item
 	var errs []error
 	for _, gvk := range gvks {
-		got, e := k8s.ListAcross(clusters, gvk, f)
+		got, e := k8s.ListAcross(ctx, clusters, gvk, f)
 		items = append(items, got...)
 		errs = append(errs, e...)
 	}

@@ -59,7 +59,7 @@ func (r *Resolver) object(ctx context.Context, raw string) (model.KubeObject, er
 	if err != nil {
 		return nil, err
 	}
-	c, obj, err := r.Registry.Lookup(id)
+	c, obj, err := r.Registry.Lookup(ctx, id)
 	if c != nil && errors.Is(err, k8s.ErrNotFound) && !k8s.IsCached(id.GVK) {
 		obj, err = c.GetResource(ctx, id)
 	}

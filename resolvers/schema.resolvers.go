@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/clustergraph/clustergraph/auth"
 	"github.com/clustergraph/clustergraph/graph"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
@@ -20,7 +21,7 @@ import (
 )
 
 func (r *clusterResolver) Overview(ctx context.Context, obj *model.Cluster) ([]*model.KindCount, error) {
-	counts, err := obj.C.Overview("")
+	counts, err := obj.C.Overview(ctx, "")
 	return model.FromKindCounts(counts), err
 }
 
@@ -37,7 +38,7 @@ func (r *clusterResolver) Usage(ctx context.Context, obj *model.Cluster) (*model
 }
 
 func (r *clusterResolver) Namespace(ctx context.Context, obj *model.Cluster, name string) (*model.Namespace, error) {
-	o, err := obj.C.Get(k8s.GVKNamespace, "", name)
+	o, err := obj.C.Get(ctx, k8s.GVKNamespace, "", name)
 	if errors.Is(err, k8s.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
@@ -116,7 +117,7 @@ func (r *eventResolver) InvolvedObject(ctx context.Context, obj *model.Event) (m
 	if err != nil || ref.Kind == "" {
 		return nil, nil
 	}
-	o, err := obj.C.Get(gv.WithKind(ref.Kind), ref.Namespace, ref.Name)
+	o, err := obj.C.Get(ctx, gv.WithKind(ref.Kind), ref.Namespace, ref.Name)
 	if err != nil {
 		return nil, nil // gone, or a kind that is not cached
 	}
@@ -149,7 +150,7 @@ func (r *ingressPathResolver) Service(ctx context.Context, obj *model.IngressPat
 }
 
 func (r *namespaceResolver) Overview(ctx context.Context, obj *model.Namespace) ([]*model.KindCount, error) {
-	counts, err := obj.C.Overview(obj.N.Name)
+	counts, err := obj.C.Overview(ctx, obj.N.Name)
 	return model.FromKindCounts(counts), err
 }
 
@@ -310,6 +311,14 @@ func (r *podResolver) Usage(ctx context.Context, obj *model.Pod) (*model.Resourc
 	return model.FromUsage(*u), nil
 }
 
+func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
+	s := k8s.SubjectFrom(ctx)
+	if s == nil {
+		return nil, auth.ErrUnauthenticated
+	}
+	return &model.Viewer{S: s}, nil
+}
+
 func (r *queryResolver) Clusters(ctx context.Context) ([]*model.Cluster, error) {
 	cs := r.Registry.Clusters()
 	out := make([]*model.Cluster, len(cs))
@@ -454,7 +463,7 @@ func (r *queryResolver) Topology(ctx context.Context, cluster string, namespace 
 	if err != nil {
 		return nil, err
 	}
-	nodes, edges, err := c.Topology(str(namespace))
+	nodes, edges, err := c.Topology(ctx, str(namespace))
 	if nodes == nil && err != nil {
 		return nil, err
 	}
@@ -482,6 +491,37 @@ func (r *serviceResolver) Endpoints(ctx context.Context, obj *model.Service) ([]
 		return nil, err
 	}
 	return model.FromEndpointSlices(eps), nil
+}
+
+func (r *viewerResolver) Clusters(ctx context.Context, obj *model.Viewer, clusters []string) ([]*model.ViewerCluster, error) {
+	cs, err := r.clustersOf(clusters)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.ViewerCluster, len(cs))
+	for i, c := range cs {
+		out[i] = &model.ViewerCluster{C: c, A: c.AccessFor(obj.S)}
+	}
+	return out, nil
+}
+
+func (r *viewerClusterResolver) Namespaces(ctx context.Context, obj *model.ViewerCluster, labelSelector *string, limit *int) ([]*model.Namespace, error) {
+	sel, _, err := k8s.ParseSelectors(str(labelSelector), "")
+	if err != nil {
+		return nil, err
+	}
+	nss, err := obj.C.AccessibleNamespaces(ctx, sel)
+	if err != nil {
+		return nil, err
+	}
+	if limit != nil && *limit >= 0 && *limit < len(nss) {
+		nss = nss[:*limit]
+	}
+	out := make([]*model.Namespace, len(nss))
+	for i, ns := range nss {
+		out[i] = model.NewNamespace(obj.C, ns)
+	}
+	return out, nil
 }
 
 func (r *workloadResolver) Owner(ctx context.Context, obj *model.Workload) (*model.Workload, error) {
@@ -520,18 +560,24 @@ func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
 func (r *Resolver) Service() graph.ServiceResolver { return &serviceResolver{r} }
 
+func (r *Resolver) Viewer() graph.ViewerResolver { return &viewerResolver{r} }
+
+func (r *Resolver) ViewerCluster() graph.ViewerClusterResolver { return &viewerClusterResolver{r} }
+
 func (r *Resolver) Workload() graph.WorkloadResolver { return &workloadResolver{r} }
 
 type (
-	clusterResolver     struct{ *Resolver }
-	eventResolver       struct{ *Resolver }
-	ingressResolver     struct{ *Resolver }
-	ingressPathResolver struct{ *Resolver }
-	namespaceResolver   struct{ *Resolver }
-	nodeResolver        struct{ *Resolver }
-	nodePoolResolver    struct{ *Resolver }
-	podResolver         struct{ *Resolver }
-	queryResolver       struct{ *Resolver }
-	serviceResolver     struct{ *Resolver }
-	workloadResolver    struct{ *Resolver }
+	clusterResolver       struct{ *Resolver }
+	eventResolver         struct{ *Resolver }
+	ingressResolver       struct{ *Resolver }
+	ingressPathResolver   struct{ *Resolver }
+	namespaceResolver     struct{ *Resolver }
+	nodeResolver          struct{ *Resolver }
+	nodePoolResolver      struct{ *Resolver }
+	podResolver           struct{ *Resolver }
+	queryResolver         struct{ *Resolver }
+	serviceResolver       struct{ *Resolver }
+	viewerResolver        struct{ *Resolver }
+	viewerClusterResolver struct{ *Resolver }
+	workloadResolver      struct{ *Resolver }
 )

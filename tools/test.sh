@@ -16,8 +16,12 @@ log "GraphiQL assets"
 graphiql/build.sh >/dev/null
 
 log "generated code is up to date"
+# Compare with the working tree (not HEAD), so this also holds mid-change.
+snapshot() { find graph resolvers -type f -name '*.go' -print0 | sort -z | xargs -0 sha256sum; }
+before=$(snapshot)
 go generate ./...
-if ! git diff --exit-code --stat -- graph resolvers; then
+if [ "$before" != "$(snapshot)" ]; then
+  diff <(echo "$before") <(snapshot) >&2 || true
   log "go generate changed the files above: run 'make generate' and commit the result"
   exit 1
 fi
@@ -61,6 +65,15 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 (cd graphiql && npm ci --prefer-offline --no-audit --no-fund >/dev/null)
 go build -o bin/clustergraph .
+# GraphiQL sends a real token, as a console user would: a service account
+# of cg-a that is cluster-admin in both clusters.
+k() { "$(tools/testbed/build.sh 2>/dev/null | tail -n1)/kubectl" "$@"; }
+k --kubeconfig "$kc_a" -n default create serviceaccount graphiql-e2e >/dev/null
+for kc in "$kc_a" "$kc_b"; do
+  k --kubeconfig "$kc" create clusterrolebinding graphiql-e2e --clusterrole cluster-admin \
+    --user system:serviceaccount:default:graphiql-e2e >/dev/null
+done
+token=$(k --kubeconfig "$kc_a" -n default create token graphiql-e2e)
 port=18931
 bin/clustergraph --kubeconfig "$kc_a:$kc_b" --listen "127.0.0.1:$port" --log-level warn &
 server=$!
@@ -69,7 +82,7 @@ for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
   sleep 0.2
 done
-node graphiql/e2e/check.mjs "http://127.0.0.1:$port/" --screenshot "$CLUSTERGRAPH_TESTBED_DIR/graphiql.png" \
+node graphiql/e2e/check.mjs "http://127.0.0.1:$port/" --auth "Bearer $token" --screenshot "$CLUSTERGRAPH_TESTBED_DIR/graphiql.png" \
   --query '{ clusters { name status { state } } pods(filter: {namespace: "shop"}) { totalCount } }' \
   --result '"kwok-cg-a"' --result '"kwok-cg-b"' --result '"READY"' --result '"totalCount"'
 log "all tests passed in $((SECONDS - start))s"

@@ -278,6 +278,16 @@ type PageInfo struct {
 	EndCursor *string `json:"endCursor,omitempty"`
 }
 
+// The verbs the caller holds on one resource.
+type Permission struct {
+	// API group; empty for the core group.
+	Group string `json:"group"`
+	// Resource, e.g. pods.
+	Resource string `json:"resource"`
+	// Verbs allowed, among get, list, watch, create, update, patch and delete.
+	Verbs []string `json:"verbs"`
+}
+
 // Filter on pod lists.
 type PodFilter struct {
 	// Only pods in this namespace.

@@ -71,6 +71,10 @@ func load(t testing.TB, path string) Cluster {
 	if err != nil {
 		t.Fatalf("client config from %s: %v", path, err)
 	}
+	// Tests ask the apiserver many questions (SubjectAccessReviews per
+	// object, lists to compare with); client-go's default 5 QPS would
+	// throttle them for minutes.
+	cfg.QPS, cfg.Burst = 500, 1000
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)

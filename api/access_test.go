@@ -1,0 +1,316 @@
+package api_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/clustergraph/clustergraph/internal/testenv"
+	"github.com/clustergraph/clustergraph/k8s"
+)
+
+// testUser is a service account of the identity cluster with its bindings
+// in every test cluster (bound by user name where it is not a local account).
+type testUser struct {
+	name   string
+	token  string
+	user   string
+	groups []string
+}
+
+const accessNS = "default"
+
+// makeUser creates the service account in the identity cluster (cs[0]),
+// applies its bindings in every cluster, and returns it with a token.
+func makeUser(t *testing.T, cs []testenv.Cluster, name string, bind func(c testenv.Cluster, user string)) testUser {
+	t.Helper()
+	id := cs[0]
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: accessNS}}
+	if _, err := id.Client.CoreV1().ServiceAccounts(accessNS).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = id.Client.CoreV1().ServiceAccounts(accessNS).Delete(ctx, name, metav1.DeleteOptions{}) })
+	user := "system:serviceaccount:" + accessNS + ":" + name
+	for _, c := range cs {
+		if bind != nil {
+			bind(c, user)
+		}
+	}
+	tr, err := id.Client.CoreV1().ServiceAccounts(accessNS).CreateToken(ctx, name, &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testUser{name: name, token: tr.Status.Token, user: user,
+		groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + accessNS, "system:authenticated"}}
+}
+
+func userSubject(user string) []rbacv1.Subject {
+	return []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}
+}
+
+func clusterBinding(t *testing.T, c testenv.Cluster, name, role, user string) {
+	t.Helper()
+	b := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}, Subjects: userSubject(user)}
+	if _, err := c.Client.RbacV1().ClusterRoleBindings().Create(ctx, b, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Client.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{}) })
+}
+
+func roleBinding(t *testing.T, c testenv.Cluster, ns, name, kind, role, user string) {
+	t.Helper()
+	b := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: kind, Name: role}, Subjects: userSubject(user)}
+	if _, err := c.Client.RbacV1().RoleBindings(ns).Create(ctx, b, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Client.RbacV1().RoleBindings(ns).Delete(ctx, name, metav1.DeleteOptions{}) })
+}
+
+// can asks the apiserver (a SubjectAccessReview, what `kubectl auth can-i`
+// does) whether u may do verb on the resource.
+func can(t *testing.T, c testenv.Cluster, u testUser, verb string, gr schema.GroupResource, ns, name string) bool {
+	t.Helper()
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: u.user, Groups: u.groups,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Group: gr.Group, Resource: gr.Resource, Namespace: ns, Name: name},
+	}}
+	got, err := c.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got.Status.Allowed
+}
+
+// TestAccessMatchesRBAC: for a cluster admin, a user bound to two
+// namespaces, a user limited by resourceNames and a user with no grant,
+// every list returns exactly the objects the apiserver would let them list
+// or get, in both clusters, and a direct lookup of anything else is
+// FORBIDDEN.
+func TestAccessMatchesRBAC(t *testing.T) {
+	cs := testenv.Clusters(t)
+	var paths []string
+	for _, c := range cs {
+		paths = append(paths, c.Kubeconfig)
+	}
+	// Names the resourceNames user may get: a pod and a service of shop.
+	pods, err := cs[0].Client.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{})
+	if err != nil || len(pods.Items) == 0 {
+		t.Fatalf("shop pods: %v", err)
+	}
+	namedPod := pods.Items[0].Name
+	users := []testUser{
+		makeUser(t, cs, "cg-admin", func(c testenv.Cluster, user string) {
+			clusterBinding(t, c, "cg-admin", "cluster-admin", user)
+		}),
+		makeUser(t, cs, "cg-two", func(c testenv.Cluster, user string) {
+			// view is an aggregated cluster role: its rules come from others.
+			roleBinding(t, c, "shop", "cg-two", "ClusterRole", "view", user)
+			roleBinding(t, c, "data", "cg-two", "ClusterRole", "view", user)
+		}),
+		makeUser(t, cs, "cg-named", func(c testenv.Cluster, user string) {
+			r := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "cg-named", Namespace: "shop"}, Rules: []rbacv1.PolicyRule{
+				{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"pods"}, ResourceNames: []string{namedPod}},
+				{Verbs: []string{"get", "list"}, APIGroups: []string{""}, Resources: []string{"services"}, ResourceNames: []string{"frontend"}},
+			}}
+			if _, err := c.Client.RbacV1().Roles("shop").Create(ctx, r, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Client.RbacV1().Roles("shop").Delete(ctx, "cg-named", metav1.DeleteOptions{}) })
+			roleBinding(t, c, "shop", "cg-named", "Role", "cg-named", user)
+		}),
+		makeUser(t, cs, "cg-none", nil),
+	}
+	s := startServer(t, serverOpts{kubeconfigs: paths, waitReady: true, auth: true})
+
+	kinds := []struct {
+		field string
+		gr    schema.GroupResource
+		list  func(testenv.Cluster) ([]metav1.Object, error)
+	}{
+		{"pods", schema.GroupResource{Resource: "pods"}, func(c testenv.Cluster) ([]metav1.Object, error) {
+			l, err := c.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+			return objects(l.Items), err
+		}},
+		{"services", schema.GroupResource{Resource: "services"}, func(c testenv.Cluster) ([]metav1.Object, error) {
+			l, err := c.Client.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+			return objects(l.Items), err
+		}},
+		{"namespaces", schema.GroupResource{Resource: "namespaces"}, func(c testenv.Cluster) ([]metav1.Object, error) {
+			l, err := c.Client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+			return objects(l.Items), err
+		}},
+		{"nodes", schema.GroupResource{Resource: "nodes"}, func(c testenv.Cluster) ([]metav1.Object, error) {
+			l, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			return objects(l.Items), err
+		}},
+		{"workloads(kinds: [DEPLOYMENT])", schema.GroupResource{Group: "apps", Resource: "deployments"}, func(c testenv.Cluster) ([]metav1.Object, error) {
+			l, err := c.Client.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
+			return objects(l.Items), err
+		}},
+		{"ingresses", schema.GroupResource{Group: "networking.k8s.io", Resource: "ingresses"}, func(c testenv.Cluster) ([]metav1.Object, error) {
+			l, err := c.Client.NetworkingV1().Ingresses("").List(ctx, metav1.ListOptions{})
+			return objects(l.Items), err
+		}},
+	}
+	for _, u := range users {
+		t.Run(u.name, func(t *testing.T) {
+			as := s.as(u.token)
+			var viewer struct{ Viewer struct{ Username string } }
+			as.query(t, `{ viewer { username } }`, nil, &viewer)
+			if viewer.Viewer.Username != u.user {
+				t.Fatalf("viewer = %q, want %q", viewer.Viewer.Username, u.user)
+			}
+			for _, k := range kinds {
+				var want []string
+				for _, c := range cs {
+					objs, err := k.list(c)
+					if err != nil {
+						t.Fatal(err)
+					}
+					mayList := map[string]bool{}
+					for _, o := range objs {
+						ns := o.GetNamespace()
+						l, asked := mayList[ns]
+						if !asked {
+							l = can(t, c, u, "list", k.gr, ns, "")
+							mayList[ns] = l
+						}
+						if l || can(t, c, u, "get", k.gr, ns, o.GetName()) {
+							want = append(want, key(c.Context, o.GetNamespace(), o.GetName()))
+						}
+					}
+				}
+				sort.Strings(want)
+				field, args := k.field, ""
+				if i := strings.Index(field, "("); i > 0 {
+					field, args = field[:i], ", "+strings.Trim(field[i:], "()")
+				}
+				agree(t, u.name+" "+k.field, func() []string { return want }, func() []string { return as.all(t, field, args) })
+			}
+			// Direct lookups: an object the user may not get is FORBIDDEN.
+			for _, p := range pods.Items {
+				id := k8s.ObjectID{Cluster: cs[0].Context, GVK: k8s.GVKPod, Namespace: p.Namespace, Name: p.Name}.Encode()
+				r := as.do(t, `query($id: ID!) { object(id: $id) { id } }`, map[string]any{"id": id})
+				allowed := can(t, cs[0], u, "get", schema.GroupResource{Resource: "pods"}, p.Namespace, p.Name)
+				switch {
+				case allowed && len(r.Errors) > 0:
+					t.Errorf("%s may get pod %s but got %+v", u.name, p.Name, r.Errors)
+				case !allowed && (len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "FORBIDDEN"):
+					t.Errorf("%s may not get pod %s but got %s %+v", u.name, p.Name, r.Data, r.Errors)
+				}
+			}
+		})
+	}
+	// The lists were not trivially empty or full.
+	var none, two struct{ Pods struct{ TotalCount int } }
+	s.as(users[3].token).query(t, `{ pods { totalCount } }`, nil, &none)
+	s.as(users[1].token).query(t, `{ pods { totalCount } }`, nil, &two)
+	if none.Pods.TotalCount != 0 || two.Pods.TotalCount == 0 {
+		t.Errorf("pods seen: none %d, two-namespace user %d", none.Pods.TotalCount, two.Pods.TotalCount)
+	}
+	t.Run("viewer", func(t *testing.T) {
+		var out struct {
+			Viewer struct {
+				Clusters []struct {
+					AllNamespaces bool
+					Namespaces    []struct{ Name string }
+					Permissions   []struct {
+						Group, Resource string
+						Verbs           []string
+					}
+				}
+			}
+		}
+		s.as(users[1].token).query(t, `{ viewer { clusters { allNamespaces namespaces { name } permissions(namespace: "shop") { group resource verbs } } } }`, nil, &out)
+		if len(out.Viewer.Clusters) != len(cs) {
+			t.Fatalf("viewer clusters = %+v", out.Viewer.Clusters)
+		}
+		for _, vc := range out.Viewer.Clusters {
+			var names []string
+			for _, n := range vc.Namespaces {
+				names = append(names, n.Name)
+			}
+			if vc.AllNamespaces || !slices.Equal(names, []string{"data", "shop"}) {
+				t.Errorf("two-namespace user: all=%v namespaces %v", vc.AllNamespaces, names)
+			}
+			for _, p := range vc.Permissions {
+				if p.Resource == "pods" && !slices.Equal(p.Verbs, []string{"get", "list", "watch"}) {
+					t.Errorf("pods verbs in shop = %v, want view's get, list, watch", p.Verbs)
+				}
+			}
+		}
+	})
+}
+
+// TestAuthentication: no token, a malformed header, a token the identity
+// cluster refuses: each is UNAUTHENTICATED before any resolver runs; smuggled
+// impersonation headers change nothing.
+func TestAuthentication(t *testing.T) {
+	cs := testenv.Clusters(t)
+	none := makeUser(t, cs, "cg-nobody", nil)
+	s := startServer(t, serverOpts{kubeconfigs: []string{cs[0].Kubeconfig}, waitReady: true, auth: true})
+	post := func(header map[string]string) (int, response) {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/query", strings.NewReader(`{"query":"{ pods { totalCount } }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r response
+		_ = json.NewDecoder(resp.Body).Decode(&r)
+		return resp.StatusCode, r
+	}
+	for name, h := range map[string]map[string]string{
+		"no token":     nil,
+		"basic auth":   {"Authorization": "Basic YWRtaW46YWRtaW4="},
+		"empty bearer": {"Authorization": "Bearer "},
+		"bogus token":  {"Authorization": "Bearer not-a-token"},
+	} {
+		status, r := post(h)
+		if status != http.StatusUnauthorized || len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "UNAUTHENTICATED" {
+			t.Errorf("%s: status %d, %+v; want 401 UNAUTHENTICATED", name, status, r)
+		}
+	}
+	// A token whose service account is gone (as good as expired).
+	gone := makeUser(t, cs, "cg-gone", nil)
+	if err := cs[0].Client.CoreV1().ServiceAccounts(accessNS).Delete(ctx, "cg-gone", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyStatus := func() int { st, _ := post(map[string]string{"Authorization": "Bearer " + gone.token}); return st }
+	if st := eventuallyStatus(); st != http.StatusUnauthorized {
+		t.Errorf("token of a deleted service account: status %d, want 401", st)
+	}
+	// Impersonation headers from a client are dropped: the user still sees
+	// only what it may.
+	status, r := post(map[string]string{"Authorization": "Bearer " + none.token, "Impersonate-User": "system:admin", "Impersonate-Group": "system:masters"})
+	var out struct{ Pods struct{ TotalCount int } }
+	if status != http.StatusOK || json.Unmarshal(r.Data, &out) != nil || out.Pods.TotalCount != 0 {
+		t.Errorf("with impersonation headers: status %d, %s %+v; want 0 pods", status, r.Data, r.Errors)
+	}
+	// Health, readiness and GraphiQL need no token.
+	for _, path := range []string{"/healthz", "/readyz", "/"} {
+		resp, err := http.Get(s.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s = %d without a token, want 200", path, resp.StatusCode)
+		}
+	}
+}

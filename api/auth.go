@@ -1,0 +1,105 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+
+	"github.com/clustergraph/clustergraph/auth"
+	"github.com/clustergraph/clustergraph/k8s"
+)
+
+// devSubject is the identity of every request when authentication is off
+// (--insecure-disable-auth, for a local demo only).
+var devSubject = &k8s.Subject{User: "clustergraph:insecure-dev", Unrestricted: true}
+
+// stripSmuggledHeaders removes what a client must never be able to pass on
+// to an apiserver: Impersonate-* headers, and the headers a Connection
+// header lists (hop-by-hop; a proxy would drop them after reading them).
+func stripSmuggledHeaders(h http.Header) {
+	for name := range h {
+		if strings.HasPrefix(strings.ToLower(name), "impersonate-") {
+			h.Del(name)
+		}
+	}
+	for _, v := range h.Values("Connection") {
+		for _, name := range strings.Split(v, ",") {
+			name = strings.TrimSpace(name)
+			// Upgrade is how a websocket starts; it is never forwarded.
+			if name != "" && !strings.EqualFold(name, "upgrade") {
+				h.Del(name)
+			}
+		}
+	}
+}
+
+// authenticate puts the caller's subject in the request context. A request
+// without a valid bearer token is refused with 401 UNAUTHENTICATED; a
+// websocket upgrade is let through and authenticated by its connection_init
+// payload (wsInit), where browsers can put a token.
+func authenticate(authn *auth.Authenticator, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stripSmuggledHeaders(r.Header)
+		if authn == nil {
+			next.ServeHTTP(w, r.WithContext(k8s.WithSubject(r.Context(), devSubject)))
+			return
+		}
+		if isUpgrade(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		s, err := bearer(r.Context(), authn, r.Header.Get("Authorization"))
+		if err != nil {
+			status, code := http.StatusUnauthorized, CodeUnauthenticated
+			if !errors.Is(err, auth.ErrUnauthenticated) {
+				status, code = http.StatusServiceUnavailable, CodeUnavailable
+			}
+			writeError(w, status, code, err.Error())
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(k8s.WithSubject(r.Context(), s)))
+	})
+}
+
+func bearer(ctx context.Context, authn *auth.Authenticator, header string) (*k8s.Subject, error) {
+	token, err := auth.BearerToken(header)
+	if err != nil {
+		return nil, err
+	}
+	return authn.Authenticate(ctx, token)
+}
+
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// wsInit authenticates a websocket from the Authorization value of its
+// connection_init payload (GraphiQL sends its headers there).
+func wsInit(authn *auth.Authenticator) transport.WebsocketInitFunc {
+	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		if authn == nil {
+			return ctx, &p, nil
+		}
+		s, err := bearer(ctx, authn, p.Authorization())
+		if err != nil {
+			return ctx, nil, err
+		}
+		return k8s.WithSubject(ctx, s), &p, nil
+	}
+}
+
+// writeError writes a GraphQL-shaped error response.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="clustergraph"`)
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
+		"message": msg, "extensions": map[string]any{"code": code},
+	}}})
+}

@@ -1,0 +1,149 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/clustergraph/clustergraph/internal/testenv"
+)
+
+// wsMessage is a graphql-transport-ws message.
+type wsMessage struct {
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+func wsDial(t *testing.T, s *server, origin string) (*websocket.Conn, error) {
+	t.Helper()
+	h := http.Header{}
+	if origin != "" {
+		h.Set("Origin", origin)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/query", &websocket.DialOptions{
+		Subprotocols: []string{"graphql-transport-ws"}, HTTPHeader: h,
+	})
+	if c != nil {
+		t.Cleanup(func() { c.CloseNow() })
+	}
+	return c, err
+}
+
+func wsSend(t *testing.T, c *websocket.Conn, m any) {
+	t.Helper()
+	b, _ := json.Marshal(m)
+	if err := c.Write(context.Background(), websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wsRead(c *websocket.Conn) (wsMessage, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			return wsMessage{}, err
+		}
+		var m wsMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			return m, err
+		}
+		if m.Type != "ping" && m.Type != "pong" {
+			return m, nil
+		}
+	}
+}
+
+// TestWebsocket: the socket authenticates with the token in
+// connection_init, serves queries as that user, refuses connections
+// without a valid token, and refuses cross-origin browsers before the
+// upgrade.
+func TestWebsocket(t *testing.T) {
+	cs := testenv.Clusters(t)
+	u := makeUser(t, cs[:1], "cg-ws", func(c testenv.Cluster, user string) {
+		roleBinding(t, c, "shop", "cg-ws", "ClusterRole", "view", user)
+	})
+	s := startServer(t, serverOpts{kubeconfigs: []string{cs[0].Kubeconfig}, waitReady: true, auth: true})
+
+	t.Run("authenticated query", func(t *testing.T) {
+		c, err := wsDial(t, s, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wsSend(t, c, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + u.token}})
+		if m, err := wsRead(c); err != nil || m.Type != "connection_ack" {
+			t.Fatalf("init: %+v %v, want connection_ack", m, err)
+		}
+		wsSend(t, c, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": `{ viewer { username } pods { totalCount nodes { namespace } } }`}})
+		m, err := wsRead(c)
+		if err != nil || m.Type != "next" || m.ID != "1" {
+			t.Fatalf("query: %+v %v", m, err)
+		}
+		var out struct {
+			Data struct {
+				Viewer struct{ Username string }
+				Pods   struct {
+					TotalCount int
+					Nodes      []struct{ Namespace string }
+				}
+			}
+		}
+		if err := json.Unmarshal(m.Payload, &out); err != nil {
+			t.Fatal(err)
+		}
+		if out.Data.Viewer.Username != u.user || out.Data.Pods.TotalCount == 0 {
+			t.Fatalf("got %s", m.Payload)
+		}
+		for _, p := range out.Data.Pods.Nodes {
+			if p.Namespace != "shop" {
+				t.Errorf("user bound to shop sees a pod in %s", p.Namespace)
+			}
+		}
+		if m, err := wsRead(c); err != nil || m.Type != "complete" {
+			t.Errorf("after the result: %+v %v, want complete", m, err)
+		}
+	})
+	for name, payload := range map[string]map[string]any{
+		"no token":    {},
+		"bogus token": {"Authorization": "Bearer nope"},
+		"malformed":   {"Authorization": u.token},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := wsDial(t, s, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			wsSend(t, c, map[string]any{"type": "connection_init", "payload": payload})
+			m, err := wsRead(c)
+			if err == nil && m.Type == "connection_ack" {
+				t.Fatalf("connection acknowledged with %v", payload)
+			}
+			// Whatever was said, nothing is served on this socket.
+			wsSend(t, c, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": `{ pods { totalCount } }`}})
+			if m, err := wsRead(c); err == nil && m.Type == "next" {
+				t.Fatalf("served %s on an unauthenticated socket", m.Payload)
+			}
+		})
+	}
+	for name, origin := range map[string]string{"cross-origin": "https://evil.example", "null origin": "null"} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := wsDial(t, s, origin); err == nil {
+				t.Fatalf("upgrade with Origin %q accepted", origin)
+			}
+		})
+	}
+	t.Run("same origin", func(t *testing.T) {
+		if _, err := wsDial(t, s, s.URL); err != nil {
+			t.Fatalf("same-origin upgrade refused: %v", err)
+		}
+	})
+}

@@ -1,0 +1,137 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/clustergraph/clustergraph/k8s"
+)
+
+// ErrUnauthenticated means the caller sent no token, or one the identity
+// cluster does not accept.
+var ErrUnauthenticated = errors.New("unauthenticated")
+
+// Config configures an Authenticator.
+type Config struct {
+	Registry *k8s.Registry
+	// IdentityCluster names the cluster whose TokenReview decides; empty
+	// means the in-cluster cluster, else the kubeconfig's current context.
+	IdentityCluster string
+	// TTL and NegativeTTL bound how long an accepted and a refused token
+	// are remembered (defaults 30 s and 5 s).
+	TTL, NegativeTTL time.Duration
+	// MaxEntries bounds the cache (default 10000).
+	MaxEntries int
+}
+
+// Authenticator turns bearer tokens into subjects.
+type Authenticator struct {
+	cfg Config
+	now func() time.Time
+
+	mu    sync.Mutex
+	cache map[[sha256.Size]byte]entry
+}
+
+type entry struct {
+	subject *k8s.Subject
+	err     error
+	expires time.Time
+}
+
+// New returns an Authenticator.
+func New(cfg Config) *Authenticator {
+	if cfg.TTL <= 0 {
+		cfg.TTL = 30 * time.Second
+	}
+	if cfg.NegativeTTL <= 0 {
+		cfg.NegativeTTL = 5 * time.Second
+	}
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = 10000
+	}
+	return &Authenticator{cfg: cfg, now: time.Now, cache: map[[sha256.Size]byte]entry{}}
+}
+
+// BearerToken extracts the token of an "Authorization: Bearer TOKEN" value.
+func BearerToken(header string) (string, error) {
+	if header == "" {
+		return "", fmt.Errorf("%w: no bearer token: send Authorization: Bearer <token>", ErrUnauthenticated)
+	}
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") || strings.TrimSpace(token) == "" {
+		return "", fmt.Errorf("%w: malformed Authorization header: want Bearer <token>", ErrUnauthenticated)
+	}
+	return strings.TrimSpace(token), nil
+}
+
+// Authenticate returns the subject a token belongs to. Tokens are cached by
+// their SHA-256, never in clear.
+func (a *Authenticator) Authenticate(ctx context.Context, token string) (*k8s.Subject, error) {
+	key := sha256.Sum256([]byte(token))
+	now := a.now()
+	a.mu.Lock()
+	e, ok := a.cache[key]
+	a.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.subject, e.err
+	}
+	s, err := a.review(ctx, token)
+	if err != nil && !errors.Is(err, ErrUnauthenticated) {
+		return nil, err // the identity cluster failed: do not remember that
+	}
+	ttl := a.cfg.TTL
+	if err != nil {
+		ttl = a.cfg.NegativeTTL
+	}
+	a.mu.Lock()
+	if len(a.cache) >= a.cfg.MaxEntries {
+		a.evict(now)
+	}
+	a.cache[key] = entry{subject: s, err: err, expires: now.Add(ttl)}
+	a.mu.Unlock()
+	return s, err
+}
+
+// evict drops expired entries, or everything when none has expired; called
+// with the lock held.
+func (a *Authenticator) evict(now time.Time) {
+	for k, e := range a.cache {
+		if !now.Before(e.expires) {
+			delete(a.cache, k)
+		}
+	}
+	if len(a.cache) >= a.cfg.MaxEntries {
+		clear(a.cache)
+	}
+}
+
+func (a *Authenticator) review(ctx context.Context, token string) (*k8s.Subject, error) {
+	c, err := a.cfg.Registry.IdentityCluster(a.cfg.IdentityCluster)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	tr, err := c.Typed.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
+	if err != nil {
+		return nil, &k8s.ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: token review failed: %v", k8s.ErrUnavailable, err)}
+	}
+	if !tr.Status.Authenticated {
+		msg := "the identity cluster does not accept this token"
+		if tr.Status.Error != "" {
+			msg += ": " + tr.Status.Error
+		}
+		return nil, fmt.Errorf("%w: %s", ErrUnauthenticated, msg)
+	}
+	u := tr.Status.User
+	return &k8s.Subject{User: u.Username, Groups: u.Groups}, nil
+}

@@ -1,0 +1,331 @@
+package k8s
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Subject is who a read is for: the authenticated caller.
+type Subject struct {
+	User   string
+	Groups []string
+	// Unrestricted marks the server's own identity, used only when
+	// authentication is switched off for a local demo.
+	Unrestricted bool
+}
+
+type subjectKey struct{}
+
+// WithSubject returns a context whose reads are made for s. Every read of
+// the caches takes its subject from the context; a context without one sees
+// nothing, so a caller that forgets to authenticate fails closed.
+func WithSubject(ctx context.Context, s *Subject) context.Context {
+	return context.WithValue(ctx, subjectKey{}, s)
+}
+
+// SubjectFrom returns the context's subject, or nil.
+func SubjectFrom(ctx context.Context) *Subject {
+	s, _ := ctx.Value(subjectKey{}).(*Subject)
+	return s
+}
+
+func (s *Subject) key() string {
+	g := slices.Clone(s.Groups)
+	sort.Strings(g)
+	return s.User + "\x00" + strings.Join(g, "\x00")
+}
+
+// Access is what one subject may do in one cluster, computed from the
+// cluster's RBAC objects (roles, cluster roles and their bindings; aggregated
+// cluster roles carry their rules already, filled in by the controller
+// manager). It is computed once per RBAC change and shared by requests.
+type Access struct {
+	all       bool
+	cluster   []rbacv1.PolicyRule
+	namespace map[string][]rbacv1.PolicyRule
+
+	mu   sync.Mutex
+	memo map[accessKey]bool
+}
+
+type accessKey struct {
+	verb, group, resource, namespace string
+}
+
+// groupResource is the RBAC resource of a cache.
+func groupResource(r resource) schema.GroupResource {
+	if r == resNodePools {
+		r = resNodes // pools are seen through their nodes
+	}
+	for gvk, res := range resourceOfGVK {
+		if res == r {
+			return schema.GroupResource{Group: gvk.Group, Resource: string(r)}
+		}
+	}
+	return schema.GroupResource{Resource: string(r)}
+}
+
+// visible keeps the objects of a cache that the context's subject may see.
+func (c *Cluster) visible(ctx context.Context, r resource, objs []any) []any {
+	a := c.AccessFor(SubjectFrom(ctx))
+	gr := groupResource(r)
+	if a.Allows("list", gr, "", "") {
+		return objs
+	}
+	out := objs[:0:0]
+	for _, o := range objs {
+		if m, err := metaOf(o); err == nil && a.CanSee(gr, m.GetNamespace(), m.GetName()) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// all returns the objects of a cache the context's subject may see.
+func (c *Cluster) all(ctx context.Context, r resource) []any {
+	store := c.caches.store(r)
+	if store == nil {
+		return nil
+	}
+	return c.visible(ctx, r, store.List())
+}
+
+// unrestricted may do everything.
+var unrestricted = &Access{all: true}
+
+// Allows reports whether the subject may do verb on the resource, in the
+// namespace ("" for cluster-scoped resources or all namespaces), on the
+// named object ("" for any).
+func (a *Access) Allows(verb string, gr schema.GroupResource, namespace, name string) bool {
+	if a.all {
+		return true
+	}
+	k := accessKey{verb, gr.Group, gr.Resource, namespace}
+	if name == "" {
+		a.mu.Lock()
+		v, ok := a.memo[k]
+		a.mu.Unlock()
+		if ok {
+			return v
+		}
+	}
+	allowed := rulesAllow(a.cluster, verb, gr, name) || (namespace != "" && rulesAllow(a.namespace[namespace], verb, gr, name))
+	if name == "" {
+		a.mu.Lock()
+		a.memo[k] = allowed
+		a.mu.Unlock()
+	}
+	return allowed
+}
+
+// CanSee reports whether an object may be shown in a list: the subject may
+// list its kind in its namespace (or cluster-wide), or get it by name.
+func (a *Access) CanSee(gr schema.GroupResource, namespace, name string) bool {
+	return a.Allows("list", gr, namespace, "") || a.Allows("get", gr, namespace, name)
+}
+
+// Namespaces returns the namespaces in which the subject holds any rule; all
+// is true when a cluster-wide rule lets it read a namespaced main kind in
+// every namespace. (Every authenticated user holds cluster-wide rules on
+// things like selfsubjectaccessreviews; those do not open namespaces.)
+func (a *Access) Namespaces() (names []string, all bool) {
+	if a.all {
+		return nil, true
+	}
+	for _, gr := range MainResources {
+		if gr.Resource == "namespaces" || gr.Resource == "nodes" {
+			continue
+		}
+		if rulesAllow(a.cluster, "list", gr, "") || rulesAllow(a.cluster, "get", gr, "") {
+			return nil, true
+		}
+	}
+	for ns, rules := range a.namespace {
+		if len(rules) > 0 {
+			names = append(names, ns)
+		}
+	}
+	sort.Strings(names)
+	return names, false
+}
+
+func rulesAllow(rules []rbacv1.PolicyRule, verb string, gr schema.GroupResource, name string) bool {
+	for i := range rules {
+		if ruleAllows(&rules[i], verb, gr, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// ruleAllows matches one RBAC rule the way the apiserver's RBAC authorizer
+// does: verbs, API groups and resources (with "*" and "resource/subresource"),
+// and resourceNames, which only restrict requests that name an object.
+func ruleAllows(r *rbacv1.PolicyRule, verb string, gr schema.GroupResource, name string) bool {
+	if !has(r.Verbs, verb) || !has(r.APIGroups, gr.Group) || !has(r.Resources, gr.Resource) {
+		return false
+	}
+	if len(r.ResourceNames) == 0 {
+		return true
+	}
+	return name != "" && slices.Contains(r.ResourceNames, name)
+}
+
+func has(list []string, v string) bool {
+	return slices.Contains(list, rbacv1.VerbAll) || slices.Contains(list, v)
+}
+
+// accessCache memoizes Access per subject for one RBAC generation.
+type accessCache struct {
+	mu   sync.Mutex
+	gen  uint64
+	sets map[string]*Access
+}
+
+// maxAccessSets bounds the cache; past it the cache starts over, which
+// only costs a recomputation per active subject.
+const maxAccessSets = 10000
+
+// AccessFor returns what s may do in the cluster. A nil subject may do
+// nothing.
+func (c *Cluster) AccessFor(s *Subject) *Access {
+	switch {
+	case s == nil:
+		return &Access{memo: map[accessKey]bool{}}
+	case s.Unrestricted:
+		return unrestricted
+	}
+	gen := c.caches.rbacGen.Load()
+	key := s.key()
+	ac := &c.access
+	ac.mu.Lock()
+	if ac.gen != gen || len(ac.sets) > maxAccessSets {
+		ac.gen, ac.sets = gen, map[string]*Access{}
+	}
+	a, ok := ac.sets[key]
+	ac.mu.Unlock()
+	if ok {
+		return a
+	}
+	a = c.computeAccess(s)
+	ac.mu.Lock()
+	if ac.gen == gen {
+		ac.sets[key] = a
+	}
+	ac.mu.Unlock()
+	return a
+}
+
+func (c *Cluster) computeAccess(s *Subject) *Access {
+	a := &Access{namespace: map[string][]rbacv1.PolicyRule{}, memo: map[accessKey]bool{}}
+	clusterRole := func(name string) []rbacv1.PolicyRule {
+		o, ok, _ := c.caches.store(resClusterRoles).GetByKey(name)
+		if !ok {
+			return nil
+		}
+		return o.(*rbacv1.ClusterRole).Rules
+	}
+	for _, o := range c.caches.store(resClusterRoleBindings).List() {
+		b := o.(*rbacv1.ClusterRoleBinding)
+		if b.RoleRef.Kind == "ClusterRole" && s.boundBy(b.Subjects, "") {
+			a.cluster = append(a.cluster, clusterRole(b.RoleRef.Name)...)
+		}
+	}
+	for _, o := range c.caches.store(resRoleBindings).List() {
+		b := o.(*rbacv1.RoleBinding)
+		if !s.boundBy(b.Subjects, b.Namespace) {
+			continue
+		}
+		switch b.RoleRef.Kind {
+		case "ClusterRole":
+			a.namespace[b.Namespace] = append(a.namespace[b.Namespace], clusterRole(b.RoleRef.Name)...)
+		case "Role":
+			if r, ok, _ := c.caches.store(resRoles).GetByKey(b.Namespace + "/" + b.RoleRef.Name); ok {
+				a.namespace[b.Namespace] = append(a.namespace[b.Namespace], r.(*rbacv1.Role).Rules...)
+			}
+		}
+	}
+	for _, r := range a.cluster {
+		if has(r.Verbs, "*") && has(r.APIGroups, "*") && has(r.Resources, "*") && len(r.ResourceNames) == 0 {
+			a.all = true // cluster-admin: skip every check
+		}
+	}
+	return a
+}
+
+// boundBy reports whether a binding's subjects name s. bindingNamespace is
+// the namespace a ServiceAccount subject without one defaults to.
+func (s *Subject) boundBy(subjects []rbacv1.Subject, bindingNamespace string) bool {
+	for _, sub := range subjects {
+		switch sub.Kind {
+		case rbacv1.UserKind:
+			if sub.Name == s.User {
+				return true
+			}
+		case rbacv1.GroupKind:
+			if slices.Contains(s.Groups, sub.Name) {
+				return true
+			}
+		case rbacv1.ServiceAccountKind:
+			ns := sub.Namespace
+			if ns == "" {
+				ns = bindingNamespace
+			}
+			if s.User == "system:serviceaccount:"+ns+":"+sub.Name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// MainResources are the resources a viewer's permissions are reported for.
+var MainResources = []schema.GroupResource{
+	{Resource: "namespaces"}, {Resource: "nodes"}, {Resource: "pods"}, {Resource: "services"},
+	{Resource: "configmaps"}, {Resource: "secrets"}, {Resource: "persistentvolumeclaims"}, {Resource: "events"},
+	{Group: "apps", Resource: "deployments"}, {Group: "apps", Resource: "statefulsets"}, {Group: "apps", Resource: "daemonsets"},
+	{Group: "apps", Resource: "replicasets"}, {Group: "batch", Resource: "jobs"}, {Group: "batch", Resource: "cronjobs"},
+	{Group: "networking.k8s.io", Resource: "ingresses"},
+}
+
+// Verbs are the verbs a viewer's permissions are reported for.
+var Verbs = []string{"get", "list", "watch", "create", "update", "patch", "delete"}
+
+// AccessibleNamespaces returns the namespaces in which the context's subject
+// holds any permission, sorted by name: the namespaces a console offers the
+// user, even where the user may not get the Namespace object itself.
+func (c *Cluster) AccessibleNamespaces(ctx context.Context, sel labels.Selector) ([]*corev1.Namespace, error) {
+	ok, warn := c.readable()
+	if !ok {
+		return nil, warn
+	}
+	names, all := c.AccessFor(SubjectFrom(ctx)).Namespaces()
+	store := c.caches.store(resNamespaces)
+	var objs []any
+	if all {
+		objs = store.List()
+	} else {
+		for _, n := range names {
+			if o, exists, _ := store.GetByKey(n); exists {
+				objs = append(objs, o)
+			}
+		}
+	}
+	out := make([]*corev1.Namespace, 0, len(objs))
+	for _, o := range objs {
+		ns := o.(*corev1.Namespace)
+		if sel == nil || sel.Matches(labels.Set(ns.Labels)) {
+			out = append(out, ns)
+		}
+	}
+	slices.SortFunc(out, func(a, b *corev1.Namespace) int { return strings.Compare(a.Name, b.Name) })
+	return out, warn
+}
