@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"io"
@@ -220,3 +221,5 @@ func TestMain(m *testing.M) {
 	testLogger()
 	os.Exit(m.Run())
 }
+
+func base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

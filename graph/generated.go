@@ -39,6 +39,7 @@ type ResolverRoot interface {
 	Pod() PodResolver
 	Query() QueryResolver
 	Service() ServiceResolver
+	Subscription() SubscriptionResolver
 	Viewer() ViewerResolver
 	ViewerCluster() ViewerClusterResolver
 	Workload() WorkloadResolver
@@ -477,6 +478,13 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ResourceEvent struct {
+		Cluster func(childComplexity int) int
+		Cursor  func(childComplexity int) int
+		Object  func(childComplexity int) int
+		Type    func(childComplexity int) int
+	}
+
 	ResourceUsage struct {
 		CPU         func(childComplexity int) int
 		CPUMillis   func(childComplexity int) int
@@ -518,6 +526,11 @@ type ComplexityRoot struct {
 		Port       func(childComplexity int) int
 		Protocol   func(childComplexity int) int
 		TargetPort func(childComplexity int) int
+	}
+
+	Subscription struct {
+		Events func(childComplexity int, clusters []string, filter *model.EventFilter) int
+		Watch  func(childComplexity int, kind string, clusters []string, namespace *string, labelSelector *string, fieldSelector *string, after *string) int
 	}
 
 	Taint struct {
@@ -669,6 +682,10 @@ type QueryResolver interface {
 type ServiceResolver interface {
 	Pods(ctx context.Context, obj *model.Service, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
 	Endpoints(ctx context.Context, obj *model.Service) ([]*model.Endpoint, error)
+}
+type SubscriptionResolver interface {
+	Watch(ctx context.Context, kind string, clusters []string, namespace *string, labelSelector *string, fieldSelector *string, after *string) (<-chan *model.ResourceEvent, error)
+	Events(ctx context.Context, clusters []string, filter *model.EventFilter) (<-chan *model.Event, error)
 }
 type ViewerResolver interface {
 	Clusters(ctx context.Context, obj *model.Viewer, clusters []string) ([]*model.ViewerCluster, error)
@@ -2647,6 +2664,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ResourceEdge.Node(childComplexity), true
 
+	case "ResourceEvent.cluster":
+		if e.ComplexityRoot.ResourceEvent.Cluster == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResourceEvent.Cluster(childComplexity), true
+	case "ResourceEvent.cursor":
+		if e.ComplexityRoot.ResourceEvent.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResourceEvent.Cursor(childComplexity), true
+	case "ResourceEvent.object":
+		if e.ComplexityRoot.ResourceEvent.Object == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResourceEvent.Object(childComplexity), true
+	case "ResourceEvent.type":
+		if e.ComplexityRoot.ResourceEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResourceEvent.Type(childComplexity), true
+
 	case "ResourceUsage.cpu":
 		if e.ComplexityRoot.ResourceUsage.CPU == nil {
 			break
@@ -2824,6 +2866,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ServicePort.TargetPort(childComplexity), true
+
+	case "Subscription.events":
+		if e.ComplexityRoot.Subscription.Events == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.Events(childComplexity, args["clusters"].([]string), args["filter"].(*model.EventFilter)), true
+	case "Subscription.watch":
+		if e.ComplexityRoot.Subscription.Watch == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_watch_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.Watch(childComplexity, args["kind"].(string), args["clusters"].([]string), args["namespace"].(*string), args["labelSelector"].(*string), args["fieldSelector"].(*string), args["after"].(*string)), true
 
 	case "Taint.effect":
 		if e.ComplexityRoot.Taint.Effect == nil {
@@ -3185,6 +3250,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 
 			return &response
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -3461,6 +3543,65 @@ type Permission {
   resource: String!
   "Verbs allowed, among get, list, watch, create, update, patch and delete."
   verbs: [String!]!
+}
+
+"Live changes, over the GraphQL websocket (graphql-transport-ws)."
+type Subscription {
+  """
+  Changes of the objects of a cached kind, as the caller may see them. The
+  stream starts with the current state (ADDED events, then SYNCED) or, given
+  ` + "`" + `after` + "`" + `, with what was missed since that cursor (then SYNCED); when that is no
+  longer held, with RESYNC, the current state and SYNCED. A client never misses a
+  deletion silently. A caller who loses every grant on the kind has the stream
+  ended.
+  """
+  watch(
+    "A cached kind, by kind or plural resource name: Pod, pods, Deployment, Node, Event, ..."
+    kind: String!
+    "Clusters to watch; default all."
+    clusters: [String!]
+    "Only objects in this namespace."
+    namespace: String
+    "A Kubernetes label selector."
+    labelSelector: String
+    "A Kubernetes field selector (fields as for lists)."
+    fieldSelector: String
+    "Resume after this cursor, taken from an earlier event."
+    after: String
+  ): ResourceEvent!
+  "Kubernetes Events as they happen (new ones and repeats of old ones), as the caller may see them."
+  events(
+    "Clusters to watch; default all."
+    clusters: [String!]
+    "Which events."
+    filter: EventFilter
+  ): Event!
+}
+
+"What happened."
+enum ResourceEventType {
+  "The object was created (or is part of the current state)."
+  ADDED
+  "The object changed."
+  MODIFIED
+  "The object was deleted; the last known state is sent."
+  DELETED
+  "The stream could not resume; the current state follows as ADDED events."
+  RESYNC
+  "The current state (or the replay) is complete; live changes follow."
+  SYNCED
+}
+
+"One change seen by a watch."
+type ResourceEvent {
+  "What happened."
+  type: ResourceEventType!
+  "The cluster it happened in."
+  cluster: Cluster!
+  "The object, as its GraphQL type; null for RESYNC and SYNCED."
+  object: KubeObject
+  "Pass as ` + "`" + `after` + "`" + ` to resume the stream after this event."
+  cursor: String!
 }
 
 "Whether a cluster can be read and how fresh its caches are."
@@ -5615,6 +5756,20 @@ func (ec *executionContext) childFields_ResourceEdge(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type ResourceEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_ResourceEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_ResourceEvent_type(ctx, field)
+	case "cluster":
+		return ec.fieldContext_ResourceEvent_cluster(ctx, field)
+	case "object":
+		return ec.fieldContext_ResourceEvent_object(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ResourceEvent_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ResourceEvent", field.Name)
+}
+
 func (ec *executionContext) childFields_ResourceUsage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "cpuMillis":
@@ -7672,6 +7827,82 @@ func (ec *executionContext) field_Service_pods_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["orderBy"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "clusters",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["clusters"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.EventFilter, error) {
+			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_watch_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "clusters",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["clusters"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "namespace",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["namespace"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "labelSelector",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["labelSelector"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "fieldSelector",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["fieldSelector"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg5
 	return args, nil
 }
 
@@ -15975,6 +16206,116 @@ func (ec *executionContext) fieldContext_ResourceEdge_node(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _ResourceEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.ResourceEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResourceEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ResourceEventType) graphql.Marshaler {
+			return ec.marshalNResourceEventType2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐResourceEventType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResourceEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResourceEvent", field, false, false, "ResourceEventType")
+}
+
+func (ec *executionContext) _ResourceEvent_cluster(ctx context.Context, field graphql.CollectedField, obj *model.ResourceEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResourceEvent_cluster(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cluster(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Cluster) graphql.Marshaler {
+			return ec.marshalNCluster2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐCluster(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResourceEvent_cluster(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ResourceEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Cluster(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ResourceEvent_object(ctx context.Context, field graphql.CollectedField, obj *model.ResourceEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResourceEvent_object(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Object, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.KubeObject) graphql.Marshaler {
+			return ec.marshalOKubeObject2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeObject(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ResourceEvent_object(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ResourceEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ResourceEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ResourceEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResourceEvent_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ResourceEvent_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ResourceEvent", field, false, false, "String")
+}
+
 func (ec *executionContext) _ResourceUsage_cpuMillis(ctx context.Context, field graphql.CollectedField, obj *model.ResourceUsage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16710,6 +17051,94 @@ func (ec *executionContext) _ServicePort_nodePort(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_ServicePort_nodePort(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ServicePort", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Subscription_watch(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_watch(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().Watch(ctx, fc.Args["kind"].(string), fc.Args["clusters"].([]string), fc.Args["namespace"].(*string), fc.Args["labelSelector"].(*string), fc.Args["fieldSelector"].(*string), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ResourceEvent) graphql.Marshaler {
+			return ec.marshalNResourceEvent2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐResourceEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_watch(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ResourceEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_watch_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_events(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().Events(ctx, fc.Args["clusters"].([]string), fc.Args["filter"].(*model.EventFilter))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Event) graphql.Marshaler {
+			return ec.marshalNEvent2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Event(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Taint_key(ctx context.Context, field graphql.CollectedField, obj *model.Taint) (ret graphql.Marshaler) {
@@ -22386,6 +22815,54 @@ func (ec *executionContext) _ResourceEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var resourceEventImplementors = []string{"ResourceEvent"}
+
+func (ec *executionContext) _ResourceEvent(ctx context.Context, sel ast.SelectionSet, obj *model.ResourceEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, resourceEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ResourceEvent")
+		case "type":
+			out.Values[i] = ec._ResourceEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cluster":
+			out.Values[i] = ec._ResourceEvent_cluster(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "object":
+			out.Values[i] = ec._ResourceEvent_object(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._ResourceEvent_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var resourceUsageImplementors = []string{"ResourceUsage"}
 
 func (ec *executionContext) _ResourceUsage(ctx context.Context, sel ast.SelectionSet, obj *model.ResourceUsage) graphql.Marshaler {
@@ -22666,6 +23143,28 @@ func (ec *executionContext) _ServicePort(ctx context.Context, sel ast.SelectionS
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "watch":
+		return ec._Subscription_watch(ctx, fields[0])
+	case "events":
+		return ec._Subscription_events(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var taintImplementors = []string{"Taint"}
@@ -24407,6 +24906,24 @@ func (ec *executionContext) marshalNResourceEdge2ᚖgithubᚗcomᚋclustergraph�
 		return graphql.Null
 	}
 	return ec._ResourceEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNResourceEvent2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐResourceEvent(ctx context.Context, sel ast.SelectionSet, v *model.ResourceEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ResourceEvent!")
+		return graphql.Null
+	}
+	return ec._ResourceEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNResourceEventType2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐResourceEventType(ctx context.Context, v any) (model.ResourceEventType, error) {
+	var res model.ResourceEventType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNResourceEventType2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐResourceEventType(ctx context.Context, sel ast.SelectionSet, v model.ResourceEventType) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNService2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐServiceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Service) graphql.Marshaler {

@@ -329,3 +329,29 @@ func (c *Cluster) AccessibleNamespaces(ctx context.Context, sel labels.Selector)
 	slices.SortFunc(out, func(a, b *corev1.Namespace) int { return strings.Compare(a.Name, b.Name) })
 	return out, warn
 }
+
+// AnyOn reports whether the subject may get or list the resource anywhere:
+// cluster-wide, in some namespace, or by name.
+func (a *Access) AnyOn(gr schema.GroupResource) bool {
+	if a.all {
+		return true
+	}
+	any := func(rules []rbacv1.PolicyRule) bool {
+		for i := range rules {
+			r := &rules[i]
+			if (has(r.Verbs, "get") || has(r.Verbs, "list") || has(r.Verbs, "watch")) && has(r.APIGroups, gr.Group) && has(r.Resources, gr.Resource) {
+				return true
+			}
+		}
+		return false
+	}
+	if any(a.cluster) {
+		return true
+	}
+	for _, rules := range a.namespace {
+		if any(rules) {
+			return true
+		}
+	}
+	return false
+}

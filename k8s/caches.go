@@ -142,11 +142,12 @@ func newCaches(ctx context.Context, typed kubernetes.Interface, meta metadata.In
 }
 
 // start registers the optional informers and starts all of them.
-func (c *caches) start(ctx context.Context) {
+func (c *caches) start(ctx context.Context, onNew func(resource, cache.SharedIndexInformer)) {
 	if c.nodePools != nil {
 		inf := c.dyn.ForResource(*c.nodePools).Informer()
 		_ = inf.SetTransform(stripForCache)
 		c.informers[resNodePools] = inf
+		onNew(resNodePools, inf)
 	}
 	c.typed.Start(ctx.Done())
 	c.meta.Start(ctx.Done())

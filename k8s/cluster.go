@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 )
 
@@ -61,6 +62,7 @@ type Cluster struct {
 
 	caches *caches
 	access accessCache
+	hub    *hub
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -126,6 +128,13 @@ func newCluster(parent context.Context, name string, cfg *rest.Config, hash stri
 		status:    Status{State: StateSyncing},
 	}
 	c.caches = newCaches(ctx, typed, meta, dyn)
+	c.hub = newHub()
+	for r, inf := range c.caches.informers {
+		if _, err := inf.AddEventHandler(c.hub.handler(c, r)); err != nil {
+			cancel()
+			return nil, fmt.Errorf("informer handler: %w", err)
+		}
+	}
 	go c.run(t)
 	return c, nil
 }
@@ -175,7 +184,9 @@ func (c *Cluster) run(t clusterTimeouts) {
 
 	start := time.Now()
 	c.caches.nodePools = c.servedNodePoolGVR()
-	c.caches.start(c.ctx)
+	c.caches.start(c.ctx, func(r resource, inf cache.SharedIndexInformer) {
+		_, _ = inf.AddEventHandler(c.hub.handler(c, r))
+	})
 	c.log.Info("syncing caches", "kinds", len(c.caches.informers))
 	if !c.caches.waitForSync(c.ctx, c.log) {
 		return // stopped before the caches synced

@@ -294,6 +294,17 @@ func fieldsOf(obj any) fields.Set {
 	return set
 }
 
+// KindByName finds a cached kind by its kind ("Pod") or plural resource
+// ("pods") name, case-insensitively.
+func KindByName(name string) (schema.GroupVersionKind, error) {
+	for gvk, r := range resourceOfGVK {
+		if strings.EqualFold(gvk.Kind, name) || strings.EqualFold(string(r), name) {
+			return gvk, nil
+		}
+	}
+	return schema.GroupVersionKind{}, BadInput("%q is not a cached kind (e.g. Pod, Deployment, Node, Event)", name)
+}
+
 // IsCached reports whether a kind is held in the informer caches.
 func IsCached(gvk schema.GroupVersionKind) bool {
 	_, ok := resourceOfGVK[gvk]

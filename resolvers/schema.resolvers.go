@@ -493,6 +493,60 @@ func (r *serviceResolver) Endpoints(ctx context.Context, obj *model.Service) ([]
 	return model.FromEndpointSlices(eps), nil
 }
 
+func (r *subscriptionResolver) Watch(ctx context.Context, kind string, clusters []string, namespace *string, labelSelector *string, fieldSelector *string, after *string) (<-chan *model.ResourceEvent, error) {
+	gvk, err := k8s.KindByName(kind)
+	if err != nil {
+		return nil, err
+	}
+	f, err := listFilter(&model.ListFilter{Namespace: namespace, LabelSelector: labelSelector, FieldSelector: fieldSelector})
+	if err != nil {
+		return nil, err
+	}
+	pos, err := decodeCursor(after)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := r.clustersOf(clusters)
+	if err != nil {
+		return nil, err
+	}
+	merged, err := subscribe(ctx, cs, len(clusters) > 0, gvk, f, pos, false)
+	if err != nil {
+		return nil, err
+	}
+	return resourceEvents(ctx, merged, pos), nil
+}
+
+func (r *subscriptionResolver) Events(ctx context.Context, clusters []string, filter *model.EventFilter) (<-chan *model.Event, error) {
+	f, err := eventFilter(filter)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := r.clustersOf(clusters)
+	if err != nil {
+		return nil, err
+	}
+	merged, err := subscribe(ctx, cs, len(clusters) > 0, k8s.GVKEvent, f, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *model.Event)
+	go func() {
+		defer close(out)
+		for ch := range merged {
+			if ch.Type != k8s.Added && ch.Type != k8s.Modified {
+				continue
+			}
+			select {
+			case out <- model.NewEvent(ch.Cluster, ch.Obj.(*corev1.Event)):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
 func (r *viewerResolver) Clusters(ctx context.Context, obj *model.Viewer, clusters []string) ([]*model.ViewerCluster, error) {
 	cs, err := r.clustersOf(clusters)
 	if err != nil {
@@ -560,6 +614,8 @@ func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
 func (r *Resolver) Service() graph.ServiceResolver { return &serviceResolver{r} }
 
+func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }
+
 func (r *Resolver) Viewer() graph.ViewerResolver { return &viewerResolver{r} }
 
 func (r *Resolver) ViewerCluster() graph.ViewerClusterResolver { return &viewerClusterResolver{r} }
@@ -577,6 +633,7 @@ type (
 	podResolver           struct{ *Resolver }
 	queryResolver         struct{ *Resolver }
 	serviceResolver       struct{ *Resolver }
+	subscriptionResolver  struct{ *Resolver }
 	viewerResolver        struct{ *Resolver }
 	viewerClusterResolver struct{ *Resolver }
 	workloadResolver      struct{ *Resolver }

@@ -340,6 +340,10 @@ type ServicePort struct {
 	NodePort *int `json:"nodePort,omitempty"`
 }
 
+// Live changes, over the GraphQL websocket (graphql-transport-ws).
+type Subscription struct {
+}
+
 // A node taint.
 type Taint struct {
 	// Taint key.
@@ -629,6 +633,73 @@ func (e *OrderField) UnmarshalJSON(b []byte) error {
 }
 
 func (e OrderField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What happened.
+type ResourceEventType string
+
+const (
+	// The object was created (or is part of the current state).
+	ResourceEventTypeAdded ResourceEventType = "ADDED"
+	// The object changed.
+	ResourceEventTypeModified ResourceEventType = "MODIFIED"
+	// The object was deleted; the last known state is sent.
+	ResourceEventTypeDeleted ResourceEventType = "DELETED"
+	// The stream could not resume; the current state follows as ADDED events.
+	ResourceEventTypeResync ResourceEventType = "RESYNC"
+	// The current state (or the replay) is complete; live changes follow.
+	ResourceEventTypeSynced ResourceEventType = "SYNCED"
+)
+
+var AllResourceEventType = []ResourceEventType{
+	ResourceEventTypeAdded,
+	ResourceEventTypeModified,
+	ResourceEventTypeDeleted,
+	ResourceEventTypeResync,
+	ResourceEventTypeSynced,
+}
+
+func (e ResourceEventType) IsValid() bool {
+	switch e {
+	case ResourceEventTypeAdded, ResourceEventTypeModified, ResourceEventTypeDeleted, ResourceEventTypeResync, ResourceEventTypeSynced:
+		return true
+	}
+	return false
+}
+
+func (e ResourceEventType) String() string {
+	return string(e)
+}
+
+func (e *ResourceEventType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ResourceEventType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ResourceEventType", str)
+	}
+	return nil
+}
+
+func (e ResourceEventType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ResourceEventType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ResourceEventType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

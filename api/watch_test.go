@@ -1,0 +1,329 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/clustergraph/clustergraph/internal/testenv"
+	"github.com/clustergraph/clustergraph/k8s"
+)
+
+// watchEvent is what the tests select of a ResourceEvent.
+type watchEvent struct {
+	Type   string
+	Cursor string
+	Object *struct {
+		Metadata struct{ Name, Namespace string }
+	}
+}
+
+// stream is one subscription over the websocket.
+type stream struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+// subscribeWS opens a socket (with token when set) and starts one
+// subscription on it.
+func subscribeWS(t *testing.T, s *server, token, query string, vars map[string]any) *stream {
+	t.Helper()
+	c, err := wsDial(t, s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := map[string]any{}
+	if token != "" {
+		payload["Authorization"] = "Bearer " + token
+	}
+	wsSend(t, c, map[string]any{"type": "connection_init", "payload": payload})
+	if m, err := wsRead(c); err != nil || m.Type != "connection_ack" {
+		t.Fatalf("init: %+v %v", m, err)
+	}
+	wsSend(t, c, map[string]any{"id": "w", "type": "subscribe", "payload": map[string]any{"query": query, "variables": vars}})
+	return &stream{t: t, c: c}
+}
+
+// next returns the next result of the subscription; ok is false when the
+// stream completed or the socket closed.
+func (st *stream) next(out any) (ok bool) {
+	st.t.Helper()
+	m, err := wsRead(st.c)
+	if err != nil || m.Type == "complete" {
+		return false
+	}
+	if m.Type != "next" {
+		st.t.Fatalf("unexpected message %+v", m)
+	}
+	var r struct {
+		Data   json.RawMessage
+		Errors []gqlError
+	}
+	if err := json.Unmarshal(m.Payload, &r); err != nil || len(r.Errors) > 0 {
+		st.t.Fatalf("subscription result %s: %v", m.Payload, err)
+	}
+	if err := json.Unmarshal(r.Data, out); err != nil {
+		st.t.Fatal(err)
+	}
+	return true
+}
+
+const watchQuery = `subscription($ns: String, $after: String) { watch(kind: "Pod", namespace: $ns, after: $after) {
+	type cursor object { metadata { name namespace } } } }`
+
+// nextWatch returns the next watch event, failing when the stream ends.
+func (st *stream) nextWatch() watchEvent {
+	st.t.Helper()
+	var out struct{ Watch watchEvent }
+	if !st.next(&out) {
+		st.t.Fatal("the watch ended")
+	}
+	return out.Watch
+}
+
+// until reads watch events up to one of the given type (and name, when
+// set), returning all read.
+func (st *stream) until(typ, name string) []watchEvent {
+	st.t.Helper()
+	var seen []watchEvent
+	for {
+		ev := st.nextWatch()
+		seen = append(seen, ev)
+		if ev.Type == typ && (name == "" || ev.Object != nil && ev.Object.Metadata.Name == name) {
+			return seen
+		}
+	}
+}
+
+func makeNamespace(t *testing.T, c testenv.Cluster, name string) {
+	t.Helper()
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}) })
+}
+
+func makePod(t *testing.T, c testenv.Cluster, ns, name string) {
+	t.Helper()
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": "watch"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example/app:1"}}}}
+	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func deletePod(t *testing.T, c testenv.Cluster, ns, name string) {
+	t.Helper()
+	if err := c.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWatch: a watch streams the current state, then additions,
+// modifications and deletions; a cursor resumes it without losing a
+// deletion; an unknown cursor resyncs.
+func TestWatch(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	ns := "watch-test"
+	makeNamespace(t, c, ns)
+	makePod(t, c, ns, "before")
+	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true})
+	eventually(t, 10*time.Second, "the pod in the cache", func() bool {
+		var out struct{ Pods struct{ TotalCount int } }
+		s.query(t, `{ pods(filter: {namespace: "watch-test"}) { totalCount } }`, nil, &out)
+		return out.Pods.TotalCount == 1
+	})
+
+	st := subscribeWS(t, s, "", watchQuery, map[string]any{"ns": ns})
+	if ev := st.nextWatch(); ev.Type != "ADDED" || ev.Object.Metadata.Name != "before" {
+		t.Fatalf("first event %+v, want the current state", ev)
+	}
+	if ev := st.nextWatch(); ev.Type != "SYNCED" {
+		t.Fatalf("second event %+v, want SYNCED", ev)
+	}
+	makePod(t, c, ns, "p1")
+	added := st.until("ADDED", "p1")
+	cursor := added[len(added)-1].Cursor
+	if _, err := c.Client.CoreV1().Pods(ns).Patch(ctx, "p1", types.MergePatchType, []byte(`{"metadata":{"labels":{"touched":"yes"}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st.until("MODIFIED", "p1")
+	st.c.CloseNow()
+
+	// While nobody watches: p1 goes, p2 comes.
+	deletePod(t, c, ns, "p1")
+	makePod(t, c, ns, "p2")
+	eventually(t, 30*time.Second, "p1 gone from the cache", func() bool {
+		var out struct {
+			Pods struct{ Nodes []struct{ Name string } }
+		}
+		s.query(t, `{ pods(filter: {namespace: "watch-test", name: "p1"}) { nodes { name } } }`, nil, &out)
+		return len(out.Pods.Nodes) == 0
+	})
+
+	resumed := subscribeWS(t, s, "", watchQuery, map[string]any{"ns": ns, "after": cursor})
+	seen := resumed.until("SYNCED", "")
+	var deleted, addedP2, resync bool
+	for _, ev := range seen {
+		switch {
+		case ev.Type == "DELETED" && ev.Object.Metadata.Name == "p1":
+			deleted = true
+		case ev.Type == "ADDED" && ev.Object.Metadata.Name == "p2":
+			addedP2 = true
+		case ev.Type == "RESYNC":
+			resync = true
+		}
+	}
+	if !deleted || !addedP2 || resync {
+		t.Errorf("resumed stream %+v: want p1 DELETED and p2 ADDED replayed, no RESYNC", seen)
+	}
+
+	// A cursor from another server's life cannot be replayed: RESYNC, then
+	// the current state.
+	stale := encodeTestCursor(c.Context, "0000", 1)
+	again := subscribeWS(t, s, "", watchQuery, map[string]any{"ns": ns, "after": stale})
+	seen = again.until("SYNCED", "")
+	if seen[0].Type != "RESYNC" {
+		t.Fatalf("stale cursor: first event %+v, want RESYNC", seen[0])
+	}
+	var names []string
+	for _, ev := range seen[1 : len(seen)-1] {
+		names = append(names, ev.Type+" "+ev.Object.Metadata.Name)
+	}
+	if fmt.Sprint(names) != "[ADDED before ADDED p2]" && fmt.Sprint(names) != "[ADDED p2 ADDED before]" {
+		t.Errorf("state after RESYNC = %v", names)
+	}
+	r := s.do(t, `subscription { watch(kind: "NoSuchKind") { type } }`, nil)
+	if len(r.Errors) == 0 {
+		t.Error("an unknown kind should be refused")
+	}
+}
+
+func encodeTestCursor(cluster, epoch string, seq uint64) string {
+	b, _ := json.Marshal(map[string]any{cluster: map[string]any{"e": epoch, "s": seq}})
+	return base64URL(b)
+}
+
+// TestWatchRBAC: a watcher sees only what RBAC grants, and the stream ends
+// soon after the grant is revoked.
+func TestWatchRBAC(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	ns := "watch-rbac"
+	makeNamespace(t, c, ns)
+	makePod(t, c, ns, "visible")
+	u := makeUser(t, cs[:1], "cg-watcher", func(c testenv.Cluster, user string) {
+		roleBinding(t, c, ns, "cg-watcher", "ClusterRole", "view", user)
+	})
+	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true, auth: true})
+	st := subscribeWS(t, s, u.token, watchQuery, nil)
+	for _, ev := range st.until("SYNCED", "") {
+		if ev.Object != nil && ev.Object.Metadata.Namespace != ns {
+			t.Errorf("watcher bound to %s sees %s/%s", ns, ev.Object.Metadata.Namespace, ev.Object.Metadata.Name)
+		}
+	}
+	makePod(t, c, "shop", "not-for-watcher")
+	t.Cleanup(func() { deletePod(t, c, "shop", "not-for-watcher") })
+	makePod(t, c, ns, "new")
+	for _, ev := range st.until("ADDED", "new") {
+		if ev.Object != nil && ev.Object.Metadata.Namespace != ns {
+			t.Errorf("watcher sees %s/%s", ev.Object.Metadata.Namespace, ev.Object.Metadata.Name)
+		}
+	}
+	if err := c.Client.RbacV1().RoleBindings(ns).Delete(ctx, "cg-watcher", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	for {
+		var out struct{ Watch watchEvent }
+		if !st.next(&out) {
+			break
+		}
+		if time.Since(revoked) > 15*time.Second {
+			t.Fatal("the watch outlived the revoked grant by 15s")
+		}
+	}
+	t.Logf("stream ended %s after the RoleBinding was deleted", time.Since(revoked).Round(time.Millisecond))
+}
+
+// TestEventsSubscription: Kubernetes Events arrive as they happen, filtered.
+func TestEventsSubscription(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	ns := "watch-events"
+	makeNamespace(t, c, ns)
+	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true})
+	st := subscribeWS(t, s, "", `subscription { events(filter: {namespace: "watch-events", reason: "Scheduled"}) { reason involvedName namespace } }`, nil)
+	// Give the subscription a moment to register before the event happens.
+	time.Sleep(500 * time.Millisecond)
+	makePod(t, c, ns, "evented")
+	var out struct {
+		Events struct{ Reason, InvolvedName, Namespace string }
+	}
+	if !st.next(&out) {
+		t.Fatal("the events stream ended")
+	}
+	if out.Events.Reason != "Scheduled" || out.Events.InvolvedName != "evented" || out.Events.Namespace != ns {
+		t.Errorf("event = %+v", out.Events)
+	}
+}
+
+// TestSlowSubscriberResyncs: a reader that falls behind is resynced (RESYNC,
+// the current state, SYNCED) instead of slowing the informer or losing a
+// deletion.
+func TestSlowSubscriberResyncs(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	ns := "watch-slow"
+	makeNamespace(t, c, ns)
+	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true})
+	cl, err := s.Registry.Cluster(c.Context)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(k8s.WithSubject(context.Background(), &k8s.Subject{User: "test", Unrestricted: true}))
+	defer cancel()
+	changes, _, err := cl.Subscribe(wctx, k8s.GVKPod, &k8s.Filter{Namespace: ns}, k8s.SubscribeOptions{Buffer: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := <-changes; ch.Type != k8s.Synced {
+		t.Fatalf("first change %s, want SYNCED (the namespace is empty)", ch.Type)
+	}
+	// Not reading while five pods are created overflows the buffer of one.
+	for i := range 5 {
+		makePod(t, c, ns, fmt.Sprintf("slow-%d", i))
+	}
+	time.Sleep(2 * time.Second)
+	var types []k8s.ChangeType
+	resynced := false
+	timeout := time.After(30 * time.Second)
+	for !resynced {
+		select {
+		case ch := <-changes:
+			types = append(types, ch.Type)
+			resynced = ch.Type == k8s.Resync
+		case <-timeout:
+			t.Fatalf("no RESYNC after overflowing; saw %v", types)
+		}
+	}
+	added := 0
+	for ch := range changes {
+		if ch.Type == k8s.Synced {
+			break
+		}
+		added++
+	}
+	if added != 5 {
+		t.Errorf("the resync carried %d pods, want 5", added)
+	}
+}

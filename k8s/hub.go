@@ -1,0 +1,318 @@
+package k8s
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/cache"
+)
+
+// ChangeType says what happened to an object, or marks the stream.
+type ChangeType string
+
+// Change types. ADDED, MODIFIED and DELETED carry an object; RESYNC says the
+// stream could not be resumed and the current state follows as ADDED
+// changes; SYNCED says the current state (or the replay) is complete and
+// live changes follow.
+const (
+	Added    ChangeType = "ADDED"
+	Modified ChangeType = "MODIFIED"
+	Deleted  ChangeType = "DELETED"
+	Resync   ChangeType = "RESYNC"
+	Synced   ChangeType = "SYNCED"
+)
+
+// Change is one event of a cluster's caches. Seq orders a cluster's
+// changes; with Epoch it is the position a stream can resume from.
+type Change struct {
+	Type    ChangeType
+	Cluster *Cluster
+	Obj     any
+	Epoch   string
+	Seq     uint64
+}
+
+// hub fans the informer events of one cluster out to its subscribers. An
+// event is recorded once (in a ring buffer, for resuming) and handed to
+// every subscriber's bounded buffer without blocking: a subscriber that
+// does not keep up is marked for a resync instead of slowing the informer.
+type hub struct {
+	epoch string
+
+	mu   sync.Mutex
+	seq  uint64
+	ring    []Change   // the last len(ring) changes, oldest first once full
+	ringRes []resource // the resource of each change in ring
+	next    int
+	full bool
+	subs map[*subscriber]struct{}
+}
+
+// ringSize is how many recent changes per cluster a stream can resume over.
+const ringSize = 8192
+
+type subscriber struct {
+	r        resource
+	ch       chan Change
+	overflow bool // set under hub.mu when ch was full
+}
+
+func newHub() *hub {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return &hub{epoch: hex.EncodeToString(b), ring: make([]Change, ringSize), ringRes: make([]resource, ringSize), subs: map[*subscriber]struct{}{}}
+}
+
+// handler returns the informer event handler of a resource.
+func (h *hub) handler(c *Cluster, r resource) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { h.publish(c, r, Added, obj) },
+		UpdateFunc: func(old, obj any) {
+			if om, err := metaOf(old); err == nil {
+				if nm, err := metaOf(obj); err == nil && om.GetResourceVersion() == nm.GetResourceVersion() {
+					return // a resync, not a change
+				}
+			}
+			h.publish(c, r, Modified, obj)
+		},
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			h.publish(c, r, Deleted, obj)
+		},
+	}
+}
+
+func (h *hub) publish(c *Cluster, r resource, t ChangeType, obj any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.seq++
+	ch := Change{Type: t, Cluster: c, Obj: obj, Epoch: h.epoch, Seq: h.seq}
+	h.ring[h.next] = ch
+	h.ringRes[h.next] = r
+	h.next = (h.next + 1) % len(h.ring)
+	if h.next == 0 {
+		h.full = true
+	}
+	for s := range h.subs {
+		if s.r != r || s.overflow {
+			continue
+		}
+		select {
+		case s.ch <- ch:
+		default:
+			s.overflow = true
+		}
+	}
+}
+
+// SubscribeOptions tune a subscription.
+type SubscribeOptions struct {
+	// Epoch and Seq resume after a change a previous stream delivered; an
+	// unknown epoch or a change no longer held starts with a RESYNC.
+	Epoch string
+	Seq   uint64
+	// Resume says Epoch and Seq are set.
+	Resume bool
+	// Buffer bounds the changes held for a slow reader (default 256).
+	Buffer int
+	// LiveOnly streams new changes only: no current state, no markers. A
+	// reader that falls behind loses the changes it could not take.
+	LiveOnly bool
+}
+
+// Subscribe streams the changes of a kind that pass the filter and that the
+// context's subject may see. The stream starts with the current state
+// (ADDED changes, then SYNCED), or with a replay of what was missed since
+// opts' position (then SYNCED), or with RESYNC and the current state when
+// that position is gone. It ends, closing the channel, when ctx ends or
+// when the subject loses every grant on the kind (then err is sent on the
+// error channel first).
+func (c *Cluster) Subscribe(ctx context.Context, gvk schema.GroupVersionKind, f *Filter, opts SubscribeOptions) (<-chan Change, <-chan error, error) {
+	r, ok := resourceOfGVK[gvk]
+	if !ok {
+		return nil, nil, &ClusterError{Cluster: c.Name, Err: coded(ErrNotFound, "kind %s is not cached; watch a cached kind", gvk.Kind)}
+	}
+	if ok, err := c.readable(); !ok {
+		return nil, nil, err
+	}
+	if opts.Buffer <= 0 {
+		opts.Buffer = 256
+	}
+	h := c.hub
+	s := &subscriber{r: r, ch: make(chan Change, opts.Buffer)}
+
+	// Register and take the starting point under the hub lock, so no change
+	// falls between the replay (or snapshot) and the live stream.
+	h.mu.Lock()
+	var replay []Change
+	resumed := opts.Resume && opts.Epoch == h.epoch && h.holds(opts.Seq)
+	if resumed {
+		replay = h.since(opts.Seq, r)
+	}
+	h.subs[s] = struct{}{}
+	h.mu.Unlock()
+
+	out := make(chan Change)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(out)
+		defer func() {
+			h.mu.Lock()
+			delete(h.subs, s)
+			h.mu.Unlock()
+		}()
+		w := &watcher{c: c, ctx: ctx, r: r, f: f, out: out}
+		switch {
+		case opts.LiveOnly:
+		case resumed:
+			for _, ch := range replay {
+				if !w.send(ch) {
+					return
+				}
+			}
+		case opts.Resume:
+			if !w.marker(Resync) {
+				return
+			}
+			fallthrough
+		default:
+			if !w.snapshot() {
+				return
+			}
+		}
+		if !opts.LiveOnly && !w.marker(Synced) {
+			return
+		}
+		tick := time.NewTicker(2 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ch := <-s.ch:
+				if !w.send(ch) {
+					return
+				}
+			case <-tick.C:
+			}
+			if err := w.revoked(); err != nil {
+				errc <- err
+				return
+			}
+			h.mu.Lock()
+			over := s.overflow
+			h.mu.Unlock()
+			if over {
+				// The reader fell behind: drop what is queued and start over
+				// from the current state rather than lose a deletion.
+				for len(s.ch) > 0 {
+					<-s.ch
+				}
+				h.mu.Lock()
+				s.overflow = false
+				h.mu.Unlock()
+				if !opts.LiveOnly && (!w.marker(Resync) || !w.snapshot() || !w.marker(Synced)) {
+					return
+				}
+			}
+		}
+	}()
+	return out, errc, nil
+}
+
+// holds reports whether the ring still has every change after seq.
+func (h *hub) holds(seq uint64) bool {
+	oldest := uint64(1)
+	if h.full {
+		oldest = h.seq - uint64(len(h.ring)) + 1
+	}
+	return seq+1 >= oldest && seq <= h.seq
+}
+
+// since returns the recorded changes of a resource after seq, oldest first.
+func (h *hub) since(seq uint64, r resource) []Change {
+	var out []Change
+	n := len(h.ring)
+	start := 0
+	if h.full {
+		start = h.next
+	}
+	for i := 0; i < n; i++ {
+		j := (start + i) % n
+		ch := h.ring[j]
+		if ch.Seq > seq && ch.Seq != 0 && h.ringRes[j] == r {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// watcher delivers one subscription's changes.
+type watcher struct {
+	c   *Cluster
+	ctx context.Context
+	r   resource
+	f   *Filter
+	out chan<- Change
+	// last is the position of the last change seen, for markers.
+	epoch string
+	last  uint64
+}
+
+func (w *watcher) deliver(ch Change) bool {
+	select {
+	case w.out <- ch:
+		return true
+	case <-w.ctx.Done():
+		return false
+	}
+}
+
+// send delivers a change when it passes the filter and the subject may
+// see the object.
+func (w *watcher) send(ch Change) bool {
+	w.epoch, w.last = ch.Epoch, ch.Seq
+	if !w.f.Matches(ch.Obj) || len(w.c.visible(w.ctx, w.r, []any{ch.Obj})) == 0 {
+		return true
+	}
+	return w.deliver(ch)
+}
+
+func (w *watcher) marker(t ChangeType) bool {
+	h := w.c.hub
+	h.mu.Lock()
+	if w.epoch == "" {
+		w.epoch, w.last = h.epoch, h.seq
+	}
+	h.mu.Unlock()
+	return w.deliver(Change{Type: t, Cluster: w.c, Epoch: w.epoch, Seq: w.last})
+}
+
+// snapshot delivers the current state as ADDED changes.
+func (w *watcher) snapshot() bool {
+	h := w.c.hub
+	h.mu.Lock()
+	w.epoch, w.last = h.epoch, h.seq
+	h.mu.Unlock()
+	for _, o := range w.c.visible(w.ctx, w.r, candidates(w.c.caches.store(w.r), w.f)) {
+		if w.f.Matches(o) && !w.deliver(Change{Type: Added, Cluster: w.c, Obj: o, Epoch: w.epoch, Seq: w.last}) {
+			return false
+		}
+	}
+	return true
+}
+
+// revoked returns ErrForbidden once the subject holds no grant at all on
+// the watched kind (a binding was deleted, say).
+func (w *watcher) revoked() error {
+	if w.c.AccessFor(SubjectFrom(w.ctx)).AnyOn(groupResource(w.r)) {
+		return nil
+	}
+	return &ClusterError{Cluster: w.c.Name, Err: coded(ErrForbidden, "you may no longer read %s", groupResource(w.r).String())}
+}

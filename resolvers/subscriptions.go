@@ -1,0 +1,108 @@
+package resolvers
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"maps"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/clustergraph/clustergraph/graph/model"
+	"github.com/clustergraph/clustergraph/k8s"
+)
+
+// position is where a cluster's stream stands.
+type position struct {
+	Epoch string `json:"e"`
+	Seq   uint64 `json:"s"`
+}
+
+// A watch cursor holds every cluster's position, so one cursor resumes a
+// stream over several clusters.
+func encodeCursor(p map[string]position) string {
+	b, _ := json.Marshal(p)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s *string) (map[string]position, error) {
+	p := map[string]position{}
+	if s == nil || *s == "" {
+		return p, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(*s)
+	if err == nil {
+		err = json.Unmarshal(b, &p)
+	}
+	if err != nil {
+		return nil, k8s.BadInput("malformed watch cursor %q", *s)
+	}
+	return p, nil
+}
+
+// subscribe merges the streams of several clusters into one channel, which
+// it closes when ctx ends or when any stream ends because the caller lost
+// their grant. Clusters that cannot be read when it starts are skipped when
+// the caller did not name them, and are an error when they did.
+func subscribe(ctx context.Context, cs []*k8s.Cluster, named bool, gvk schema.GroupVersionKind, f *k8s.Filter, after map[string]position, liveOnly bool) (<-chan k8s.Change, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	merged := make(chan k8s.Change)
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		p, resume := after[c.Name]
+		changes, errc, err := c.Subscribe(ctx, gvk, f, k8s.SubscribeOptions{Epoch: p.Epoch, Seq: p.Seq, Resume: resume, LiveOnly: liveOnly})
+		if err != nil {
+			if named {
+				cancel()
+				wg.Wait()
+				return nil, err
+			}
+			slog.WarnContext(ctx, "watch skips a cluster", "cluster", c.Name, "err", err)
+			continue
+		}
+		wg.Go(func() {
+			for ch := range changes {
+				select {
+				case merged <- ch:
+				case <-ctx.Done():
+				}
+			}
+			select {
+			case err := <-errc:
+				slog.InfoContext(ctx, "watch ended", "cluster", c.Name, "reason", err)
+				cancel()
+			default:
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		cancel()
+		close(merged)
+	}()
+	return merged, nil
+}
+
+// resourceEvents turns merged changes into watch events with cursors.
+func resourceEvents(ctx context.Context, merged <-chan k8s.Change, after map[string]position) <-chan *model.ResourceEvent {
+	out := make(chan *model.ResourceEvent)
+	go func() {
+		defer close(out)
+		pos := maps.Clone(after)
+		for ch := range merged {
+			pos[ch.Cluster.Name] = position{Epoch: ch.Epoch, Seq: ch.Seq}
+			ev := &model.ResourceEvent{Type: model.ResourceEventType(ch.Type), C: ch.Cluster, Cursor: encodeCursor(pos)}
+			if ch.Obj != nil {
+				ev.Object = wrap(ch.Cluster, ch.Obj)
+			}
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
