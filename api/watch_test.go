@@ -162,12 +162,12 @@ func TestWatch(t *testing.T) {
 	// While nobody watches: p1 goes, p2 comes.
 	deletePod(t, c, ns, "p1")
 	makePod(t, c, ns, "p2")
-	eventually(t, 30*time.Second, "p1 gone from the cache", func() bool {
+	eventually(t, 30*time.Second, "p1 gone from the cache and p2 in it", func() bool {
 		var out struct {
 			Pods struct{ Nodes []struct{ Name string } }
 		}
-		s.query(t, `{ pods(filter: {namespace: "watch-test", name: "p1"}) { nodes { name } } }`, nil, &out)
-		return len(out.Pods.Nodes) == 0
+		s.query(t, `{ pods(filter: {namespace: "watch-test", name: "p"}) { nodes { name } } }`, nil, &out)
+		return len(out.Pods.Nodes) == 1 && out.Pods.Nodes[0].Name == "p2"
 	})
 
 	resumed := subscribeWS(t, s, "", watchQuery, map[string]any{"ns": ns, "after": cursor})
