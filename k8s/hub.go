@@ -43,13 +43,13 @@ type Change struct {
 type hub struct {
 	epoch string
 
-	mu   sync.Mutex
-	seq  uint64
+	mu      sync.Mutex
+	seq     uint64
 	ring    []Change   // the last len(ring) changes, oldest first once full
 	ringRes []resource // the resource of each change in ring
 	next    int
-	full bool
-	subs map[*subscriber]struct{}
+	full    bool
+	subs    map[*subscriber]struct{}
 }
 
 // ringSize is how many recent changes per cluster a stream can resume over.
