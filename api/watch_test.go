@@ -76,6 +76,30 @@ func (st *stream) next(out any) (ok bool) {
 	return true
 }
 
+// errorCode reads the subscription's first message, which must be an error,
+// and returns its extensions.code.
+func (st *stream) errorCode() string {
+	st.t.Helper()
+	m, err := wsRead(st.c)
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	var errs []gqlError
+	switch m.Type {
+	case "error":
+		_ = json.Unmarshal(m.Payload, &errs)
+	case "next":
+		var r struct{ Errors []gqlError }
+		_ = json.Unmarshal(m.Payload, &r)
+		errs = r.Errors
+	}
+	if len(errs) == 0 {
+		st.t.Fatalf("want an error, got %+v", m)
+	}
+	code, _ := errs[0].Extensions["code"].(string)
+	return code
+}
+
 const watchQuery = `subscription($ns: String, $after: String) { watch(kind: "Pod", namespace: $ns, after: $after) {
 	type cursor object { metadata { name namespace } } } }`
 
@@ -202,9 +226,8 @@ func TestWatch(t *testing.T) {
 	if fmt.Sprint(names) != "[ADDED before ADDED p2]" && fmt.Sprint(names) != "[ADDED p2 ADDED before]" {
 		t.Errorf("state after RESYNC = %v", names)
 	}
-	r := s.do(t, `subscription { watch(kind: "NoSuchKind") { type } }`, nil)
-	if len(r.Errors) == 0 {
-		t.Error("an unknown kind should be refused")
+	if code := subscribeWS(t, s, "", `subscription { watch(kind: "NoSuchKind") { type } }`, nil).errorCode(); code != "BAD_USER_INPUT" {
+		t.Errorf("an unknown kind: code %q, want BAD_USER_INPUT", code)
 	}
 }
 

@@ -192,6 +192,14 @@ type ComplexityRoot struct {
 		Total   func(childComplexity int) int
 	}
 
+	LogChunk struct {
+		Container func(childComplexity int) int
+		Line      func(childComplexity int) int
+		Pod       func(childComplexity int) int
+		Timestamp func(childComplexity int) int
+		Truncated func(childComplexity int) int
+	}
+
 	MetadataObject struct {
 		Cluster   func(childComplexity int) int
 		ID        func(childComplexity int) int
@@ -529,8 +537,10 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		Events func(childComplexity int, clusters []string, filter *model.EventFilter) int
-		Watch  func(childComplexity int, kind string, clusters []string, namespace *string, labelSelector *string, fieldSelector *string, after *string) int
+		Events  func(childComplexity int, clusters []string, filter *model.EventFilter) int
+		Logs    func(childComplexity int, cluster string, namespace string, workload *string, labelSelector *string, container *string, sinceSeconds *int, tailLines *int, timestamps *bool, follow *bool) int
+		PodLogs func(childComplexity int, cluster string, namespace string, pod string, container *string, sinceSeconds *int, sinceTime *time.Time, tailLines *int, timestamps *bool, previous *bool, follow *bool) int
+		Watch   func(childComplexity int, kind string, clusters []string, namespace *string, labelSelector *string, fieldSelector *string, after *string) int
 	}
 
 	Taint struct {
@@ -685,6 +695,8 @@ type ServiceResolver interface {
 }
 type SubscriptionResolver interface {
 	Watch(ctx context.Context, kind string, clusters []string, namespace *string, labelSelector *string, fieldSelector *string, after *string) (<-chan *model.ResourceEvent, error)
+	PodLogs(ctx context.Context, cluster string, namespace string, pod string, container *string, sinceSeconds *int, sinceTime *time.Time, tailLines *int, timestamps *bool, previous *bool, follow *bool) (<-chan *model.LogChunk, error)
+	Logs(ctx context.Context, cluster string, namespace string, workload *string, labelSelector *string, container *string, sinceSeconds *int, tailLines *int, timestamps *bool, follow *bool) (<-chan *model.LogChunk, error)
 	Events(ctx context.Context, clusters []string, filter *model.EventFilter) (<-chan *model.Event, error)
 }
 type ViewerResolver interface {
@@ -1363,6 +1375,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.KindCount.Total(childComplexity), true
+
+	case "LogChunk.container":
+		if e.ComplexityRoot.LogChunk.Container == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogChunk.Container(childComplexity), true
+	case "LogChunk.line":
+		if e.ComplexityRoot.LogChunk.Line == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogChunk.Line(childComplexity), true
+	case "LogChunk.pod":
+		if e.ComplexityRoot.LogChunk.Pod == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogChunk.Pod(childComplexity), true
+	case "LogChunk.timestamp":
+		if e.ComplexityRoot.LogChunk.Timestamp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogChunk.Timestamp(childComplexity), true
+	case "LogChunk.truncated":
+		if e.ComplexityRoot.LogChunk.Truncated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogChunk.Truncated(childComplexity), true
 
 	case "MetadataObject.cluster":
 		if e.ComplexityRoot.MetadataObject.Cluster == nil {
@@ -2878,6 +2921,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.Events(childComplexity, args["clusters"].([]string), args["filter"].(*model.EventFilter)), true
+	case "Subscription.logs":
+		if e.ComplexityRoot.Subscription.Logs == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_logs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.Logs(childComplexity, args["cluster"].(string), args["namespace"].(string), args["workload"].(*string), args["labelSelector"].(*string), args["container"].(*string), args["sinceSeconds"].(*int), args["tailLines"].(*int), args["timestamps"].(*bool), args["follow"].(*bool)), true
+	case "Subscription.podLogs":
+		if e.ComplexityRoot.Subscription.PodLogs == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_podLogs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.PodLogs(childComplexity, args["cluster"].(string), args["namespace"].(string), args["pod"].(string), args["container"].(*string), args["sinceSeconds"].(*int), args["sinceTime"].(*time.Time), args["tailLines"].(*int), args["timestamps"].(*bool), args["previous"].(*bool), args["follow"].(*bool)), true
 	case "Subscription.watch":
 		if e.ComplexityRoot.Subscription.Watch == nil {
 			break
@@ -3569,6 +3634,59 @@ type Subscription {
     "Resume after this cursor, taken from an earlier event."
     after: String
   ): ResourceEvent!
+  """
+  Follow the log of a pod's container (all containers when none is named), as
+  the caller: the apiserver is asked impersonating them. Lines arrive in order
+  per container, tagged with pod and container; lines over 16 KiB arrive in
+  pieces, invalid UTF-8 is replaced. The stream ends when the pod goes away, or
+  at the end of the log when ` + "`" + `follow` + "`" + ` is false.
+  """
+  podLogs(
+    "The cluster."
+    cluster: String!
+    "The pod's namespace."
+    namespace: String!
+    "The pod."
+    pod: String!
+    "The container; default every container of the pod."
+    container: String
+    "Only lines of the last this many seconds."
+    sinceSeconds: Int
+    "Only lines since this time."
+    sinceTime: Time
+    "Start with the last this many lines."
+    tailLines: Int
+    "Parse the kubelet's timestamps into each chunk's timestamp."
+    timestamps: Boolean = false
+    "The log of the previous, terminated instance of the container."
+    previous: Boolean = false
+    "Keep streaming new lines."
+    follow: Boolean = true
+  ): LogChunk!
+  """
+  Follow the logs of every pod of a workload or of a label selector, following
+  pods as they come and go; each line is tagged with its pod and container.
+  """
+  logs(
+    "The cluster."
+    cluster: String!
+    "The namespace."
+    namespace: String!
+    "A workload's id: its pods' logs."
+    workload: ID
+    "A label selector: the logs of the pods it matches."
+    labelSelector: String
+    "Only this container of each pod; default every container."
+    container: String
+    "Only lines of the last this many seconds."
+    sinceSeconds: Int
+    "Start with the last this many lines of each container."
+    tailLines: Int
+    "Parse the kubelet's timestamps into each chunk's timestamp."
+    timestamps: Boolean = false
+    "Keep streaming new lines (and new pods)."
+    follow: Boolean = true
+  ): LogChunk!
   "Kubernetes Events as they happen (new ones and repeats of old ones), as the caller may see them."
   events(
     "Clusters to watch; default all."
@@ -3576,6 +3694,20 @@ type Subscription {
     "Which events."
     filter: EventFilter
   ): Event!
+}
+
+"A line of a container's log."
+type LogChunk {
+  "The pod."
+  pod: String!
+  "The container."
+  container: String!
+  "The line, without its newline."
+  line: String!
+  "The kubelet's timestamp of the line, when asked for."
+  timestamp: Time
+  "Whether the line was cut at 16 KiB; its rest follows in the next chunks."
+  truncated: Boolean!
 }
 
 "What happened."
@@ -5216,6 +5348,22 @@ func (ec *executionContext) childFields_KindCount(ctx context.Context, field gra
 		return ec.fieldContext_KindCount_healthy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type KindCount", field.Name)
+}
+
+func (ec *executionContext) childFields_LogChunk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "pod":
+		return ec.fieldContext_LogChunk_pod(ctx, field)
+	case "container":
+		return ec.fieldContext_LogChunk_container(ctx, field)
+	case "line":
+		return ec.fieldContext_LogChunk_line(ctx, field)
+	case "timestamp":
+		return ec.fieldContext_LogChunk_timestamp(ctx, field)
+	case "truncated":
+		return ec.fieldContext_LogChunk_truncated(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LogChunk", field.Name)
 }
 
 func (ec *executionContext) childFields_MetadataObject(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7849,6 +7997,170 @@ func (ec *executionContext) field_Subscription_events_args(ctx context.Context, 
 		return nil, err
 	}
 	args["filter"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_logs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "cluster",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cluster"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "namespace",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["namespace"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "workload",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["workload"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "labelSelector",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["labelSelector"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "container",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["container"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "sinceSeconds",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sinceSeconds"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "tailLines",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tailLines"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "timestamps",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timestamps"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "follow",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["follow"] = arg8
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_podLogs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "cluster",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cluster"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "namespace",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["namespace"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "pod",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["pod"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "container",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["container"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "sinceSeconds",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sinceSeconds"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "sinceTime",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sinceTime"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "tailLines",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tailLines"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "timestamps",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timestamps"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "previous",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["previous"] = arg8
+	arg9, err := graphql.ProcessArgField(ctx, rawArgs, "follow",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["follow"] = arg9
 	return args, nil
 }
 
@@ -10696,6 +11008,121 @@ func (ec *executionContext) _KindCount_healthy(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_KindCount_healthy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("KindCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LogChunk_pod(ctx context.Context, field graphql.CollectedField, obj *model.LogChunk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogChunk_pod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pod, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogChunk_pod(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogChunk", field, false, false, "String")
+}
+
+func (ec *executionContext) _LogChunk_container(ctx context.Context, field graphql.CollectedField, obj *model.LogChunk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogChunk_container(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Container, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogChunk_container(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogChunk", field, false, false, "String")
+}
+
+func (ec *executionContext) _LogChunk_line(ctx context.Context, field graphql.CollectedField, obj *model.LogChunk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogChunk_line(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Line, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogChunk_line(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogChunk", field, false, false, "String")
+}
+
+func (ec *executionContext) _LogChunk_timestamp(ctx context.Context, field graphql.CollectedField, obj *model.LogChunk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogChunk_timestamp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Timestamp, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LogChunk_timestamp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogChunk", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LogChunk_truncated(ctx context.Context, field graphql.CollectedField, obj *model.LogChunk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogChunk_truncated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Truncated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LogChunk_truncated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogChunk", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _MetadataObject_id(ctx context.Context, field graphql.CollectedField, obj *model.MetadataObject) (ret graphql.Marshaler) {
@@ -17097,6 +17524,94 @@ func (ec *executionContext) fieldContext_Subscription_watch(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_podLogs(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_podLogs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().PodLogs(ctx, fc.Args["cluster"].(string), fc.Args["namespace"].(string), fc.Args["pod"].(string), fc.Args["container"].(*string), fc.Args["sinceSeconds"].(*int), fc.Args["sinceTime"].(*time.Time), fc.Args["tailLines"].(*int), fc.Args["timestamps"].(*bool), fc.Args["previous"].(*bool), fc.Args["follow"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.LogChunk) graphql.Marshaler {
+			return ec.marshalNLogChunk2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐLogChunk(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_podLogs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LogChunk(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_podLogs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_logs(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_logs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().Logs(ctx, fc.Args["cluster"].(string), fc.Args["namespace"].(string), fc.Args["workload"].(*string), fc.Args["labelSelector"].(*string), fc.Args["container"].(*string), fc.Args["sinceSeconds"].(*int), fc.Args["tailLines"].(*int), fc.Args["timestamps"].(*bool), fc.Args["follow"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.LogChunk) graphql.Marshaler {
+			return ec.marshalNLogChunk2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐLogChunk(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_logs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LogChunk(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_logs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_events(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -20928,6 +21443,59 @@ func (ec *executionContext) _KindCount(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var logChunkImplementors = []string{"LogChunk"}
+
+func (ec *executionContext) _LogChunk(ctx context.Context, sel ast.SelectionSet, obj *model.LogChunk) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, logChunkImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LogChunk")
+		case "pod":
+			out.Values[i] = ec._LogChunk_pod(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "container":
+			out.Values[i] = ec._LogChunk_container(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "line":
+			out.Values[i] = ec._LogChunk_line(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timestamp":
+			out.Values[i] = ec._LogChunk_timestamp(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "truncated":
+			out.Values[i] = ec._LogChunk_truncated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var metadataObjectImplementors = []string{"MetadataObject", "KubeObject"}
 
 func (ec *executionContext) _MetadataObject(ctx context.Context, sel ast.SelectionSet, obj *model.MetadataObject) graphql.Marshaler {
@@ -23160,6 +23728,10 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "watch":
 		return ec._Subscription_watch(ctx, fields[0])
+	case "podLogs":
+		return ec._Subscription_podLogs(ctx, fields[0])
+	case "logs":
+		return ec._Subscription_logs(ctx, fields[0])
 	case "events":
 		return ec._Subscription_events(ctx, fields[0])
 	default:
@@ -24360,6 +24932,14 @@ func (ec *executionContext) marshalNKindCount2ᚖgithubᚗcomᚋclustergraphᚋc
 	return ec._KindCount(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNLogChunk2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐLogChunk(ctx context.Context, sel ast.SelectionSet, v *model.LogChunk) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LogChunk!")
+		return graphql.Null
+	}
+	return ec._LogChunk(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNMetadataObject2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMetadataObjectᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MetadataObject) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -25433,6 +26013,24 @@ func (ec *executionContext) unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraph
 	}
 	res, err := ec.unmarshalInputEventFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalID(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.SelectionSet, v *string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalID(*v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {

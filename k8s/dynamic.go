@@ -79,6 +79,8 @@ func (c *Cluster) apiError(err error, what string) error {
 		kind = ErrNotFound
 	case apierrors.IsBadRequest(err), apierrors.IsInvalid(err):
 		kind = ErrBadInput
+	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
+		kind = ErrForbidden
 	default:
 		kind = ErrUnavailable
 	}

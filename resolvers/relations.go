@@ -81,3 +81,19 @@ func (r *Resolver) object(ctx context.Context, raw string) (model.KubeObject, er
 	}
 	return wrap(c, obj), nil
 }
+
+// ownedBy reports whether a pod belongs to a workload, through the owner
+// chain the Pod.owner field follows (or a CronJob's Jobs).
+func ownedBy(ctx context.Context, c *k8s.Cluster, pod, workload any) bool {
+	owner := c.OwnerWorkload(ctx, pod)
+	for range 2 {
+		if owner == nil {
+			return false
+		}
+		if owner == workload {
+			return true
+		}
+		owner = c.OwnerWorkload(ctx, owner)
+	}
+	return false
+}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/clustergraph/clustergraph/auth"
@@ -515,6 +516,50 @@ func (r *subscriptionResolver) Watch(ctx context.Context, kind string, clusters 
 		return nil, err
 	}
 	return resourceEvents(ctx, merged, pos), nil
+}
+
+func (r *subscriptionResolver) PodLogs(ctx context.Context, cluster string, namespace string, pod string, container *string, sinceSeconds *int, sinceTime *time.Time, tailLines *int, timestamps *bool, previous *bool, follow *bool) (<-chan *model.LogChunk, error) {
+	c, err := r.Registry.Cluster(cluster)
+	if err != nil {
+		return nil, err
+	}
+	o, err := c.Get(ctx, k8s.GVKPod, namespace, pod)
+	if err != nil {
+		return nil, err
+	}
+	if container != nil && !slices.Contains(k8s.ContainersOf(o.(*corev1.Pod), true), *container) {
+		return nil, k8s.BadInput("pod %s/%s has no container %q (it has %v)", namespace, pod, *container, k8s.ContainersOf(o.(*corev1.Pod), true))
+	}
+	return streamLogs(ctx, logRequest{c: c, pods: onePod(namespace, pod), single: true, container: str(container),
+		opts: logOptions(sinceSeconds, sinceTime, tailLines, timestamps, previous, follow)})
+}
+
+func (r *subscriptionResolver) Logs(ctx context.Context, cluster string, namespace string, workload *string, labelSelector *string, container *string, sinceSeconds *int, tailLines *int, timestamps *bool, follow *bool) (<-chan *model.LogChunk, error) {
+	c, err := r.Registry.Cluster(cluster)
+	if err != nil {
+		return nil, err
+	}
+	f, err := listFilter(&model.ListFilter{Namespace: &namespace, LabelSelector: labelSelector})
+	if err != nil {
+		return nil, err
+	}
+	if workload != nil {
+		id, err := k8s.ParseID(*workload)
+		if err != nil {
+			return nil, err
+		}
+		w, err := c.Get(ctx, id.GVK, id.Namespace, id.Name)
+		if err != nil {
+			return nil, err
+		}
+		if !model.IsWorkload(w) {
+			return nil, k8s.BadInput("%s is not a workload", id.GVK.Kind)
+		}
+		// The workload's pods, as the Owner relation defines them.
+		f.Match = func(obj any) bool { return ownedBy(ctx, c, obj, w) }
+	}
+	return streamLogs(ctx, logRequest{c: c, pods: f, container: str(container),
+		opts: logOptions(sinceSeconds, nil, tailLines, timestamps, nil, follow)})
 }
 
 func (r *subscriptionResolver) Events(ctx context.Context, clusters []string, filter *model.EventFilter) (<-chan *model.Event, error) {

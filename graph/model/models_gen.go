@@ -154,6 +154,20 @@ type ListFilter struct {
 	CreatedBefore *time.Time `json:"createdBefore,omitempty"`
 }
 
+// A line of a container's log.
+type LogChunk struct {
+	// The pod.
+	Pod string `json:"pod"`
+	// The container.
+	Container string `json:"container"`
+	// The line, without its newline.
+	Line string `json:"line"`
+	// The kubelet's timestamp of the line, when asked for.
+	Timestamp *time.Time `json:"timestamp,omitempty"`
+	// Whether the line was cut at 16 KiB; its rest follows in the next chunks.
+	Truncated bool `json:"truncated"`
+}
+
 // A node address.
 type NodeAddress struct {
 	// InternalIP, ExternalIP, Hostname, ...

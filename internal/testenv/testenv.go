@@ -136,3 +136,11 @@ func script(t testing.TB, timeout time.Duration, name string, args ...string) st
 	}
 	return string(out)
 }
+
+// LogFile is the file kwok serves as every container's log in the cluster
+// (see tools/testbed/cluster.sh); appending CRI-format lines to it makes
+// them appear in followed logs.
+func (c Cluster) LogFile() string {
+	dir := os.Getenv("CLUSTERGRAPH_TESTBED_DIR")
+	return filepath.Join(dir, "extras", strings.TrimPrefix(c.Context, "kwok-"), "container.log")
+}
