@@ -23,6 +23,7 @@ import (
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/loaders"
 	"github.com/clustergraph/clustergraph/resolvers"
+	"github.com/clustergraph/clustergraph/terminal"
 )
 
 // Config configures the HTTP edge.
@@ -78,7 +79,7 @@ func NewHandler(cfg Config) http.Handler {
 }
 
 func graphQL(cfg Config) http.Handler {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: cfg.Registry, MaxPage: cfg.MaxPage}}))
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: cfg.Registry, MaxPage: cfg.MaxPage, Terminals: terminal.NewRegistry()}}))
 	// Browsers may open a websocket from the server's own origin and from
 	// AllowedOrigins only (cross-site websocket hijacking, CVE-2019-13209);
 	// an Origin of "null" is refused.

@@ -33,6 +33,7 @@ type ResolverRoot interface {
 	Event() EventResolver
 	Ingress() IngressResolver
 	IngressPath() IngressPathResolver
+	Mutation() MutationResolver
 	Namespace() NamespaceResolver
 	Node() NodeResolver
 	NodePool() NodePoolResolver
@@ -220,6 +221,12 @@ type ComplexityRoot struct {
 	MetadataObjectEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	Mutation struct {
+		TerminalClose  func(childComplexity int, session string) int
+		TerminalInput  func(childComplexity int, session string, data string) int
+		TerminalResize func(childComplexity int, session string, cols int, rows int) int
 	}
 
 	Namespace struct {
@@ -537,16 +544,26 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		Events  func(childComplexity int, clusters []string, filter *model.EventFilter) int
-		Logs    func(childComplexity int, cluster string, namespace string, workload *string, labelSelector *string, container *string, sinceSeconds *int, tailLines *int, timestamps *bool, follow *bool) int
-		PodLogs func(childComplexity int, cluster string, namespace string, pod string, container *string, sinceSeconds *int, sinceTime *time.Time, tailLines *int, timestamps *bool, previous *bool, follow *bool) int
-		Watch   func(childComplexity int, kind string, clusters []string, namespace *string, labelSelector *string, fieldSelector *string, after *string) int
+		Events   func(childComplexity int, clusters []string, filter *model.EventFilter) int
+		Logs     func(childComplexity int, cluster string, namespace string, workload *string, labelSelector *string, container *string, sinceSeconds *int, tailLines *int, timestamps *bool, follow *bool) int
+		PodLogs  func(childComplexity int, cluster string, namespace string, pod string, container *string, sinceSeconds *int, sinceTime *time.Time, tailLines *int, timestamps *bool, previous *bool, follow *bool) int
+		Terminal func(childComplexity int, cluster string, namespace string, pod string, container *string, command []string, tty *bool, cols *int, rows *int) int
+		Watch    func(childComplexity int, kind string, clusters []string, namespace *string, labelSelector *string, fieldSelector *string, after *string) int
 	}
 
 	Taint struct {
 		Effect func(childComplexity int) int
 		Key    func(childComplexity int) int
 		Value  func(childComplexity int) int
+	}
+
+	TerminalFrame struct {
+		Data       func(childComplexity int) int
+		DataBase64 func(childComplexity int) int
+		Error      func(childComplexity int) int
+		ExitCode   func(childComplexity int) int
+		Session    func(childComplexity int) int
+		Type       func(childComplexity int) int
 	}
 
 	Topology struct {
@@ -644,6 +661,11 @@ type IngressResolver interface {
 type IngressPathResolver interface {
 	Service(ctx context.Context, obj *model.IngressPath) (*model.Service, error)
 }
+type MutationResolver interface {
+	TerminalInput(ctx context.Context, session string, data string) (bool, error)
+	TerminalResize(ctx context.Context, session string, cols int, rows int) (bool, error)
+	TerminalClose(ctx context.Context, session string) (bool, error)
+}
 type NamespaceResolver interface {
 	Overview(ctx context.Context, obj *model.Namespace) ([]*model.KindCount, error)
 	Usage(ctx context.Context, obj *model.Namespace) (*model.ResourceUsage, error)
@@ -697,6 +719,7 @@ type SubscriptionResolver interface {
 	Watch(ctx context.Context, kind string, clusters []string, namespace *string, labelSelector *string, fieldSelector *string, after *string) (<-chan *model.ResourceEvent, error)
 	PodLogs(ctx context.Context, cluster string, namespace string, pod string, container *string, sinceSeconds *int, sinceTime *time.Time, tailLines *int, timestamps *bool, previous *bool, follow *bool) (<-chan *model.LogChunk, error)
 	Logs(ctx context.Context, cluster string, namespace string, workload *string, labelSelector *string, container *string, sinceSeconds *int, tailLines *int, timestamps *bool, follow *bool) (<-chan *model.LogChunk, error)
+	Terminal(ctx context.Context, cluster string, namespace string, pod string, container *string, command []string, tty *bool, cols *int, rows *int) (<-chan *model.TerminalFrame, error)
 	Events(ctx context.Context, clusters []string, filter *model.EventFilter) (<-chan *model.Event, error)
 }
 type ViewerResolver interface {
@@ -1487,6 +1510,40 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MetadataObjectEdge.Node(childComplexity), true
+
+	case "Mutation.terminalClose":
+		if e.ComplexityRoot.Mutation.TerminalClose == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_terminalClose_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TerminalClose(childComplexity, args["session"].(string)), true
+	case "Mutation.terminalInput":
+		if e.ComplexityRoot.Mutation.TerminalInput == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_terminalInput_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TerminalInput(childComplexity, args["session"].(string), args["data"].(string)), true
+	case "Mutation.terminalResize":
+		if e.ComplexityRoot.Mutation.TerminalResize == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_terminalResize_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TerminalResize(childComplexity, args["session"].(string), args["cols"].(int), args["rows"].(int)), true
 
 	case "Namespace.cluster":
 		if e.ComplexityRoot.Namespace.Cluster == nil {
@@ -2943,6 +3000,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.PodLogs(childComplexity, args["cluster"].(string), args["namespace"].(string), args["pod"].(string), args["container"].(*string), args["sinceSeconds"].(*int), args["sinceTime"].(*time.Time), args["tailLines"].(*int), args["timestamps"].(*bool), args["previous"].(*bool), args["follow"].(*bool)), true
+	case "Subscription.terminal":
+		if e.ComplexityRoot.Subscription.Terminal == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_terminal_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.Terminal(childComplexity, args["cluster"].(string), args["namespace"].(string), args["pod"].(string), args["container"].(*string), args["command"].([]string), args["tty"].(*bool), args["cols"].(*int), args["rows"].(*int)), true
 	case "Subscription.watch":
 		if e.ComplexityRoot.Subscription.Watch == nil {
 			break
@@ -2973,6 +3041,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Taint.Value(childComplexity), true
+
+	case "TerminalFrame.data":
+		if e.ComplexityRoot.TerminalFrame.Data == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalFrame.Data(childComplexity), true
+	case "TerminalFrame.dataBase64":
+		if e.ComplexityRoot.TerminalFrame.DataBase64 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalFrame.DataBase64(childComplexity), true
+	case "TerminalFrame.error":
+		if e.ComplexityRoot.TerminalFrame.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalFrame.Error(childComplexity), true
+	case "TerminalFrame.exitCode":
+		if e.ComplexityRoot.TerminalFrame.ExitCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalFrame.ExitCode(childComplexity), true
+	case "TerminalFrame.session":
+		if e.ComplexityRoot.TerminalFrame.Session == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalFrame.Session(childComplexity), true
+	case "TerminalFrame.type":
+		if e.ComplexityRoot.TerminalFrame.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TerminalFrame.Type(childComplexity), true
 
 	case "Topology.edges":
 		if e.ComplexityRoot.Topology.Edges == nil {
@@ -3314,6 +3419,21 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			}
 
 			return &response
+		}
+	case ast.Mutation:
+		return func(ctx context.Context) *graphql.Response {
+			if !first {
+				return nil
+			}
+			first = false
+			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
+			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
+			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
 		}
 	case ast.Subscription:
 		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
@@ -3687,6 +3807,31 @@ type Subscription {
     "Keep streaming new lines (and new pods)."
     follow: Boolean = true
   ): LogChunk!
+  """
+  An interactive terminal in a container (pod exec), as the caller: the
+  apiserver checks pods/exec for them and audits them. The first frame is
+  STARTED with the session id; send keystrokes with terminalInput, the window
+  size with terminalResize, end it with terminalClose or by unsubscribing. The
+  last frame is EXIT.
+  """
+  terminal(
+    "The cluster."
+    cluster: String!
+    "The pod's namespace."
+    namespace: String!
+    "The pod."
+    pod: String!
+    "The container; default the pod's first container."
+    container: String
+    "The command; default a shell: /bin/sh."
+    command: [String!]
+    "Allocate a TTY (stderr then joins stdout)."
+    tty: Boolean = true
+    "Initial width in columns (TTY only)."
+    cols: Int
+    "Initial height in rows (TTY only)."
+    rows: Int
+  ): TerminalFrame!
   "Kubernetes Events as they happen (new ones and repeats of old ones), as the caller may see them."
   events(
     "Clusters to watch; default all."
@@ -3708,6 +3853,44 @@ type LogChunk {
   timestamp: Time
   "Whether the line was cut at 16 KiB; its rest follows in the next chunks."
   truncated: Boolean!
+}
+
+"What a terminal frame carries."
+enum TerminalFrameType {
+  "The session started; session holds its id."
+  STARTED
+  "Output on stdout (or the TTY)."
+  STDOUT
+  "Output on stderr (without a TTY)."
+  STDERR
+  "The command ended; exitCode and error say how."
+  EXIT
+}
+
+"One frame of a terminal session."
+type TerminalFrame {
+  "The session id, for terminalInput, terminalResize and terminalClose."
+  session: ID!
+  "What the frame carries."
+  type: TerminalFrameType!
+  "Output as UTF-8 text (invalid bytes replaced); null for STARTED and EXIT."
+  data: String
+  "Output bytes, base64-encoded, exactly as the container wrote them."
+  dataBase64: String
+  "The exit code, on EXIT, when the command ran to an end."
+  exitCode: Int
+  "Why the session ended abnormally, on EXIT."
+  error: String
+}
+
+"Changes. Every change is made impersonating the caller."
+type Mutation {
+  "Send keystrokes (or any input) to a terminal session of yours."
+  terminalInput("The session id." session: ID!, "The input." data: String!): Boolean!
+  "Resize a terminal session of yours."
+  terminalResize("The session id." session: ID!, "Width in columns." cols: Int!, "Height in rows." rows: Int!): Boolean!
+  "End a terminal session of yours."
+  terminalClose("The session id." session: ID!): Boolean!
 }
 
 "What happened."
@@ -6016,6 +6199,24 @@ func (ec *executionContext) childFields_Taint(ctx context.Context, field graphql
 	return nil, fmt.Errorf("no field named %q was found under type Taint", field.Name)
 }
 
+func (ec *executionContext) childFields_TerminalFrame(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "session":
+		return ec.fieldContext_TerminalFrame_session(ctx, field)
+	case "type":
+		return ec.fieldContext_TerminalFrame_type(ctx, field)
+	case "data":
+		return ec.fieldContext_TerminalFrame_data(ctx, field)
+	case "dataBase64":
+		return ec.fieldContext_TerminalFrame_dataBase64(ctx, field)
+	case "exitCode":
+		return ec.fieldContext_TerminalFrame_exitCode(ctx, field)
+	case "error":
+		return ec.fieldContext_TerminalFrame_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TerminalFrame", field.Name)
+}
+
 func (ec *executionContext) childFields_Topology(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "nodes":
@@ -6719,6 +6920,72 @@ func (ec *executionContext) field_Cluster_workloads_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["orderBy"] = arg6
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_terminalClose_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "session",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["session"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_terminalInput_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "session",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["session"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "data",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["data"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_terminalResize_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "session",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["session"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "cols",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cols"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "rows",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["rows"] = arg2
 	return args, nil
 }
 
@@ -8161,6 +8428,76 @@ func (ec *executionContext) field_Subscription_podLogs_args(ctx context.Context,
 		return nil, err
 	}
 	args["follow"] = arg9
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_terminal_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "cluster",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cluster"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "namespace",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["namespace"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "pod",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["pod"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "container",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["container"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "command",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["command"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "tty",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tty"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "cols",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cols"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "rows",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["rows"] = arg7
 	return args, nil
 }
 
@@ -11474,6 +11811,138 @@ func (ec *executionContext) fieldContext_MetadataObjectEdge_node(_ context.Conte
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_MetadataObject(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_terminalInput(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_terminalInput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TerminalInput(ctx, fc.Args["session"].(string), fc.Args["data"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_terminalInput(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_terminalInput_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_terminalResize(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_terminalResize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TerminalResize(ctx, fc.Args["session"].(string), fc.Args["cols"].(int), fc.Args["rows"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_terminalResize(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_terminalResize_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_terminalClose(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_terminalClose(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TerminalClose(ctx, fc.Args["session"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_terminalClose(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_terminalClose_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -17612,6 +18081,50 @@ func (ec *executionContext) fieldContext_Subscription_logs(ctx context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_terminal(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_terminal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().Terminal(ctx, fc.Args["cluster"].(string), fc.Args["namespace"].(string), fc.Args["pod"].(string), fc.Args["container"].(*string), fc.Args["command"].([]string), fc.Args["tty"].(*bool), fc.Args["cols"].(*int), fc.Args["rows"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TerminalFrame) graphql.Marshaler {
+			return ec.marshalNTerminalFrame2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTerminalFrame(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_terminal(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TerminalFrame(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_terminal_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_events(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -17723,6 +18236,144 @@ func (ec *executionContext) _Taint_effect(ctx context.Context, field graphql.Col
 }
 func (ec *executionContext) fieldContext_Taint_effect(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Taint", field, false, false, "String")
+}
+
+func (ec *executionContext) _TerminalFrame_session(ctx context.Context, field graphql.CollectedField, obj *model.TerminalFrame) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalFrame_session(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Session, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalFrame_session(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TerminalFrame", field, false, false, "ID")
+}
+
+func (ec *executionContext) _TerminalFrame_type(ctx context.Context, field graphql.CollectedField, obj *model.TerminalFrame) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalFrame_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.TerminalFrameType) graphql.Marshaler {
+			return ec.marshalNTerminalFrameType2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTerminalFrameType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalFrame_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TerminalFrame", field, false, false, "TerminalFrameType")
+}
+
+func (ec *executionContext) _TerminalFrame_data(ctx context.Context, field graphql.CollectedField, obj *model.TerminalFrame) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalFrame_data(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Data, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalFrame_data(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TerminalFrame", field, false, false, "String")
+}
+
+func (ec *executionContext) _TerminalFrame_dataBase64(ctx context.Context, field graphql.CollectedField, obj *model.TerminalFrame) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalFrame_dataBase64(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DataBase64, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalFrame_dataBase64(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TerminalFrame", field, false, false, "String")
+}
+
+func (ec *executionContext) _TerminalFrame_exitCode(ctx context.Context, field graphql.CollectedField, obj *model.TerminalFrame) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalFrame_exitCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExitCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalFrame_exitCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TerminalFrame", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TerminalFrame_error(ctx context.Context, field graphql.CollectedField, obj *model.TerminalFrame) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TerminalFrame_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TerminalFrame_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TerminalFrame", field, false, false, "String")
 }
 
 func (ec *executionContext) _Topology_nodes(ctx context.Context, field graphql.CollectedField, obj *model.Topology) (ret graphql.Marshaler) {
@@ -21645,6 +22296,63 @@ func (ec *executionContext) _MetadataObjectEdge(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var mutationImplementors = []string{"Mutation"}
+
+func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mutationImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Mutation",
+	})
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
+			Object: field.Name,
+			Field:  field,
+		})
+
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Mutation")
+		case "terminalInput":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_terminalInput(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "terminalResize":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_terminalResize(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "terminalClose":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_terminalClose(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var namespaceImplementors = []string{"Namespace", "KubeObject"}
 
 func (ec *executionContext) _Namespace(ctx context.Context, sel ast.SelectionSet, obj *model.Namespace) graphql.Marshaler {
@@ -23732,6 +24440,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_podLogs(ctx, fields[0])
 	case "logs":
 		return ec._Subscription_logs(ctx, fields[0])
+	case "terminal":
+		return ec._Subscription_terminal(ctx, fields[0])
 	case "events":
 		return ec._Subscription_events(ctx, fields[0])
 	default:
@@ -23763,6 +24473,64 @@ func (ec *executionContext) _Taint(ctx context.Context, sel ast.SelectionSet, ob
 		case "effect":
 			out.Values[i] = ec._Taint_effect(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var terminalFrameImplementors = []string{"TerminalFrame"}
+
+func (ec *executionContext) _TerminalFrame(ctx context.Context, sel ast.SelectionSet, obj *model.TerminalFrame) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, terminalFrameImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TerminalFrame")
+		case "session":
+			out.Values[i] = ec._TerminalFrame_session(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._TerminalFrame_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "data":
+			out.Values[i] = ec._TerminalFrame_data(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "dataBase64":
+			out.Values[i] = ec._TerminalFrame_dataBase64(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "exitCode":
+			out.Values[i] = ec._TerminalFrame_exitCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._TerminalFrame_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -25651,6 +26419,24 @@ func (ec *executionContext) marshalNTaint2ᚖgithubᚗcomᚋclustergraphᚋclust
 		return graphql.Null
 	}
 	return ec._Taint(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNTerminalFrame2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTerminalFrame(ctx context.Context, sel ast.SelectionSet, v *model.TerminalFrame) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TerminalFrame!")
+		return graphql.Null
+	}
+	return ec._TerminalFrame(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNTerminalFrameType2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTerminalFrameType(ctx context.Context, v any) (model.TerminalFrameType, error) {
+	var res model.TerminalFrameType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTerminalFrameType2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTerminalFrameType(ctx context.Context, sel ast.SelectionSet, v model.TerminalFrameType) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {

@@ -3,7 +3,10 @@
 // in files other than *.resolvers.go, which gqlgen rewrites.
 package resolvers
 
-import "github.com/clustergraph/clustergraph/k8s"
+import (
+	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/terminal"
+)
 
 // Resolver is the root resolver: it holds the long-lived dependencies.
 // Request-scoped values (loaders) travel in the context.
@@ -11,4 +14,6 @@ type Resolver struct {
 	Registry *k8s.Registry
 	// MaxPage bounds first/limit on every list; it is also the default.
 	MaxPage int
+	// Terminals holds the running terminal sessions.
+	Terminals *terminal.Registry
 }

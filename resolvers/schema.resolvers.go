@@ -150,6 +150,21 @@ func (r *ingressPathResolver) Service(ctx context.Context, obj *model.IngressPat
 	return model.NewService(obj.C, s), nil
 }
 
+func (r *mutationResolver) TerminalInput(ctx context.Context, session string, data string) (bool, error) {
+	return true, r.Terminals.Input(ctx, session, []byte(data))
+}
+
+func (r *mutationResolver) TerminalResize(ctx context.Context, session string, cols int, rows int) (bool, error) {
+	if cols <= 0 || rows <= 0 || cols > 10000 || rows > 10000 {
+		return false, k8s.BadInput("terminal size %dx%d is out of range", cols, rows)
+	}
+	return true, r.Terminals.Resize(ctx, session, cols, rows)
+}
+
+func (r *mutationResolver) TerminalClose(ctx context.Context, session string) (bool, error) {
+	return true, r.Terminals.Close(ctx, session)
+}
+
 func (r *namespaceResolver) Overview(ctx context.Context, obj *model.Namespace) ([]*model.KindCount, error) {
 	counts, err := obj.C.Overview(ctx, obj.N.Name)
 	return model.FromKindCounts(counts), err
@@ -562,6 +577,27 @@ func (r *subscriptionResolver) Logs(ctx context.Context, cluster string, namespa
 		opts: logOptions(sinceSeconds, nil, tailLines, timestamps, nil, follow)})
 }
 
+func (r *subscriptionResolver) Terminal(ctx context.Context, cluster string, namespace string, pod string, container *string, command []string, tty *bool, cols *int, rows *int) (<-chan *model.TerminalFrame, error) {
+	c, err := r.Registry.Cluster(cluster)
+	if err != nil {
+		return nil, err
+	}
+	o, err := c.Get(ctx, k8s.GVKPod, namespace, pod)
+	if err != nil {
+		return nil, err
+	}
+	p := o.(*corev1.Pod)
+	ct, cmd, err := execTarget(p, container, command)
+	if err != nil {
+		return nil, err
+	}
+	w, h := 0, 0
+	if cols != nil && rows != nil {
+		w, h = *cols, *rows
+	}
+	return r.openTerminal(ctx, c, k8s.ExecOptions{Namespace: namespace, Pod: pod, Container: ct, Command: cmd, TTY: tty == nil || *tty}, w, h), nil
+}
+
 func (r *subscriptionResolver) Events(ctx context.Context, clusters []string, filter *model.EventFilter) (<-chan *model.Event, error) {
 	f, err := eventFilter(filter)
 	if err != nil {
@@ -647,6 +683,8 @@ func (r *Resolver) Ingress() graph.IngressResolver { return &ingressResolver{r} 
 
 func (r *Resolver) IngressPath() graph.IngressPathResolver { return &ingressPathResolver{r} }
 
+func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }
+
 func (r *Resolver) Namespace() graph.NamespaceResolver { return &namespaceResolver{r} }
 
 func (r *Resolver) Node() graph.NodeResolver { return &nodeResolver{r} }
@@ -672,6 +710,7 @@ type (
 	eventResolver         struct{ *Resolver }
 	ingressResolver       struct{ *Resolver }
 	ingressPathResolver   struct{ *Resolver }
+	mutationResolver      struct{ *Resolver }
 	namespaceResolver     struct{ *Resolver }
 	nodeResolver          struct{ *Resolver }
 	nodePoolResolver      struct{ *Resolver }

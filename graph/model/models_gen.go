@@ -168,6 +168,10 @@ type LogChunk struct {
 	Truncated bool `json:"truncated"`
 }
 
+// Changes. Every change is made impersonating the caller.
+type Mutation struct {
+}
+
 // A node address.
 type NodeAddress struct {
 	// InternalIP, ExternalIP, Hostname, ...
@@ -366,6 +370,22 @@ type Taint struct {
 	Value *string `json:"value,omitempty"`
 	// NoSchedule, PreferNoSchedule or NoExecute.
 	Effect string `json:"effect"`
+}
+
+// One frame of a terminal session.
+type TerminalFrame struct {
+	// The session id, for terminalInput, terminalResize and terminalClose.
+	Session string `json:"session"`
+	// What the frame carries.
+	Type TerminalFrameType `json:"type"`
+	// Output as UTF-8 text (invalid bytes replaced); null for STARTED and EXIT.
+	Data *string `json:"data,omitempty"`
+	// Output bytes, base64-encoded, exactly as the container wrote them.
+	DataBase64 *string `json:"dataBase64,omitempty"`
+	// The exit code, on EXIT, when the command ran to an end.
+	ExitCode *int `json:"exitCode,omitempty"`
+	// Why the session ended abnormally, on EXIT.
+	Error *string `json:"error,omitempty"`
 }
 
 // The object graph of a cluster or a namespace.
@@ -714,6 +734,70 @@ func (e *ResourceEventType) UnmarshalJSON(b []byte) error {
 }
 
 func (e ResourceEventType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a terminal frame carries.
+type TerminalFrameType string
+
+const (
+	// The session started; session holds its id.
+	TerminalFrameTypeStarted TerminalFrameType = "STARTED"
+	// Output on stdout (or the TTY).
+	TerminalFrameTypeStdout TerminalFrameType = "STDOUT"
+	// Output on stderr (without a TTY).
+	TerminalFrameTypeStderr TerminalFrameType = "STDERR"
+	// The command ended; exitCode and error say how.
+	TerminalFrameTypeExit TerminalFrameType = "EXIT"
+)
+
+var AllTerminalFrameType = []TerminalFrameType{
+	TerminalFrameTypeStarted,
+	TerminalFrameTypeStdout,
+	TerminalFrameTypeStderr,
+	TerminalFrameTypeExit,
+}
+
+func (e TerminalFrameType) IsValid() bool {
+	switch e {
+	case TerminalFrameTypeStarted, TerminalFrameTypeStdout, TerminalFrameTypeStderr, TerminalFrameTypeExit:
+		return true
+	}
+	return false
+}
+
+func (e TerminalFrameType) String() string {
+	return string(e)
+}
+
+func (e *TerminalFrameType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TerminalFrameType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TerminalFrameType", str)
+	}
+	return nil
+}
+
+func (e TerminalFrameType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TerminalFrameType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TerminalFrameType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

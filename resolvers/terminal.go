@@ -1,0 +1,90 @@
+package resolvers
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	utilexec "k8s.io/client-go/util/exec"
+
+	"github.com/clustergraph/clustergraph/graph/model"
+	"github.com/clustergraph/clustergraph/k8s"
+)
+
+// openTerminal starts a session and turns its output into frames.
+func (r *Resolver) openTerminal(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions, cols, rows int) <-chan *model.TerminalFrame {
+	s, outputs := r.Terminals.Start(ctx, c, o, cols, rows)
+	out := make(chan *model.TerminalFrame)
+	go func() {
+		defer close(out)
+		send := func(f *model.TerminalFrame) bool {
+			f.Session = s.ID
+			select {
+			case out <- f:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		if !send(&model.TerminalFrame{Type: model.TerminalFrameTypeStarted}) {
+			return
+		}
+		for o := range outputs {
+			if o.Done {
+				send(exitFrame(o.Err))
+				return
+			}
+			t := model.TerminalFrameTypeStdout
+			if o.Stderr {
+				t = model.TerminalFrameTypeStderr
+			}
+			text := strings.ToValidUTF8(string(o.Data), "\uFFFD")
+			b64 := base64.StdEncoding.EncodeToString(o.Data)
+			if !send(&model.TerminalFrame{Type: t, Data: &text, DataBase64: &b64}) {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// exitFrame says how a command ended: its exit code when it ran to an
+// end, or the error that cut it short.
+func exitFrame(err error) *model.TerminalFrame {
+	f := &model.TerminalFrame{Type: model.TerminalFrameTypeExit}
+	code := 0
+	var exit utilexec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		code = exit.ExitStatus()
+	default:
+		msg := err.Error()
+		f.Error = &msg
+		return f
+	}
+	f.ExitCode = &code
+	return f
+}
+
+// execTarget validates a terminal's container and command.
+func execTarget(pod *corev1.Pod, container *string, command []string) (string, []string, error) {
+	names := k8s.ContainersOf(pod, false)
+	ct := names[0]
+	if container != nil {
+		ct = *container
+		found := false
+		for _, n := range names {
+			found = found || n == ct
+		}
+		if !found {
+			return "", nil, k8s.BadInput("pod %s/%s has no container %q (it has %v)", pod.Namespace, pod.Name, ct, names)
+		}
+	}
+	if len(command) == 0 {
+		command = []string{"/bin/sh"}
+	}
+	return ct, command, nil
+}
