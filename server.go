@@ -25,6 +25,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/clustergraph/clustergraph/api"
+	"github.com/clustergraph/clustergraph/audit"
 	"github.com/clustergraph/clustergraph/auth"
 	"github.com/clustergraph/clustergraph/k8s"
 )
@@ -41,6 +42,7 @@ type config struct {
 	noAuth      bool
 	origins     []string
 	noIntro     bool
+	auditPath   string
 }
 
 func main() {
@@ -82,6 +84,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.BoolVar(&cfg.noAuth, "insecure-disable-auth", getenv("CLUSTERGRAPH_INSECURE_DISABLE_AUTH") == "true", "serve every request as clustergraph itself, with no token: for a local demo only, never expose it (env CLUSTERGRAPH_INSECURE_DISABLE_AUTH)")
 	origins := fs.String("allowed-origins", getenv("CLUSTERGRAPH_ALLOWED_ORIGINS"), "comma-separated browser origins (host patterns) allowed to open websockets besides the server's own (env CLUSTERGRAPH_ALLOWED_ORIGINS)")
 	fs.BoolVar(&cfg.noIntro, "disable-introspection", getenv("CLUSTERGRAPH_DISABLE_INTROSPECTION") == "true", "turn off schema introspection and field suggestions, for production without GraphiQL (env CLUSTERGRAPH_DISABLE_INTROSPECTION)")
+	fs.StringVar(&cfg.auditPath, "audit-log", env("CLUSTERGRAPH_AUDIT_LOG", "-"), "file to append the audit log to (JSON lines), - for stderr (env CLUSTERGRAPH_AUDIT_LOG)")
 	fs.StringVar(&cfg.logLevel, "log-level", env("CLUSTERGRAPH_LOG_LEVEL", "info"), "debug, info, warn or error (env CLUSTERGRAPH_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -119,9 +122,20 @@ func run(cfg config) error {
 	}
 	log.Info("clusters", "kubeconfigs", cfg.kubeconfigs, "count", len(reg.Clusters()))
 
+	sockets, closeSockets := context.WithCancel(context.Background())
+	defer closeSockets()
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return err
+	}
+	auditOut := os.Stderr
+	if cfg.auditPath != "-" {
+		f, err := os.OpenFile(cfg.auditPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("-audit-log: %w", err)
+		}
+		defer f.Close()
+		auditOut = f
 	}
 	var authn *auth.Authenticator
 	if cfg.noAuth {
@@ -130,9 +144,17 @@ func run(cfg config) error {
 		authn = auth.New(auth.Config{Registry: reg, IdentityCluster: cfg.identity})
 	}
 	srv := &http.Server{
-		Handler:           api.NewHandler(api.Config{Registry: reg, Authenticator: authn, AllowedOrigins: cfg.origins, NoIntrospection: cfg.noIntro, MaxPage: cfg.maxPage, MaxBodyBytes: cfg.maxBody, Logger: log}),
+		Handler: api.NewHandler(api.Config{
+			Registry: reg, Authenticator: authn, AllowedOrigins: cfg.origins, NoIntrospection: cfg.noIntro,
+			MaxPage: cfg.maxPage, MaxBodyBytes: cfg.maxBody, Audit: audit.New(auditOut), Logger: log,
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
+		// Websockets are hijacked connections that Shutdown does not wait
+		// for; their contexts derive from this one, which shutdown cancels,
+		// so every subscription ends and its socket is closed.
+		BaseContext: func(net.Listener) context.Context { return sockets },
 	}
+	srv.RegisterOnShutdown(closeSockets)
 	log.Info("serving GraphQL", "url", "http://"+ln.Addr().String()+"/query", "graphiql", "http://"+ln.Addr().String()+"/")
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

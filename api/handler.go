@@ -17,6 +17,7 @@ import (
 	coderws "github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/clustergraph/clustergraph/audit"
 	"github.com/clustergraph/clustergraph/auth"
 	"github.com/clustergraph/clustergraph/graph"
 	"github.com/clustergraph/clustergraph/graphiql"
@@ -44,6 +45,10 @@ type Config struct {
 	// "console.example.com" or "https://*.example.com") that may open a
 	// websocket besides the server's own; cross-origin is denied by default.
 	AllowedOrigins []string
+	// Terminal bounds terminal sessions.
+	Terminal terminal.Limits
+	// Audit records mutations and terminal sessions (default: discarded).
+	Audit *audit.Log
 	// NoIntrospection turns schema introspection (and field suggestions in
 	// errors) off, for production deployments that do not serve GraphiQL.
 	NoIntrospection bool
@@ -70,6 +75,9 @@ func NewHandler(cfg Config) http.Handler {
 		cfg.Logger = slog.Default()
 	}
 	cfg.Limits.defaults()
+	if cfg.Audit == nil {
+		cfg.Audit = audit.Discard
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/query", limitBody(cfg.MaxBodyBytes, authenticate(cfg.Authenticator, perUser(cfg.Limits.PerUserConcurrency, graphQL(cfg)))))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -79,7 +87,7 @@ func NewHandler(cfg Config) http.Handler {
 }
 
 func graphQL(cfg Config) http.Handler {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: cfg.Registry, MaxPage: cfg.MaxPage, Terminals: terminal.NewRegistry()}}))
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: cfg.Registry, MaxPage: cfg.MaxPage, Terminals: terminal.NewRegistry(cfg.Terminal), Audit: cfg.Audit}}))
 	// Browsers may open a websocket from the server's own origin and from
 	// AllowedOrigins only (cross-site websocket hijacking, CVE-2019-13209);
 	// an Origin of "null" is refused.

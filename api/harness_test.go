@@ -25,6 +25,7 @@ import (
 	"github.com/clustergraph/clustergraph/auth"
 	"github.com/clustergraph/clustergraph/internal/testenv"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/terminal"
 )
 
 // server is clustergraph under test: a real registry over real clusters and
@@ -51,6 +52,8 @@ type serverOpts struct {
 	probeInterval time.Duration
 	// waitReady waits for every cluster to be READY before returning.
 	waitReady bool
+	// terminal bounds terminal sessions.
+	terminal terminal.Limits
 	// auth turns authentication on (identity: the first kubeconfig's
 	// current context); off, every request reads as clustergraph itself.
 	auth bool
@@ -90,7 +93,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 	if o.auth {
 		authn = auth.New(auth.Config{Registry: s.Registry})
 	}
-	hs := httptest.NewServer(api.NewHandler(api.Config{Registry: s.Registry, Authenticator: authn, MaxPage: o.maxPage, Logger: log}))
+	hs := httptest.NewServer(api.NewHandler(api.Config{Registry: s.Registry, Authenticator: authn, MaxPage: o.maxPage, Terminal: o.terminal, Logger: log}))
 	t.Cleanup(hs.Close)
 	s.URL = hs.URL
 	if o.waitReady {

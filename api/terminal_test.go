@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/clustergraph/clustergraph/internal/testenv"
+	"github.com/clustergraph/clustergraph/terminal"
 )
 
 type terminalFrame struct {
@@ -91,5 +92,62 @@ func TestTerminal(t *testing.T) {
 	}
 	if code := subscribeWS(t, s, admin.token, `subscription { terminal(cluster: "`+c.Context+`", namespace: "term-test", pod: "shell", container: "nope") { type } }`, nil).errorCode(); code != "BAD_USER_INPUT" {
 		t.Errorf("unknown container: %q, want BAD_USER_INPUT", code)
+	}
+
+	t.Run("tty size", func(t *testing.T) {
+		st := subscribeWS(t, s, admin.token, `subscription { terminal(cluster: "`+c.Context+`", namespace: "term-test", pod: "shell",
+			command: ["sh", "-c", "stty size"], cols: 100, rows: 30) { type data exitCode error } }`, nil)
+		var out strings.Builder
+		for {
+			f, ok := st.nextFrame()
+			if !ok || f.Type == "EXIT" {
+				break
+			}
+			if f.Data != nil {
+				out.WriteString(*f.Data)
+			}
+		}
+		if !strings.Contains(out.String(), "30 100") {
+			t.Errorf("stty size printed %q, want 30 100", out.String())
+		}
+	})
+
+	t.Run("exec needs pods/exec", func(t *testing.T) {
+		viewer := makeUser(t, cs[:1], "cg-term-viewer", func(c testenv.Cluster, user string) {
+			roleBinding(t, c, ns, "cg-term-viewer", "ClusterRole", "view", user)
+		})
+		q := `subscription { terminal(cluster: "` + c.Context + `", namespace: "term-test", pod: "shell", command: ["true"]) { type } }`
+		if code := subscribeWS(t, s, viewer.token, q, nil).errorCode(); code != "FORBIDDEN" {
+			t.Errorf("exec by a viewer: %q, want FORBIDDEN", code)
+		}
+	})
+}
+
+// TestTerminalIdle ends a session that neither reads nor writes.
+func TestTerminalIdle(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	ns := "term-idle"
+	makeNamespace(t, c, ns)
+	makePod(t, c, ns, "sleeper")
+	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true, terminal: terminal.Limits{Idle: 2 * time.Second}})
+	eventually(t, 30*time.Second, "the pod running", func() bool {
+		var out struct{ Pods struct{ TotalCount int } }
+		s.query(t, `{ pods(filter: {namespace: "term-idle", status: "Running"}) { totalCount } }`, nil, &out)
+		return out.Pods.TotalCount == 1
+	})
+	st := subscribeWS(t, s, "", `subscription { terminal(cluster: "`+c.Context+`", namespace: "term-idle", pod: "sleeper", tty: false,
+		command: ["sh", "-c", "sleep 60"]) { type error } }`, nil)
+	for {
+		f, ok := st.nextFrame()
+		if !ok {
+			t.Fatal("the stream ended without EXIT")
+		}
+		if f.Type == "EXIT" {
+			if f.Error == nil || !strings.Contains(*f.Error, "idle") {
+				t.Errorf("EXIT %+v, want an idle error", f)
+			}
+			break
+		}
 	}
 }

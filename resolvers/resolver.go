@@ -4,6 +4,7 @@
 package resolvers
 
 import (
+	"github.com/clustergraph/clustergraph/audit"
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/terminal"
 )
@@ -16,4 +17,6 @@ type Resolver struct {
 	MaxPage int
 	// Terminals holds the running terminal sessions.
 	Terminals *terminal.Registry
+	// Audit records mutations and terminal sessions.
+	Audit *audit.Log
 }

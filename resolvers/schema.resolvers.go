@@ -8,6 +8,7 @@ package resolvers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -587,6 +588,11 @@ func (r *subscriptionResolver) Terminal(ctx context.Context, cluster string, nam
 		return nil, err
 	}
 	p := o.(*corev1.Pod)
+	// Exec needs create on pods/exec; ask for it here too, not only the
+	// apiserver (which for websocket exec may only check get).
+	if !c.AccessFor(k8s.SubjectFrom(ctx)).Allows("create", schema.GroupResource{Resource: "pods/exec"}, namespace, pod) {
+		return nil, &k8s.ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: you may not exec into pod %s/%s", k8s.ErrForbidden, namespace, pod)}
+	}
 	ct, cmd, err := execTarget(p, container, command)
 	if err != nil {
 		return nil, err

@@ -16,6 +16,8 @@ import (
 // openTerminal starts a session and turns its output into frames.
 func (r *Resolver) openTerminal(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions, cols, rows int) <-chan *model.TerminalFrame {
 	s, outputs := r.Terminals.Start(ctx, c, o, cols, rows)
+	object := "pods/" + o.Namespace + "/" + o.Pod + "/" + o.Container
+	r.Audit.Record(ctx, "terminal.start", c.Name, object, nil, "session", s.ID, "command", o.Command, "tty", o.TTY)
 	out := make(chan *model.TerminalFrame)
 	go func() {
 		defer close(out)
@@ -33,6 +35,7 @@ func (r *Resolver) openTerminal(ctx context.Context, c *k8s.Cluster, o k8s.ExecO
 		}
 		for o := range outputs {
 			if o.Done {
+				r.Audit.Record(ctx, "terminal.end", c.Name, object, o.Err, "session", s.ID)
 				send(exitFrame(o.Err))
 				return
 			}
@@ -84,7 +87,8 @@ func execTarget(pod *corev1.Pod, container *string, command []string) (string, [
 		}
 	}
 	if len(command) == 0 {
-		command = []string{"/bin/sh"}
+		// A shell found in the container: bash when there is one, else sh.
+		command = []string{"/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"}
 	}
 	return ct, command, nil
 }

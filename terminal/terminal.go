@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"k8s.io/client-go/tools/remotecommand"
 
@@ -22,6 +23,24 @@ import (
 // ErrNoSession means there is no such session of the caller's: unknown,
 // ended, or another user's (which is not told apart, so ids cannot be probed).
 var ErrNoSession = fmt.Errorf("%w: no such terminal session of yours", k8s.ErrNotFound)
+
+// Limits bound sessions.
+type Limits struct {
+	// Idle ends a session after this long without input or output
+	// (default 30 minutes).
+	Idle time.Duration
+	// MaxLength ends a session after this long in any case (default 8 h).
+	MaxLength time.Duration
+	// MaxFrame bounds one output piece; larger writes are split (default
+	// 32 KiB).
+	MaxFrame int
+}
+
+// ErrIdle and ErrTooLong say why a session was ended by its limits.
+var (
+	ErrIdle    = errors.New("ended after being idle too long")
+	ErrTooLong = errors.New("ended at the maximum session length")
+)
 
 // Output is one piece of a session's output, or its end.
 type Output struct {
@@ -38,7 +57,16 @@ type Session struct {
 	owner string
 	stdin *io.PipeWriter
 	sizes chan remotecommand.TerminalSize
-	stop  context.CancelFunc
+	stop  context.CancelCauseFunc
+	// active is signalled on input and output; the idle timer restarts.
+	active chan struct{}
+}
+
+func (s *Session) touch() {
+	select {
+	case s.active <- struct{}{}:
+	default:
+	}
 }
 
 // Next implements remotecommand.TerminalSizeQueue.
@@ -58,27 +86,46 @@ func (q sizeQueue) Next() *remotecommand.TerminalSize {
 
 // Registry holds the running sessions.
 type Registry struct {
+	limits   Limits
 	mu       sync.Mutex
 	sessions map[string]*Session
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{sessions: map[string]*Session{}} }
+func NewRegistry(l Limits) *Registry {
+	if l.Idle <= 0 {
+		l.Idle = 30 * time.Minute
+	}
+	if l.MaxLength <= 0 {
+		l.MaxLength = 8 * time.Hour
+	}
+	if l.MaxFrame <= 0 {
+		l.MaxFrame = 32 << 10
+	}
+	return &Registry{limits: l, sessions: map[string]*Session{}}
+}
 
-// writer turns a stream of the command into Outputs.
+// writer turns a stream of the command into Outputs of at most max bytes.
 type writer struct {
 	ctx    context.Context
+	s      *Session
 	out    chan<- Output
 	stderr bool
+	max    int
 }
 
 func (w writer) Write(p []byte) (int, error) {
-	select {
-	case w.out <- Output{Stderr: w.stderr, Data: append([]byte(nil), p...)}:
-		return len(p), nil
-	case <-w.ctx.Done():
-		return 0, w.ctx.Err()
+	w.s.touch()
+	for written := 0; written < len(p); {
+		n := min(len(p)-written, w.max)
+		select {
+		case w.out <- Output{Stderr: w.stderr, Data: append([]byte(nil), p[written:written+n]...)}:
+			written += n
+		case <-w.ctx.Done():
+			return written, w.ctx.Err()
+		}
 	}
+	return len(p), nil
 }
 
 // Start runs the command in the container as the context's subject and
@@ -88,29 +135,33 @@ func (w writer) Write(p []byte) (int, error) {
 func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions, cols, rows int) (*Session, <-chan Output) {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	ctx, stop := context.WithCancel(ctx)
+	ctx, stop := context.WithCancelCause(ctx)
 	pr, pw := io.Pipe()
-	s := &Session{ID: hex.EncodeToString(b), owner: owner(ctx), stdin: pw, sizes: make(chan remotecommand.TerminalSize, 4), stop: stop}
+	s := &Session{ID: hex.EncodeToString(b), owner: owner(ctx), stdin: pw, sizes: make(chan remotecommand.TerminalSize, 1), stop: stop, active: make(chan struct{}, 1)}
 	if o.TTY && cols > 0 && rows > 0 {
 		s.sizes <- remotecommand.TerminalSize{Width: uint16(cols), Height: uint16(rows)}
 	}
 	out := make(chan Output, 16)
 	o.Stdin = pr
-	o.Stdout = writer{ctx: ctx, out: out}
-	o.Stderr = writer{ctx: ctx, out: out, stderr: true}
+	o.Stdout = writer{ctx: ctx, s: s, out: out, max: r.limits.MaxFrame}
+	o.Stderr = writer{ctx: ctx, s: s, out: out, stderr: true, max: r.limits.MaxFrame}
 	if o.TTY {
 		o.Resize = sizeQueue{ctx: ctx, sizes: s.sizes}
 	}
 	r.mu.Lock()
 	r.sessions[s.ID] = s
 	r.mu.Unlock()
+	go s.watchdog(ctx, r.limits)
 	go func() {
 		defer close(out)
 		err := c.Exec(ctx, o)
+		if cause := context.Cause(ctx); errors.Is(cause, ErrIdle) || errors.Is(cause, ErrTooLong) {
+			err = cause
+		}
 		r.mu.Lock()
 		delete(r.sessions, s.ID)
 		r.mu.Unlock()
-		stop()
+		stop(nil)
 		_ = pr.Close()
 		// The subscriber may be gone; the final output must not block.
 		select {
@@ -119,6 +170,28 @@ func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions,
 		}
 	}()
 	return s, out
+}
+
+// watchdog ends the session when it idles or runs too long.
+func (s *Session) watchdog(ctx context.Context, l Limits) {
+	idle := time.NewTimer(l.Idle)
+	defer idle.Stop()
+	deadline := time.NewTimer(l.MaxLength)
+	defer deadline.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.active:
+			idle.Reset(l.Idle)
+		case <-idle.C:
+			s.stop(ErrIdle)
+			return
+		case <-deadline.C:
+			s.stop(ErrTooLong)
+			return
+		}
+	}
 }
 
 func owner(ctx context.Context) string {
@@ -144,6 +217,7 @@ func (r *Registry) Input(ctx context.Context, id string, data []byte) error {
 	if err != nil {
 		return err
 	}
+	s.touch()
 	if _, err := s.stdin.Write(data); err != nil {
 		if errors.Is(err, io.ErrClosedPipe) {
 			return ErrNoSession
@@ -159,11 +233,19 @@ func (r *Registry) Resize(ctx context.Context, id string, cols, rows int) error 
 	if err != nil {
 		return err
 	}
-	select {
-	case s.sizes <- remotecommand.TerminalSize{Width: uint16(cols), Height: uint16(rows)}:
-	default: // a burst of resizes: the latest ones that fit are enough
+	// Coalesce: a size not yet taken is replaced by the newer one.
+	size := remotecommand.TerminalSize{Width: uint16(cols), Height: uint16(rows)}
+	for {
+		select {
+		case s.sizes <- size:
+			return nil
+		default:
+		}
+		select {
+		case <-s.sizes:
+		default:
+		}
 	}
-	return nil
 }
 
 // Close ends a session.
@@ -173,6 +255,6 @@ func (r *Registry) Close(ctx context.Context, id string) error {
 		return err
 	}
 	_ = s.stdin.Close()
-	s.stop()
+	s.stop(nil)
 	return nil
 }

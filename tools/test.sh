@@ -84,5 +84,8 @@ for _ in $(seq 100); do
 done
 node graphiql/e2e/check.mjs "http://127.0.0.1:$port/" --auth "Bearer $token" --screenshot "$CLUSTERGRAPH_TESTBED_DIR/graphiql.png" \
   --query '{ clusters { name status { state } } pods(filter: {namespace: "shop"}) { totalCount } }' \
-  --result '"kwok-cg-a"' --result '"kwok-cg-b"' --result '"READY"' --result '"totalCount"'
+  --result '"kwok-cg-a"' --result '"kwok-cg-b"' --result '"READY"' --result '"totalCount"' \
+  --subscription 'subscription { watch(kind: "Pod", namespace: "ops") { type object { metadata { name } } } }' \
+  --trigger "$(tools/testbed/build.sh 2>/dev/null | tail -n1)/kubectl --kubeconfig $kc_a -n ops run browser-sees-me --image=example/app:1" \
+  --expect '"browser-sees-me"'
 log "all tests passed in $((SECONDS - start))s"

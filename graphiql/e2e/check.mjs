@@ -12,6 +12,8 @@
 //                         result arrives over the websocket; with --auth, also
 //                         assert connection_init carried the header
 //   --expect TEXT         text the subscription result must contain
+//   --trigger CMD         a shell command to run once the subscription is
+//                         running (e.g. create the object a watch must show)
 //   --query QUERY         the query to run (default `{ __typename }`)
 //   --result TEXT         text its result must contain (may be repeated;
 //                         default "__typename")
@@ -21,6 +23,7 @@
 // downloads are not reachable from where consoles are built.
 import { chromium } from "playwright-core";
 import { parseArgs } from "node:util";
+import { execSync } from "node:child_process";
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
@@ -28,6 +31,7 @@ const { values: opts, positionals } = parseArgs({
     auth: { type: "string" },
     subscription: { type: "string" },
     expect: { type: "string" },
+    trigger: { type: "string" },
     query: { type: "string", default: "{ __typename }" },
     result: { type: "string", multiple: true, default: ['"__typename"'] },
     screenshot: { type: "string", default: new URL("graphiql.png", import.meta.url).pathname },
@@ -78,12 +82,17 @@ async function setEditor(selector, text) {
 const resultText = () =>
   page.evaluate(() => document.querySelector(".graphiql-response .CodeMirror")?.CodeMirror.getValue() ?? "");
 
-async function run(query, expected) {
+async function run(query, expected, trigger) {
   await setEditor(".graphiql-query-editor", query);
   // GraphiQL parses the query (to tell subscriptions from queries) in a
   // debounced change handler: let it catch up, as a human would.
   await page.waitForTimeout(500);
   await page.click(".graphiql-execute-button");
+  if (trigger) {
+    // Let the subscription start before the change it must show happens.
+    await page.waitForTimeout(2000);
+    execSync(trigger, { stdio: "inherit" });
+  }
   await page.waitForFunction(
     (want) => document.querySelector(".graphiql-response .CodeMirror")?.CodeMirror.getValue().includes(want),
     expected,
@@ -117,7 +126,7 @@ try {
   }
 
   if (opts.subscription) {
-    await run(opts.subscription, opts.expect || "data");
+    await run(opts.subscription, opts.expect || "data", opts.trigger);
     console.log(`subscription result: ${(await resultText()).replace(/\s+/g, " ")}`);
     const init = wsFrames.map((f) => JSON.parse(f)).find((m) => m.type === "connection_init");
     if (!init) throw new Error("no connection_init frame sent");
