@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/clustergraph/clustergraph/internal/testenv"
@@ -226,8 +229,11 @@ func TestWatch(t *testing.T) {
 	if fmt.Sprint(names) != "[ADDED before ADDED p2]" && fmt.Sprint(names) != "[ADDED p2 ADDED before]" {
 		t.Errorf("state after RESYNC = %v", names)
 	}
-	if code := subscribeWS(t, s, "", `subscription { watch(kind: "NoSuchKind") { type } }`, nil).errorCode(); code != "BAD_USER_INPUT" {
-		t.Errorf("an unknown kind: code %q, want BAD_USER_INPUT", code)
+	if code := subscribeWS(t, s, "", `subscription { watch(kind: "NoSuchKind") { type } }`, nil).errorCode(); code != "NOT_FOUND" {
+		t.Errorf("an unknown kind: code %q, want NOT_FOUND", code)
+	}
+	if code := subscribeWS(t, s, "", watchQuery, map[string]any{"ns": ns, "after": "%%%"}).errorCode(); code != "BAD_USER_INPUT" {
+		t.Errorf("a malformed cursor: code %q, want BAD_USER_INPUT", code)
 	}
 }
 
@@ -315,7 +321,7 @@ func TestSlowSubscriberResyncs(t *testing.T) {
 	}
 	wctx, cancel := context.WithCancel(k8s.WithSubject(context.Background(), &k8s.Subject{User: "test", Unrestricted: true}))
 	defer cancel()
-	changes, _, err := cl.Subscribe(wctx, k8s.GVKPod, &k8s.Filter{Namespace: ns}, k8s.SubscribeOptions{Buffer: 1})
+	changes, _, err := cl.Subscribe(wctx, "Pod", &k8s.Filter{Namespace: ns}, k8s.SubscribeOptions{Buffer: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,4 +355,72 @@ func TestSlowSubscriberResyncs(t *testing.T) {
 	if added != 5 {
 		t.Errorf("the resync carried %d pods, want 5", added)
 	}
+}
+
+// TestWatchCRD watches a custom resource through an informer started on
+// demand for it.
+func TestWatchCRD(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	gvr := schema.GroupVersionResource{Group: "watch.example.com", Version: "v1", Resource: "widgets"}
+	widgets := testenv.CreateCRD(t, c, gvr, "Widget", true)
+	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true})
+	for _, kind := range []string{"Widget", "widgets.watch.example.com"} {
+		st := subscribeWS(t, s, "", `subscription($k: String!) { watch(kind: $k, namespace: "shop") { type cursor object { metadata { name namespace } ... on Resource { kind } } } }`, map[string]any{"k": kind})
+		if ev := st.nextWatch(); ev.Type != "SYNCED" {
+			t.Fatalf("%s: first event %+v, want SYNCED (no widgets yet)", kind, ev)
+		}
+		name := "w-" + strings.ToLower(strings.ReplaceAll(kind, ".", "-"))
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "watch.example.com/v1", "kind": "Widget", "metadata": map[string]any{"name": name},
+		}}
+		if _, err := widgets.Namespace("shop").Create(ctx, u, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		st.until("ADDED", name)
+		if err := widgets.Namespace("shop").Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		st.until("DELETED", name)
+	}
+}
+
+// TestStalledSubscriberDoesNotDelayOthers: one subscriber that never reads
+// and one that does; every change still reaches the reader.
+func TestStalledSubscriberDoesNotDelayOthers(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	ns := "watch-stall"
+	makeNamespace(t, c, ns)
+	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true})
+	cl, err := s.Registry.Cluster(c.Context)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(k8s.WithSubject(context.Background(), &k8s.Subject{User: "test", Unrestricted: true}))
+	defer cancel()
+	// The stalled one: subscribed, never read after its first change.
+	stalled, _, err := cl.Subscribe(wctx, "Pod", &k8s.Filter{Namespace: ns}, k8s.SubscribeOptions{Buffer: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-stalled
+	reader := subscribeWS(t, s, "", watchQuery, map[string]any{"ns": ns})
+	reader.until("SYNCED", "")
+	const n = 30
+	created := map[string]time.Time{}
+	for i := range n {
+		name := fmt.Sprintf("stall-%02d", i)
+		created[name] = time.Now()
+		makePod(t, c, ns, name)
+	}
+	var worst time.Duration
+	for seen := map[string]bool{}; len(seen) < n; {
+		ev := reader.nextWatch()
+		if ev.Type == "ADDED" && !seen[ev.Object.Metadata.Name] {
+			seen[ev.Object.Metadata.Name] = true
+			worst = max(worst, time.Since(created[ev.Object.Metadata.Name]))
+		}
+	}
+	t.Logf("the reader got all %d pods while another subscriber stalled; slowest creation-to-delivery %s", n, worst.Round(time.Millisecond))
 }

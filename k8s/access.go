@@ -62,6 +62,9 @@ type accessKey struct {
 
 // groupResource is the RBAC resource of a cache.
 func groupResource(r resource) schema.GroupResource {
+	if gr, ok := dynGroupResource(r); ok {
+		return gr
+	}
 	if r == resNodePools {
 		r = resNodes // pools are seen through their nodes
 	}
@@ -91,7 +94,7 @@ func (c *Cluster) visible(ctx context.Context, r resource, objs []any) []any {
 
 // all returns the objects of a cache the context's subject may see.
 func (c *Cluster) all(ctx context.Context, r resource) []any {
-	store := c.caches.store(r)
+	store := c.storeOf(r)
 	if store == nil {
 		return nil
 	}

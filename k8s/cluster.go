@@ -63,6 +63,7 @@ type Cluster struct {
 	caches *caches
 	access accessCache
 	hub    *hub
+	dyn    dynWatches
 
 	ctx    context.Context
 	cancel context.CancelFunc

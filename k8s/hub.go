@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -127,19 +126,28 @@ type SubscribeOptions struct {
 }
 
 // Subscribe streams the changes of a kind that pass the filter and that the
-// context's subject may see. The stream starts with the current state
+// context's subject may see. The kind is a cached kind or any kind the
+// apiserver serves, by kind or resource name (see resolveWatch); kinds that
+// are not cached are watched through an informer started on demand and
+// stopped with its last subscriber. The stream starts with the current state
 // (ADDED changes, then SYNCED), or with a replay of what was missed since
 // opts' position (then SYNCED), or with RESYNC and the current state when
 // that position is gone. It ends, closing the channel, when ctx ends or
 // when the subject loses every grant on the kind (then err is sent on the
 // error channel first).
-func (c *Cluster) Subscribe(ctx context.Context, gvk schema.GroupVersionKind, f *Filter, opts SubscribeOptions) (<-chan Change, <-chan error, error) {
-	r, ok := resourceOfGVK[gvk]
-	if !ok {
-		return nil, nil, &ClusterError{Cluster: c.Name, Err: coded(ErrNotFound, "kind %s is not cached; watch a cached kind", gvk.Kind)}
-	}
+func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts SubscribeOptions) (<-chan Change, <-chan error, error) {
 	if ok, err := c.readable(); !ok {
 		return nil, nil, err
+	}
+	r, gvr, err := c.resolveWatch(kind)
+	if err != nil {
+		return nil, nil, err
+	}
+	release := func() {}
+	if gvr != nil {
+		if release, err = c.acquireDynamic(*gvr); err != nil {
+			return nil, nil, err
+		}
 	}
 	if opts.Buffer <= 0 {
 		opts.Buffer = 256
@@ -162,6 +170,7 @@ func (c *Cluster) Subscribe(ctx context.Context, gvk schema.GroupVersionKind, f 
 	errc := make(chan error, 1)
 	go func() {
 		defer close(out)
+		defer release()
 		defer func() {
 			h.mu.Lock()
 			delete(h.subs, s)
@@ -300,7 +309,7 @@ func (w *watcher) snapshot() bool {
 	h.mu.Lock()
 	w.epoch, w.last = h.epoch, h.seq
 	h.mu.Unlock()
-	for _, o := range w.c.visible(w.ctx, w.r, candidates(w.c.caches.store(w.r), w.f)) {
+	for _, o := range w.c.visible(w.ctx, w.r, candidates(w.c.storeOf(w.r), w.f)) {
 		if w.f.Matches(o) && !w.deliver(Change{Type: Added, Cluster: w.c, Obj: o, Epoch: w.epoch, Seq: w.last}) {
 			return false
 		}

@@ -511,10 +511,6 @@ func (r *serviceResolver) Endpoints(ctx context.Context, obj *model.Service) ([]
 }
 
 func (r *subscriptionResolver) Watch(ctx context.Context, kind string, clusters []string, namespace *string, labelSelector *string, fieldSelector *string, after *string) (<-chan *model.ResourceEvent, error) {
-	gvk, err := k8s.KindByName(kind)
-	if err != nil {
-		return nil, err
-	}
 	f, err := listFilter(&model.ListFilter{Namespace: namespace, LabelSelector: labelSelector, FieldSelector: fieldSelector})
 	if err != nil {
 		return nil, err
@@ -527,7 +523,7 @@ func (r *subscriptionResolver) Watch(ctx context.Context, kind string, clusters 
 	if err != nil {
 		return nil, err
 	}
-	merged, err := subscribe(ctx, cs, len(clusters) > 0, gvk, f, pos, false)
+	merged, err := subscribe(ctx, cs, len(clusters) > 0, kind, f, pos, false)
 	if err != nil {
 		return nil, err
 	}
@@ -613,7 +609,7 @@ func (r *subscriptionResolver) Events(ctx context.Context, clusters []string, fi
 	if err != nil {
 		return nil, err
 	}
-	merged, err := subscribe(ctx, cs, len(clusters) > 0, k8s.GVKEvent, f, nil, true)
+	merged, err := subscribe(ctx, cs, len(clusters) > 0, "Event", f, nil, true)
 	if err != nil {
 		return nil, err
 	}

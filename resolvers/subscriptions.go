@@ -8,8 +8,6 @@ import (
 	"maps"
 	"sync"
 
-	"k8s.io/apimachinery/pkg/runtime/schema"
-
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
 )
@@ -44,15 +42,18 @@ func decodeCursor(s *string) (map[string]position, error) {
 
 // subscribe merges the streams of several clusters into one channel, which
 // it closes when ctx ends or when any stream ends because the caller lost
-// their grant. Clusters that cannot be read when it starts are skipped when
-// the caller did not name them, and are an error when they did.
-func subscribe(ctx context.Context, cs []*k8s.Cluster, named bool, gvk schema.GroupVersionKind, f *k8s.Filter, after map[string]position, liveOnly bool) (<-chan k8s.Change, error) {
+// their grant. Clusters that cannot be watched when it starts (unreachable,
+// or not serving the kind) are skipped when the caller did not name them,
+// and are an error when they did or when no cluster is left.
+func subscribe(ctx context.Context, cs []*k8s.Cluster, named bool, kind string, f *k8s.Filter, after map[string]position, liveOnly bool) (<-chan k8s.Change, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	merged := make(chan k8s.Change)
 	var wg sync.WaitGroup
+	var firstErr error
+	started := 0
 	for _, c := range cs {
 		p, resume := after[c.Name]
-		changes, errc, err := c.Subscribe(ctx, gvk, f, k8s.SubscribeOptions{Epoch: p.Epoch, Seq: p.Seq, Resume: resume, LiveOnly: liveOnly})
+		changes, errc, err := c.Subscribe(ctx, kind, f, k8s.SubscribeOptions{Epoch: p.Epoch, Seq: p.Seq, Resume: resume, LiveOnly: liveOnly})
 		if err != nil {
 			if named {
 				cancel()
@@ -60,8 +61,12 @@ func subscribe(ctx context.Context, cs []*k8s.Cluster, named bool, gvk schema.Gr
 				return nil, err
 			}
 			slog.WarnContext(ctx, "watch skips a cluster", "cluster", c.Name, "err", err)
+			if firstErr == nil {
+				firstErr = err
+			}
 			continue
 		}
+		started++
 		wg.Go(func() {
 			for ch := range changes {
 				select {
@@ -76,6 +81,10 @@ func subscribe(ctx context.Context, cs []*k8s.Cluster, named bool, gvk schema.Gr
 			default:
 			}
 		})
+	}
+	if started == 0 && firstErr != nil {
+		cancel()
+		return nil, firstErr
 	}
 	go func() {
 		wg.Wait()

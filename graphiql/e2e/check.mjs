@@ -130,7 +130,10 @@ try {
     console.log(`subscription result: ${(await resultText()).replace(/\s+/g, " ")}`);
     const init = wsFrames.map((f) => JSON.parse(f)).find((m) => m.type === "connection_init");
     if (!init) throw new Error("no connection_init frame sent");
-    console.log(`connection_init payload: ${JSON.stringify(init.payload)}`);
+    // Never print a token: logs outlive it.
+    const shown = { ...init.payload };
+    if (shown.Authorization) shown.Authorization = shown.Authorization.replace(/ .*/, " <redacted>");
+    console.log(`connection_init payload: ${JSON.stringify(shown)}`);
     if (opts.auth && init.payload?.Authorization !== opts.auth) {
       throw new Error("connection_init payload lacked the Authorization header");
     }
