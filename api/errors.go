@@ -9,19 +9,19 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/clustergraph/clustergraph/auth"
+	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
 )
 
-// Error codes clients see in extensions.code.
+// The error codes, as the API types define them.
 const (
-	CodeUnauthenticated = "UNAUTHENTICATED"
-	CodeForbidden       = "FORBIDDEN"
-	CodeNotFound        = "NOT_FOUND"
-	CodeBadUserInput    = "BAD_USER_INPUT"
-	CodeConflict        = "CONFLICT"
-	CodeUnavailable     = "UNAVAILABLE"
-	CodeInternal        = "INTERNAL"
+	CodeUnauthenticated = model.CodeUnauthenticated
+	CodeForbidden       = model.CodeForbidden
+	CodeNotFound        = model.CodeNotFound
+	CodeBadUserInput    = model.CodeBadUserInput
+	CodeConflict        = model.CodeConflict
+	CodeUnavailable     = model.CodeUnavailable
+	CodeInternal        = model.CodeInternal
 )
 
 // presenter maps errors to client errors. Known errors keep their message
@@ -44,19 +44,13 @@ func presenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			ext["code"], ext["reason"] = CodeBadUserInput, code
 		case code != "":
 			// Already coded (e.g. by gqlgen for a bad variable).
-		case errors.Is(err, auth.ErrUnauthenticated):
-			ext["code"] = CodeUnauthenticated
-		case errors.Is(err, k8s.ErrForbidden):
-			ext["code"] = CodeForbidden
-		case errors.Is(err, k8s.ErrBadInput):
-			ext["code"] = CodeBadUserInput
-		case errors.Is(err, k8s.ErrNotFound):
-			ext["code"] = CodeNotFound
-		case errors.Is(err, k8s.ErrUnavailable):
+		case model.CodeOf(err) == CodeUnavailable:
 			ext["code"], ext["retryable"] = CodeUnavailable, true
-		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-			ext["code"], ext["retryable"] = CodeUnavailable, true
-			gqlErr.Message = "request timed out or was canceled"
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				gqlErr.Message = "request timed out or was canceled"
+			}
+		case model.CodeOf(err) != CodeInternal:
+			ext["code"] = model.CodeOf(err)
 		default:
 			log.ErrorContext(ctx, "internal error", "err", err, "path", gqlErr.Path.String())
 			ext["code"] = CodeInternal

@@ -54,6 +54,8 @@ type serverOpts struct {
 	waitReady bool
 	// terminal bounds terminal sessions.
 	terminal terminal.Limits
+	// configHook edits the handler's configuration.
+	configHook func(*api.Config)
 	// auth turns authentication on (identity: the first kubeconfig's
 	// current context); off, every request reads as clustergraph itself.
 	auth bool
@@ -93,7 +95,11 @@ func startServer(t *testing.T, o serverOpts) *server {
 	if o.auth {
 		authn = auth.New(auth.Config{Registry: s.Registry})
 	}
-	hs := httptest.NewServer(api.NewHandler(api.Config{Registry: s.Registry, Authenticator: authn, MaxPage: o.maxPage, Terminal: o.terminal, Logger: log}))
+	cfg := api.Config{Registry: s.Registry, Authenticator: authn, MaxPage: o.maxPage, Terminal: o.terminal, Logger: log}
+	if o.configHook != nil {
+		o.configHook(&cfg)
+	}
+	hs := httptest.NewServer(api.NewHandler(cfg))
 	t.Cleanup(hs.Close)
 	s.URL = hs.URL
 	if o.waitReady {

@@ -50,6 +50,19 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	ApplyPayload struct {
+		Failed    func(childComplexity int) int
+		Results   func(childComplexity int) int
+		Succeeded func(childComplexity int) int
+	}
+
+	ApplyResult struct {
+		Action func(childComplexity int) int
+		Error  func(childComplexity int) int
+		Index  func(childComplexity int) int
+		Object func(childComplexity int) int
+	}
+
 	Cluster struct {
 		Events     func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		Ingresses  func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
@@ -102,6 +115,12 @@ type ComplexityRoot struct {
 		LastSuccessfulTime func(childComplexity int) int
 		Schedule           func(childComplexity int) int
 		Suspend            func(childComplexity int) int
+	}
+
+	DeletePayload struct {
+		Gone   func(childComplexity int) int
+		ID     func(childComplexity int) int
+		Object func(childComplexity int) int
 	}
 
 	Endpoint struct {
@@ -224,9 +243,22 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		Apply          func(childComplexity int, cluster string, manifest string, namespace *string, dryRun *bool, force *bool) int
+		Cordon         func(childComplexity int, id string) int
+		Delete         func(childComplexity int, id string, propagation *model.DeletionPropagation, gracePeriodSeconds *int) int
+		Patch          func(childComplexity int, id string, typeArg model.PatchType, patch model.JSON, resourceVersion *string) int
+		Restart        func(childComplexity int, id string) int
+		Scale          func(childComplexity int, id string, replicas int) int
+		SetImage       func(childComplexity int, id string, container string, image string) int
 		TerminalClose  func(childComplexity int, session string) int
 		TerminalInput  func(childComplexity int, session string, data string) int
 		TerminalResize func(childComplexity int, session string, cols int, rows int) int
+		Uncordon       func(childComplexity int, id string) int
+	}
+
+	MutationError struct {
+		Code    func(childComplexity int) int
+		Message func(childComplexity int) int
 	}
 
 	Namespace struct {
@@ -326,6 +358,10 @@ type ComplexityRoot struct {
 		OsImage                 func(childComplexity int) int
 	}
 
+	NodePayload struct {
+		Node func(childComplexity int) int
+	}
+
 	NodePool struct {
 		Cluster          func(childComplexity int) int
 		ID               func(childComplexity int) int
@@ -386,6 +422,10 @@ type ComplexityRoot struct {
 		HasNextPage     func(childComplexity int) int
 		HasPreviousPage func(childComplexity int) int
 		StartCursor     func(childComplexity int) int
+	}
+
+	PatchPayload struct {
+		Object func(childComplexity int) int
 	}
 
 	Permission struct {
@@ -507,6 +547,14 @@ type ComplexityRoot struct {
 		MemoryBytes func(childComplexity int) int
 	}
 
+	RestartPayload struct {
+		Object func(childComplexity int) int
+	}
+
+	ScalePayload struct {
+		Object func(childComplexity int) int
+	}
+
 	Service struct {
 		Cluster           func(childComplexity int) int
 		ClusterIP         func(childComplexity int) int
@@ -541,6 +589,10 @@ type ComplexityRoot struct {
 		Port       func(childComplexity int) int
 		Protocol   func(childComplexity int) int
 		TargetPort func(childComplexity int) int
+	}
+
+	SetImagePayload struct {
+		Object func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -662,6 +714,14 @@ type IngressPathResolver interface {
 	Service(ctx context.Context, obj *model.IngressPath) (*model.Service, error)
 }
 type MutationResolver interface {
+	Apply(ctx context.Context, cluster string, manifest string, namespace *string, dryRun *bool, force *bool) (*model.ApplyPayload, error)
+	Patch(ctx context.Context, id string, typeArg model.PatchType, patch model.JSON, resourceVersion *string) (*model.PatchPayload, error)
+	Delete(ctx context.Context, id string, propagation *model.DeletionPropagation, gracePeriodSeconds *int) (*model.DeletePayload, error)
+	Scale(ctx context.Context, id string, replicas int) (*model.ScalePayload, error)
+	Restart(ctx context.Context, id string) (*model.RestartPayload, error)
+	SetImage(ctx context.Context, id string, container string, image string) (*model.SetImagePayload, error)
+	Cordon(ctx context.Context, id string) (*model.NodePayload, error)
+	Uncordon(ctx context.Context, id string) (*model.NodePayload, error)
 	TerminalInput(ctx context.Context, session string, data string) (bool, error)
 	TerminalResize(ctx context.Context, session string, cols int, rows int) (bool, error)
 	TerminalClose(ctx context.Context, session string) (bool, error)
@@ -750,6 +810,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "ApplyPayload.failed":
+		if e.ComplexityRoot.ApplyPayload.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplyPayload.Failed(childComplexity), true
+	case "ApplyPayload.results":
+		if e.ComplexityRoot.ApplyPayload.Results == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplyPayload.Results(childComplexity), true
+	case "ApplyPayload.succeeded":
+		if e.ComplexityRoot.ApplyPayload.Succeeded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplyPayload.Succeeded(childComplexity), true
+
+	case "ApplyResult.action":
+		if e.ComplexityRoot.ApplyResult.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplyResult.Action(childComplexity), true
+	case "ApplyResult.error":
+		if e.ComplexityRoot.ApplyResult.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplyResult.Error(childComplexity), true
+	case "ApplyResult.index":
+		if e.ComplexityRoot.ApplyResult.Index == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplyResult.Index(childComplexity), true
+	case "ApplyResult.object":
+		if e.ComplexityRoot.ApplyResult.Object == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplyResult.Object(childComplexity), true
 
 	case "Cluster.events":
 		if e.ComplexityRoot.Cluster.Events == nil {
@@ -1034,6 +1138,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CronJobStatus.Suspend(childComplexity), true
+
+	case "DeletePayload.gone":
+		if e.ComplexityRoot.DeletePayload.Gone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletePayload.Gone(childComplexity), true
+	case "DeletePayload.id":
+		if e.ComplexityRoot.DeletePayload.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletePayload.ID(childComplexity), true
+	case "DeletePayload.object":
+		if e.ComplexityRoot.DeletePayload.Object == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletePayload.Object(childComplexity), true
 
 	case "Endpoint.addresses":
 		if e.ComplexityRoot.Endpoint.Addresses == nil {
@@ -1511,6 +1634,83 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MetadataObjectEdge.Node(childComplexity), true
 
+	case "Mutation.apply":
+		if e.ComplexityRoot.Mutation.Apply == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_apply_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Apply(childComplexity, args["cluster"].(string), args["manifest"].(string), args["namespace"].(*string), args["dryRun"].(*bool), args["force"].(*bool)), true
+	case "Mutation.cordon":
+		if e.ComplexityRoot.Mutation.Cordon == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cordon_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Cordon(childComplexity, args["id"].(string)), true
+	case "Mutation.delete":
+		if e.ComplexityRoot.Mutation.Delete == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_delete_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Delete(childComplexity, args["id"].(string), args["propagation"].(*model.DeletionPropagation), args["gracePeriodSeconds"].(*int)), true
+	case "Mutation.patch":
+		if e.ComplexityRoot.Mutation.Patch == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_patch_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Patch(childComplexity, args["id"].(string), args["type"].(model.PatchType), args["patch"].(model.JSON), args["resourceVersion"].(*string)), true
+	case "Mutation.restart":
+		if e.ComplexityRoot.Mutation.Restart == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_restart_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Restart(childComplexity, args["id"].(string)), true
+	case "Mutation.scale":
+		if e.ComplexityRoot.Mutation.Scale == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_scale_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Scale(childComplexity, args["id"].(string), args["replicas"].(int)), true
+	case "Mutation.setImage":
+		if e.ComplexityRoot.Mutation.SetImage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setImage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetImage(childComplexity, args["id"].(string), args["container"].(string), args["image"].(string)), true
 	case "Mutation.terminalClose":
 		if e.ComplexityRoot.Mutation.TerminalClose == nil {
 			break
@@ -1544,6 +1744,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.TerminalResize(childComplexity, args["session"].(string), args["cols"].(int), args["rows"].(int)), true
+	case "Mutation.uncordon":
+		if e.ComplexityRoot.Mutation.Uncordon == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_uncordon_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Uncordon(childComplexity, args["id"].(string)), true
+
+	case "MutationError.code":
+		if e.ComplexityRoot.MutationError.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MutationError.Code(childComplexity), true
+	case "MutationError.message":
+		if e.ComplexityRoot.MutationError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MutationError.Message(childComplexity), true
 
 	case "Namespace.cluster":
 		if e.ComplexityRoot.Namespace.Cluster == nil {
@@ -2002,6 +2226,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.NodeInfo.OsImage(childComplexity), true
 
+	case "NodePayload.node":
+		if e.ComplexityRoot.NodePayload.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NodePayload.Node(childComplexity), true
+
 	case "NodePool.cluster":
 		if e.ComplexityRoot.NodePool.Cluster == nil {
 			break
@@ -2259,6 +2490,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
+
+	case "PatchPayload.object":
+		if e.ComplexityRoot.PatchPayload.Object == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PatchPayload.Object(childComplexity), true
 
 	case "Permission.group":
 		if e.ComplexityRoot.Permission.Group == nil {
@@ -2814,6 +3052,20 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ResourceUsage.MemoryBytes(childComplexity), true
 
+	case "RestartPayload.object":
+		if e.ComplexityRoot.RestartPayload.Object == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestartPayload.Object(childComplexity), true
+
+	case "ScalePayload.object":
+		if e.ComplexityRoot.ScalePayload.Object == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScalePayload.Object(childComplexity), true
+
 	case "Service.cluster":
 		if e.ComplexityRoot.Service.Cluster == nil {
 			break
@@ -2966,6 +3218,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ServicePort.TargetPort(childComplexity), true
+
+	case "SetImagePayload.object":
+		if e.ComplexityRoot.SetImagePayload.Object == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetImagePayload.Object(childComplexity), true
 
 	case "Subscription.events":
 		if e.ComplexityRoot.Subscription.Events == nil {
@@ -3883,14 +4142,161 @@ type TerminalFrame {
   error: String
 }
 
-"Changes. Every change is made impersonating the caller."
+"Changes. Every change is made impersonating the caller, so the apiserver checks RBAC for them and its audit log names them; clustergraph's audit log records it too."
 type Mutation {
+  """
+  Server-side apply one or many YAML or JSON documents (a ` + "`" + `kubectl apply -f` + "`" + `
+  file; Lists count as their items). Each document is applied on its own: an
+  error in one is reported on its result and the others still apply.
+  """
+  apply(
+    "The cluster."
+    cluster: String!
+    "The documents."
+    manifest: String!
+    "Namespace for namespaced objects that name none."
+    namespace: String
+    "Validate and report what would happen, change nothing."
+    dryRun: Boolean = false
+    "Take over fields other field managers own instead of failing with a conflict."
+    force: Boolean = false
+  ): ApplyPayload!
+  "Patch any object."
+  patch(
+    "The object."
+    id: ID!
+    "How to read the patch."
+    type: PatchType!
+    "The patch: an object for MERGE and STRATEGIC, an RFC 6902 operation list for JSON."
+    patch: JSON!
+    "Only patch if the object is still at this resourceVersion (else CONFLICT)."
+    resourceVersion: String
+  ): PatchPayload!
+  "Delete any object."
+  delete(
+    "The object."
+    id: ID!
+    "What happens to the objects it owns; default the kind's default."
+    propagation: DeletionPropagation
+    "Seconds to wait before a forced end (pods); default the object's own."
+    gracePeriodSeconds: Int
+  ): DeletePayload!
+  "Set replicas through the scale subresource (any kind that has one, custom kinds included)."
+  scale("The object." id: ID!, "Desired replicas." replicas: Int!): ScalePayload!
+  "Restart a Deployment, StatefulSet or DaemonSet as kubectl rollout restart does."
+  restart("The workload." id: ID!): RestartPayload!
+  "Change a container's image (strategic merge for built-in kinds, merge patch for custom ones such as TApp)."
+  setImage("The workload." id: ID!, "The container's name." container: String!, "The new image." image: String!): SetImagePayload!
+  "Mark a node unschedulable."
+  cordon("The node." id: ID!): NodePayload!
+  "Mark a node schedulable again."
+  uncordon("The node." id: ID!): NodePayload!
   "Send keystrokes (or any input) to a terminal session of yours."
   terminalInput("The session id." session: ID!, "The input." data: String!): Boolean!
   "Resize a terminal session of yours."
   terminalResize("The session id." session: ID!, "Width in columns." cols: Int!, "Height in rows." rows: Int!): Boolean!
   "End a terminal session of yours."
   terminalClose("The session id." session: ID!): Boolean!
+}
+
+"How a patch document is read."
+enum PatchType {
+  "JSON merge patch (RFC 7386)."
+  MERGE
+  "JSON patch (RFC 6902)."
+  JSON
+  "Kubernetes strategic merge patch (built-in kinds only)."
+  STRATEGIC
+}
+
+"What happens to the objects a deleted object owns."
+enum DeletionPropagation {
+  "They stay, without owner."
+  ORPHAN
+  "They are deleted in the background after the owner."
+  BACKGROUND
+  "They are deleted before the owner."
+  FOREGROUND
+}
+
+"What apply did to one document."
+enum ApplyAction {
+  "The object did not exist and was created."
+  CREATED
+  "The object existed and changed."
+  CONFIGURED
+  "The object already was as the document says."
+  UNCHANGED
+}
+
+"The outcome of one applied document."
+type ApplyResult {
+  "Position of the document in the manifest, from 0."
+  index: Int!
+  "What was done; null when the document failed."
+  action: ApplyAction
+  "The object after the apply, as its GraphQL type; null when the document failed."
+  object: KubeObject
+  "Why the document failed; null when it succeeded."
+  error: MutationError
+}
+
+"Why one part of a mutation failed."
+type MutationError {
+  "What was wrong, with the apiserver's message where it helps."
+  message: String!
+  "The error code, as in extensions.code."
+  code: String!
+}
+
+"The outcome of an apply."
+type ApplyPayload {
+  "One result per document, in order."
+  results: [ApplyResult!]!
+  "Documents applied."
+  succeeded: Int!
+  "Documents that failed."
+  failed: Int!
+}
+
+"The outcome of a patch."
+type PatchPayload {
+  "The object after the patch."
+  object: KubeObject!
+}
+
+"The outcome of a delete."
+type DeletePayload {
+  "The deleted object's id."
+  id: ID!
+  "Whether the object is already gone."
+  gone: Boolean!
+  "The object when it still exists, terminating (e.g. a namespace with finalizers)."
+  object: KubeObject
+}
+
+"The outcome of a scale."
+type ScalePayload {
+  "The object after scaling."
+  object: KubeObject!
+}
+
+"The outcome of a restart."
+type RestartPayload {
+  "The workload after the restart was requested."
+  object: KubeObject!
+}
+
+"The outcome of an image change."
+type SetImagePayload {
+  "The workload after the change."
+  object: KubeObject!
+}
+
+"The outcome of a node operation."
+type NodePayload {
+  "The node after the change."
+  node: Node!
 }
 
 "What happened."
@@ -5247,6 +5653,32 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_ApplyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "results":
+		return ec.fieldContext_ApplyPayload_results(ctx, field)
+	case "succeeded":
+		return ec.fieldContext_ApplyPayload_succeeded(ctx, field)
+	case "failed":
+		return ec.fieldContext_ApplyPayload_failed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApplyPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ApplyResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "index":
+		return ec.fieldContext_ApplyResult_index(ctx, field)
+	case "action":
+		return ec.fieldContext_ApplyResult_action(ctx, field)
+	case "object":
+		return ec.fieldContext_ApplyResult_object(ctx, field)
+	case "error":
+		return ec.fieldContext_ApplyResult_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApplyResult", field.Name)
+}
+
 func (ec *executionContext) childFields_Cluster(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -5353,6 +5785,18 @@ func (ec *executionContext) childFields_CronJobStatus(ctx context.Context, field
 		return ec.fieldContext_CronJobStatus_active(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CronJobStatus", field.Name)
+}
+
+func (ec *executionContext) childFields_DeletePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_DeletePayload_id(ctx, field)
+	case "gone":
+		return ec.fieldContext_DeletePayload_gone(ctx, field)
+	case "object":
+		return ec.fieldContext_DeletePayload_object(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeletePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Endpoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5593,6 +6037,16 @@ func (ec *executionContext) childFields_MetadataObjectEdge(ctx context.Context, 
 	return nil, fmt.Errorf("no field named %q was found under type MetadataObjectEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_MutationError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "message":
+		return ec.fieldContext_MutationError_message(ctx, field)
+	case "code":
+		return ec.fieldContext_MutationError_code(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MutationError", field.Name)
+}
+
 func (ec *executionContext) childFields_Namespace(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5787,6 +6241,14 @@ func (ec *executionContext) childFields_NodeInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type NodeInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_NodePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_NodePayload_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NodePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_NodePool(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5909,6 +6371,14 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PatchPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "object":
+		return ec.fieldContext_PatchPayload_object(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PatchPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Permission(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6115,6 +6585,22 @@ func (ec *executionContext) childFields_ResourceUsage(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type ResourceUsage", field.Name)
 }
 
+func (ec *executionContext) childFields_RestartPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "object":
+		return ec.fieldContext_RestartPayload_object(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RestartPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ScalePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "object":
+		return ec.fieldContext_ScalePayload_object(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScalePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Service(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -6185,6 +6671,14 @@ func (ec *executionContext) childFields_ServicePort(ctx context.Context, field g
 		return ec.fieldContext_ServicePort_nodePort(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ServicePort", field.Name)
+}
+
+func (ec *executionContext) childFields_SetImagePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "object":
+		return ec.fieldContext_SetImagePayload_object(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetImagePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Taint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6923,6 +7417,200 @@ func (ec *executionContext) field_Cluster_workloads_args(ctx context.Context, ra
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_apply_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "cluster",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cluster"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "manifest",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["manifest"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "namespace",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["namespace"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "dryRun",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["dryRun"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "force",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["force"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_cordon_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_delete_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "propagation",
+		func(ctx context.Context, v any) (*model.DeletionPropagation, error) {
+			return ec.unmarshalODeletionPropagation2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐDeletionPropagation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["propagation"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "gracePeriodSeconds",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["gracePeriodSeconds"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_patch_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "type",
+		func(ctx context.Context, v any) (model.PatchType, error) {
+			return ec.unmarshalNPatchType2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPatchType(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["type"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "patch",
+		func(ctx context.Context, v any) (model.JSON, error) {
+			return ec.unmarshalNJSON2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐJSON(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["patch"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "resourceVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["resourceVersion"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_restart_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_scale_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "replicas",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["replicas"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setImage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "container",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["container"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "image",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["image"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_terminalClose_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6986,6 +7674,20 @@ func (ec *executionContext) field_Mutation_terminalResize_args(ctx context.Conte
 		return nil, err
 	}
 	args["rows"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_uncordon_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -8733,6 +9435,194 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 
 // region    **************************** field.gotpl *****************************
 
+func (ec *executionContext) _ApplyPayload_results(ctx context.Context, field graphql.CollectedField, obj *model.ApplyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApplyPayload_results(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Results, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ApplyResult) graphql.Marshaler {
+			return ec.marshalNApplyResult2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐApplyResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApplyPayload_results(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApplyPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApplyResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApplyPayload_succeeded(ctx context.Context, field graphql.CollectedField, obj *model.ApplyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApplyPayload_succeeded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Succeeded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApplyPayload_succeeded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApplyPayload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ApplyPayload_failed(ctx context.Context, field graphql.CollectedField, obj *model.ApplyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApplyPayload_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApplyPayload_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApplyPayload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ApplyResult_index(ctx context.Context, field graphql.CollectedField, obj *model.ApplyResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApplyResult_index(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Index, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApplyResult_index(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApplyResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ApplyResult_action(ctx context.Context, field graphql.CollectedField, obj *model.ApplyResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApplyResult_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ApplyAction) graphql.Marshaler {
+			return ec.marshalOApplyAction2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐApplyAction(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ApplyResult_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApplyResult", field, false, false, "ApplyAction")
+}
+
+func (ec *executionContext) _ApplyResult_object(ctx context.Context, field graphql.CollectedField, obj *model.ApplyResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApplyResult_object(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Object, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.KubeObject) graphql.Marshaler {
+			return ec.marshalOKubeObject2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeObject(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ApplyResult_object(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApplyResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApplyResult_error(ctx context.Context, field graphql.CollectedField, obj *model.ApplyResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApplyResult_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MutationError) graphql.Marshaler {
+			return ec.marshalOMutationError2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMutationError(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ApplyResult_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApplyResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MutationError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Cluster_name(ctx context.Context, field graphql.CollectedField, obj *model.Cluster) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9844,6 +10734,84 @@ func (ec *executionContext) _CronJobStatus_active(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_CronJobStatus_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CronJobStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DeletePayload_id(ctx context.Context, field graphql.CollectedField, obj *model.DeletePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletePayload_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeletePayload_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeletePayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DeletePayload_gone(ctx context.Context, field graphql.CollectedField, obj *model.DeletePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletePayload_gone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Gone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeletePayload_gone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeletePayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _DeletePayload_object(ctx context.Context, field graphql.CollectedField, obj *model.DeletePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletePayload_object(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Object, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.KubeObject) graphql.Marshaler {
+			return ec.marshalOKubeObject2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeObject(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeletePayload_object(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeletePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Endpoint_addresses(ctx context.Context, field graphql.CollectedField, obj *model.Endpoint) (ret graphql.Marshaler) {
@@ -11815,6 +12783,358 @@ func (ec *executionContext) fieldContext_MetadataObjectEdge_node(_ context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_apply(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_apply(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Apply(ctx, fc.Args["cluster"].(string), fc.Args["manifest"].(string), fc.Args["namespace"].(*string), fc.Args["dryRun"].(*bool), fc.Args["force"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ApplyPayload) graphql.Marshaler {
+			return ec.marshalNApplyPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐApplyPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_apply(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApplyPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_apply_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_patch(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_patch(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Patch(ctx, fc.Args["id"].(string), fc.Args["type"].(model.PatchType), fc.Args["patch"].(model.JSON), fc.Args["resourceVersion"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PatchPayload) graphql.Marshaler {
+			return ec.marshalNPatchPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPatchPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_patch(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PatchPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_patch_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_delete(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_delete(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Delete(ctx, fc.Args["id"].(string), fc.Args["propagation"].(*model.DeletionPropagation), fc.Args["gracePeriodSeconds"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeletePayload) graphql.Marshaler {
+			return ec.marshalNDeletePayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐDeletePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_delete(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeletePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_delete_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_scale(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_scale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Scale(ctx, fc.Args["id"].(string), fc.Args["replicas"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScalePayload) graphql.Marshaler {
+			return ec.marshalNScalePayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐScalePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_scale(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScalePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_scale_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_restart(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_restart(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Restart(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RestartPayload) graphql.Marshaler {
+			return ec.marshalNRestartPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐRestartPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_restart(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RestartPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_restart_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setImage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setImage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetImage(ctx, fc.Args["id"].(string), fc.Args["container"].(string), fc.Args["image"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SetImagePayload) graphql.Marshaler {
+			return ec.marshalNSetImagePayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐSetImagePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setImage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SetImagePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setImage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cordon(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cordon(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Cordon(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.NodePayload) graphql.Marshaler {
+			return ec.marshalNNodePayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cordon(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NodePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cordon_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_uncordon(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_uncordon(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Uncordon(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.NodePayload) graphql.Marshaler {
+			return ec.marshalNNodePayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_uncordon(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NodePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_uncordon_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_terminalInput(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11945,6 +13265,52 @@ func (ec *executionContext) fieldContext_Mutation_terminalClose(ctx context.Cont
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _MutationError_message(ctx context.Context, field graphql.CollectedField, obj *model.MutationError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MutationError_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MutationError_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MutationError", field, false, false, "String")
+}
+
+func (ec *executionContext) _MutationError_code(ctx context.Context, field graphql.CollectedField, obj *model.MutationError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MutationError_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MutationError_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MutationError", field, false, false, "String")
 }
 
 func (ec *executionContext) _Namespace_id(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
@@ -13884,6 +15250,38 @@ func (ec *executionContext) fieldContext_NodeInfo_machineID(_ context.Context, f
 	return graphql.NewScalarFieldContext("NodeInfo", field, false, false, "String")
 }
 
+func (ec *executionContext) _NodePayload_node(ctx context.Context, field graphql.CollectedField, obj *model.NodePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NodePayload_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Node) graphql.Marshaler {
+			return ec.marshalNNode2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NodePayload_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "NodePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Node(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _NodePool_id(ctx context.Context, field graphql.CollectedField, obj *model.NodePool) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14900,6 +16298,38 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _PatchPayload_object(ctx context.Context, field graphql.CollectedField, obj *model.PatchPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PatchPayload_object(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Object, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.KubeObject) graphql.Marshaler {
+			return ec.marshalNKubeObject2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeObject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PatchPayload_object(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PatchPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Permission_group(ctx context.Context, field graphql.CollectedField, obj *model.Permission) (ret graphql.Marshaler) {
@@ -17304,6 +18734,70 @@ func (ec *executionContext) fieldContext_ResourceUsage_memory(_ context.Context,
 	return graphql.NewScalarFieldContext("ResourceUsage", field, false, false, "String")
 }
 
+func (ec *executionContext) _RestartPayload_object(ctx context.Context, field graphql.CollectedField, obj *model.RestartPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestartPayload_object(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Object, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.KubeObject) graphql.Marshaler {
+			return ec.marshalNKubeObject2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeObject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestartPayload_object(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RestartPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScalePayload_object(ctx context.Context, field graphql.CollectedField, obj *model.ScalePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScalePayload_object(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Object, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.KubeObject) graphql.Marshaler {
+			return ec.marshalNKubeObject2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeObject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScalePayload_object(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScalePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Service_id(ctx context.Context, field graphql.CollectedField, obj *model.Service) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17947,6 +19441,38 @@ func (ec *executionContext) _ServicePort_nodePort(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_ServicePort_nodePort(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ServicePort", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SetImagePayload_object(ctx context.Context, field graphql.CollectedField, obj *model.SetImagePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetImagePayload_object(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Object, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.KubeObject) graphql.Marshaler {
+			return ec.marshalNKubeObject2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeObject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SetImagePayload_object(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SetImagePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Subscription_watch(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -21170,6 +22696,97 @@ func (ec *executionContext) _KubeObject(ctx context.Context, sel ast.SelectionSe
 
 // region    **************************** object.gotpl ****************************
 
+var applyPayloadImplementors = []string{"ApplyPayload"}
+
+func (ec *executionContext) _ApplyPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ApplyPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, applyPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ApplyPayload")
+		case "results":
+			out.Values[i] = ec._ApplyPayload_results(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "succeeded":
+			out.Values[i] = ec._ApplyPayload_succeeded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._ApplyPayload_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var applyResultImplementors = []string{"ApplyResult"}
+
+func (ec *executionContext) _ApplyResult(ctx context.Context, sel ast.SelectionSet, obj *model.ApplyResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, applyResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ApplyResult")
+		case "index":
+			out.Values[i] = ec._ApplyResult_index(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "action":
+			out.Values[i] = ec._ApplyResult_action(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "object":
+			out.Values[i] = ec._ApplyResult_object(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._ApplyResult_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var clusterImplementors = []string{"Cluster"}
 
 func (ec *executionContext) _Cluster(ctx context.Context, sel ast.SelectionSet, obj *model.Cluster) graphql.Marshaler {
@@ -21497,6 +23114,49 @@ func (ec *executionContext) _CronJobStatus(ctx context.Context, sel ast.Selectio
 		case "active":
 			out.Values[i] = ec._CronJobStatus_active(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deletePayloadImplementors = []string{"DeletePayload"}
+
+func (ec *executionContext) _DeletePayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeletePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deletePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeletePayload")
+		case "id":
+			out.Values[i] = ec._DeletePayload_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "gone":
+			out.Values[i] = ec._DeletePayload_gone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "object":
+			out.Values[i] = ec._DeletePayload_object(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -22315,6 +23975,62 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Mutation")
+		case "apply":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_apply(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "patch":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_patch(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "delete":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_delete(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scale":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_scale(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "restart":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_restart(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setImage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setImage(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cordon":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cordon(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uncordon":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_uncordon(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "terminalInput":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_terminalInput(ctx, field)
@@ -22333,6 +24049,44 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_terminalClose(ctx, field)
 			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mutationErrorImplementors = []string{"MutationError"}
+
+func (ec *executionContext) _MutationError(ctx context.Context, sel ast.SelectionSet, obj *model.MutationError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mutationErrorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MutationError")
+		case "message":
+			out.Values[i] = ec._MutationError_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._MutationError_code(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22982,6 +24736,39 @@ func (ec *executionContext) _NodeInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var nodePayloadImplementors = []string{"NodePayload"}
+
+func (ec *executionContext) _NodePayload(ctx context.Context, sel ast.SelectionSet, obj *model.NodePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, nodePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("NodePayload")
+		case "node":
+			out.Values[i] = ec._NodePayload_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var nodePoolImplementors = []string{"NodePool"}
 
 func (ec *executionContext) _NodePool(ctx context.Context, sel ast.SelectionSet, obj *model.NodePool) graphql.Marshaler {
@@ -23365,6 +25152,39 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var patchPayloadImplementors = []string{"PatchPayload"}
+
+func (ec *executionContext) _PatchPayload(ctx context.Context, sel ast.SelectionSet, obj *model.PatchPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, patchPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PatchPayload")
+		case "object":
+			out.Values[i] = ec._PatchPayload_object(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -24187,6 +26007,72 @@ func (ec *executionContext) _ResourceUsage(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var restartPayloadImplementors = []string{"RestartPayload"}
+
+func (ec *executionContext) _RestartPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RestartPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, restartPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RestartPayload")
+		case "object":
+			out.Values[i] = ec._RestartPayload_object(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scalePayloadImplementors = []string{"ScalePayload"}
+
+func (ec *executionContext) _ScalePayload(ctx context.Context, sel ast.SelectionSet, obj *model.ScalePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scalePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScalePayload")
+		case "object":
+			out.Values[i] = ec._ScalePayload_object(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var serviceImplementors = []string{"Service", "KubeObject"}
 
 func (ec *executionContext) _Service(ctx context.Context, sel ast.SelectionSet, obj *model.Service) graphql.Marshaler {
@@ -24402,6 +26288,39 @@ func (ec *executionContext) _ServicePort(ctx context.Context, sel ast.SelectionS
 		case "nodePort":
 			out.Values[i] = ec._ServicePort_nodePort(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var setImagePayloadImplementors = []string{"SetImagePayload"}
+
+func (ec *executionContext) _SetImagePayload(ctx context.Context, sel ast.SelectionSet, obj *model.SetImagePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, setImagePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SetImagePayload")
+		case "object":
+			out.Values[i] = ec._SetImagePayload_object(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -25360,6 +27279,38 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNApplyPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐApplyPayload(ctx context.Context, sel ast.SelectionSet, v *model.ApplyPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ApplyPayload!")
+		return graphql.Null
+	}
+	return ec._ApplyPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNApplyResult2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐApplyResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ApplyResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNApplyResult2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐApplyResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNApplyResult2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐApplyResult(ctx context.Context, sel ast.SelectionSet, v *model.ApplyResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ApplyResult!")
+		return graphql.Null
+	}
+	return ec._ApplyResult(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -25462,6 +27413,14 @@ func (ec *executionContext) marshalNContainer2ᚖgithubᚗcomᚋclustergraphᚋc
 		return graphql.Null
 	}
 	return ec._Container(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDeletePayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐDeletePayload(ctx context.Context, sel ast.SelectionSet, v *model.DeletePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeletePayload!")
+		return graphql.Null
+	}
+	return ec._DeletePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNEndpoint2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEndpointᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Endpoint) graphql.Marshaler {
@@ -25698,6 +27657,14 @@ func (ec *executionContext) marshalNKindCount2ᚖgithubᚗcomᚋclustergraphᚋc
 		return graphql.Null
 	}
 	return ec._KindCount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNKubeObject2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeObject(ctx context.Context, sel ast.SelectionSet, v model.KubeObject) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "KubeObject!")
+		return graphql.Null
+	}
+	return ec._KubeObject(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNLogChunk2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐLogChunk(ctx context.Context, sel ast.SelectionSet, v *model.LogChunk) graphql.Marshaler {
@@ -25940,6 +27907,14 @@ func (ec *executionContext) marshalNNodeInfo2ᚖgithubᚗcomᚋclustergraphᚋcl
 	return ec._NodeInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNNodePayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodePayload(ctx context.Context, sel ast.SelectionSet, v *model.NodePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "NodePayload!")
+		return graphql.Null
+	}
+	return ec._NodePayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNNodePool2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodePoolᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.NodePool) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -26062,6 +28037,24 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋclustergraphᚋcl
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPatchPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPatchPayload(ctx context.Context, sel ast.SelectionSet, v *model.PatchPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PatchPayload!")
+		return graphql.Null
+	}
+	return ec._PatchPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPatchType2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPatchType(ctx context.Context, v any) (model.PatchType, error) {
+	var res model.PatchType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPatchType2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPatchType(ctx context.Context, sel ast.SelectionSet, v model.PatchType) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNPermission2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPermissionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Permission) graphql.Marshaler {
@@ -26274,6 +28267,22 @@ func (ec *executionContext) marshalNResourceEventType2githubᚗcomᚋclustergrap
 	return v
 }
 
+func (ec *executionContext) marshalNRestartPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐRestartPayload(ctx context.Context, sel ast.SelectionSet, v *model.RestartPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RestartPayload!")
+		return graphql.Null
+	}
+	return ec._RestartPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScalePayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐScalePayload(ctx context.Context, sel ast.SelectionSet, v *model.ScalePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScalePayload!")
+		return graphql.Null
+	}
+	return ec._ScalePayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNService2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐServiceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Service) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -26352,6 +28361,14 @@ func (ec *executionContext) marshalNServicePort2ᚖgithubᚗcomᚋclustergraph�
 		return graphql.Null
 	}
 	return ec._ServicePort(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSetImagePayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐSetImagePayload(ctx context.Context, sel ast.SelectionSet, v *model.SetImagePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SetImagePayload!")
+		return graphql.Null
+	}
+	return ec._SetImagePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -26749,6 +28766,22 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) unmarshalOApplyAction2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐApplyAction(ctx context.Context, v any) (*model.ApplyAction, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ApplyAction)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOApplyAction2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐApplyAction(ctx context.Context, sel ast.SelectionSet, v *model.ApplyAction) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -26791,6 +28824,22 @@ func (ec *executionContext) marshalOCronJobStatus2ᚖgithubᚗcomᚋclustergraph
 		return graphql.Null
 	}
 	return ec._CronJobStatus(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalODeletionPropagation2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐDeletionPropagation(ctx context.Context, v any) (*model.DeletionPropagation, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.DeletionPropagation)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODeletionPropagation2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐDeletionPropagation(ctx context.Context, sel ast.SelectionSet, v *model.DeletionPropagation) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx context.Context, v any) (*model.EventFilter, error) {
@@ -26891,6 +28940,13 @@ func (ec *executionContext) unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraph�
 	}
 	res, err := ec.unmarshalInputListFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOMutationError2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMutationError(ctx context.Context, sel ast.SelectionSet, v *model.MutationError) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._MutationError(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalONamespace2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNamespace(ctx context.Context, sel ast.SelectionSet, v *model.Namespace) graphql.Marshaler {

@@ -81,6 +81,10 @@ func (c *Cluster) apiError(err error, what string) error {
 		kind = ErrBadInput
 	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
 		kind = ErrForbidden
+	case apierrors.IsConflict(err):
+		kind = ErrConflict
+	case apierrors.IsUnsupportedMediaType(err):
+		kind = ErrBadInput
 	default:
 		kind = ErrUnavailable
 	}

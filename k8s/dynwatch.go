@@ -62,13 +62,15 @@ func (c *Cluster) resolveWatch(kind string) (resource, *schema.GroupVersionResou
 	if gvk, err := KindByName(kind); err == nil {
 		return resourceOfGVK[gvk], nil, nil
 	}
-	var want schema.GroupVersionResource
-	if gvr, gr := schema.ParseResourceArg(strings.ToLower(kind)); gvr != nil {
-		want = *gvr
-	} else {
-		want = gr.WithVersion("")
+	// As kubectl reads a resource argument: "widgets.v1.example.com" may be
+	// resource.version.group, else "widgets.example.com" is resource.group.
+	full, gr := schema.ParseResourceArg(strings.ToLower(kind))
+	if full != nil {
+		if gvr, err := c.mapper().ResourceFor(*full); err == nil {
+			return dynResource(gvr), &gvr, nil
+		}
 	}
-	gvr, err := c.mapper().ResourceFor(want)
+	gvr, err := c.mapper().ResourceFor(gr.WithVersion(""))
 	if err != nil {
 		return "", nil, &ClusterError{Cluster: c.Name, Err: coded(ErrNotFound, "the cluster serves no kind %q", kind)}
 	}

@@ -16,6 +16,9 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrForbidden means the caller may not see what it asked for.
 	ErrForbidden = errors.New("forbidden")
+	// ErrConflict means the object changed since the version the caller
+	// expected, or another manager owns the fields.
+	ErrConflict = errors.New("conflict")
 )
 
 // ClusterError ties an error to the cluster it happened in, so the edge can

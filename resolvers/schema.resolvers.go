@@ -151,6 +151,101 @@ func (r *ingressPathResolver) Service(ctx context.Context, obj *model.IngressPat
 	return model.NewService(obj.C, s), nil
 }
 
+func (r *mutationResolver) Apply(ctx context.Context, cluster string, manifest string, namespace *string, dryRun *bool, force *bool) (*model.ApplyPayload, error) {
+	c, err := r.Registry.Cluster(cluster)
+	if err != nil {
+		return nil, err
+	}
+	results, err := c.Apply(ctx, manifest, k8s.ApplyOptions{Namespace: str(namespace), DryRun: dryRun != nil && *dryRun, Force: force != nil && *force})
+	if err != nil {
+		r.Audit.Record(ctx, "apply", cluster, "", err)
+		return nil, err
+	}
+	return r.applyPayload(ctx, c, results, dryRun != nil && *dryRun), nil
+}
+
+func (r *mutationResolver) Patch(ctx context.Context, id string, typeArg model.PatchType, patch model.JSON, resourceVersion *string) (*model.PatchPayload, error) {
+	c, oid, err := r.targetOf(id)
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.Patch(ctx, oid, k8s.PatchType(typeArg), patch.V, str(resourceVersion))
+	r.Audit.Record(ctx, "patch", c.Name, objectName(oid), err, "type", string(typeArg), "keys", patchKeys(patch.V))
+	if err != nil {
+		return nil, err
+	}
+	return &model.PatchPayload{Object: objectOf(c, u)}, nil
+}
+
+func (r *mutationResolver) Delete(ctx context.Context, id string, propagation *model.DeletionPropagation, gracePeriodSeconds *int) (*model.DeletePayload, error) {
+	c, oid, err := r.targetOf(id)
+	if err != nil {
+		return nil, err
+	}
+	var grace *int64
+	if gracePeriodSeconds != nil {
+		g := int64(*gracePeriodSeconds)
+		grace = &g
+	}
+	u, err := c.Delete(ctx, oid, deletionPropagation(propagation), grace)
+	r.Audit.Record(ctx, "delete", c.Name, objectName(oid), err)
+	if err != nil {
+		return nil, err
+	}
+	p := &model.DeletePayload{ID: id, Gone: u == nil}
+	if u != nil {
+		p.Object = objectOf(c, u)
+	}
+	return p, nil
+}
+
+func (r *mutationResolver) Scale(ctx context.Context, id string, replicas int) (*model.ScalePayload, error) {
+	c, oid, err := r.targetOf(id)
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.Scale(ctx, oid, replicas)
+	r.Audit.Record(ctx, "scale", c.Name, objectName(oid), err, "replicas", replicas)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ScalePayload{Object: objectOf(c, u)}, nil
+}
+
+func (r *mutationResolver) Restart(ctx context.Context, id string) (*model.RestartPayload, error) {
+	c, oid, err := r.targetOf(id)
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.Restart(ctx, oid)
+	r.Audit.Record(ctx, "restart", c.Name, objectName(oid), err)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RestartPayload{Object: objectOf(c, u)}, nil
+}
+
+func (r *mutationResolver) SetImage(ctx context.Context, id string, container string, image string) (*model.SetImagePayload, error) {
+	c, oid, err := r.targetOf(id)
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.SetImage(ctx, oid, container, image)
+	r.Audit.Record(ctx, "setImage", c.Name, objectName(oid), err, "container", container, "image", image)
+	if err != nil {
+		return nil, err
+	}
+	return &model.SetImagePayload{Object: objectOf(c, u)}, nil
+}
+
+func (r *mutationResolver) Cordon(ctx context.Context, id string) (*model.NodePayload, error) {
+	return r.cordon(ctx, id, true)
+}
+
+func (r *mutationResolver) Uncordon(ctx context.Context, id string) (*model.NodePayload, error) {
+	return r.cordon(ctx, id, false)
+}
+
 func (r *mutationResolver) TerminalInput(ctx context.Context, session string, data string) (bool, error) {
 	return true, r.Terminals.Input(ctx, session, []byte(data))
 }

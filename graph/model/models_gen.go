@@ -10,6 +10,28 @@ import (
 	"time"
 )
 
+// The outcome of an apply.
+type ApplyPayload struct {
+	// One result per document, in order.
+	Results []*ApplyResult `json:"results"`
+	// Documents applied.
+	Succeeded int `json:"succeeded"`
+	// Documents that failed.
+	Failed int `json:"failed"`
+}
+
+// The outcome of one applied document.
+type ApplyResult struct {
+	// Position of the document in the manifest, from 0.
+	Index int `json:"index"`
+	// What was done; null when the document failed.
+	Action *ApplyAction `json:"action,omitempty"`
+	// The object after the apply, as its GraphQL type; null when the document failed.
+	Object KubeObject `json:"object,omitempty"`
+	// Why the document failed; null when it succeeded.
+	Error *MutationError `json:"error,omitempty"`
+}
+
 // Connection status of one cluster.
 type ClusterStatus struct {
 	// The state.
@@ -74,6 +96,16 @@ type CronJobStatus struct {
 	LastSuccessfulTime *time.Time `json:"lastSuccessfulTime,omitempty"`
 	// Currently running jobs.
 	Active int `json:"active"`
+}
+
+// The outcome of a delete.
+type DeletePayload struct {
+	// The deleted object's id.
+	ID string `json:"id"`
+	// Whether the object is already gone.
+	Gone bool `json:"gone"`
+	// The object when it still exists, terminating (e.g. a namespace with finalizers).
+	Object KubeObject `json:"object,omitempty"`
 }
 
 // An address of an EndpointSlice.
@@ -168,8 +200,16 @@ type LogChunk struct {
 	Truncated bool `json:"truncated"`
 }
 
-// Changes. Every change is made impersonating the caller.
+// Changes. Every change is made impersonating the caller, so the apiserver checks RBAC for them and its audit log names them; clustergraph's audit log records it too.
 type Mutation struct {
+}
+
+// Why one part of a mutation failed.
+type MutationError struct {
+	// What was wrong, with the apiserver's message where it helps.
+	Message string `json:"message"`
+	// The error code, as in extensions.code.
+	Code string `json:"code"`
 }
 
 // A node address.
@@ -248,6 +288,12 @@ type NodeInfo struct {
 	MachineID string `json:"machineID"`
 }
 
+// The outcome of a node operation.
+type NodePayload struct {
+	// The node after the change.
+	Node *Node `json:"node"`
+}
+
 // CPU, memory, pods and ephemeral storage of a node, as numbers and quantity strings.
 type NodeResources struct {
 	// CPU in millicores.
@@ -294,6 +340,12 @@ type PageInfo struct {
 	StartCursor *string `json:"startCursor,omitempty"`
 	// Cursor of the last object of the page; pass it as `after` for the next page.
 	EndCursor *string `json:"endCursor,omitempty"`
+}
+
+// The outcome of a patch.
+type PatchPayload struct {
+	// The object after the patch.
+	Object KubeObject `json:"object"`
 }
 
 // The verbs the caller holds on one resource.
@@ -344,6 +396,18 @@ type ResourceUsage struct {
 	Memory string `json:"memory"`
 }
 
+// The outcome of a restart.
+type RestartPayload struct {
+	// The workload after the restart was requested.
+	Object KubeObject `json:"object"`
+}
+
+// The outcome of a scale.
+type ScalePayload struct {
+	// The object after scaling.
+	Object KubeObject `json:"object"`
+}
+
 // A port of a service.
 type ServicePort struct {
 	// Port name.
@@ -356,6 +420,12 @@ type ServicePort struct {
 	TargetPort *string `json:"targetPort,omitempty"`
 	// Node port, when allocated.
 	NodePort *int `json:"nodePort,omitempty"`
+}
+
+// The outcome of an image change.
+type SetImagePayload struct {
+	// The workload after the change.
+	Object KubeObject `json:"object"`
 }
 
 // Live changes, over the GraphQL websocket (graphql-transport-ws).
@@ -422,6 +492,67 @@ type TopologyNode struct {
 	Healthy bool `json:"healthy"`
 }
 
+// What apply did to one document.
+type ApplyAction string
+
+const (
+	// The object did not exist and was created.
+	ApplyActionCreated ApplyAction = "CREATED"
+	// The object existed and changed.
+	ApplyActionConfigured ApplyAction = "CONFIGURED"
+	// The object already was as the document says.
+	ApplyActionUnchanged ApplyAction = "UNCHANGED"
+)
+
+var AllApplyAction = []ApplyAction{
+	ApplyActionCreated,
+	ApplyActionConfigured,
+	ApplyActionUnchanged,
+}
+
+func (e ApplyAction) IsValid() bool {
+	switch e {
+	case ApplyActionCreated, ApplyActionConfigured, ApplyActionUnchanged:
+		return true
+	}
+	return false
+}
+
+func (e ApplyAction) String() string {
+	return string(e)
+}
+
+func (e *ApplyAction) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ApplyAction(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ApplyAction", str)
+	}
+	return nil
+}
+
+func (e ApplyAction) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ApplyAction) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ApplyAction) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // Whether a cluster can be read and how fresh its caches are.
 type ClusterState string
 
@@ -481,6 +612,67 @@ func (e *ClusterState) UnmarshalJSON(b []byte) error {
 }
 
 func (e ClusterState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What happens to the objects a deleted object owns.
+type DeletionPropagation string
+
+const (
+	// They stay, without owner.
+	DeletionPropagationOrphan DeletionPropagation = "ORPHAN"
+	// They are deleted in the background after the owner.
+	DeletionPropagationBackground DeletionPropagation = "BACKGROUND"
+	// They are deleted before the owner.
+	DeletionPropagationForeground DeletionPropagation = "FOREGROUND"
+)
+
+var AllDeletionPropagation = []DeletionPropagation{
+	DeletionPropagationOrphan,
+	DeletionPropagationBackground,
+	DeletionPropagationForeground,
+}
+
+func (e DeletionPropagation) IsValid() bool {
+	switch e {
+	case DeletionPropagationOrphan, DeletionPropagationBackground, DeletionPropagationForeground:
+		return true
+	}
+	return false
+}
+
+func (e DeletionPropagation) String() string {
+	return string(e)
+}
+
+func (e *DeletionPropagation) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DeletionPropagation(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DeletionPropagation", str)
+	}
+	return nil
+}
+
+func (e DeletionPropagation) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DeletionPropagation) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DeletionPropagation) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -667,6 +859,67 @@ func (e *OrderField) UnmarshalJSON(b []byte) error {
 }
 
 func (e OrderField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How a patch document is read.
+type PatchType string
+
+const (
+	// JSON merge patch (RFC 7386).
+	PatchTypeMerge PatchType = "MERGE"
+	// JSON patch (RFC 6902).
+	PatchTypeJSON PatchType = "JSON"
+	// Kubernetes strategic merge patch (built-in kinds only).
+	PatchTypeStrategic PatchType = "STRATEGIC"
+)
+
+var AllPatchType = []PatchType{
+	PatchTypeMerge,
+	PatchTypeJSON,
+	PatchTypeStrategic,
+}
+
+func (e PatchType) IsValid() bool {
+	switch e {
+	case PatchTypeMerge, PatchTypeJSON, PatchTypeStrategic:
+		return true
+	}
+	return false
+}
+
+func (e PatchType) String() string {
+	return string(e)
+}
+
+func (e *PatchType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PatchType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PatchType", str)
+	}
+	return nil
+}
+
+func (e PatchType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PatchType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PatchType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -1,0 +1,236 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/clustergraph/clustergraph/api"
+	"github.com/clustergraph/clustergraph/audit"
+	"github.com/clustergraph/clustergraph/internal/testenv"
+	"github.com/clustergraph/clustergraph/k8s"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+const manifest = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: applied-config
+data:
+  color: blue
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: applied
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: applied}}
+  template:
+    metadata: {labels: {app: applied}}
+    spec:
+      containers:
+      - {name: web, image: example/web:1}
+      - {name: side, image: example/side:1}
+`
+
+type applyOut struct {
+	Apply struct {
+		Succeeded, Failed int
+		Results           []struct {
+			Index  int
+			Action *string
+			Object *struct {
+				ID       string
+				Metadata struct{ Name, Namespace string }
+			}
+			Error *struct{ Message, Code string }
+		}
+	}
+}
+
+const applyMutation = `mutation($c: String!, $m: String!, $ns: String, $dry: Boolean) { apply(cluster: $c, manifest: $m, namespace: $ns, dryRun: $dry) {
+	succeeded failed results { index action object { id metadata { name namespace } } error { message code } } } }`
+
+// TestWrites applies, patches, scales, restarts, sets images, cordons and
+// deletes against the real apiserver as the caller, checking each result
+// with client-go and that the audit log and the apiserver name the caller.
+func TestWrites(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	ns := "writes-test"
+	makeNamespace(t, c, ns)
+	admin := makeUser(t, cs[:1], "cg-writer", func(c testenv.Cluster, user string) {
+		clusterBinding(t, c, "cg-writer", "cluster-admin", user)
+	})
+	viewer := makeUser(t, cs[:1], "cg-reader", func(c testenv.Cluster, user string) {
+		roleBinding(t, c, ns, "cg-reader", "ClusterRole", "view", user)
+	})
+	var auditLog syncBuffer
+	s := startServerWith(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true, auth: true}, func(cfg *api.Config) {
+		cfg.Audit = audit.New(&auditLog)
+	})
+	as := s.as(admin.token)
+
+	// Dry run changes nothing.
+	var out applyOut
+	as.query(t, applyMutation, map[string]any{"c": c.Context, "m": manifest, "ns": ns, "dry": true}, &out)
+	if out.Apply.Succeeded != 2 {
+		t.Fatalf("dry run: %+v", out.Apply)
+	}
+	if _, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "applied", metav1.GetOptions{}); err == nil {
+		t.Fatal("the dry run created the deployment")
+	}
+	as.query(t, applyMutation, map[string]any{"c": c.Context, "m": manifest, "ns": ns}, &out)
+	if out.Apply.Succeeded != 2 || *out.Apply.Results[0].Action != "CREATED" || *out.Apply.Results[1].Action != "CREATED" {
+		t.Fatalf("apply: %+v", out.Apply)
+	}
+	d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "applied", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mgr := d.ManagedFields[0].Manager; mgr != k8s.FieldManager {
+		t.Errorf("field manager %q, want %q", mgr, k8s.FieldManager)
+	}
+	as.query(t, applyMutation, map[string]any{"c": c.Context, "m": manifest, "ns": ns}, &out)
+	if *out.Apply.Results[0].Action != "UNCHANGED" {
+		t.Errorf("re-apply: %+v, want UNCHANGED", out.Apply.Results[0])
+	}
+	deployID := out.Apply.Results[1].Object.ID
+
+	// One bad document does not stop the others.
+	mixed := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok-one}\n---\nkind: ConfigMap\nmetadata: {name: no-version}\n---\napiVersion: v1\nkind: Nope\nmetadata: {name: x}\n"
+	as.query(t, applyMutation, map[string]any{"c": c.Context, "m": mixed, "ns": ns}, &out)
+	if out.Apply.Succeeded != 1 || out.Apply.Failed != 2 || out.Apply.Results[1].Error == nil || out.Apply.Results[2].Error.Code != "BAD_USER_INPUT" {
+		t.Errorf("mixed manifest: %+v", out.Apply)
+	}
+	for name, m := range map[string]string{"invalid yaml": "kind: [", "namespaced without namespace": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"} {
+		r := as.do(t, applyMutation, map[string]any{"c": c.Context, "m": m})
+		var o applyOut
+		_ = json.Unmarshal(r.Data, &o)
+		if (len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "BAD_USER_INPUT") && (len(o.Apply.Results) == 0 || o.Apply.Results[0].Error == nil || o.Apply.Results[0].Error.Code != "BAD_USER_INPUT") {
+			t.Errorf("%s: %+v %s, want BAD_USER_INPUT", name, r.Errors, r.Data)
+		}
+	}
+
+	// Patch with a stale resourceVersion is a conflict; a fresh one works.
+	patch := `mutation($id: ID!, $p: JSON!, $rv: String) { patch(id: $id, type: MERGE, patch: $p, resourceVersion: $rv) { object { metadata { resourceVersion labels } } } }`
+	r := as.do(t, patch, map[string]any{"id": deployID, "p": map[string]any{"metadata": map[string]any{"labels": map[string]any{"x": "1"}}}, "rv": "1"})
+	if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "CONFLICT" {
+		t.Errorf("stale patch: %+v, want CONFLICT", r.Errors)
+	}
+	var patched struct {
+		Patch struct {
+			Object struct {
+				Metadata struct{ Labels map[string]string }
+			}
+		}
+	}
+	as.query(t, patch, map[string]any{"id": deployID, "p": map[string]any{"metadata": map[string]any{"labels": map[string]any{"x": "1"}}}, "rv": d.ResourceVersion}, &patched)
+	if patched.Patch.Object.Metadata.Labels["x"] != "1" {
+		t.Errorf("patched labels %v", patched.Patch.Object.Metadata.Labels)
+	}
+	as.query(t, `mutation($id: ID!) { patch(id: $id, type: JSON, patch: [{op: "add", path: "/metadata/labels/y", value: "2"}]) { object { id } } }`, map[string]any{"id": deployID}, &patched)
+
+	// Scale, restart and setImage, checked on the apiserver.
+	var ignored struct{}
+	as.query(t, `mutation($id: ID!) { scale(id: $id, replicas: 3) { object { ... on Workload { replicas } } } }`, map[string]any{"id": deployID}, &ignored)
+	as.query(t, `mutation($id: ID!) { restart(id: $id) { object { id } } }`, map[string]any{"id": deployID}, &ignored)
+	as.query(t, `mutation($id: ID!) { setImage(id: $id, container: "side", image: "example/side:2") { object { ... on Workload { images } } } }`, map[string]any{"id": deployID}, &ignored)
+	d, err = c.Client.AppsV1().Deployments(ns).Get(ctx, "applied", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *d.Spec.Replicas != 3 || d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] == "" ||
+		d.Spec.Template.Spec.Containers[1].Image != "example/side:2" || d.Spec.Template.Spec.Containers[0].Image != "example/web:1" ||
+		d.Labels["y"] != "2" {
+		t.Errorf("deployment after writes: replicas %d, annotations %v, containers %+v, labels %v", *d.Spec.Replicas, d.Spec.Template.Annotations, d.Spec.Template.Spec.Containers, d.Labels)
+	}
+	for name, q := range map[string]string{
+		"unknown container":   `mutation($id: ID!) { setImage(id: $id, container: "nope", image: "x") { object { id } } }`,
+		"restart a configmap": `mutation($id: ID!) { restart(id: $id) { object { id } } }`,
+	} {
+		id := deployID
+		if strings.Contains(name, "configmap") {
+			id = out.Apply.Results[0].Object.ID
+		}
+		if r := as.do(t, q, map[string]any{"id": id}); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "BAD_USER_INPUT" {
+			t.Errorf("%s: %+v, want BAD_USER_INPUT", name, r.Errors)
+		}
+	}
+	cmID := out.Apply.Results[0].Object.ID
+	if r := as.do(t, `mutation($id: ID!) { scale(id: $id, replicas: 2) { object { id } } }`, map[string]any{"id": cmID}); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "BAD_USER_INPUT" {
+		t.Errorf("scale a configmap: %+v, want BAD_USER_INPUT (no scale subresource)", r.Errors)
+	}
+
+	// A viewer's write is refused by the apiserver itself (impersonation).
+	if r := s.as(viewer.token).do(t, `mutation($id: ID!) { scale(id: $id, replicas: 0) { object { id } } }`, map[string]any{"id": deployID}); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
+		t.Errorf("viewer scale: %+v, want FORBIDDEN", r.Errors)
+	}
+
+	// Cordon and uncordon a node.
+	nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeID := k8s.ObjectID{Cluster: c.Context, GVK: k8s.GVKNode, Name: nodes.Items[len(nodes.Items)-1].Name}.Encode()
+	var cordoned struct {
+		Cordon struct{ Node struct{ Unschedulable bool } }
+	}
+	as.query(t, `mutation($id: ID!) { cordon(id: $id) { node { unschedulable } } }`, map[string]any{"id": nodeID}, &cordoned)
+	if !cordoned.Cordon.Node.Unschedulable {
+		t.Error("cordon did not mark the node unschedulable")
+	}
+	as.query(t, `mutation($id: ID!) { uncordon(id: $id) { node { unschedulable } } }`, map[string]any{"id": nodeID}, &ignored)
+	if n, _ := c.Client.CoreV1().Nodes().Get(ctx, nodes.Items[len(nodes.Items)-1].Name, metav1.GetOptions{}); n.Spec.Unschedulable {
+		t.Error("uncordon left the node unschedulable")
+	}
+
+	// Delete; the object is gone.
+	var del struct {
+		Delete struct{ Gone bool }
+	}
+	as.query(t, `mutation($id: ID!) { delete(id: $id, propagation: FOREGROUND) { gone } }`, map[string]any{"id": cmID}, &del)
+	if _, err := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, "applied-config", metav1.GetOptions{}); err == nil {
+		t.Error("the configmap survived its deletion")
+	}
+
+	// The audit log names the caller for each write, never a value.
+	log := auditLog.String()
+	for _, action := range []string{`"action":"apply"`, `"action":"patch"`, `"action":"scale"`, `"action":"setImage"`, `"action":"cordon"`, `"action":"delete"`} {
+		if !strings.Contains(log, action) {
+			t.Errorf("audit log lacks %s", action)
+		}
+	}
+	if !strings.Contains(log, admin.user) || strings.Contains(log, "color") && strings.Contains(log, "blue") {
+		t.Errorf("audit log should name %s and hold no values:\n%s", admin.user, log)
+	}
+}
+
+// startServerWith is startServer with a hook on the handler's config.
+func startServerWith(t *testing.T, o serverOpts, edit func(*api.Config)) *server {
+	t.Helper()
+	o.configHook = edit
+	return startServer(t, o)
+}
