@@ -363,4 +363,3 @@ func nest(path []string, v any) map[string]any {
 func (c *Cluster) Cordon(ctx context.Context, node string, unschedulable bool) (*unstructured.Unstructured, error) {
 	return c.Patch(ctx, ObjectID{Cluster: c.Name, GVK: GVKNode, Name: node}, PatchMerge, map[string]any{"spec": map[string]any{"unschedulable": unschedulable}}, "")
 }
-
