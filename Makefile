@@ -35,6 +35,10 @@ lint: ## gofmt, go vet.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
 
+.PHONY: check
+check: ## Fast checks before a commit: gofmt, vet, unit tests (no cluster).
+	tools/check.sh
+
 .PHONY: unit
 unit: ## Run only the tests that need no cluster (go test -short).
 	go test -short -race ./...

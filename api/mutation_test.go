@@ -134,9 +134,15 @@ func TestWrites(t *testing.T) {
 		}
 	}
 
-	// Patch with a stale resourceVersion is a conflict; a fresh one works.
+	// Patch with a stale resourceVersion is a conflict; the current one
+	// works. (A ConfigMap: no controller changes it between the reads.)
+	cmID := out.Apply.Results[0].Object.ID
+	cm, err := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, "applied-config", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	patch := `mutation($id: ID!, $p: JSON!, $rv: String) { patch(id: $id, type: MERGE, patch: $p, resourceVersion: $rv) { object { metadata { resourceVersion labels } } } }`
-	r := as.do(t, patch, map[string]any{"id": deployID, "p": map[string]any{"metadata": map[string]any{"labels": map[string]any{"x": "1"}}}, "rv": "1"})
+	r := as.do(t, patch, map[string]any{"id": cmID, "p": map[string]any{"metadata": map[string]any{"labels": map[string]any{"x": "1"}}}, "rv": "1"})
 	if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "CONFLICT" {
 		t.Errorf("stale patch: %+v, want CONFLICT", r.Errors)
 	}
@@ -147,7 +153,7 @@ func TestWrites(t *testing.T) {
 			}
 		}
 	}
-	as.query(t, patch, map[string]any{"id": deployID, "p": map[string]any{"metadata": map[string]any{"labels": map[string]any{"x": "1"}}}, "rv": d.ResourceVersion}, &patched)
+	as.query(t, patch, map[string]any{"id": cmID, "p": map[string]any{"metadata": map[string]any{"labels": map[string]any{"x": "1"}}}, "rv": cm.ResourceVersion}, &patched)
 	if patched.Patch.Object.Metadata.Labels["x"] != "1" {
 		t.Errorf("patched labels %v", patched.Patch.Object.Metadata.Labels)
 	}
@@ -179,7 +185,6 @@ func TestWrites(t *testing.T) {
 			t.Errorf("%s: %+v, want BAD_USER_INPUT", name, r.Errors)
 		}
 	}
-	cmID := out.Apply.Results[0].Object.ID
 	if r := as.do(t, `mutation($id: ID!) { scale(id: $id, replicas: 2) { object { id } } }`, map[string]any{"id": cmID}); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "BAD_USER_INPUT" {
 		t.Errorf("scale a configmap: %+v, want BAD_USER_INPUT (no scale subresource)", r.Errors)
 	}

@@ -123,6 +123,19 @@ type ComplexityRoot struct {
 		Object func(childComplexity int) int
 	}
 
+	DrainPayload struct {
+		Complete func(childComplexity int) int
+		Node     func(childComplexity int) int
+		Pods     func(childComplexity int) int
+	}
+
+	DrainPodResult struct {
+		Message   func(childComplexity int) int
+		Namespace func(childComplexity int) int
+		Outcome   func(childComplexity int) int
+		Pod       func(childComplexity int) int
+	}
+
 	Endpoint struct {
 		Addresses func(childComplexity int) int
 		NodeName  func(childComplexity int) int
@@ -246,6 +259,7 @@ type ComplexityRoot struct {
 		Apply          func(childComplexity int, cluster string, manifest string, namespace *string, dryRun *bool, force *bool) int
 		Cordon         func(childComplexity int, id string) int
 		Delete         func(childComplexity int, id string, propagation *model.DeletionPropagation, gracePeriodSeconds *int) int
+		Drain          func(childComplexity int, id string, timeoutSeconds *int, gracePeriodSeconds *int) int
 		Patch          func(childComplexity int, id string, typeArg model.PatchType, patch model.JSON, resourceVersion *string) int
 		Restart        func(childComplexity int, id string) int
 		Scale          func(childComplexity int, id string, replicas int) int
@@ -722,6 +736,7 @@ type MutationResolver interface {
 	SetImage(ctx context.Context, id string, container string, image string) (*model.SetImagePayload, error)
 	Cordon(ctx context.Context, id string) (*model.NodePayload, error)
 	Uncordon(ctx context.Context, id string) (*model.NodePayload, error)
+	Drain(ctx context.Context, id string, timeoutSeconds *int, gracePeriodSeconds *int) (*model.DrainPayload, error)
 	TerminalInput(ctx context.Context, session string, data string) (bool, error)
 	TerminalResize(ctx context.Context, session string, cols int, rows int) (bool, error)
 	TerminalClose(ctx context.Context, session string) (bool, error)
@@ -1157,6 +1172,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeletePayload.Object(childComplexity), true
+
+	case "DrainPayload.complete":
+		if e.ComplexityRoot.DrainPayload.Complete == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrainPayload.Complete(childComplexity), true
+	case "DrainPayload.node":
+		if e.ComplexityRoot.DrainPayload.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrainPayload.Node(childComplexity), true
+	case "DrainPayload.pods":
+		if e.ComplexityRoot.DrainPayload.Pods == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrainPayload.Pods(childComplexity), true
+
+	case "DrainPodResult.message":
+		if e.ComplexityRoot.DrainPodResult.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrainPodResult.Message(childComplexity), true
+	case "DrainPodResult.namespace":
+		if e.ComplexityRoot.DrainPodResult.Namespace == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrainPodResult.Namespace(childComplexity), true
+	case "DrainPodResult.outcome":
+		if e.ComplexityRoot.DrainPodResult.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrainPodResult.Outcome(childComplexity), true
+	case "DrainPodResult.pod":
+		if e.ComplexityRoot.DrainPodResult.Pod == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DrainPodResult.Pod(childComplexity), true
 
 	case "Endpoint.addresses":
 		if e.ComplexityRoot.Endpoint.Addresses == nil {
@@ -1667,6 +1726,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Delete(childComplexity, args["id"].(string), args["propagation"].(*model.DeletionPropagation), args["gracePeriodSeconds"].(*int)), true
+	case "Mutation.drain":
+		if e.ComplexityRoot.Mutation.Drain == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_drain_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Drain(childComplexity, args["id"].(string), args["timeoutSeconds"].(*int), args["gracePeriodSeconds"].(*int)), true
 	case "Mutation.patch":
 		if e.ComplexityRoot.Mutation.Patch == nil {
 			break
@@ -4191,6 +4261,19 @@ type Mutation {
   cordon("The node." id: ID!): NodePayload!
   "Mark a node schedulable again."
   uncordon("The node." id: ID!): NodePayload!
+  """
+  Cordon a node and evict its pods (as kubectl drain): PodDisruptionBudgets are
+  honoured (a refused eviction is retried until the timeout), DaemonSet and
+  mirror pods stay, and every pod's outcome is reported.
+  """
+  drain(
+    "The node."
+    id: ID!
+    "How long to keep evicting and waiting for pods to go (default 60)."
+    timeoutSeconds: Int = 60
+    "Grace period for the evicted pods; default each pod's own."
+    gracePeriodSeconds: Int
+  ): DrainPayload!
   "Send keystrokes (or any input) to a terminal session of yours."
   terminalInput("The session id." session: ID!, "The input." data: String!): Boolean!
   "Resize a terminal session of yours."
@@ -4291,6 +4374,38 @@ type RestartPayload {
 type SetImagePayload {
   "The workload after the change."
   object: KubeObject!
+}
+
+"What drain did to one pod."
+enum DrainOutcome {
+  "Evicted and gone."
+  EVICTED
+  "Left in place (DaemonSet or mirror pod, or already terminated)."
+  SKIPPED
+  "Not evicted in time (refused by a disruption budget, or still there)."
+  FAILED
+}
+
+"One pod's outcome of a drain."
+type DrainPodResult {
+  "The pod's namespace."
+  namespace: String!
+  "The pod."
+  pod: String!
+  "What happened."
+  outcome: DrainOutcome!
+  "Why, for SKIPPED and FAILED."
+  message: String
+}
+
+"The outcome of a drain."
+type DrainPayload {
+  "The node, cordoned."
+  node: Node!
+  "Every pod that was on the node."
+  pods: [DrainPodResult!]!
+  "Whether every pod that had to go is gone."
+  complete: Boolean!
 }
 
 "The outcome of a node operation."
@@ -5797,6 +5912,32 @@ func (ec *executionContext) childFields_DeletePayload(ctx context.Context, field
 		return ec.fieldContext_DeletePayload_object(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeletePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DrainPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_DrainPayload_node(ctx, field)
+	case "pods":
+		return ec.fieldContext_DrainPayload_pods(ctx, field)
+	case "complete":
+		return ec.fieldContext_DrainPayload_complete(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DrainPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DrainPodResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "namespace":
+		return ec.fieldContext_DrainPodResult_namespace(ctx, field)
+	case "pod":
+		return ec.fieldContext_DrainPodResult_pod(ctx, field)
+	case "outcome":
+		return ec.fieldContext_DrainPodResult_outcome(ctx, field)
+	case "message":
+		return ec.fieldContext_DrainPodResult_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DrainPodResult", field.Name)
 }
 
 func (ec *executionContext) childFields_Endpoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7496,6 +7637,36 @@ func (ec *executionContext) field_Mutation_delete_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["propagation"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "gracePeriodSeconds",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["gracePeriodSeconds"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_drain_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "timeoutSeconds",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeoutSeconds"] = arg1
 	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "gracePeriodSeconds",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
@@ -10814,6 +10985,185 @@ func (ec *executionContext) fieldContext_DeletePayload_object(_ context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _DrainPayload_node(ctx context.Context, field graphql.CollectedField, obj *model.DrainPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrainPayload_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Node) graphql.Marshaler {
+			return ec.marshalNNode2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrainPayload_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DrainPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Node(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DrainPayload_pods(ctx context.Context, field graphql.CollectedField, obj *model.DrainPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrainPayload_pods(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pods, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.DrainPodResult) graphql.Marshaler {
+			return ec.marshalNDrainPodResult2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐDrainPodResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrainPayload_pods(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DrainPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DrainPodResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DrainPayload_complete(ctx context.Context, field graphql.CollectedField, obj *model.DrainPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrainPayload_complete(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Complete, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrainPayload_complete(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrainPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _DrainPodResult_namespace(ctx context.Context, field graphql.CollectedField, obj *model.DrainPodResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrainPodResult_namespace(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Namespace, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrainPodResult_namespace(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrainPodResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _DrainPodResult_pod(ctx context.Context, field graphql.CollectedField, obj *model.DrainPodResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrainPodResult_pod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pod, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrainPodResult_pod(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrainPodResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _DrainPodResult_outcome(ctx context.Context, field graphql.CollectedField, obj *model.DrainPodResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrainPodResult_outcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outcome, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DrainOutcome) graphql.Marshaler {
+			return ec.marshalNDrainOutcome2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐDrainOutcome(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DrainPodResult_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrainPodResult", field, false, false, "DrainOutcome")
+}
+
+func (ec *executionContext) _DrainPodResult_message(ctx context.Context, field graphql.CollectedField, obj *model.DrainPodResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DrainPodResult_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DrainPodResult_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DrainPodResult", field, false, false, "String")
+}
+
 func (ec *executionContext) _Endpoint_addresses(ctx context.Context, field graphql.CollectedField, obj *model.Endpoint) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13129,6 +13479,50 @@ func (ec *executionContext) fieldContext_Mutation_uncordon(ctx context.Context, 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_uncordon_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_drain(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_drain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Drain(ctx, fc.Args["id"].(string), fc.Args["timeoutSeconds"].(*int), fc.Args["gracePeriodSeconds"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DrainPayload) graphql.Marshaler {
+			return ec.marshalNDrainPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐDrainPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_drain(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DrainPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_drain_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -23176,6 +23570,97 @@ func (ec *executionContext) _DeletePayload(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var drainPayloadImplementors = []string{"DrainPayload"}
+
+func (ec *executionContext) _DrainPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DrainPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, drainPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DrainPayload")
+		case "node":
+			out.Values[i] = ec._DrainPayload_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pods":
+			out.Values[i] = ec._DrainPayload_pods(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "complete":
+			out.Values[i] = ec._DrainPayload_complete(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var drainPodResultImplementors = []string{"DrainPodResult"}
+
+func (ec *executionContext) _DrainPodResult(ctx context.Context, sel ast.SelectionSet, obj *model.DrainPodResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, drainPodResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DrainPodResult")
+		case "namespace":
+			out.Values[i] = ec._DrainPodResult_namespace(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pod":
+			out.Values[i] = ec._DrainPodResult_pod(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "outcome":
+			out.Values[i] = ec._DrainPodResult_outcome(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._DrainPodResult_message(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var endpointImplementors = []string{"Endpoint"}
 
 func (ec *executionContext) _Endpoint(ctx context.Context, sel ast.SelectionSet, obj *model.Endpoint) graphql.Marshaler {
@@ -24027,6 +24512,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "uncordon":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_uncordon(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "drain":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_drain(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -27421,6 +27913,48 @@ func (ec *executionContext) marshalNDeletePayload2ᚖgithubᚗcomᚋclustergraph
 		return graphql.Null
 	}
 	return ec._DeletePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDrainOutcome2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐDrainOutcome(ctx context.Context, v any) (model.DrainOutcome, error) {
+	var res model.DrainOutcome
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDrainOutcome2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐDrainOutcome(ctx context.Context, sel ast.SelectionSet, v model.DrainOutcome) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNDrainPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐDrainPayload(ctx context.Context, sel ast.SelectionSet, v *model.DrainPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DrainPayload!")
+		return graphql.Null
+	}
+	return ec._DrainPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDrainPodResult2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐDrainPodResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DrainPodResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDrainPodResult2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐDrainPodResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDrainPodResult2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐDrainPodResult(ctx context.Context, sel ast.SelectionSet, v *model.DrainPodResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DrainPodResult!")
+		return graphql.Null
+	}
+	return ec._DrainPodResult(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNEndpoint2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEndpointᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Endpoint) graphql.Marshaler {

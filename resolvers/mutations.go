@@ -112,3 +112,23 @@ func (r *Resolver) cordon(ctx context.Context, id string, unschedulable bool) (*
 	}
 	return &model.NodePayload{Node: n}, nil
 }
+
+// drainPayload reports a drain with the node as cordoning left it.
+func drainPayload(c *k8s.Cluster, node *unstructured.Unstructured, results []k8s.DrainResult) (*model.DrainPayload, error) {
+	n, ok := objectOf(c, node).(*model.Node)
+	if !ok {
+		return nil, k8s.BadInput("%s is not a node", node.GetName())
+	}
+	p := &model.DrainPayload{Node: n, Complete: true, Pods: make([]*model.DrainPodResult, len(results))}
+	for i, res := range results {
+		out := &model.DrainPodResult{Namespace: res.Namespace, Pod: res.Pod, Outcome: model.DrainOutcome(res.Outcome)}
+		if res.Message != "" {
+			out.Message = &res.Message
+		}
+		if res.Outcome == k8s.Failed {
+			p.Complete = false
+		}
+		p.Pods[i] = out
+	}
+	return p, nil
+}

@@ -246,6 +246,34 @@ func (r *mutationResolver) Uncordon(ctx context.Context, id string) (*model.Node
 	return r.cordon(ctx, id, false)
 }
 
+func (r *mutationResolver) Drain(ctx context.Context, id string, timeoutSeconds *int, gracePeriodSeconds *int) (*model.DrainPayload, error) {
+	c, oid, err := r.targetOf(id)
+	if err != nil {
+		return nil, err
+	}
+	if oid.GVK != k8s.GVKNode {
+		return nil, k8s.BadInput("%s is not a node", oid.GVK.Kind)
+	}
+	timeout := 60 * time.Second
+	if timeoutSeconds != nil {
+		if *timeoutSeconds <= 0 || *timeoutSeconds > 3600 {
+			return nil, k8s.BadInput("timeoutSeconds must be within 1 and 3600")
+		}
+		timeout = time.Duration(*timeoutSeconds) * time.Second
+	}
+	var grace *int64
+	if gracePeriodSeconds != nil {
+		g := int64(*gracePeriodSeconds)
+		grace = &g
+	}
+	node, results, err := c.Drain(ctx, oid.Name, timeout, grace)
+	r.Audit.Record(ctx, "drain", c.Name, objectName(oid), err, "pods", len(results))
+	if err != nil {
+		return nil, err
+	}
+	return drainPayload(c, node, results)
+}
+
 func (r *mutationResolver) TerminalInput(ctx context.Context, session string, data string) (bool, error) {
 	return true, r.Terminals.Input(ctx, session, []byte(data))
 }

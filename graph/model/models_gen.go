@@ -108,6 +108,28 @@ type DeletePayload struct {
 	Object KubeObject `json:"object,omitempty"`
 }
 
+// The outcome of a drain.
+type DrainPayload struct {
+	// The node, cordoned.
+	Node *Node `json:"node"`
+	// Every pod that was on the node.
+	Pods []*DrainPodResult `json:"pods"`
+	// Whether every pod that had to go is gone.
+	Complete bool `json:"complete"`
+}
+
+// One pod's outcome of a drain.
+type DrainPodResult struct {
+	// The pod's namespace.
+	Namespace string `json:"namespace"`
+	// The pod.
+	Pod string `json:"pod"`
+	// What happened.
+	Outcome DrainOutcome `json:"outcome"`
+	// Why, for SKIPPED and FAILED.
+	Message *string `json:"message,omitempty"`
+}
+
 // An address of an EndpointSlice.
 type Endpoint struct {
 	// Addresses of the endpoint.
@@ -673,6 +695,67 @@ func (e *DeletionPropagation) UnmarshalJSON(b []byte) error {
 }
 
 func (e DeletionPropagation) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What drain did to one pod.
+type DrainOutcome string
+
+const (
+	// Evicted and gone.
+	DrainOutcomeEvicted DrainOutcome = "EVICTED"
+	// Left in place (DaemonSet or mirror pod, or already terminated).
+	DrainOutcomeSkipped DrainOutcome = "SKIPPED"
+	// Not evicted in time (refused by a disruption budget, or still there).
+	DrainOutcomeFailed DrainOutcome = "FAILED"
+)
+
+var AllDrainOutcome = []DrainOutcome{
+	DrainOutcomeEvicted,
+	DrainOutcomeSkipped,
+	DrainOutcomeFailed,
+}
+
+func (e DrainOutcome) IsValid() bool {
+	switch e {
+	case DrainOutcomeEvicted, DrainOutcomeSkipped, DrainOutcomeFailed:
+		return true
+	}
+	return false
+}
+
+func (e DrainOutcome) String() string {
+	return string(e)
+}
+
+func (e *DrainOutcome) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DrainOutcome(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DrainOutcome", str)
+	}
+	return nil
+}
+
+func (e DrainOutcome) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DrainOutcome) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DrainOutcome) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# check.sh is `make check`: the fast checks to run before every commit
+# (formatting, vet, generated code, the tests that need no cluster). The
+# full suite against real clusters is `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+unformatted=$(gofmt -l $(git ls-files '*.go'; git ls-files --others --exclude-standard '*.go') | grep -v '^graph/generated.go$' || true)
+if [ -n "$unformatted" ]; then
+  echo "not gofmt-formatted:" >&2; echo "$unformatted" >&2; exit 1
+fi
+go vet ./...
+go test -short ./...
