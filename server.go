@@ -43,6 +43,7 @@ type config struct {
 	origins     []string
 	noIntro     bool
 	auditPath   string
+	versionsCM  string
 }
 
 func main() {
@@ -85,11 +86,15 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	origins := fs.String("allowed-origins", getenv("CLUSTERGRAPH_ALLOWED_ORIGINS"), "comma-separated browser origins (host patterns) allowed to open websockets besides the server's own (env CLUSTERGRAPH_ALLOWED_ORIGINS)")
 	fs.BoolVar(&cfg.noIntro, "disable-introspection", getenv("CLUSTERGRAPH_DISABLE_INTROSPECTION") == "true", "turn off schema introspection and field suggestions, for production without GraphiQL (env CLUSTERGRAPH_DISABLE_INTROSPECTION)")
 	fs.StringVar(&cfg.auditPath, "audit-log", env("CLUSTERGRAPH_AUDIT_LOG", "-"), "file to append the audit log to (JSON lines), - for stderr (env CLUSTERGRAPH_AUDIT_LOG)")
+	fs.StringVar(&cfg.versionsCM, "versions-configmap", getenv("CLUSTERGRAPH_VERSIONS_CONFIGMAP"), "NAMESPACE/NAME of the ConfigMap listing component versions in each cluster, for Query.versions (env CLUSTERGRAPH_VERSIONS_CONFIGMAP)")
 	fs.StringVar(&cfg.logLevel, "log-level", env("CLUSTERGRAPH_LOG_LEVEL", "info"), "debug, info, warn or error (env CLUSTERGRAPH_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	cfg.maxBody = int64(*maxBody)
+	if cfg.versionsCM != "" && strings.Count(cfg.versionsCM, "/") != 1 {
+		return cfg, fmt.Errorf("-versions-configmap must be NAMESPACE/NAME, got %q", cfg.versionsCM)
+	}
 	if *origins != "" {
 		cfg.origins = strings.Split(*origins, ",")
 	}
@@ -146,7 +151,7 @@ func run(cfg config) error {
 	srv := &http.Server{
 		Handler: api.NewHandler(api.Config{
 			Registry: reg, Authenticator: authn, AllowedOrigins: cfg.origins, NoIntrospection: cfg.noIntro,
-			MaxPage: cfg.maxPage, MaxBodyBytes: cfg.maxBody, Audit: audit.New(auditOut), Logger: log,
+			MaxPage: cfg.maxPage, MaxBodyBytes: cfg.maxBody, Audit: audit.New(auditOut), VersionsConfigMap: cfg.versionsCM, Logger: log,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Websockets are hijacked connections that Shutdown does not wait

@@ -45,6 +45,9 @@ type Config struct {
 	// "console.example.com" or "https://*.example.com") that may open a
 	// websocket besides the server's own; cross-origin is denied by default.
 	AllowedOrigins []string
+	// VersionsConfigMap names the ConfigMap of component versions in each
+	// cluster, "namespace/name".
+	VersionsConfigMap string
 	// Terminal bounds terminal sessions.
 	Terminal terminal.Limits
 	// Audit records mutations and terminal sessions (default: discarded).
@@ -87,7 +90,7 @@ func NewHandler(cfg Config) http.Handler {
 }
 
 func graphQL(cfg Config) http.Handler {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: cfg.Registry, MaxPage: cfg.MaxPage, Terminals: terminal.NewRegistry(cfg.Terminal), Audit: cfg.Audit}}))
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: cfg.Registry, MaxPage: cfg.MaxPage, Terminals: terminal.NewRegistry(cfg.Terminal), Audit: cfg.Audit, VersionsConfigMap: cfg.VersionsConfigMap}}))
 	// Browsers may open a websocket from the server's own origin and from
 	// AllowedOrigins only (cross-site websocket hijacking, CVE-2019-13209);
 	// an Origin of "null" is refused.

@@ -232,3 +232,6 @@ func TestMain(m *testing.M) {
 }
 
 func base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// jsonInto decodes a response's data, whatever its errors.
+func jsonInto(r response, v any) error { return json.Unmarshal(r.Data, v) }

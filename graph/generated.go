@@ -87,6 +87,13 @@ type ComplexityRoot struct {
 		State         func(childComplexity int) int
 	}
 
+	ComponentVersion struct {
+		Cluster func(childComplexity int) int
+		Name    func(childComplexity int) int
+		Status  func(childComplexity int) int
+		Version func(childComplexity int) int
+	}
+
 	Condition struct {
 		LastTransitionTime func(childComplexity int) int
 		Message            func(childComplexity int) int
@@ -107,6 +114,10 @@ type ComplexityRoot struct {
 		Reason             func(childComplexity int) int
 		RestartCount       func(childComplexity int) int
 		State              func(childComplexity int) int
+	}
+
+	CronJobPayload struct {
+		Object func(childComplexity int) int
 	}
 
 	CronJobStatus struct {
@@ -172,6 +183,10 @@ type ComplexityRoot struct {
 	EventEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	GrantPayload struct {
+		Binding func(childComplexity int) int
 	}
 
 	Ingress struct {
@@ -256,18 +271,25 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		Apply          func(childComplexity int, cluster string, manifest string, namespace *string, dryRun *bool, force *bool) int
-		Cordon         func(childComplexity int, id string) int
-		Delete         func(childComplexity int, id string, propagation *model.DeletionPropagation, gracePeriodSeconds *int) int
-		Drain          func(childComplexity int, id string, timeoutSeconds *int, gracePeriodSeconds *int) int
-		Patch          func(childComplexity int, id string, typeArg model.PatchType, patch model.JSON, resourceVersion *string) int
-		Restart        func(childComplexity int, id string) int
-		Scale          func(childComplexity int, id string, replicas int) int
-		SetImage       func(childComplexity int, id string, container string, image string) int
-		TerminalClose  func(childComplexity int, session string) int
-		TerminalInput  func(childComplexity int, session string, data string) int
-		TerminalResize func(childComplexity int, session string, cols int, rows int) int
-		Uncordon       func(childComplexity int, id string) int
+		Apply             func(childComplexity int, cluster string, manifest string, namespace *string, dryRun *bool, force *bool) int
+		Cordon            func(childComplexity int, id string) int
+		Delete            func(childComplexity int, id string, propagation *model.DeletionPropagation, gracePeriodSeconds *int) int
+		Drain             func(childComplexity int, id string, timeoutSeconds *int, gracePeriodSeconds *int) int
+		ExtendTrial       func(childComplexity int, id string, days int) int
+		GrantInitialRole  func(childComplexity int, cluster string, user string, clusterRole string) int
+		Patch             func(childComplexity int, id string, typeArg model.PatchType, patch model.JSON, resourceVersion *string) int
+		Restart           func(childComplexity int, id string) int
+		ResumeCronJob     func(childComplexity int, id string) int
+		RevokeInitialRole func(childComplexity int, cluster string, user string) int
+		Rollback          func(childComplexity int, id string, revision *int) int
+		Scale             func(childComplexity int, id string, replicas int) int
+		SetImage          func(childComplexity int, id string, container string, image string) int
+		SuspendCronJob    func(childComplexity int, id string) int
+		TerminalClose     func(childComplexity int, session string) int
+		TerminalInput     func(childComplexity int, session string, data string) int
+		TerminalResize    func(childComplexity int, session string, cols int, rows int) int
+		TriggerCronJob    func(childComplexity int, id string) int
+		Uncordon          func(childComplexity int, id string) int
 	}
 
 	MutationError struct {
@@ -290,6 +312,7 @@ type ComplexityRoot struct {
 		Raw                    func(childComplexity int) int
 		Secrets                func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 		Services               func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		TrialExpiresAt         func(childComplexity int) int
 		Usage                  func(childComplexity int) int
 		Workloads              func(childComplexity int, kinds []model.WorkloadKind, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 	}
@@ -304,6 +327,17 @@ type ComplexityRoot struct {
 	NamespaceEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	NamespaceNameCheck struct {
+		Available     func(childComplexity int) int
+		InvalidReason func(childComplexity int) int
+		Name          func(childComplexity int) int
+		TakenIn       func(childComplexity int) int
+	}
+
+	NamespacePayload struct {
+		Namespace func(childComplexity int) int
 	}
 
 	Node struct {
@@ -508,20 +542,22 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Cluster    func(childComplexity int, name string) int
-		Clusters   func(childComplexity int) int
-		Events     func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
-		Ingresses  func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
-		Namespaces func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
-		NodePools  func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
-		Nodes      func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) int
-		Object     func(childComplexity int, id string) int
-		Pods       func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) int
-		Resources  func(childComplexity int, group string, version string, resource string, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
-		Services   func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
-		Topology   func(childComplexity int, cluster string, namespace *string) int
-		Viewer     func(childComplexity int) int
-		Workloads  func(childComplexity int, kinds []model.WorkloadKind, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Cluster                func(childComplexity int, name string) int
+		Clusters               func(childComplexity int) int
+		Events                 func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
+		Ingresses              func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		NamespaceNameAvailable func(childComplexity int, name string, clusters []string) int
+		Namespaces             func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		NodePools              func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Nodes                  func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) int
+		Object                 func(childComplexity int, id string) int
+		Pods                   func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) int
+		Resources              func(childComplexity int, group string, version string, resource string, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Services               func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Topology               func(childComplexity int, cluster string, namespace *string) int
+		Versions               func(childComplexity int, clusters []string) int
+		Viewer                 func(childComplexity int) int
+		Workloads              func(childComplexity int, kinds []model.WorkloadKind, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 	}
 
 	Resource struct {
@@ -562,6 +598,10 @@ type ComplexityRoot struct {
 	}
 
 	RestartPayload struct {
+		Object func(childComplexity int) int
+	}
+
+	RollbackPayload struct {
 		Object func(childComplexity int) int
 	}
 
@@ -652,6 +692,10 @@ type ComplexityRoot struct {
 		Status    func(childComplexity int) int
 	}
 
+	TriggerPayload struct {
+		Job func(childComplexity int) int
+	}
+
 	Viewer struct {
 		Clusters func(childComplexity int, clusters []string) int
 		Groups   func(childComplexity int) int
@@ -734,6 +778,13 @@ type MutationResolver interface {
 	Scale(ctx context.Context, id string, replicas int) (*model.ScalePayload, error)
 	Restart(ctx context.Context, id string) (*model.RestartPayload, error)
 	SetImage(ctx context.Context, id string, container string, image string) (*model.SetImagePayload, error)
+	Rollback(ctx context.Context, id string, revision *int) (*model.RollbackPayload, error)
+	SuspendCronJob(ctx context.Context, id string) (*model.CronJobPayload, error)
+	ResumeCronJob(ctx context.Context, id string) (*model.CronJobPayload, error)
+	TriggerCronJob(ctx context.Context, id string) (*model.TriggerPayload, error)
+	ExtendTrial(ctx context.Context, id string, days int) (*model.NamespacePayload, error)
+	GrantInitialRole(ctx context.Context, cluster string, user string, clusterRole string) (*model.GrantPayload, error)
+	RevokeInitialRole(ctx context.Context, cluster string, user string) (bool, error)
 	Cordon(ctx context.Context, id string) (*model.NodePayload, error)
 	Uncordon(ctx context.Context, id string) (*model.NodePayload, error)
 	Drain(ctx context.Context, id string, timeoutSeconds *int, gracePeriodSeconds *int) (*model.DrainPayload, error)
@@ -784,6 +835,8 @@ type QueryResolver interface {
 	Ingresses(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Ingress], error)
 	Events(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
 	Resources(ctx context.Context, group string, version string, resource string, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Resource], error)
+	NamespaceNameAvailable(ctx context.Context, name string, clusters []string) (*model.NamespaceNameCheck, error)
+	Versions(ctx context.Context, clusters []string) ([]*model.ComponentVersion, error)
 	Topology(ctx context.Context, cluster string, namespace *string) (*model.Topology, error)
 }
 type ServiceResolver interface {
@@ -1025,6 +1078,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ClusterStatus.State(childComplexity), true
 
+	case "ComponentVersion.cluster":
+		if e.ComplexityRoot.ComponentVersion.Cluster == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentVersion.Cluster(childComplexity), true
+	case "ComponentVersion.name":
+		if e.ComplexityRoot.ComponentVersion.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentVersion.Name(childComplexity), true
+	case "ComponentVersion.status":
+		if e.ComplexityRoot.ComponentVersion.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentVersion.Status(childComplexity), true
+	case "ComponentVersion.version":
+		if e.ComplexityRoot.ComponentVersion.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComponentVersion.Version(childComplexity), true
+
 	case "Condition.lastTransitionTime":
 		if e.ComplexityRoot.Condition.LastTransitionTime == nil {
 			break
@@ -1122,6 +1200,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Container.State(childComplexity), true
+
+	case "CronJobPayload.object":
+		if e.ComplexityRoot.CronJobPayload.Object == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CronJobPayload.Object(childComplexity), true
 
 	case "CronJobStatus.active":
 		if e.ComplexityRoot.CronJobStatus.Active == nil {
@@ -1376,6 +1461,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EventEdge.Node(childComplexity), true
+
+	case "GrantPayload.binding":
+		if e.ComplexityRoot.GrantPayload.Binding == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GrantPayload.Binding(childComplexity), true
 
 	case "Ingress.addresses":
 		if e.ComplexityRoot.Ingress.Addresses == nil {
@@ -1737,6 +1829,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Drain(childComplexity, args["id"].(string), args["timeoutSeconds"].(*int), args["gracePeriodSeconds"].(*int)), true
+	case "Mutation.extendTrial":
+		if e.ComplexityRoot.Mutation.ExtendTrial == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_extendTrial_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ExtendTrial(childComplexity, args["id"].(string), args["days"].(int)), true
+	case "Mutation.grantInitialRole":
+		if e.ComplexityRoot.Mutation.GrantInitialRole == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_grantInitialRole_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.GrantInitialRole(childComplexity, args["cluster"].(string), args["user"].(string), args["clusterRole"].(string)), true
 	case "Mutation.patch":
 		if e.ComplexityRoot.Mutation.Patch == nil {
 			break
@@ -1759,6 +1873,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Restart(childComplexity, args["id"].(string)), true
+	case "Mutation.resumeCronJob":
+		if e.ComplexityRoot.Mutation.ResumeCronJob == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resumeCronJob_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResumeCronJob(childComplexity, args["id"].(string)), true
+	case "Mutation.revokeInitialRole":
+		if e.ComplexityRoot.Mutation.RevokeInitialRole == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeInitialRole_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeInitialRole(childComplexity, args["cluster"].(string), args["user"].(string)), true
+	case "Mutation.rollback":
+		if e.ComplexityRoot.Mutation.Rollback == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rollback_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Rollback(childComplexity, args["id"].(string), args["revision"].(*int)), true
 	case "Mutation.scale":
 		if e.ComplexityRoot.Mutation.Scale == nil {
 			break
@@ -1781,6 +1928,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetImage(childComplexity, args["id"].(string), args["container"].(string), args["image"].(string)), true
+	case "Mutation.suspendCronJob":
+		if e.ComplexityRoot.Mutation.SuspendCronJob == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_suspendCronJob_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SuspendCronJob(childComplexity, args["id"].(string)), true
 	case "Mutation.terminalClose":
 		if e.ComplexityRoot.Mutation.TerminalClose == nil {
 			break
@@ -1814,6 +1972,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.TerminalResize(childComplexity, args["session"].(string), args["cols"].(int), args["rows"].(int)), true
+	case "Mutation.triggerCronJob":
+		if e.ComplexityRoot.Mutation.TriggerCronJob == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_triggerCronJob_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TriggerCronJob(childComplexity, args["id"].(string)), true
 	case "Mutation.uncordon":
 		if e.ComplexityRoot.Mutation.Uncordon == nil {
 			break
@@ -1958,6 +2127,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Namespace.Services(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+	case "Namespace.trialExpiresAt":
+		if e.ComplexityRoot.Namespace.TrialExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Namespace.TrialExpiresAt(childComplexity), true
 	case "Namespace.usage":
 		if e.ComplexityRoot.Namespace.Usage == nil {
 			break
@@ -2013,6 +2188,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NamespaceEdge.Node(childComplexity), true
+
+	case "NamespaceNameCheck.available":
+		if e.ComplexityRoot.NamespaceNameCheck.Available == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NamespaceNameCheck.Available(childComplexity), true
+	case "NamespaceNameCheck.invalidReason":
+		if e.ComplexityRoot.NamespaceNameCheck.InvalidReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NamespaceNameCheck.InvalidReason(childComplexity), true
+	case "NamespaceNameCheck.name":
+		if e.ComplexityRoot.NamespaceNameCheck.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NamespaceNameCheck.Name(childComplexity), true
+	case "NamespaceNameCheck.takenIn":
+		if e.ComplexityRoot.NamespaceNameCheck.TakenIn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NamespaceNameCheck.TakenIn(childComplexity), true
+
+	case "NamespacePayload.namespace":
+		if e.ComplexityRoot.NamespacePayload.Namespace == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NamespacePayload.Namespace(childComplexity), true
 
 	case "Node.addresses":
 		if e.ComplexityRoot.Node.Addresses == nil {
@@ -2879,6 +3086,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Ingresses(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 
+	case "Query.namespaceNameAvailable":
+		if e.ComplexityRoot.Query.NamespaceNameAvailable == nil {
+			break
+		}
+
+		args, err := ec.field_Query_namespaceNameAvailable_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.NamespaceNameAvailable(childComplexity, args["name"].(string), args["clusters"].([]string)), true
 	case "Query.namespaces":
 		if e.ComplexityRoot.Query.Namespaces == nil {
 			break
@@ -2967,6 +3185,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Topology(childComplexity, args["cluster"].(string), args["namespace"].(*string)), true
+	case "Query.versions":
+		if e.ComplexityRoot.Query.Versions == nil {
+			break
+		}
+
+		args, err := ec.field_Query_versions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Versions(childComplexity, args["clusters"].([]string)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -3128,6 +3357,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RestartPayload.Object(childComplexity), true
+
+	case "RollbackPayload.object":
+		if e.ComplexityRoot.RollbackPayload.Object == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RollbackPayload.Object(childComplexity), true
 
 	case "ScalePayload.object":
 		if e.ComplexityRoot.ScalePayload.Object == nil {
@@ -3476,6 +3712,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TopologyNode.Status(childComplexity), true
+
+	case "TriggerPayload.job":
+		if e.ComplexityRoot.TriggerPayload.Job == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TriggerPayload.Job(childComplexity), true
 
 	case "Viewer.clusters":
 		if e.ComplexityRoot.Viewer.Clusters == nil {
@@ -4013,6 +4256,14 @@ type Query {
     orderBy: Order
   ): ResourceConnection!
 
+  "Whether a namespace name is valid and free in every named cluster (default all)."
+  namespaceNameAvailable("The name." name: String!, "Clusters to check; default all." clusters: [String!]): NamespaceNameCheck!
+  """
+  Component versions: each cluster's apiserver, and the components listed in
+  the versions ConfigMap the operator names (--versions-configmap), read as the
+  caller.
+  """
+  versions("Clusters to read; default all." clusters: [String!]): [ComponentVersion!]!
   "The object graph of a cluster or one namespace: workloads, pods, services, ingresses, nodes and how they relate."
   topology(
     "The cluster."
@@ -4257,6 +4508,20 @@ type Mutation {
   restart("The workload." id: ID!): RestartPayload!
   "Change a container's image (strategic merge for built-in kinds, merge patch for custom ones such as TApp)."
   setImage("The workload." id: ID!, "The container's name." container: String!, "The new image." image: String!): SetImagePayload!
+  "Return a Deployment to an earlier revision's pod template, as kubectl rollout undo."
+  rollback("The Deployment." id: ID!, "The revision; default the one before the current." revision: Int): RollbackPayload!
+  "Suspend a CronJob: it schedules no new Jobs."
+  suspendCronJob("The CronJob." id: ID!): CronJobPayload!
+  "Resume a suspended CronJob."
+  resumeCronJob("The CronJob." id: ID!): CronJobPayload!
+  "Start a Job from a CronJob now, as kubectl create job --from=cronjob/NAME."
+  triggerCronJob("The CronJob." id: ID!): TriggerPayload!
+  "Move a trial namespace's expiry (the clustergraph.io/trial-expires-at annotation) days further, from now when it has passed."
+  extendTrial("The namespace." id: ID!, "Days to add." days: Int!): NamespacePayload!
+  "Bind a user to a cluster role cluster-wide: the user's initial role binding. The caller must be allowed to grant that role."
+  grantInitialRole("The cluster." cluster: String!, "The user name." user: String!, "The cluster role." clusterRole: String! = "view"): GrantPayload!
+  "Remove a user's initial role binding."
+  revokeInitialRole("The cluster." cluster: String!, "The user name." user: String!): Boolean!
   "Mark a node unschedulable."
   cordon("The node." id: ID!): NodePayload!
   "Mark a node schedulable again."
@@ -4406,6 +4671,60 @@ type DrainPayload {
   pods: [DrainPodResult!]!
   "Whether every pod that had to go is gone."
   complete: Boolean!
+}
+
+"The outcome of a rollback."
+type RollbackPayload {
+  "The Deployment with its restored template."
+  object: KubeObject!
+}
+
+"The outcome of suspending or resuming a CronJob."
+type CronJobPayload {
+  "The CronJob after the change."
+  object: KubeObject!
+}
+
+"The outcome of triggering a CronJob."
+type TriggerPayload {
+  "The Job that was started."
+  job: KubeObject!
+}
+
+"Whether a namespace name can be used."
+type NamespaceNameCheck {
+  "The name checked."
+  name: String!
+  "Valid and free in every cluster checked."
+  available: Boolean!
+  "Why the name is not a valid namespace name; null when it is."
+  invalidReason: String
+  "Clusters where a namespace of that name exists."
+  takenIn: [String!]!
+}
+
+"A component's version."
+type ComponentVersion {
+  "The component, e.g. kube-apiserver or a console module."
+  name: String!
+  "The cluster it was read from."
+  cluster: String!
+  "Its status, e.g. Normal, READY or Unknown."
+  status: String!
+  "Its version."
+  version: String!
+}
+
+"The outcome of a namespace change."
+type NamespacePayload {
+  "The namespace after the change."
+  namespace: Namespace!
+}
+
+"The outcome of a role grant."
+type GrantPayload {
+  "The ClusterRoleBinding created."
+  binding: KubeObject!
 }
 
 "The outcome of a node operation."
@@ -4688,6 +5007,8 @@ type Namespace implements KubeObject {
   name: String!
   "Active or Terminating."
   phase: String!
+  "When the namespace's trial period ends (clustergraph.io/trial-expires-at); null when it is no trial."
+  trialExpiresAt: Time
   "Per kind in this namespace: total and healthy."
   overview: [KindCount!]!
   "Sum of this namespace's pod usage from metrics.k8s.io; null without metrics."
@@ -5842,6 +6163,20 @@ func (ec *executionContext) childFields_ClusterStatus(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type ClusterStatus", field.Name)
 }
 
+func (ec *executionContext) childFields_ComponentVersion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ComponentVersion_name(ctx, field)
+	case "cluster":
+		return ec.fieldContext_ComponentVersion_cluster(ctx, field)
+	case "status":
+		return ec.fieldContext_ComponentVersion_status(ctx, field)
+	case "version":
+		return ec.fieldContext_ComponentVersion_version(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ComponentVersion", field.Name)
+}
+
 func (ec *executionContext) childFields_Condition(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "type":
@@ -5884,6 +6219,14 @@ func (ec *executionContext) childFields_Container(ctx context.Context, field gra
 		return ec.fieldContext_Container_memoryLimitBytes(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Container", field.Name)
+}
+
+func (ec *executionContext) childFields_CronJobPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "object":
+		return ec.fieldContext_CronJobPayload_object(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CronJobPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_CronJobStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6014,6 +6357,14 @@ func (ec *executionContext) childFields_EventEdge(ctx context.Context, field gra
 		return ec.fieldContext_EventEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_GrantPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "binding":
+		return ec.fieldContext_GrantPayload_binding(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GrantPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Ingress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6202,6 +6553,8 @@ func (ec *executionContext) childFields_Namespace(ctx context.Context, field gra
 		return ec.fieldContext_Namespace_name(ctx, field)
 	case "phase":
 		return ec.fieldContext_Namespace_phase(ctx, field)
+	case "trialExpiresAt":
+		return ec.fieldContext_Namespace_trialExpiresAt(ctx, field)
 	case "overview":
 		return ec.fieldContext_Namespace_overview(ctx, field)
 	case "usage":
@@ -6248,6 +6601,28 @@ func (ec *executionContext) childFields_NamespaceEdge(ctx context.Context, field
 		return ec.fieldContext_NamespaceEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type NamespaceEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_NamespaceNameCheck(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_NamespaceNameCheck_name(ctx, field)
+	case "available":
+		return ec.fieldContext_NamespaceNameCheck_available(ctx, field)
+	case "invalidReason":
+		return ec.fieldContext_NamespaceNameCheck_invalidReason(ctx, field)
+	case "takenIn":
+		return ec.fieldContext_NamespaceNameCheck_takenIn(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NamespaceNameCheck", field.Name)
+}
+
+func (ec *executionContext) childFields_NamespacePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "namespace":
+		return ec.fieldContext_NamespacePayload_namespace(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NamespacePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Node(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6734,6 +7109,14 @@ func (ec *executionContext) childFields_RestartPayload(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type RestartPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_RollbackPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "object":
+		return ec.fieldContext_RollbackPayload_object(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RollbackPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_ScalePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "object":
@@ -6890,6 +7273,14 @@ func (ec *executionContext) childFields_TopologyNode(ctx context.Context, field 
 		return ec.fieldContext_TopologyNode_healthy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TopologyNode", field.Name)
+}
+
+func (ec *executionContext) childFields_TriggerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "job":
+		return ec.fieldContext_TriggerPayload_job(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TriggerPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7678,6 +8069,58 @@ func (ec *executionContext) field_Mutation_drain_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_extendTrial_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "days",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["days"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_grantInitialRole_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "cluster",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cluster"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "user",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["user"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "clusterRole",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["clusterRole"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_patch_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7730,6 +8173,64 @@ func (ec *executionContext) field_Mutation_restart_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_resumeCronJob_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeInitialRole_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "cluster",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cluster"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "user",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["user"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rollback_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "revision",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["revision"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_scale_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7779,6 +8280,20 @@ func (ec *executionContext) field_Mutation_setImage_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["image"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_suspendCronJob_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -7845,6 +8360,20 @@ func (ec *executionContext) field_Mutation_terminalResize_args(ctx context.Conte
 		return nil, err
 	}
 	args["rows"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_triggerCronJob_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -8562,6 +9091,28 @@ func (ec *executionContext) field_Query_ingresses_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_namespaceNameAvailable_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "clusters",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["clusters"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_namespaces_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8991,6 +9542,20 @@ func (ec *executionContext) field_Query_topology_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["namespace"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_versions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "clusters",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["clusters"] = arg0
 	return args, nil
 }
 
@@ -10424,6 +10989,98 @@ func (ec *executionContext) fieldContext_ClusterStatus_serverVersion(_ context.C
 	return graphql.NewScalarFieldContext("ClusterStatus", field, false, false, "String")
 }
 
+func (ec *executionContext) _ComponentVersion_name(ctx context.Context, field graphql.CollectedField, obj *model.ComponentVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentVersion_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentVersion_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComponentVersion", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComponentVersion_cluster(ctx context.Context, field graphql.CollectedField, obj *model.ComponentVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentVersion_cluster(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cluster, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentVersion_cluster(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComponentVersion", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComponentVersion_status(ctx context.Context, field graphql.CollectedField, obj *model.ComponentVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentVersion_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentVersion_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComponentVersion", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComponentVersion_version(ctx context.Context, field graphql.CollectedField, obj *model.ComponentVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComponentVersion_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComponentVersion_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComponentVersion", field, false, false, "String")
+}
+
 func (ec *executionContext) _Condition_type(ctx context.Context, field graphql.CollectedField, obj *model.Condition) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10790,6 +11447,38 @@ func (ec *executionContext) _Container_memoryLimitBytes(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_Container_memoryLimitBytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Container", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _CronJobPayload_object(ctx context.Context, field graphql.CollectedField, obj *model.CronJobPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CronJobPayload_object(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Object, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.KubeObject) graphql.Marshaler {
+			return ec.marshalNKubeObject2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeObject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CronJobPayload_object(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CronJobPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _CronJobStatus_schedule(ctx context.Context, field graphql.CollectedField, obj *model.CronJobStatus) (ret graphql.Marshaler) {
@@ -11820,6 +12509,38 @@ func (ec *executionContext) fieldContext_EventEdge_node(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Event(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _GrantPayload_binding(ctx context.Context, field graphql.CollectedField, obj *model.GrantPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GrantPayload_binding(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Binding, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.KubeObject) graphql.Marshaler {
+			return ec.marshalNKubeObject2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeObject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GrantPayload_binding(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GrantPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
 		},
 	}
 	return fc, nil
@@ -13397,6 +14118,314 @@ func (ec *executionContext) fieldContext_Mutation_setImage(ctx context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_rollback(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rollback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Rollback(ctx, fc.Args["id"].(string), fc.Args["revision"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RollbackPayload) graphql.Marshaler {
+			return ec.marshalNRollbackPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐRollbackPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rollback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RollbackPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rollback_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_suspendCronJob(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_suspendCronJob(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SuspendCronJob(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CronJobPayload) graphql.Marshaler {
+			return ec.marshalNCronJobPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐCronJobPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_suspendCronJob(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CronJobPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_suspendCronJob_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resumeCronJob(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resumeCronJob(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResumeCronJob(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CronJobPayload) graphql.Marshaler {
+			return ec.marshalNCronJobPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐCronJobPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resumeCronJob(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CronJobPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resumeCronJob_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_triggerCronJob(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_triggerCronJob(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TriggerCronJob(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TriggerPayload) graphql.Marshaler {
+			return ec.marshalNTriggerPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTriggerPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_triggerCronJob(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TriggerPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_triggerCronJob_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_extendTrial(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_extendTrial(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ExtendTrial(ctx, fc.Args["id"].(string), fc.Args["days"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.NamespacePayload) graphql.Marshaler {
+			return ec.marshalNNamespacePayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNamespacePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_extendTrial(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NamespacePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_extendTrial_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_grantInitialRole(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_grantInitialRole(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().GrantInitialRole(ctx, fc.Args["cluster"].(string), fc.Args["user"].(string), fc.Args["clusterRole"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.GrantPayload) graphql.Marshaler {
+			return ec.marshalNGrantPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐGrantPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_grantInitialRole(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GrantPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_grantInitialRole_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeInitialRole(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeInitialRole(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeInitialRole(ctx, fc.Args["cluster"].(string), fc.Args["user"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeInitialRole(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeInitialRole_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_cordon(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13861,6 +14890,29 @@ func (ec *executionContext) _Namespace_phase(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Namespace_phase(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Namespace", field, true, false, "String")
+}
+
+func (ec *executionContext) _Namespace_trialExpiresAt(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Namespace_trialExpiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrialExpiresAt(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Namespace_trialExpiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Namespace", field, true, false, "Time")
 }
 
 func (ec *executionContext) _Namespace_overview(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
@@ -14443,6 +15495,130 @@ func (ec *executionContext) _NamespaceEdge_node(ctx context.Context, field graph
 func (ec *executionContext) fieldContext_NamespaceEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "NamespaceEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Namespace(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _NamespaceNameCheck_name(ctx context.Context, field graphql.CollectedField, obj *model.NamespaceNameCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NamespaceNameCheck_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NamespaceNameCheck_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NamespaceNameCheck", field, false, false, "String")
+}
+
+func (ec *executionContext) _NamespaceNameCheck_available(ctx context.Context, field graphql.CollectedField, obj *model.NamespaceNameCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NamespaceNameCheck_available(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Available, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NamespaceNameCheck_available(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NamespaceNameCheck", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _NamespaceNameCheck_invalidReason(ctx context.Context, field graphql.CollectedField, obj *model.NamespaceNameCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NamespaceNameCheck_invalidReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InvalidReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NamespaceNameCheck_invalidReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NamespaceNameCheck", field, false, false, "String")
+}
+
+func (ec *executionContext) _NamespaceNameCheck_takenIn(ctx context.Context, field graphql.CollectedField, obj *model.NamespaceNameCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NamespaceNameCheck_takenIn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TakenIn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NamespaceNameCheck_takenIn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NamespaceNameCheck", field, false, false, "String")
+}
+
+func (ec *executionContext) _NamespacePayload_namespace(ctx context.Context, field graphql.CollectedField, obj *model.NamespacePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NamespacePayload_namespace(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Namespace, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Namespace) graphql.Marshaler {
+			return ec.marshalNNamespace2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNamespace(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NamespacePayload_namespace(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "NamespacePayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
@@ -18430,6 +19606,94 @@ func (ec *executionContext) fieldContext_Query_resources(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_namespaceNameAvailable(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_namespaceNameAvailable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().NamespaceNameAvailable(ctx, fc.Args["name"].(string), fc.Args["clusters"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.NamespaceNameCheck) graphql.Marshaler {
+			return ec.marshalNNamespaceNameCheck2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNamespaceNameCheck(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_namespaceNameAvailable(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NamespaceNameCheck(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_namespaceNameAvailable_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_versions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_versions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Versions(ctx, fc.Args["clusters"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ComponentVersion) graphql.Marshaler {
+			return ec.marshalNComponentVersion2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐComponentVersionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_versions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComponentVersion(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_versions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_topology(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19150,6 +20414,38 @@ func (ec *executionContext) _RestartPayload_object(ctx context.Context, field gr
 func (ec *executionContext) fieldContext_RestartPayload_object(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "RestartPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RollbackPayload_object(ctx context.Context, field graphql.CollectedField, obj *model.RollbackPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RollbackPayload_object(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Object, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.KubeObject) graphql.Marshaler {
+			return ec.marshalNKubeObject2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeObject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RollbackPayload_object(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RollbackPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
@@ -20565,6 +21861,38 @@ func (ec *executionContext) _TopologyNode_healthy(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_TopologyNode_healthy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TopologyNode", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _TriggerPayload_job(ctx context.Context, field graphql.CollectedField, obj *model.TriggerPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TriggerPayload_job(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Job, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.KubeObject) graphql.Marshaler {
+			return ec.marshalNKubeObject2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeObject(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TriggerPayload_job(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TriggerPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Viewer_username(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
@@ -23338,6 +24666,54 @@ func (ec *executionContext) _ClusterStatus(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var componentVersionImplementors = []string{"ComponentVersion"}
+
+func (ec *executionContext) _ComponentVersion(ctx context.Context, sel ast.SelectionSet, obj *model.ComponentVersion) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, componentVersionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ComponentVersion")
+		case "name":
+			out.Values[i] = ec._ComponentVersion_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cluster":
+			out.Values[i] = ec._ComponentVersion_cluster(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ComponentVersion_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._ComponentVersion_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var conditionImplementors = []string{"Condition"}
 
 func (ec *executionContext) _Condition(ctx context.Context, sel ast.SelectionSet, obj *model.Condition) graphql.Marshaler {
@@ -23454,6 +24830,39 @@ func (ec *executionContext) _Container(ctx context.Context, sel ast.SelectionSet
 			}
 		case "memoryLimitBytes":
 			out.Values[i] = ec._Container_memoryLimitBytes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var cronJobPayloadImplementors = []string{"CronJobPayload"}
+
+func (ec *executionContext) _CronJobPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CronJobPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, cronJobPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CronJobPayload")
+		case "object":
+			out.Values[i] = ec._CronJobPayload_object(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -23884,6 +25293,39 @@ func (ec *executionContext) _EventEdge(ctx context.Context, sel ast.SelectionSet
 			}
 		case "node":
 			out.Values[i] = ec._EventEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var grantPayloadImplementors = []string{"GrantPayload"}
+
+func (ec *executionContext) _GrantPayload(ctx context.Context, sel ast.SelectionSet, obj *model.GrantPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, grantPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GrantPayload")
+		case "binding":
+			out.Values[i] = ec._GrantPayload_binding(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -24502,6 +25944,55 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "rollback":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rollback(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "suspendCronJob":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_suspendCronJob(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resumeCronJob":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resumeCronJob(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "triggerCronJob":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_triggerCronJob(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "extendTrial":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_extendTrial(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "grantInitialRole":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_grantInitialRole(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeInitialRole":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeInitialRole(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "cordon":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_cordon(ctx, field)
@@ -24638,6 +26129,11 @@ func (ec *executionContext) _Namespace(ctx context.Context, sel ast.SelectionSet
 		case "phase":
 			out.Values[i] = ec._Namespace_phase(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "trialExpiresAt":
+			out.Values[i] = ec._Namespace_trialExpiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "overview":
@@ -24783,6 +26279,87 @@ func (ec *executionContext) _NamespaceEdge(ctx context.Context, sel ast.Selectio
 			}
 		case "node":
 			out.Values[i] = ec._NamespaceEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var namespaceNameCheckImplementors = []string{"NamespaceNameCheck"}
+
+func (ec *executionContext) _NamespaceNameCheck(ctx context.Context, sel ast.SelectionSet, obj *model.NamespaceNameCheck) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, namespaceNameCheckImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("NamespaceNameCheck")
+		case "name":
+			out.Values[i] = ec._NamespaceNameCheck_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "available":
+			out.Values[i] = ec._NamespaceNameCheck_available(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "invalidReason":
+			out.Values[i] = ec._NamespaceNameCheck_invalidReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "takenIn":
+			out.Values[i] = ec._NamespaceNameCheck_takenIn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var namespacePayloadImplementors = []string{"NamespacePayload"}
+
+func (ec *executionContext) _NamespacePayload(ctx context.Context, sel ast.SelectionSet, obj *model.NamespacePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, namespacePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("NamespacePayload")
+		case "namespace":
+			out.Values[i] = ec._NamespacePayload_namespace(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26212,6 +27789,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_resources(ctx, field)
 				})
+		case "namespaceNameAvailable":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_namespaceNameAvailable(ctx, field)
+				})
+		case "versions":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_versions(ctx, field)
+				})
 		case "topology":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -26512,6 +28101,39 @@ func (ec *executionContext) _RestartPayload(ctx context.Context, sel ast.Selecti
 			out.Values[i] = graphql.MarshalString("RestartPayload")
 		case "object":
 			out.Values[i] = ec._RestartPayload_object(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var rollbackPayloadImplementors = []string{"RollbackPayload"}
+
+func (ec *executionContext) _RollbackPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RollbackPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rollbackPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RollbackPayload")
+		case "object":
+			out.Values[i] = ec._RollbackPayload_object(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -27080,6 +28702,39 @@ func (ec *executionContext) _TopologyNode(ctx context.Context, sel ast.Selection
 			}
 		case "healthy":
 			out.Values[i] = ec._TopologyNode_healthy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var triggerPayloadImplementors = []string{"TriggerPayload"}
+
+func (ec *executionContext) _TriggerPayload(ctx context.Context, sel ast.SelectionSet, obj *model.TriggerPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, triggerPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TriggerPayload")
+		case "job":
+			out.Values[i] = ec._TriggerPayload_job(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -27859,6 +29514,30 @@ func (ec *executionContext) marshalNClusterStatus2ᚖgithubᚗcomᚋclustergraph
 	return ec._ClusterStatus(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNComponentVersion2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐComponentVersionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ComponentVersion) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNComponentVersion2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐComponentVersion(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNComponentVersion2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐComponentVersion(ctx context.Context, sel ast.SelectionSet, v *model.ComponentVersion) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ComponentVersion!")
+		return graphql.Null
+	}
+	return ec._ComponentVersion(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNCondition2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConditionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Condition) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -27905,6 +29584,14 @@ func (ec *executionContext) marshalNContainer2ᚖgithubᚗcomᚋclustergraphᚋc
 		return graphql.Null
 	}
 	return ec._Container(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCronJobPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐCronJobPayload(ctx context.Context, sel ast.SelectionSet, v *model.CronJobPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CronJobPayload!")
+		return graphql.Null
+	}
+	return ec._CronJobPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNDeletePayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐDeletePayload(ctx context.Context, sel ast.SelectionSet, v *model.DeletePayload) graphql.Marshaler {
@@ -28035,6 +29722,14 @@ func (ec *executionContext) marshalNEventEdge2ᚖgithubᚗcomᚋclustergraphᚋc
 		return graphql.Null
 	}
 	return ec._EventEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNGrantPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐGrantPayload(ctx context.Context, sel ast.SelectionSet, v *model.GrantPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "GrantPayload!")
+		return graphql.Null
+	}
+	return ec._GrantPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
@@ -28319,6 +30014,22 @@ func (ec *executionContext) marshalNNamespaceEdge2ᚖgithubᚗcomᚋclustergraph
 		return graphql.Null
 	}
 	return ec._NamespaceEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNNamespaceNameCheck2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNamespaceNameCheck(ctx context.Context, sel ast.SelectionSet, v *model.NamespaceNameCheck) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "NamespaceNameCheck!")
+		return graphql.Null
+	}
+	return ec._NamespaceNameCheck(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNNamespacePayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNamespacePayload(ctx context.Context, sel ast.SelectionSet, v *model.NamespacePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "NamespacePayload!")
+		return graphql.Null
+	}
+	return ec._NamespacePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNNode2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Node) graphql.Marshaler {
@@ -28809,6 +30520,14 @@ func (ec *executionContext) marshalNRestartPayload2ᚖgithubᚗcomᚋclustergrap
 	return ec._RestartPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNRollbackPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐRollbackPayload(ctx context.Context, sel ast.SelectionSet, v *model.RollbackPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RollbackPayload!")
+		return graphql.Null
+	}
+	return ec._RollbackPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNScalePayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐScalePayload(ctx context.Context, sel ast.SelectionSet, v *model.ScalePayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ScalePayload!")
@@ -29058,6 +30777,14 @@ func (ec *executionContext) marshalNTopologyNode2ᚖgithubᚗcomᚋclustergraph�
 		return graphql.Null
 	}
 	return ec._TopologyNode(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNTriggerPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTriggerPayload(ctx context.Context, sel ast.SelectionSet, v *model.TriggerPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TriggerPayload!")
+		return graphql.Null
+	}
+	return ec._TriggerPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNViewer2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐViewer(ctx context.Context, sel ast.SelectionSet, v *model.Viewer) graphql.Marshaler {

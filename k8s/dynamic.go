@@ -2,6 +2,8 @@ package k8s
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -88,7 +90,15 @@ func (c *Cluster) apiError(err error, what string) error {
 	default:
 		kind = ErrUnavailable
 	}
-	return &ClusterError{Cluster: c.Name, Err: coded(kind, "%s: %s", what, err.Error())}
+	msg := err.Error()
+	// The generic message of a 400 hides the reason in the causes.
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && status.Status().Details != nil {
+		for _, cause := range status.Status().Details.Causes {
+			msg += "; " + strings.TrimSpace(cause.Field+" "+cause.Message)
+		}
+	}
+	return &ClusterError{Cluster: c.Name, Err: coded(kind, "%s: %s", what, msg)}
 }
 
 var mappers sync.Map // *Cluster -> meta.RESTMapper

@@ -243,9 +243,12 @@ func (c *Cluster) Patch(ctx context.Context, id ObjectID, t PatchType, patch any
 	}
 	out, err := ri.Patch(ctx, id.Name, pt, data, metav1.PatchOptions{FieldManager: FieldManager})
 	if err != nil {
-		// A failed JSON-patch test of the version is a conflict too.
-		if expectedVersion != "" && pt == types.JSONPatchType && apierrors.IsInvalid(err) && strings.Contains(err.Error(), "test") {
-			return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrConflict, "%s %s changed since version %s", id.GVK.Kind, id.Name, expectedVersion)}
+		// A JSON patch whose version test failed comes back as a bare 400
+		// or 422: it is a conflict when the object has moved on.
+		if expectedVersion != "" && pt == types.JSONPatchType && (apierrors.IsBadRequest(err) || apierrors.IsInvalid(err)) {
+			if cur, gerr := ri.Get(ctx, id.Name, metav1.GetOptions{}); gerr == nil && cur.GetResourceVersion() != expectedVersion {
+				return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrConflict, "%s %s changed since version %s", id.GVK.Kind, id.Name, expectedVersion)}
+			}
 		}
 		return nil, c.apiError(err, id.GVK.Kind+" "+id.Name)
 	}

@@ -8,6 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
 )
@@ -22,9 +24,25 @@ func (r *Resolver) targetOf(id string) (*k8s.Cluster, k8s.ObjectID, error) {
 	return c, oid, err
 }
 
-// objectOf serves an object the apiserver returned as its GraphQL type.
+// objectOf serves an object the apiserver returned as its GraphQL type:
+// ConfigMaps and Secrets as metadata only (as the caches hold them, so a
+// Secret's values never leave), kinds without a type of their own as
+// Resource.
 func objectOf(c *k8s.Cluster, u *unstructured.Unstructured) model.KubeObject {
-	return wrap(c, k8s.Typed(u))
+	switch u.GroupVersionKind() {
+	case k8s.GVKSecret, k8s.GVKConfigMap:
+		m := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: u.GetAPIVersion(), Kind: u.GetKind()}}
+		m.ObjectMeta = metav1.ObjectMeta{
+			Name: u.GetName(), Namespace: u.GetNamespace(), UID: u.GetUID(), ResourceVersion: u.GetResourceVersion(),
+			Generation: u.GetGeneration(), CreationTimestamp: u.GetCreationTimestamp(), DeletionTimestamp: u.GetDeletionTimestamp(),
+			Labels: u.GetLabels(), Annotations: u.GetAnnotations(), OwnerReferences: u.GetOwnerReferences(),
+		}
+		return model.NewMetadataObject(c, m)
+	}
+	if o := wrap(c, k8s.Typed(u)); o != nil {
+		return o
+	}
+	return model.NewResource(c, u)
 }
 
 // patchKeys names the top-level keys of a patch for the audit log: never
@@ -131,4 +149,43 @@ func drainPayload(c *k8s.Cluster, node *unstructured.Unstructured, results []k8s
 		p.Pods[i] = out
 	}
 	return p, nil
+}
+
+// write runs one change on the object an id names, audits it, and returns
+// the object as the apiserver left it, as its GraphQL type.
+func (r *Resolver) write(ctx context.Context, id, action string, op func(*k8s.Cluster, k8s.ObjectID) (*unstructured.Unstructured, error), attrs ...any) (model.KubeObject, error) {
+	c, oid, err := r.targetOf(id)
+	if err != nil {
+		return nil, err
+	}
+	u, err := op(c, oid)
+	r.Audit.Record(ctx, action, c.Name, objectName(oid), err, attrs...)
+	if err != nil {
+		return nil, err
+	}
+	return objectOf(c, u), nil
+}
+
+// versions lists each cluster's apiserver version and the components of
+// the versions ConfigMap; a cluster whose ConfigMap cannot be read adds an
+// error naming it and the rest is still served.
+func (r *Resolver) versions(ctx context.Context, cs []*k8s.Cluster) []*model.ComponentVersion {
+	out := []*model.ComponentVersion{}
+	ns, name, _ := strings.Cut(r.VersionsConfigMap, "/")
+	for _, c := range cs {
+		st := c.Status()
+		out = append(out, &model.ComponentVersion{Name: "kube-apiserver", Cluster: c.Name, Status: string(st.State), Version: st.ServerVersion})
+		if r.VersionsConfigMap == "" {
+			continue
+		}
+		vs, err := c.Versions(ctx, ns, name)
+		if err != nil {
+			graphql.AddError(ctx, err)
+			continue
+		}
+		for _, v := range vs {
+			out = append(out, &model.ComponentVersion{Name: v.Name, Cluster: c.Name, Status: v.Status, Version: v.Version})
+		}
+	}
+	return out
 }

@@ -19,4 +19,7 @@ type Resolver struct {
 	Terminals *terminal.Registry
 	// Audit records mutations and terminal sessions.
 	Audit *audit.Log
+	// VersionsConfigMap names the ConfigMap of component versions,
+	// "namespace/name"; empty for none.
+	VersionsConfigMap string
 }

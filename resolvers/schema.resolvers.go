@@ -19,6 +19,7 @@ import (
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/loaders"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -165,16 +166,13 @@ func (r *mutationResolver) Apply(ctx context.Context, cluster string, manifest s
 }
 
 func (r *mutationResolver) Patch(ctx context.Context, id string, typeArg model.PatchType, patch model.JSON, resourceVersion *string) (*model.PatchPayload, error) {
-	c, oid, err := r.targetOf(id)
+	o, err := r.write(ctx, id, "patch", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+		return c.Patch(ctx, oid, k8s.PatchType(typeArg), patch.V, str(resourceVersion))
+	}, "type", string(typeArg), "keys", patchKeys(patch.V))
 	if err != nil {
 		return nil, err
 	}
-	u, err := c.Patch(ctx, oid, k8s.PatchType(typeArg), patch.V, str(resourceVersion))
-	r.Audit.Record(ctx, "patch", c.Name, objectName(oid), err, "type", string(typeArg), "keys", patchKeys(patch.V))
-	if err != nil {
-		return nil, err
-	}
-	return &model.PatchPayload{Object: objectOf(c, u)}, nil
+	return &model.PatchPayload{Object: o}, nil
 }
 
 func (r *mutationResolver) Delete(ctx context.Context, id string, propagation *model.DeletionPropagation, gracePeriodSeconds *int) (*model.DeletePayload, error) {
@@ -200,42 +198,120 @@ func (r *mutationResolver) Delete(ctx context.Context, id string, propagation *m
 }
 
 func (r *mutationResolver) Scale(ctx context.Context, id string, replicas int) (*model.ScalePayload, error) {
-	c, oid, err := r.targetOf(id)
+	o, err := r.write(ctx, id, "scale", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+		return c.Scale(ctx, oid, replicas)
+	}, "replicas", replicas)
 	if err != nil {
 		return nil, err
 	}
-	u, err := c.Scale(ctx, oid, replicas)
-	r.Audit.Record(ctx, "scale", c.Name, objectName(oid), err, "replicas", replicas)
-	if err != nil {
-		return nil, err
-	}
-	return &model.ScalePayload{Object: objectOf(c, u)}, nil
+	return &model.ScalePayload{Object: o}, nil
 }
 
 func (r *mutationResolver) Restart(ctx context.Context, id string) (*model.RestartPayload, error) {
-	c, oid, err := r.targetOf(id)
+	o, err := r.write(ctx, id, "restart", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+		return c.Restart(ctx, oid)
+	})
 	if err != nil {
 		return nil, err
 	}
-	u, err := c.Restart(ctx, oid)
-	r.Audit.Record(ctx, "restart", c.Name, objectName(oid), err)
-	if err != nil {
-		return nil, err
-	}
-	return &model.RestartPayload{Object: objectOf(c, u)}, nil
+	return &model.RestartPayload{Object: o}, nil
 }
 
 func (r *mutationResolver) SetImage(ctx context.Context, id string, container string, image string) (*model.SetImagePayload, error) {
-	c, oid, err := r.targetOf(id)
+	o, err := r.write(ctx, id, "setImage", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+		return c.SetImage(ctx, oid, container, image)
+	}, "container", container, "image", image)
 	if err != nil {
 		return nil, err
 	}
-	u, err := c.SetImage(ctx, oid, container, image)
-	r.Audit.Record(ctx, "setImage", c.Name, objectName(oid), err, "container", container, "image", image)
+	return &model.SetImagePayload{Object: o}, nil
+}
+
+func (r *mutationResolver) Rollback(ctx context.Context, id string, revision *int) (*model.RollbackPayload, error) {
+	rev := int64(0)
+	if revision != nil {
+		if *revision <= 0 {
+			return nil, k8s.BadInput("revision must be positive")
+		}
+		rev = int64(*revision)
+	}
+	o, err := r.write(ctx, id, "rollback", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+		return c.Rollback(ctx, oid, rev)
+	}, "revision", rev)
 	if err != nil {
 		return nil, err
 	}
-	return &model.SetImagePayload{Object: objectOf(c, u)}, nil
+	return &model.RollbackPayload{Object: o}, nil
+}
+
+func (r *mutationResolver) SuspendCronJob(ctx context.Context, id string) (*model.CronJobPayload, error) {
+	o, err := r.write(ctx, id, "suspendCronJob", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+		return c.SuspendCronJob(ctx, oid, true)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &model.CronJobPayload{Object: o}, nil
+}
+
+func (r *mutationResolver) ResumeCronJob(ctx context.Context, id string) (*model.CronJobPayload, error) {
+	o, err := r.write(ctx, id, "resumeCronJob", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+		return c.SuspendCronJob(ctx, oid, false)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &model.CronJobPayload{Object: o}, nil
+}
+
+func (r *mutationResolver) TriggerCronJob(ctx context.Context, id string) (*model.TriggerPayload, error) {
+	o, err := r.write(ctx, id, "triggerCronJob", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+		return c.TriggerCronJob(ctx, oid)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &model.TriggerPayload{Job: o}, nil
+}
+
+func (r *mutationResolver) ExtendTrial(ctx context.Context, id string, days int) (*model.NamespacePayload, error) {
+	o, err := r.write(ctx, id, "extendTrial", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+		if oid.GVK != k8s.GVKNamespace {
+			return nil, k8s.BadInput("%s is not a namespace", oid.GVK.Kind)
+		}
+		return c.ExtendTrial(ctx, oid.Name, days)
+	}, "days", days)
+	if err != nil {
+		return nil, err
+	}
+	ns, ok := o.(*model.Namespace)
+	if !ok {
+		return nil, k8s.BadInput("not a namespace")
+	}
+	return &model.NamespacePayload{Namespace: ns}, nil
+}
+
+func (r *mutationResolver) GrantInitialRole(ctx context.Context, cluster string, user string, clusterRole string) (*model.GrantPayload, error) {
+	c, err := r.Registry.Cluster(cluster)
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.GrantInitialRole(ctx, user, clusterRole)
+	r.Audit.Record(ctx, "grantInitialRole", cluster, "ClusterRoleBinding for "+user, err, "clusterRole", clusterRole)
+	if err != nil {
+		return nil, err
+	}
+	return &model.GrantPayload{Binding: objectOf(c, u)}, nil
+}
+
+func (r *mutationResolver) RevokeInitialRole(ctx context.Context, cluster string, user string) (bool, error) {
+	c, err := r.Registry.Cluster(cluster)
+	if err != nil {
+		return false, err
+	}
+	err = c.RevokeInitialRole(ctx, user)
+	r.Audit.Record(ctx, "revokeInitialRole", cluster, "ClusterRoleBinding for "+user, err)
+	return err == nil, err
 }
 
 func (r *mutationResolver) Cordon(ctx context.Context, id string) (*model.NodePayload, error) {
@@ -596,6 +672,37 @@ func (r *queryResolver) Resources(ctx context.Context, group string, version str
 		}
 	}
 	return paged(ctx, r.Resolver, items, errs, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapResource)
+}
+
+func (r *queryResolver) NamespaceNameAvailable(ctx context.Context, name string, clusters []string) (*model.NamespaceNameCheck, error) {
+	cs, err := r.clustersOf(clusters)
+	if err != nil {
+		return nil, err
+	}
+	check := &model.NamespaceNameCheck{Name: name, TakenIn: []string{}}
+	if why := k8s.ValidNamespaceName(name); why != "" {
+		check.InvalidReason = &why
+		return check, nil
+	}
+	for _, c := range cs {
+		taken, err := c.NamespaceTaken(name)
+		if err != nil {
+			return nil, err // an unreadable cluster cannot vouch for the name
+		}
+		if taken {
+			check.TakenIn = append(check.TakenIn, c.Name)
+		}
+	}
+	check.Available = len(check.TakenIn) == 0
+	return check, nil
+}
+
+func (r *queryResolver) Versions(ctx context.Context, clusters []string) ([]*model.ComponentVersion, error) {
+	cs, err := r.clustersOf(clusters)
+	if err != nil {
+		return nil, err
+	}
+	return r.versions(ctx, cs), nil
 }
 
 func (r *queryResolver) Topology(ctx context.Context, cluster string, namespace *string) (*model.Topology, error) {

@@ -44,6 +44,18 @@ type ClusterStatus struct {
 	ServerVersion *string `json:"serverVersion,omitempty"`
 }
 
+// A component's version.
+type ComponentVersion struct {
+	// The component, e.g. kube-apiserver or a console module.
+	Name string `json:"name"`
+	// The cluster it was read from.
+	Cluster string `json:"cluster"`
+	// Its status, e.g. Normal, READY or Unknown.
+	Status string `json:"status"`
+	// Its version.
+	Version string `json:"version"`
+}
+
 // A workload condition.
 type Condition struct {
 	// Condition type.
@@ -82,6 +94,12 @@ type Container struct {
 	MemoryRequestBytes int64 `json:"memoryRequestBytes"`
 	// Memory limit in bytes.
 	MemoryLimitBytes int64 `json:"memoryLimitBytes"`
+}
+
+// The outcome of suspending or resuming a CronJob.
+type CronJobPayload struct {
+	// The CronJob after the change.
+	Object KubeObject `json:"object"`
 }
 
 // Status of a CronJob.
@@ -162,6 +180,12 @@ type EventFilter struct {
 	Until *time.Time `json:"until,omitempty"`
 }
 
+// The outcome of a role grant.
+type GrantPayload struct {
+	// The ClusterRoleBinding created.
+	Binding KubeObject `json:"binding"`
+}
+
 // Status of a Job.
 type JobStatus struct {
 	// Active pods.
@@ -232,6 +256,24 @@ type MutationError struct {
 	Message string `json:"message"`
 	// The error code, as in extensions.code.
 	Code string `json:"code"`
+}
+
+// Whether a namespace name can be used.
+type NamespaceNameCheck struct {
+	// The name checked.
+	Name string `json:"name"`
+	// Valid and free in every cluster checked.
+	Available bool `json:"available"`
+	// Why the name is not a valid namespace name; null when it is.
+	InvalidReason *string `json:"invalidReason,omitempty"`
+	// Clusters where a namespace of that name exists.
+	TakenIn []string `json:"takenIn"`
+}
+
+// The outcome of a namespace change.
+type NamespacePayload struct {
+	// The namespace after the change.
+	Namespace *Namespace `json:"namespace"`
 }
 
 // A node address.
@@ -424,6 +466,12 @@ type RestartPayload struct {
 	Object KubeObject `json:"object"`
 }
 
+// The outcome of a rollback.
+type RollbackPayload struct {
+	// The Deployment with its restored template.
+	Object KubeObject `json:"object"`
+}
+
 // The outcome of a scale.
 type ScalePayload struct {
 	// The object after scaling.
@@ -512,6 +560,12 @@ type TopologyNode struct {
 	Status string `json:"status"`
 	// Whether the object is healthy.
 	Healthy bool `json:"healthy"`
+}
+
+// The outcome of triggering a CronJob.
+type TriggerPayload struct {
+	// The Job that was started.
+	Job KubeObject `json:"job"`
 }
 
 // What apply did to one document.

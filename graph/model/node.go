@@ -3,6 +3,7 @@ package model
 import (
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -25,6 +26,9 @@ func (n *Namespace) Name() string { return n.N.Name }
 
 // Phase is Active or Terminating.
 func (n *Namespace) Phase() string { return string(n.N.Status.Phase) }
+
+// TrialExpiresAt is when the namespace's trial ends.
+func (n *Namespace) TrialExpiresAt() *time.Time { return k8s.TrialExpiry(n.N) }
 
 // Node is a view over a cached Node.
 type Node struct {

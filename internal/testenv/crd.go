@@ -14,10 +14,17 @@ import (
 	"k8s.io/client-go/dynamic"
 )
 
+// WithScale gives a custom resource a scale subresource on .spec.replicas.
+func WithScale(v *apiextensionsv1.CustomResourceDefinitionVersion) {
+	v.Subresources = &apiextensionsv1.CustomResourceSubresources{Scale: &apiextensionsv1.CustomResourceSubresourceScale{
+		SpecReplicasPath: ".spec.replicas", StatusReplicasPath: ".status.replicas",
+	}}
+}
+
 // CreateCRD defines a schemaless custom resource in the cluster, waits until
 // the apiserver serves it, deletes it when the test ends, and returns a
-// dynamic client for it.
-func CreateCRD(t testing.TB, c Cluster, gvr schema.GroupVersionResource, kind string, namespaced bool) dynamic.NamespaceableResourceInterface {
+// dynamic client for it. Options edit the served version (see WithScale).
+func CreateCRD(t testing.TB, c Cluster, gvr schema.GroupVersionResource, kind string, namespaced bool, opts ...func(*apiextensionsv1.CustomResourceDefinitionVersion)) dynamic.NamespaceableResourceInterface {
 	t.Helper()
 	ctx := context.Background()
 	scope := apiextensionsv1.ClusterScoped
@@ -36,6 +43,9 @@ func CreateCRD(t testing.TB, c Cluster, gvr schema.GroupVersionResource, kind st
 				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: &preserve}},
 			}},
 		},
+	}
+	for _, o := range opts {
+		o(&crd.Spec.Versions[0])
 	}
 	crds := apiextensionsclient.NewForConfigOrDie(c.Config).ApiextensionsV1().CustomResourceDefinitions()
 	if _, err := crds.Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
