@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -232,6 +233,33 @@ func TestMain(m *testing.M) {
 }
 
 func base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// waitRunning waits until n pods of the namespace run, as the cache sees it.
+func (s *server) waitRunning(t *testing.T, namespace string, n int) {
+	t.Helper()
+	eventually(t, 30*time.Second, fmt.Sprintf("%d running pods in %s", n, namespace), func() bool {
+		var out struct{ Pods struct{ TotalCount int } }
+		s.query(t, `query($ns: String) { pods(filter: {namespace: $ns, status: "Running"}) { totalCount } }`, map[string]any{"ns": namespace}, &out)
+		return out.Pods.TotalCount == n
+	})
+}
+
+// rawSubscribe subscribes to a cluster's pods of a namespace directly, as
+// an unrestricted subject, with the given buffer; it ends with the test.
+func (s *server) rawSubscribe(t *testing.T, cluster, namespace string, buffer int) <-chan k8s.Change {
+	t.Helper()
+	cl, err := s.Registry.Cluster(cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(k8s.WithSubject(context.Background(), &k8s.Subject{User: "test", Unrestricted: true}))
+	t.Cleanup(cancel)
+	changes, _, err := cl.Subscribe(wctx, "Pod", &k8s.Filter{Namespace: namespace}, k8s.SubscribeOptions{Buffer: buffer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return changes
+}
 
 // jsonInto decodes a response's data, whatever its errors.
 func jsonInto(r response, v any) error { return json.Unmarshal(r.Data, v) }

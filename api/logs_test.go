@@ -47,13 +47,7 @@ func TestPodLogs(t *testing.T) {
 	makeNamespace(t, c, ns)
 	makePod(t, c, ns, "talker")
 	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true})
-	eventually(t, 30*time.Second, "talker running", func() bool {
-		var out struct {
-			Pods struct{ Nodes []struct{ Phase string } }
-		}
-		s.query(t, `{ pods(filter: {namespace: "logs-test", name: "talker"}) { nodes { phase } } }`, nil, &out)
-		return len(out.Pods.Nodes) == 1 && out.Pods.Nodes[0].Phase == "Running"
-	})
+	s.waitRunning(t, ns, 1)
 	st := subscribeWS(t, s, "", `subscription { podLogs(cluster: "`+c.Context+`", namespace: "logs-test", pod: "talker", timestamps: true) {
 		pod container line timestamp } }`, nil)
 	first, ok := st.nextLog()
@@ -101,11 +95,7 @@ func TestSelectorLogs(t *testing.T) {
 	makePod(t, c, ns, "one")
 	makePod(t, c, ns, "two")
 	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true})
-	eventually(t, 30*time.Second, "both running", func() bool {
-		var out struct{ Pods struct{ TotalCount int } }
-		s.query(t, `{ pods(filter: {namespace: "logs-many", status: "Running"}) { totalCount } }`, nil, &out)
-		return out.Pods.TotalCount == 2
-	})
+	s.waitRunning(t, ns, 2)
 	st := subscribeWS(t, s, "", `subscription { logs(cluster: "`+c.Context+`", namespace: "logs-many", labelSelector: "app=watch", tailLines: 2) { pod container line } }`, nil)
 	seen := map[string]int{}
 	for seen["one"] < 2 || seen["two"] < 2 {

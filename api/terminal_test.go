@@ -40,11 +40,7 @@ func TestTerminal(t *testing.T) {
 		clusterBinding(t, c, "cg-term-other", "cluster-admin", user)
 	})
 	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true, auth: true})
-	eventually(t, 30*time.Second, "the pod running", func() bool {
-		var out struct{ Pods struct{ TotalCount int } }
-		s.as(admin.token).query(t, `{ pods(filter: {namespace: "term-test", status: "Running"}) { totalCount } }`, nil, &out)
-		return out.Pods.TotalCount == 1
-	})
+	s.as(admin.token).waitRunning(t, ns, 1)
 	st := subscribeWS(t, s, admin.token, `subscription { terminal(cluster: "`+c.Context+`", namespace: "term-test", pod: "shell", tty: false,
 		command: ["sh", "-c", "read line; echo got:$line; echo oops >&2; exit 3"]) { session type data exitCode error } }`, nil)
 	started, ok := st.nextFrame()
@@ -131,11 +127,7 @@ func TestTerminalIdle(t *testing.T) {
 	makeNamespace(t, c, ns)
 	makePod(t, c, ns, "sleeper")
 	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true, terminal: terminal.Limits{Idle: 2 * time.Second}})
-	eventually(t, 30*time.Second, "the pod running", func() bool {
-		var out struct{ Pods struct{ TotalCount int } }
-		s.query(t, `{ pods(filter: {namespace: "term-idle", status: "Running"}) { totalCount } }`, nil, &out)
-		return out.Pods.TotalCount == 1
-	})
+	s.waitRunning(t, ns, 1)
 	st := subscribeWS(t, s, "", `subscription { terminal(cluster: "`+c.Context+`", namespace: "term-idle", pod: "sleeper", tty: false,
 		command: ["sh", "-c", "sleep 60"]) { type error } }`, nil)
 	for {

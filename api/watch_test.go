@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -315,16 +314,7 @@ func TestSlowSubscriberResyncs(t *testing.T) {
 	ns := "watch-slow"
 	makeNamespace(t, c, ns)
 	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true})
-	cl, err := s.Registry.Cluster(c.Context)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, cancel := context.WithCancel(k8s.WithSubject(context.Background(), &k8s.Subject{User: "test", Unrestricted: true}))
-	defer cancel()
-	changes, _, err := cl.Subscribe(wctx, "Pod", &k8s.Filter{Namespace: ns}, k8s.SubscribeOptions{Buffer: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	changes := s.rawSubscribe(t, c.Context, ns, 1)
 	if ch := <-changes; ch.Type != k8s.Synced {
 		t.Fatalf("first change %s, want SYNCED (the namespace is empty)", ch.Type)
 	}
@@ -393,17 +383,8 @@ func TestStalledSubscriberDoesNotDelayOthers(t *testing.T) {
 	ns := "watch-stall"
 	makeNamespace(t, c, ns)
 	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true})
-	cl, err := s.Registry.Cluster(c.Context)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, cancel := context.WithCancel(k8s.WithSubject(context.Background(), &k8s.Subject{User: "test", Unrestricted: true}))
-	defer cancel()
 	// The stalled one: subscribed, never read after its first change.
-	stalled, _, err := cl.Subscribe(wctx, "Pod", &k8s.Filter{Namespace: ns}, k8s.SubscribeOptions{Buffer: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stalled := s.rawSubscribe(t, c.Context, ns, 1)
 	<-stalled
 	reader := subscribeWS(t, s, "", watchQuery, map[string]any{"ns": ns})
 	reader.until("SYNCED", "")
