@@ -14,6 +14,10 @@ demo: ## Build and run clustergraph on two local demo clusters, with GraphiQL.
 test: ## Install what is missing, start real clusters, run every test, clean up.
 	tools/test.sh
 
+.PHONY: bench
+bench: ## Benchmarks on the seeded test clusters, clustergraph next to the apiserver.
+	tools/bench.sh
+
 .PHONY: generate
 generate: ## Regenerate gqlgen code from schema.graphqls and gqlgen.yml.
 	go generate ./...

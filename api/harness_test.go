@@ -72,7 +72,7 @@ func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
-func startServer(t *testing.T, o serverOpts) *server {
+func startServer(t testing.TB, o serverOpts) *server {
 	t.Helper()
 	if o.probeInterval == 0 {
 		o.probeInterval = 500 * time.Millisecond
@@ -154,7 +154,7 @@ type response struct {
 }
 
 // do posts a query and returns the raw response.
-func (s *server) do(t *testing.T, query string, vars map[string]any) response {
+func (s *server) do(t testing.TB, query string, vars map[string]any) response {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, err := http.NewRequest(http.MethodPost, s.URL+"/query", bytes.NewReader(body))
@@ -180,7 +180,7 @@ func (s *server) do(t *testing.T, query string, vars map[string]any) response {
 }
 
 // query runs a query that must succeed and decodes its data into out.
-func (s *server) query(t *testing.T, query string, vars map[string]any, out any) {
+func (s *server) query(t testing.TB, query string, vars map[string]any, out any) {
 	t.Helper()
 	r := s.do(t, query, vars)
 	if len(r.Errors) > 0 {
@@ -192,7 +192,7 @@ func (s *server) query(t *testing.T, query string, vars map[string]any, out any)
 }
 
 // eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

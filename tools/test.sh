@@ -32,28 +32,8 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
-# Each run gets its own kwok work dir, so a stale cluster from an earlier run
-# (or the demo) never interferes.
-export CLUSTERGRAPH_TESTBED_DIR
-CLUSTERGRAPH_TESTBED_DIR=$(mktemp -d /tmp/clustergraph-test.XXXXXX)
-cleanup() {
-  log "stopping test clusters"
-  tools/testbed/cluster.sh down-all >/dev/null 2>&1 || true
-  rm -rf "$CLUSTERGRAPH_TESTBED_DIR"
-}
-trap cleanup EXIT
-
-log "starting clusters cg-a and cg-b"
-kc_a=$(tools/testbed/cluster.sh up cg-a 4 | tail -n1)
-kc_b=$(tools/testbed/cluster.sh up cg-b 3 | tail -n1)
-log "seeding"
-tools/testbed/seed.sh "$kc_a" & seed_a=$!
-tools/testbed/seed.sh "$kc_b" & seed_b=$!
-wait $seed_a
-wait $seed_b
-log "testbed ready after $((SECONDS - start))s"
-
-export CLUSTERGRAPH_TEST_KUBECONFIGS="$kc_a:$kc_b"
+# shellcheck source=testbed/pair.sh
+source tools/testbed/pair.sh
 export CLUSTERGRAPH_REQUIRE_ASSETS=1
 # shellcheck disable=SC2086
 go test -race -count=1 -timeout 30m ${GOTESTFLAGS:-} ./...
