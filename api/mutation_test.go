@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -79,17 +80,35 @@ const applyMutation = `mutation($c: String!, $m: String!, $ns: String, $dry: Boo
 // with client-go and that the audit log and the apiserver name the caller.
 func TestWrites(t *testing.T) {
 	cs := testenv.Clusters(t)
-	c := cs[0]
+	for i, c := range cs {
+		t.Run(c.Context, func(t *testing.T) {
+			// Callers come from the identity cluster (cs[0]) in both runs.
+			clusters := []testenv.Cluster{cs[0]}
+			if i > 0 {
+				clusters = append(clusters, c)
+			}
+			testWrites(t, clusters, c, fmt.Sprint(i))
+		})
+	}
+}
+
+func testWrites(t *testing.T, clusters []testenv.Cluster, c testenv.Cluster, suffix string) {
 	ns := "writes-test"
 	makeNamespace(t, c, ns)
-	admin := makeUser(t, cs[:1], "cg-writer", func(c testenv.Cluster, user string) {
-		clusterBinding(t, c, "cg-writer", "cluster-admin", user)
+	admin := makeUser(t, clusters, "cg-writer-"+suffix, func(c testenv.Cluster, user string) {
+		clusterBinding(t, c, "cg-writer-"+suffix, "cluster-admin", user)
 	})
-	viewer := makeUser(t, cs[:1], "cg-reader", func(c testenv.Cluster, user string) {
-		roleBinding(t, c, ns, "cg-reader", "ClusterRole", "view", user)
+	viewer := makeUser(t, clusters, "cg-reader-"+suffix, func(c testenv.Cluster, user string) {
+		if c.Context == clusters[len(clusters)-1].Context {
+			roleBinding(t, c, ns, "cg-reader-"+suffix, "ClusterRole", "view", user)
+		}
 	})
+	var paths []string
+	for _, cl := range clusters {
+		paths = append(paths, cl.Kubeconfig)
+	}
 	var auditLog syncBuffer
-	s := startServerWith(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true, auth: true}, func(cfg *api.Config) {
+	s := startServerWith(t, serverOpts{kubeconfigs: paths, waitReady: true, auth: true}, func(cfg *api.Config) {
 		cfg.Audit = audit.New(&auditLog)
 	})
 	as := s.as(admin.token)
@@ -189,9 +208,10 @@ func TestWrites(t *testing.T) {
 		t.Errorf("scale a configmap: %+v, want BAD_USER_INPUT (no scale subresource)", r.Errors)
 	}
 
-	// A viewer's write is refused by the apiserver itself (impersonation).
-	if r := s.as(viewer.token).do(t, `mutation($id: ID!) { scale(id: $id, replicas: 0) { object { id } } }`, map[string]any{"id": deployID}); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
-		t.Errorf("viewer scale: %+v, want FORBIDDEN", r.Errors)
+	// A viewer's write is refused by the apiserver itself, which names the
+	// viewer: the request impersonated them.
+	if r := s.as(viewer.token).do(t, `mutation($id: ID!) { scale(id: $id, replicas: 0) { object { id } } }`, map[string]any{"id": deployID}); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "FORBIDDEN" || !strings.Contains(r.Errors[0].Message, viewer.user) {
+		t.Errorf("viewer scale: %+v, want FORBIDDEN naming %s", r.Errors, viewer.user)
 	}
 
 	// Cordon and uncordon a node.
@@ -212,16 +232,38 @@ func TestWrites(t *testing.T) {
 		t.Error("uncordon left the node unschedulable")
 	}
 
-	// Delete; the object is gone.
+	// Delete with each propagation; a namespace reports it is terminating.
 	var del struct {
-		Delete struct{ Gone bool }
+		Delete struct {
+			Gone   bool
+			Object *struct {
+				Metadata struct{ DeletionTimestamp *time.Time }
+			}
+		}
 	}
-	as.query(t, `mutation($id: ID!) { delete(id: $id, propagation: FOREGROUND) { gone } }`, map[string]any{"id": cmID}, &del)
+	deleteQ := `mutation($id: ID!, $p: DeletionPropagation) { delete(id: $id, propagation: $p) { gone object { metadata { deletionTimestamp } } } }`
+	as.query(t, deleteQ, map[string]any{"id": deployID, "p": "ORPHAN"}, &del)
+	eventually(t, 30*time.Second, "the orphaned ReplicaSet without owner", func() bool {
+		rss, err := c.Client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=applied"})
+		return err == nil && len(rss.Items) > 0 && len(rss.Items[0].OwnerReferences) == 0
+	})
+	rss, _ := c.Client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=applied"})
+	for _, rs := range rss.Items {
+		rsID := k8s.ObjectID{Cluster: c.Context, GVK: k8s.GVKReplicaSet, Namespace: ns, Name: rs.Name}.Encode()
+		as.query(t, deleteQ, map[string]any{"id": rsID, "p": "BACKGROUND"}, &del)
+	}
+	as.query(t, deleteQ, map[string]any{"id": cmID, "p": "FOREGROUND"}, &del)
 	// Foreground deletion finishes after the garbage collector's pass.
 	eventually(t, 30*time.Second, "the configmap gone", func() bool {
 		_, err := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, "applied-config", metav1.GetOptions{})
 		return err != nil
 	})
+
+	makeNamespace(t, c, "doomed-"+suffix)
+	as.query(t, deleteQ, map[string]any{"id": k8s.ObjectID{Cluster: c.Context, GVK: k8s.GVKNamespace, Name: "doomed-" + suffix}.Encode()}, &del)
+	if del.Delete.Gone || del.Delete.Object == nil || del.Delete.Object.Metadata.DeletionTimestamp == nil {
+		t.Errorf("namespace delete = %+v, want it reported terminating", del.Delete)
+	}
 
 	// The audit log names the caller for each write, never a value.
 	log := auditLog.String()
