@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
@@ -78,8 +79,11 @@ func isUpgrade(r *http.Request) bool {
 }
 
 // wsInit authenticates a websocket from the Authorization value of its
-// connection_init payload (GraphiQL sends its headers there).
-func wsInit(authn *auth.Authenticator) transport.WebsocketInitFunc {
+// connection_init payload (GraphiQL sends its headers there). The socket
+// lives only as long as its token is accepted: the token is checked again
+// every recheck, and the socket is closed (every subscription and terminal
+// on it ending) once the identity cluster refuses it, expired or revoked.
+func wsInit(authn *auth.Authenticator, recheck time.Duration) transport.WebsocketInitFunc {
 	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		if authn == nil {
 			return ctx, &p, nil
@@ -88,7 +92,23 @@ func wsInit(authn *auth.Authenticator) transport.WebsocketInitFunc {
 		if err != nil {
 			return ctx, nil, err
 		}
-		return k8s.WithSubject(ctx, s), &p, nil
+		ctx, cancel := context.WithCancel(k8s.WithSubject(ctx, s))
+		go func() {
+			defer cancel()
+			t := time.NewTicker(recheck)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				if _, err := bearer(ctx, authn, p.Authorization()); errors.Is(err, auth.ErrUnauthenticated) {
+					return // closes the socket
+				}
+			}
+		}()
+		return ctx, &p, nil
 	}
 }
 

@@ -41,6 +41,9 @@ type Config struct {
 	Loaders loaders.Config
 	// Limits bound request size and cost.
 	Limits Limits
+	// TokenRecheck is how often a websocket's token is checked again
+	// (default 30 s); the socket closes once it is refused.
+	TokenRecheck time.Duration
 	// AllowedOrigins are the browser origins (host patterns such as
 	// "console.example.com" or "https://*.example.com") that may open a
 	// websocket besides the server's own; cross-origin is denied by default.
@@ -78,6 +81,9 @@ func NewHandler(cfg Config) http.Handler {
 		cfg.Logger = slog.Default()
 	}
 	cfg.Limits.defaults()
+	if cfg.TokenRecheck <= 0 {
+		cfg.TokenRecheck = 30 * time.Second
+	}
 	if cfg.Audit == nil {
 		cfg.Audit = audit.Discard
 	}
@@ -97,7 +103,7 @@ func graphQL(cfg Config) http.Handler {
 	srv.AddTransport(transport.Websocket{
 		Implementation:        transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{OriginPatterns: cfg.AllowedOrigins}},
 		KeepAlivePingInterval: 10 * time.Second,
-		InitFunc:              wsInit(cfg.Authenticator),
+		InitFunc:              wsInit(cfg.Authenticator, cfg.TokenRecheck),
 		InitTimeout:           10 * time.Second,
 	})
 	srv.AddTransport(transport.Options{})

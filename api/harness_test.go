@@ -55,6 +55,8 @@ type serverOpts struct {
 	waitReady bool
 	// terminal bounds terminal sessions.
 	terminal terminal.Limits
+	// authTTL is how long an accepted token is remembered (default 30 s).
+	authTTL time.Duration
 	// configHook edits the handler's configuration.
 	configHook func(*api.Config)
 	// auth turns authentication on (identity: the first kubeconfig's
@@ -94,7 +96,7 @@ func startServer(t testing.TB, o serverOpts) *server {
 	}
 	var authn *auth.Authenticator
 	if o.auth {
-		authn = auth.New(auth.Config{Registry: s.Registry})
+		authn = auth.New(auth.Config{Registry: s.Registry, TTL: o.authTTL})
 	}
 	cfg := api.Config{Registry: s.Registry, Authenticator: authn, MaxPage: o.maxPage, Terminal: o.terminal, Logger: log}
 	if o.configHook != nil {

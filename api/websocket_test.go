@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/clustergraph/clustergraph/api"
 
 	"github.com/clustergraph/clustergraph/internal/testenv"
 )
@@ -145,6 +148,34 @@ func TestWebsocket(t *testing.T) {
 			}
 		})
 	}
+	t.Run("revoked token closes the socket", func(t *testing.T) {
+		gone := makeUser(t, cs[:1], "cg-ws-revoked", func(c testenv.Cluster, user string) {
+			roleBinding(t, c, "shop", "cg-ws-revoked", "ClusterRole", "view", user)
+		})
+		short := startServerWith(t, serverOpts{kubeconfigs: []string{cs[0].Kubeconfig}, waitReady: true, auth: true, authTTL: time.Second}, func(cfg *api.Config) {
+			cfg.TokenRecheck = time.Second
+		})
+		st := subscribeWS(t, short, gone.token, watchQuery, map[string]any{"ns": "shop"})
+		st.until("SYNCED", "")
+		if err := cs[0].Client.CoreV1().ServiceAccounts(accessNS).Delete(ctx, "cg-ws-revoked", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		deleted := time.Now()
+		// One read with a long deadline: it must end by the socket closing,
+		// not by the deadline (which would also close it, so it is told apart
+		// by the context).
+		rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for {
+			if _, _, err := st.c.Read(rctx); err != nil {
+				if rctx.Err() != nil {
+					t.Fatal("the socket outlived its revoked token by 30s")
+				}
+				break
+			}
+		}
+		t.Logf("socket closed %s after its service account was deleted", time.Since(deleted).Round(time.Millisecond))
+	})
 	t.Run("same origin", func(t *testing.T) {
 		if _, err := wsDial(t, s, s.URL); err != nil {
 			t.Fatalf("same-origin upgrade refused: %v", err)
