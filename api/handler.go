@@ -101,7 +101,10 @@ func graphQL(cfg Config) http.Handler {
 	// AllowedOrigins only (cross-site websocket hijacking, CVE-2019-13209);
 	// an Origin of "null" is refused.
 	srv.AddTransport(transport.Websocket{
-		Implementation:        transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{OriginPatterns: cfg.AllowedOrigins}},
+		Implementation: guardedWebsockets{
+			inner: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{OriginPatterns: cfg.AllowedOrigins}},
+			max:   cfg.Limits.MaxSubscriptions,
+		},
 		KeepAlivePingInterval: 10 * time.Second,
 		InitFunc:              wsInit(cfg.Authenticator, cfg.TokenRecheck),
 		InitTimeout:           10 * time.Second,

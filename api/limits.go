@@ -30,6 +30,9 @@ type Limits struct {
 	// PerUserConcurrency bounds the requests one user may have in flight
 	// (default 32).
 	PerUserConcurrency int
+	// MaxSubscriptions bounds the subscriptions one websocket runs at once
+	// (default 100).
+	MaxSubscriptions int
 }
 
 func (l *Limits) defaults() {
@@ -44,6 +47,9 @@ func (l *Limits) defaults() {
 	}
 	if l.PerUserConcurrency <= 0 {
 		l.PerUserConcurrency = 32
+	}
+	if l.MaxSubscriptions <= 0 {
+		l.MaxSubscriptions = 100
 	}
 }
 

@@ -25,6 +25,11 @@ type wsMessage struct {
 
 func wsDial(t *testing.T, s *server, origin string) (*websocket.Conn, error) {
 	t.Helper()
+	return wsDialProtocol(t, s, origin, "graphql-transport-ws")
+}
+
+func wsDialProtocol(t *testing.T, s *server, origin, protocol string) (*websocket.Conn, error) {
+	t.Helper()
 	h := http.Header{}
 	if origin != "" {
 		h.Set("Origin", origin)
@@ -32,7 +37,7 @@ func wsDial(t *testing.T, s *server, origin string) (*websocket.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/query", &websocket.DialOptions{
-		Subprotocols: []string{"graphql-transport-ws"}, HTTPHeader: h,
+		Subprotocols: []string{protocol}, HTTPHeader: h,
 	})
 	if c != nil {
 		t.Cleanup(func() { c.CloseNow() })
@@ -175,6 +180,57 @@ func TestWebsocket(t *testing.T) {
 			}
 		}
 		t.Logf("socket closed %s after its service account was deleted", time.Since(deleted).Round(time.Millisecond))
+	})
+	t.Run("legacy subscriptions-transport-ws", func(t *testing.T) {
+		c, err := wsDialProtocol(t, s, "", "graphql-ws")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wsSend(t, c, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + u.token}})
+		if m, err := wsRead(c); err != nil || m.Type != "connection_ack" {
+			t.Fatalf("init: %+v %v", m, err)
+		}
+		wsSend(t, c, map[string]any{"id": "1", "type": "start", "payload": map[string]any{"query": `{ viewer { username } }`}})
+		if m, err := wsRead(c); err != nil || m.Type != "data" || !strings.Contains(string(m.Payload), u.user) {
+			t.Fatalf("query: %+v %v", m, err)
+		}
+	})
+	t.Run("duplicate subscription id", func(t *testing.T) {
+		st := subscribeWS(t, s, u.token, watchQuery, map[string]any{"ns": "shop"})
+		st.until("SYNCED", "")
+		wsSend(t, st.c, map[string]any{"id": "w", "type": "subscribe", "payload": map[string]any{"query": watchQuery, "variables": map[string]any{"ns": "shop"}}})
+		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for {
+			if _, _, err := st.c.Read(rctx); err != nil {
+				if code := websocket.CloseStatus(err); code != 4409 {
+					t.Fatalf("closed with %d (%v), want 4409", code, err)
+				}
+				break
+			}
+		}
+	})
+	t.Run("subscription cap", func(t *testing.T) {
+		capped := startServerWith(t, serverOpts{kubeconfigs: []string{cs[0].Kubeconfig}, waitReady: true, auth: true}, func(cfg *api.Config) {
+			cfg.Limits.MaxSubscriptions = 2
+		})
+		st := subscribeWS(t, capped, u.token, watchQuery, map[string]any{"ns": "shop"})
+		st.until("SYNCED", "")
+		for _, id := range []string{"second", "third"} {
+			wsSend(t, st.c, map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": watchQuery, "variables": map[string]any{"ns": "data"}}})
+		}
+		for {
+			m, err := wsRead(st.c)
+			if err != nil {
+				t.Fatalf("no refusal of the third subscription: %v", err)
+			}
+			if m.ID == "third" {
+				if m.Type != "error" || !strings.Contains(string(m.Payload), "BAD_USER_INPUT") {
+					t.Errorf("third subscription: %+v, want an error", m)
+				}
+				break
+			}
+		}
 	})
 	t.Run("same origin", func(t *testing.T) {
 		if _, err := wsDial(t, s, s.URL); err != nil {

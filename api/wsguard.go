@@ -1,0 +1,120 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+)
+
+// guardedWebsockets wraps the websocket implementation to enforce what the
+// GraphQL websocket protocols ask of a server and gqlgen leaves out: a
+// subscription id already in use closes the socket (4409, as
+// graphql-transport-ws says), and a connection holds at most max
+// subscriptions (a further one is refused with an error message, the
+// others keep running).
+type guardedWebsockets struct {
+	inner transport.WebsocketImplementation
+	max   int
+}
+
+func (g guardedWebsockets) Accept(w http.ResponseWriter, r *http.Request, o transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+	c, err := g.inner.Accept(w, r, o)
+	if err != nil {
+		return nil, err
+	}
+	return &guardedConn{WebsocketConn: c, max: g.max, active: map[string]bool{}}, nil
+}
+
+type guardedConn struct {
+	transport.WebsocketConn
+	max int
+
+	mu     sync.Mutex
+	active map[string]bool
+}
+
+// wsEnvelope is what both protocols' messages share.
+type wsEnvelope struct {
+	ID   string `json:"id,omitempty"`
+	Type string `json:"type"`
+}
+
+// NextReader passes client messages on, after checking subscription starts.
+func (c *guardedConn) NextReader() (int, io.Reader, error) {
+	for {
+		t, r, err := c.WebsocketConn.NextReader()
+		if err != nil {
+			return t, r, err
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return t, nil, err
+		}
+		var m wsEnvelope
+		_ = json.Unmarshal(b, &m)
+		switch m.Type {
+		case "subscribe", "start":
+			c.mu.Lock()
+			dup, full := c.active[m.ID], len(c.active) >= c.max
+			if !dup && !full {
+				c.active[m.ID] = true
+			}
+			c.mu.Unlock()
+			if dup {
+				_ = c.WebsocketConn.WriteClose(4409, fmt.Sprintf("Subscriber for %s already exists", m.ID))
+				_ = c.WebsocketConn.Close()
+				return t, nil, transport.ErrWebsocketClosed
+			}
+			if full {
+				_ = c.WebsocketConn.WriteJSON(map[string]any{"id": m.ID, "type": "error", "payload": []any{map[string]any{
+					"message":    fmt.Sprintf("this connection already runs %d subscriptions, the most allowed", c.max),
+					"extensions": map[string]any{"code": CodeBadUserInput},
+				}}})
+				continue
+			}
+		case "complete", "stop":
+			c.forget(m.ID)
+		}
+		return t, bytes.NewReader(b), nil
+	}
+}
+
+// WriteJSON passes server messages on, noting which subscriptions ended.
+func (c *guardedConn) WriteJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var m wsEnvelope
+	if json.Unmarshal(b, &m) == nil && (m.Type == "complete" || m.Type == "error") {
+		c.forget(m.ID)
+	}
+	return c.WebsocketConn.WriteJSON(json.RawMessage(b))
+}
+
+func (c *guardedConn) forget(id string) {
+	c.mu.Lock()
+	delete(c.active, id)
+	c.mu.Unlock()
+}
+
+// The optional interfaces of the wrapped connection stay available.
+
+func (c *guardedConn) SetReadLimit(limit int64) {
+	if l, ok := c.WebsocketConn.(transport.WebsocketReadLimiter); ok {
+		l.SetReadLimit(limit)
+	}
+}
+
+func (c *guardedConn) SetReadDeadline(t time.Time) error {
+	if d, ok := c.WebsocketConn.(transport.WebsocketReadDeadliner); ok {
+		return d.SetReadDeadline(t)
+	}
+	return nil
+}
