@@ -314,3 +314,45 @@ func TestAuthentication(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupAccess: static-token users get what their groups are bound to.
+func TestGroupAccess(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	b := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "devs-view", Namespace: "data"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "devs"}}}
+	if _, err := c.Client.RbacV1().RoleBindings("data").Create(ctx, b, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Client.RbacV1().RoleBindings("data").Delete(ctx, "devs-view", metav1.DeleteOptions{}) })
+	dataPods, err := c.Client.CoreV1().Pods("data").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true, auth: true})
+	for _, user := range []string{"alice", "bob"} {
+		var out struct {
+			Viewer struct {
+				Username string
+				Groups   []string
+			}
+			Pods struct {
+				TotalCount int
+				Nodes      []struct{ Namespace string }
+			}
+		}
+		agree(t, user+"'s pods", func() int { return len(dataPods.Items) }, func() int {
+			s.as(testenv.StaticTokens[user]).query(t, `{ viewer { username groups } pods { totalCount nodes { namespace } } }`, nil, &out)
+			return out.Pods.TotalCount
+		})
+		if out.Viewer.Username != user || !slices.Contains(out.Viewer.Groups, "devs") {
+			t.Errorf("viewer = %+v", out.Viewer)
+		}
+		for _, p := range out.Pods.Nodes {
+			if p.Namespace != "data" {
+				t.Errorf("%s sees a pod in %s", user, p.Namespace)
+			}
+		}
+	}
+}

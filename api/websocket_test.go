@@ -65,7 +65,8 @@ func wsRead(c *websocket.Conn) (wsMessage, error) {
 		if err := json.Unmarshal(b, &m); err != nil {
 			return m, err
 		}
-		if m.Type != "ping" && m.Type != "pong" {
+		// Keep-alives: ping/pong (graphql-transport-ws), ka (legacy).
+		if m.Type != "ping" && m.Type != "pong" && m.Type != "ka" {
 			return m, nil
 		}
 	}

@@ -144,3 +144,8 @@ func (c Cluster) LogFile() string {
 	dir := os.Getenv("CLUSTERGRAPH_TESTBED_DIR")
 	return filepath.Join(dir, "extras", strings.TrimPrefix(c.Context, "kwok-"), "container.log")
 }
+
+// StaticTokens are the bearer tokens every test cluster accepts (its
+// apiserver's --token-auth-file, see tools/testbed/cluster.sh), by user:
+// alice is in group devs, bob in devs and ops.
+var StaticTokens = map[string]string{"alice": "testbed-alice-token", "bob": "testbed-bob-token"}
