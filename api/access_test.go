@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -291,8 +292,14 @@ func TestAuthentication(t *testing.T) {
 	if err := cs[0].Client.CoreV1().ServiceAccounts(accessNS).Delete(ctx, "cg-gone", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventuallyStatus := func() int { st, _ := post(map[string]string{"Authorization": "Bearer " + gone.token}); return st }
-	if st := eventuallyStatus(); st != http.StatusUnauthorized {
+	// The apiserver itself takes a moment to stop accepting it (its service
+	// account cache); ask it first, so clustergraph is asked only after and
+	// does not remember an earlier yes.
+	eventually(t, 30*time.Second, "the apiserver to refuse the deleted account's token", func() bool {
+		tr, err := cs[0].Client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: gone.token}}, metav1.CreateOptions{})
+		return err == nil && !tr.Status.Authenticated
+	})
+	if st, _ := post(map[string]string{"Authorization": "Bearer " + gone.token}); st != http.StatusUnauthorized {
 		t.Errorf("token of a deleted service account: status %d, want 401", st)
 	}
 	// Impersonation headers from a client are dropped: the user still sees

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/clustergraph/clustergraph/api"
 	"github.com/clustergraph/clustergraph/audit"
@@ -177,6 +178,31 @@ func testWrites(t *testing.T, clusters []testenv.Cluster, c testenv.Cluster, suf
 		t.Errorf("patched labels %v", patched.Patch.Object.Metadata.Labels)
 	}
 	as.query(t, `mutation($id: ID!) { patch(id: $id, type: JSON, patch: [{op: "add", path: "/metadata/labels", value: {y: "2"}}]) { object { id } } }`, map[string]any{"id": deployID}, &patched)
+	as.query(t, `mutation($id: ID!) { patch(id: $id, type: STRATEGIC, patch: {spec: {template: {spec: {containers: [{name: "web", image: "example/web:3"}]}}}}) { object { id } } }`, map[string]any{"id": deployID}, &patched)
+	if d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "applied", metav1.GetOptions{}); err != nil || d.Spec.Template.Spec.Containers[0].Image != "example/web:3" || len(d.Spec.Template.Spec.Containers) != 2 {
+		t.Errorf("strategic patch: %v %+v, want web at example/web:3 and side kept", err, d.Spec.Template.Spec.Containers)
+	}
+
+	// Server-side apply conflicts: a field another manager owns is a
+	// CONFLICT for that document, unless forced.
+	other := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"applied-config","namespace":"` + ns + `"},"data":{"color":"green"}}`
+	if _, err := c.Client.CoreV1().ConfigMaps(ns).Patch(ctx, "applied-config", types.ApplyPatchType, []byte(other), metav1.PatchOptions{FieldManager: "someone-else", Force: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	applyForce := `mutation($c: String!, $m: String!, $ns: String, $f: Boolean) { apply(cluster: $c, manifest: $m, namespace: $ns, force: $f) {
+		succeeded failed results { index action error { message code } } } }`
+	mine := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: applied-config}\ndata: {color: red}\n"
+	as.query(t, applyForce, map[string]any{"c": c.Context, "m": mine, "ns": ns, "f": false}, &out)
+	if out.Apply.Failed != 1 || out.Apply.Results[0].Error == nil || out.Apply.Results[0].Error.Code != "CONFLICT" {
+		t.Errorf("apply over another manager's field: %+v, want CONFLICT", out.Apply)
+	}
+	as.query(t, applyForce, map[string]any{"c": c.Context, "m": mine, "ns": ns, "f": true}, &out)
+	if out.Apply.Succeeded != 1 {
+		t.Errorf("forced apply: %+v", out.Apply)
+	}
+	if cm, _ := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, "applied-config", metav1.GetOptions{}); cm.Data["color"] != "red" {
+		t.Errorf("color after the forced apply: %q", cm.Data["color"])
+	}
 
 	// Scale, restart and setImage, checked on the apiserver.
 	var ignored struct{}
