@@ -152,6 +152,13 @@ func perUser(limit int, next http.Handler) http.Handler {
 	var mu sync.Mutex
 	inFlight := map[string]int{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A websocket is authenticated after the upgrade and lives long;
+		// counting it here would put every socket under one empty user.
+		// Sockets are bounded by their subscription cap instead.
+		if isUpgrade(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		user := ""
 		if s := k8s.SubjectFrom(r.Context()); s != nil {
 			user = s.User

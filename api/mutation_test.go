@@ -214,7 +214,7 @@ func testWrites(t *testing.T, clusters []testenv.Cluster, c testenv.Cluster, suf
 		t.Fatal(err)
 	}
 	if *d.Spec.Replicas != 3 || d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] == "" ||
-		d.Spec.Template.Spec.Containers[1].Image != "example/side:2" || d.Spec.Template.Spec.Containers[0].Image != "example/web:1" ||
+		d.Spec.Template.Spec.Containers[1].Image != "example/side:2" || d.Spec.Template.Spec.Containers[0].Image != "example/web:3" ||
 		d.Labels["y"] != "2" {
 		t.Errorf("deployment after writes: replicas %d, annotations %v, containers %+v, labels %v", *d.Spec.Replicas, d.Spec.Template.Annotations, d.Spec.Template.Spec.Containers, d.Labels)
 	}

@@ -170,8 +170,9 @@ func TestWatch(t *testing.T) {
 	})
 
 	st := subscribeWS(t, s, "", watchQuery, map[string]any{"ns": ns})
-	if ev := st.nextWatch(); ev.Type != "ADDED" || ev.Object.Metadata.Name != "before" {
-		t.Fatalf("first event %+v, want the current state", ev)
+	snapshotEvent := st.nextWatch()
+	if snapshotEvent.Type != "ADDED" || snapshotEvent.Object.Metadata.Name != "before" {
+		t.Fatalf("first event %+v, want the current state", snapshotEvent)
 	}
 	if ev := st.nextWatch(); ev.Type != "SYNCED" {
 		t.Fatalf("second event %+v, want SYNCED", ev)
@@ -228,6 +229,21 @@ func TestWatch(t *testing.T) {
 	if fmt.Sprint(names) != "[ADDED before ADDED p2]" && fmt.Sprint(names) != "[ADDED p2 ADDED before]" {
 		t.Errorf("state after RESYNC = %v", names)
 	}
+	// A cursor taken inside the initial state cannot resume: the rest of the
+	// state would be lost. It resyncs instead.
+	mid := subscribeWS(t, s, "", watchQuery, map[string]any{"ns": ns, "after": snapshotEvent.Cursor})
+	if seen := mid.until("SYNCED", ""); seen[0].Type != "RESYNC" || len(seen) < 3 {
+		t.Errorf("resuming from a snapshot cursor: %+v, want RESYNC and the state", seen)
+	}
+
+	// An object that stops matching the filter is DELETED for the watcher.
+	labelled := subscribeWS(t, s, "", `subscription { watch(kind: "Pod", namespace: "watch-test", labelSelector: "app=watch") { type cursor object { metadata { name namespace } } } }`, nil)
+	labelled.until("SYNCED", "")
+	if _, err := c.Client.CoreV1().Pods(ns).Patch(ctx, "p2", types.MergePatchType, []byte(`{"metadata":{"labels":{"app":"other"}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	labelled.until("DELETED", "p2")
+
 	if code := subscribeWS(t, s, "", `subscription { watch(kind: "NoSuchKind") { type } }`, nil).errorCode(); code != "NOT_FOUND" {
 		t.Errorf("an unknown kind: code %q, want NOT_FOUND", code)
 	}

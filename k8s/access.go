@@ -66,7 +66,9 @@ func groupResource(r resource) schema.GroupResource {
 		return gr
 	}
 	if r == resNodePools {
-		r = resNodes // pools are seen through their nodes
+		// openyurt's NodePool objects have RBAC of their own; pools derived
+		// from labels are seen through their nodes (see NodePools).
+		return nodePoolGVR.GroupResource()
 	}
 	for gvk, res := range resourceOfGVK {
 		if res == r {

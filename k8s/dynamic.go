@@ -61,6 +61,9 @@ func (c *Cluster) GetResource(ctx context.Context, id ObjectID) (any, error) {
 	if err != nil {
 		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrNotFound, "kind %s is not served", id.GVK)}
 	}
+	if m.Scope.Name() == meta.RESTScopeNameRoot {
+		id.Namespace = "" // a cluster-scoped object: namespace rules do not apply
+	}
 	if !c.AccessFor(SubjectFrom(ctx)).Allows("get", m.Resource.GroupResource(), id.Namespace, id.Name) {
 		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "you may not get %s %s/%s", id.GVK.Kind, id.Namespace, id.Name)}
 	}

@@ -67,12 +67,24 @@ func (c *Cluster) resolveWatch(kind string) (resource, *schema.GroupVersionResou
 	full, gr := schema.ParseResourceArg(strings.ToLower(kind))
 	if full != nil {
 		if gvr, err := c.mapper().ResourceFor(*full); err == nil {
-			return dynResource(gvr), &gvr, nil
+			return c.cachedOr(gvr)
 		}
 	}
 	gvr, err := c.mapper().ResourceFor(gr.WithVersion(""))
 	if err != nil {
 		return "", nil, &ClusterError{Cluster: c.Name, Err: coded(ErrNotFound, "the cluster serves no kind %q", kind)}
+	}
+	return c.cachedOr(gvr)
+}
+
+// cachedOr returns the cache of a resource the caches hold (so "secrets.v1."
+// is the metadata-only Secret cache, never a second informer that would
+// hold Secret values), else the resource for an on-demand informer.
+func (c *Cluster) cachedOr(gvr schema.GroupVersionResource) (resource, *schema.GroupVersionResource, error) {
+	for gvk, r := range resourceOfGVK {
+		if gvk.Group == gvr.Group && string(r) == gvr.Resource {
+			return r, nil, nil
+		}
 	}
 	return dynResource(gvr), &gvr, nil
 }

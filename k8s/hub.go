@@ -31,8 +31,11 @@ type Change struct {
 	Type    ChangeType
 	Cluster *Cluster
 	Obj     any
-	Epoch   string
-	Seq     uint64
+	// Old is the previous state of a MODIFIED object: a watcher whose
+	// filter or access it no longer passes sends it as DELETED.
+	Old   any
+	Epoch string
+	Seq   uint64
 }
 
 // hub fans the informer events of one cluster out to its subscribers. An
@@ -76,7 +79,7 @@ func (h *hub) handler(c *Cluster, r resource) cache.ResourceEventHandler {
 					return // a resync, not a change
 				}
 			}
-			h.publish(c, r, Modified, obj)
+			h.publishChange(c, r, Change{Type: Modified, Obj: obj, Old: old})
 		},
 		DeleteFunc: func(obj any) {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -88,10 +91,14 @@ func (h *hub) handler(c *Cluster, r resource) cache.ResourceEventHandler {
 }
 
 func (h *hub) publish(c *Cluster, r resource, t ChangeType, obj any) {
+	h.publishChange(c, r, Change{Type: t, Obj: obj})
+}
+
+func (h *hub) publishChange(c *Cluster, r resource, ch Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.seq++
-	ch := Change{Type: t, Cluster: c, Obj: obj, Epoch: h.epoch, Seq: h.seq}
+	ch.Cluster, ch.Epoch, ch.Seq = c, h.epoch, h.seq
 	h.ring[h.next] = ch
 	h.ringRes[h.next] = r
 	h.next = (h.next + 1) % len(h.ring)
@@ -142,6 +149,11 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 	r, gvr, err := c.resolveWatch(kind)
 	if err != nil {
 		return nil, nil, err
+	}
+	// Refuse before any informer starts for a caller with no grant on the
+	// kind: an on-demand informer lists with clustergraph's credentials.
+	if !c.AccessFor(SubjectFrom(ctx)).AnyOn(groupResource(r)) {
+		return nil, nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "you may not read %s", groupResource(r).String())}
 	}
 	release := func() {}
 	if gvr != nil {
@@ -284,16 +296,29 @@ func (w *watcher) deliver(ch Change) bool {
 }
 
 // send delivers a change when it passes the filter and the subject may
-// see the object.
+// see the object. An object that stops passing (relabelled, its phase
+// changed, its namespace's grant revoked) is sent as DELETED with its last
+// state the watcher could see, as the apiserver's own watch does.
 func (w *watcher) send(ch Change) bool {
 	w.epoch, w.last = ch.Epoch, ch.Seq
-	if !w.f.Matches(ch.Obj) || len(w.c.visible(w.ctx, w.r, []any{ch.Obj})) == 0 {
-		return true
+	if w.passes(ch.Obj) {
+		return w.deliver(ch)
 	}
-	return w.deliver(ch)
+	if ch.Type == Modified && ch.Old != nil && w.passes(ch.Old) {
+		return w.deliver(Change{Type: Deleted, Cluster: ch.Cluster, Obj: ch.Old, Epoch: ch.Epoch, Seq: ch.Seq})
+	}
+	return true
+}
+
+func (w *watcher) passes(obj any) bool {
+	return w.f.Matches(obj) && len(w.c.visible(w.ctx, w.r, []any{obj})) > 0
 }
 
 func (w *watcher) marker(t ChangeType) bool {
+	if t == Resync {
+		// The state follows: like it, RESYNC is no place to resume from.
+		return w.deliver(Change{Type: t, Cluster: w.c})
+	}
 	h := w.c.hub
 	h.mu.Lock()
 	if w.epoch == "" {
@@ -303,14 +328,16 @@ func (w *watcher) marker(t ChangeType) bool {
 	return w.deliver(Change{Type: t, Cluster: w.c, Epoch: w.epoch, Seq: w.last})
 }
 
-// snapshot delivers the current state as ADDED changes.
+// snapshot delivers the current state as ADDED changes. Their position is
+// empty: a stream cut off inside the state cannot resume from there, and
+// resuming from an empty position resyncs. SYNCED carries the real one.
 func (w *watcher) snapshot() bool {
 	h := w.c.hub
 	h.mu.Lock()
 	w.epoch, w.last = h.epoch, h.seq
 	h.mu.Unlock()
 	for _, o := range w.c.visible(w.ctx, w.r, candidates(w.c.storeOf(w.r), w.f)) {
-		if w.f.Matches(o) && !w.deliver(Change{Type: Added, Cluster: w.c, Obj: o, Epoch: w.epoch, Seq: w.last}) {
+		if w.f.Matches(o) && !w.deliver(Change{Type: Added, Cluster: w.c, Obj: o}) {
 			return false
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/clustergraph/clustergraph/graph/model"
@@ -96,4 +97,18 @@ func ownedBy(ctx context.Context, c *k8s.Cluster, pod, workload any) bool {
 		owner = c.OwnerWorkload(ctx, owner)
 	}
 	return false
+}
+
+// viewerNamespaces serves the namespaces a caller may use: the whole object
+// where they may get it, else only its name (holding a rule in a namespace
+// does not grant reading the Namespace object itself).
+func viewerNamespaces(v *model.ViewerCluster, nss []*corev1.Namespace) []*model.Namespace {
+	out := make([]*model.Namespace, len(nss))
+	for i, ns := range nss {
+		if !v.A.Allows("get", schema.GroupResource{Resource: "namespaces"}, "", ns.Name) {
+			ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns.Name}}
+		}
+		out[i] = model.NewNamespace(v.C, ns)
+	}
+	return out
 }

@@ -884,11 +884,7 @@ func (r *viewerClusterResolver) Namespaces(ctx context.Context, obj *model.Viewe
 	if limit != nil && *limit >= 0 && *limit < len(nss) {
 		nss = nss[:*limit]
 	}
-	out := make([]*model.Namespace, len(nss))
-	for i, ns := range nss {
-		out[i] = model.NewNamespace(obj.C, ns)
-	}
-	return out, nil
+	return viewerNamespaces(obj, nss), nil
 }
 
 func (r *workloadResolver) Owner(ctx context.Context, obj *model.Workload) (*model.Workload, error) {
