@@ -100,10 +100,7 @@ func can(t *testing.T, c testenv.Cluster, u testUser, verb string, gr schema.Gro
 // FORBIDDEN.
 func TestAccessMatchesRBAC(t *testing.T) {
 	cs := testenv.Clusters(t)
-	var paths []string
-	for _, c := range cs {
-		paths = append(paths, c.Kubeconfig)
-	}
+	paths := kubeconfigs(cs)
 	// Names the resourceNames user may get: a pod and a service of shop.
 	pods, err := cs[0].Client.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{})
 	if err != nil || len(pods.Items) == 0 {

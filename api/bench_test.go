@@ -24,10 +24,7 @@ const firstPageQuery = `{ pods(first: 20, filter: {labelSelector: "tier"}, order
 // newest first, with each pod's node, across both clusters.
 func BenchmarkFirstPageClustergraph(b *testing.B) {
 	cs := testenv.Clusters(b)
-	var paths []string
-	for _, c := range cs {
-		paths = append(paths, c.Kubeconfig)
-	}
+	paths := kubeconfigs(cs)
 	s := startServer(b, serverOpts{kubeconfigs: paths, waitReady: true})
 	var out struct{ Pods struct{ TotalCount int } }
 	for b.Loop() {
@@ -71,10 +68,7 @@ func BenchmarkFirstPageAPIServer(b *testing.B) {
 // pod's node, in one query.
 func BenchmarkDeepQueryClustergraph(b *testing.B) {
 	cs := testenv.Clusters(b)
-	var paths []string
-	for _, c := range cs {
-		paths = append(paths, c.Kubeconfig)
-	}
+	paths := kubeconfigs(cs)
 	s := startServer(b, serverOpts{kubeconfigs: paths, waitReady: true})
 	var out map[string]any
 	for b.Loop() {

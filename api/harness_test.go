@@ -131,14 +131,20 @@ var testLogger = sync.OnceValue(func() *slog.Logger {
 	return log
 })
 
+// kubeconfigs lists the clusters' kubeconfig files.
+func kubeconfigs(cs []testenv.Cluster) []string {
+	paths := make([]string, len(cs))
+	for i, c := range cs {
+		paths[i] = c.Kubeconfig
+	}
+	return paths
+}
+
 // seeded starts clustergraph over the seeded test clusters.
 func seeded(t *testing.T) (*server, []testenv.Cluster) {
 	t.Helper()
 	cs := testenv.Clusters(t)
-	var paths []string
-	for _, c := range cs {
-		paths = append(paths, c.Kubeconfig)
-	}
+	paths := kubeconfigs(cs)
 	return startServer(t, serverOpts{kubeconfigs: paths, waitReady: true}), cs
 }
 

@@ -17,10 +17,7 @@ import (
 // bindings and component versions.
 func TestManagementOperations(t *testing.T) {
 	cs := testenv.Clusters(t)
-	var paths []string
-	for _, c := range cs {
-		paths = append(paths, c.Kubeconfig)
-	}
+	paths := kubeconfigs(cs)
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "component-versions"},
 		Data: map[string]string{"console": `{"version": "4.1.4", "status": "Normal"}`, "operator": "b4.1.3"}}
 	if _, err := cs[0].Client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {

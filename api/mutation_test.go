@@ -104,10 +104,7 @@ func testWrites(t *testing.T, clusters []testenv.Cluster, c testenv.Cluster, suf
 			roleBinding(t, c, ns, "cg-reader-"+suffix, "ClusterRole", "view", user)
 		}
 	})
-	var paths []string
-	for _, cl := range clusters {
-		paths = append(paths, cl.Kubeconfig)
-	}
+	paths := kubeconfigs(clusters)
 	var auditLog syncBuffer
 	s := startServerWith(t, serverOpts{kubeconfigs: paths, waitReady: true, auth: true}, func(cfg *api.Config) {
 		cfg.Audit = audit.New(&auditLog)
