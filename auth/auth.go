@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -30,12 +31,21 @@ type Config struct {
 	TTL, NegativeTTL time.Duration
 	// MaxEntries bounds the cache (default 10000).
 	MaxEntries int
+	// ReviewsPerSecond bounds the TokenReviews of tokens not in the cache
+	// (default 50, bursts of 100), so a flood of made-up tokens cannot
+	// hammer the identity cluster; past it a new token is UNAVAILABLE
+	// (retryable) while cached ones keep working.
+	ReviewsPerSecond float64
 }
 
 // Authenticator turns bearer tokens into subjects.
 type Authenticator struct {
-	cfg Config
-	now func() time.Time
+	cfg     Config
+	now     func() time.Time
+	limiter *rate.Limiter
+	// review checks a token with the identity cluster (a field so unit
+	// tests can stand in for the apiserver).
+	review func(ctx context.Context, token string) (*k8s.Subject, error)
 
 	mu    sync.Mutex
 	cache map[[sha256.Size]byte]entry
@@ -58,7 +68,13 @@ func New(cfg Config) *Authenticator {
 	if cfg.MaxEntries <= 0 {
 		cfg.MaxEntries = 10000
 	}
-	return &Authenticator{cfg: cfg, now: time.Now, cache: map[[sha256.Size]byte]entry{}}
+	if cfg.ReviewsPerSecond <= 0 {
+		cfg.ReviewsPerSecond = 50
+	}
+	a := &Authenticator{cfg: cfg, now: time.Now, cache: map[[sha256.Size]byte]entry{},
+		limiter: rate.NewLimiter(rate.Limit(cfg.ReviewsPerSecond), int(2*cfg.ReviewsPerSecond))}
+	a.review = a.tokenReview
+	return a
 }
 
 // BearerToken extracts the token of an "Authorization: Bearer TOKEN" value.
@@ -84,6 +100,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*k8s.Su
 	if ok && now.Before(e.expires) {
 		return e.subject, e.err
 	}
+	if !a.limiter.Allow() {
+		return nil, fmt.Errorf("%w: too many new tokens to check right now; retry shortly", k8s.ErrUnavailable)
+	}
 	s, err := a.review(ctx, token)
 	if err != nil && !errors.Is(err, ErrUnauthenticated) {
 		return nil, err // the identity cluster failed: do not remember that
@@ -101,8 +120,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*k8s.Su
 	return s, err
 }
 
-// evict drops expired entries, or everything when none has expired; called
-// with the lock held.
+// evict makes room: expired entries go first, then refused tokens (a flood
+// of made-up tokens must not push out the callers who are real), and only
+// then everything. Called with the lock held.
 func (a *Authenticator) evict(now time.Time) {
 	for k, e := range a.cache {
 		if !now.Before(e.expires) {
@@ -110,11 +130,18 @@ func (a *Authenticator) evict(now time.Time) {
 		}
 	}
 	if len(a.cache) >= a.cfg.MaxEntries {
+		for k, e := range a.cache {
+			if e.err != nil {
+				delete(a.cache, k)
+			}
+		}
+	}
+	if len(a.cache) >= a.cfg.MaxEntries {
 		clear(a.cache)
 	}
 }
 
-func (a *Authenticator) review(ctx context.Context, token string) (*k8s.Subject, error) {
+func (a *Authenticator) tokenReview(ctx context.Context, token string) (*k8s.Subject, error) {
 	c, err := a.cfg.Registry.IdentityCluster(a.cfg.IdentityCluster)
 	if err != nil {
 		return nil, err
