@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -283,6 +284,29 @@ func TestWatchRBAC(t *testing.T) {
 			t.Errorf("watcher sees %s/%s", ev.Object.Metadata.Namespace, ev.Object.Metadata.Name)
 		}
 	}
+	// Listing is not watching: a caller who may get and list pods but not
+	// watch them gets the SYNCED marker and no pod.
+	lister := makeUser(t, cs[:1], "cg-lister", func(c testenv.Cluster, user string) {
+		r := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "cg-lister", Namespace: ns}, Rules: []rbacv1.PolicyRule{
+			{Verbs: []string{"get", "list"}, APIGroups: []string{""}, Resources: []string{"pods"}},
+		}}
+		if _, err := c.Client.RbacV1().Roles(ns).Create(ctx, r, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Client.RbacV1().Roles(ns).Delete(ctx, "cg-lister", metav1.DeleteOptions{}) })
+		roleBinding(t, c, ns, "cg-lister", "Role", "cg-lister", user)
+	})
+	var listed struct{ Pods struct{ TotalCount int } }
+	eventually(t, 15*time.Second, "the lister to list pods", func() bool {
+		s.as(lister.token).query(t, `{ pods { totalCount } }`, nil, &listed)
+		return listed.Pods.TotalCount > 0
+	})
+	for _, ev := range subscribeWS(t, s, lister.token, watchQuery, map[string]any{"ns": ns}).until("SYNCED", "") {
+		if ev.Object != nil {
+			t.Errorf("a caller without watch got %s %s", ev.Type, ev.Object.Metadata.Name)
+		}
+	}
+
 	if err := c.Client.RbacV1().RoleBindings(ns).Delete(ctx, "cg-watcher", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -130,6 +130,10 @@ type SubscribeOptions struct {
 	// LiveOnly streams new changes only: no current state, no markers. A
 	// reader that falls behind loses the changes it could not take.
 	LiveOnly bool
+	// Readable delivers what the subject may get or list rather than
+	// watch: for followers inside clustergraph (pod logs follow their pods)
+	// where the caller asked for something else than a watch.
+	Readable bool
 }
 
 // Subscribe streams the changes of a kind that pass the filter and that the
@@ -188,7 +192,7 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 			delete(h.subs, s)
 			h.mu.Unlock()
 		}()
-		w := &watcher{c: c, ctx: ctx, r: r, f: f, out: out}
+		w := &watcher{c: c, ctx: ctx, r: r, f: f, out: out, readable: opts.Readable}
 		switch {
 		case opts.LiveOnly:
 		case resumed:
@@ -281,6 +285,8 @@ type watcher struct {
 	r   resource
 	f   *Filter
 	out chan<- Change
+	// readable: deliver by get/list rights, not watch (SubscribeOptions).
+	readable bool
 	// last is the position of the last change seen, for markers.
 	epoch string
 	last  uint64
@@ -310,8 +316,23 @@ func (w *watcher) send(ch Change) bool {
 	return true
 }
 
+// passes reports whether the watcher delivers obj: it matches the filter
+// and the subject may watch it (the verb the apiserver asks of a watch; by
+// name where a rule names the object).
 func (w *watcher) passes(obj any) bool {
-	return w.f.Matches(obj) && len(w.c.visible(w.ctx, w.r, []any{obj})) > 0
+	if !w.f.Matches(obj) {
+		return false
+	}
+	m, err := metaOf(obj)
+	if err != nil {
+		return false
+	}
+	a := w.c.AccessFor(SubjectFrom(w.ctx))
+	gr := groupResource(w.r)
+	if w.readable {
+		return a.CanSee(gr, m.GetNamespace(), m.GetName())
+	}
+	return a.Allows("watch", gr, m.GetNamespace(), "") || a.Allows("watch", gr, m.GetNamespace(), m.GetName())
 }
 
 func (w *watcher) marker(t ChangeType) bool {
@@ -336,8 +357,8 @@ func (w *watcher) snapshot() bool {
 	h.mu.Lock()
 	w.epoch, w.last = h.epoch, h.seq
 	h.mu.Unlock()
-	for _, o := range w.c.visible(w.ctx, w.r, candidates(w.c.storeOf(w.r), w.f)) {
-		if w.f.Matches(o) && !w.deliver(Change{Type: Added, Cluster: w.c, Obj: o}) {
+	for _, o := range candidates(w.c.storeOf(w.r), w.f) {
+		if w.passes(o) && !w.deliver(Change{Type: Added, Cluster: w.c, Obj: o}) {
 			return false
 		}
 	}

@@ -30,7 +30,7 @@ type logRequest struct {
 // and logs read as the caller.
 func streamLogs(ctx context.Context, req logRequest) (<-chan *model.LogChunk, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	changes, _, err := req.c.Subscribe(ctx, "Pod", req.pods, k8s.SubscribeOptions{})
+	changes, _, err := req.c.Subscribe(ctx, "Pod", req.pods, k8s.SubscribeOptions{Readable: true})
 	if err != nil {
 		cancel()
 		return nil, err
