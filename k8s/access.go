@@ -122,6 +122,12 @@ func (a *Access) Allows(verb string, gr schema.GroupResource, namespace, name st
 			return v
 		}
 	}
+	// A request for one namespace object is, to the apiserver, a request in
+	// that namespace: a RoleBinding there can grant it (kubectl get ns shop
+	// works for a user with view in shop).
+	if gr.Group == "" && gr.Resource == "namespaces" && namespace == "" && name != "" {
+		namespace = name
+	}
 	allowed := rulesAllow(a.cluster, verb, gr, name) || (namespace != "" && rulesAllow(a.namespace[namespace], verb, gr, name))
 	if name == "" {
 		a.mu.Lock()
