@@ -211,6 +211,20 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	}
 }
 
+// byCluster lists something in every test cluster, by cluster name.
+func byCluster[T any](t testing.TB, cs []testenv.Cluster, list func(testenv.Cluster) ([]T, error)) map[string][]T {
+	t.Helper()
+	out := map[string][]T{}
+	for _, c := range cs {
+		items, err := list(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[c.Context] = items
+	}
+	return out
+}
+
 // matchingKeys returns the sorted keys of the objects, listed per cluster,
 // that match; it is the reference a filter's result is compared with.
 func matchingKeys[T any](byCluster map[string][]T, match func(T) bool) []string {

@@ -115,15 +115,13 @@ func TestUsage(t *testing.T) {
 func TestEvents(t *testing.T) {
 	s, cs := seeded(t)
 	events := func() map[string][]corev1.Event {
-		out := map[string][]corev1.Event{}
-		for _, c := range cs {
+		return byCluster(t, cs, func(c testenv.Cluster) ([]corev1.Event, error) {
 			l, err := c.Client.CoreV1().Events("").List(ctx, metav1.ListOptions{})
 			if err != nil {
-				t.Fatal(err)
+				return nil, err
 			}
-			out[c.Context] = l.Items
-		}
-		return out
+			return l.Items, nil
+		})
 	}
 	tests := []struct {
 		name, filter string

@@ -331,15 +331,13 @@ func TestPaginationAndOrder(t *testing.T) {
 func TestPodFilters(t *testing.T) {
 	s, cs := seeded(t)
 	pods := func() map[string][]corev1.Pod {
-		out := map[string][]corev1.Pod{}
-		for _, c := range cs {
+		return byCluster(t, cs, func(c testenv.Cluster) ([]corev1.Pod, error) {
 			l, err := c.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 			if err != nil {
-				t.Fatal(err)
+				return nil, err
 			}
-			out[c.Context] = l.Items
-		}
-		return out
+			return l.Items, nil
+		})
 	}
 	// Pick real values from the seed so each filter selects some, not all.
 	all := pods()

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -31,12 +32,9 @@ func (r *Resolver) targetOf(id string) (*k8s.Cluster, k8s.ObjectID, error) {
 func objectOf(c *k8s.Cluster, u *unstructured.Unstructured) model.KubeObject {
 	switch u.GroupVersionKind() {
 	case k8s.GVKSecret, k8s.GVKConfigMap:
-		m := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: u.GetAPIVersion(), Kind: u.GetKind()}}
-		m.ObjectMeta = metav1.ObjectMeta{
-			Name: u.GetName(), Namespace: u.GetNamespace(), UID: u.GetUID(), ResourceVersion: u.GetResourceVersion(),
-			Generation: u.GetGeneration(), CreationTimestamp: u.GetCreationTimestamp(), DeletionTimestamp: u.GetDeletionTimestamp(),
-			Labels: u.GetLabels(), Annotations: u.GetAnnotations(), OwnerReferences: u.GetOwnerReferences(),
-		}
+		m := meta.AsPartialObjectMetadata(u)
+		m.TypeMeta = metav1.TypeMeta{APIVersion: u.GetAPIVersion(), Kind: u.GetKind()}
+		m.ManagedFields = nil // as the caches hold objects
 		return model.NewMetadataObject(c, m)
 	}
 	if o := wrap(c, k8s.Typed(u)); o != nil {
