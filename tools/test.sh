@@ -34,6 +34,13 @@ go vet ./...
 
 # shellcheck source=testbed/pair.sh
 source tools/testbed/pair.sh
+log "MariaDB for the storage tests (installed from Debian when missing)"
+# A private server per run, in the run's work dir, so parallel runs never
+# share (or stop) each other's.
+export CLUSTERGRAPH_MARIADB_DIR="$CLUSTERGRAPH_TESTBED_DIR/mariadb" CLUSTERGRAPH_TEST_MYSQL_DSN
+stop_all() { tools/testbed/mariadb.sh down >/dev/null 2>&1 || true; cleanup; }
+trap stop_all EXIT
+CLUSTERGRAPH_TEST_MYSQL_DSN=$(tools/testbed/mariadb.sh up | tail -n1)
 export CLUSTERGRAPH_REQUIRE_ASSETS=1
 # shellcheck disable=SC2086
 go test -race -count=1 -timeout 30m ${GOTESTFLAGS:-} ./...
@@ -57,7 +64,7 @@ token=$(k --kubeconfig "$kc_a" -n default create token graphiql-e2e)
 port=18931
 bin/clustergraph --kubeconfig "$kc_a:$kc_b" --listen "127.0.0.1:$port" --log-level warn &
 server=$!
-trap 'kill $server 2>/dev/null || true; cleanup' EXIT
+trap 'kill $server 2>/dev/null || true; stop_all' EXIT
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
   sleep 0.2

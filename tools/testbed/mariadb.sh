@@ -40,7 +40,8 @@ free_port() {
 up() {
   if ! command -v mariadbd >/dev/null; then
     log "installing mariadb-server with apt"
-    apt-get install -y mariadb-server >&2 || { apt-get update >&2 && apt-get install -y mariadb-server >&2; }
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq mariadb-server >&2 || { apt-get update -qq >&2 && apt-get install -y -qq mariadb-server >&2; }
   fi
   # Debian's package may start a system server; it is left alone (other socket and port).
   if running; then

@@ -1,0 +1,196 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	gomysql "github.com/go-sql-driver/mysql"
+	"gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+var (
+	// ErrUnavailable: the database could not be reached or failed.
+	ErrUnavailable = errors.New("database unavailable")
+	// ErrBadInput: a query argument is invalid.
+	ErrBadInput = errors.New("bad input")
+	// ErrNotFound: no such record.
+	ErrNotFound = errors.New("not found")
+)
+
+// Dialect names the database behind a Store.
+type Dialect string
+
+// The supported dialects.
+const (
+	MySQL  Dialect = "mysql"
+	SQLite Dialect = "sqlite"
+)
+
+// Store is the database: every method takes the caller's context and
+// returns errors wrapping this package's sentinels.
+type Store struct {
+	gdb     *gorm.DB
+	sqlDB   *sql.DB
+	dialect Dialect
+	log     *slog.Logger
+	// where is the DSN without its password, for logs and errors.
+	where string
+}
+
+// Options tune Open.
+type Options struct {
+	// Log receives migration progress; default slog.Default().
+	Log *slog.Logger
+	// ConnectTimeout bounds the first connection and the migrations; default 30s.
+	ConnectTimeout time.Duration
+}
+
+// Open connects to the database named by dsn and applies the migrations.
+//
+//	mysql://user:pass@tcp(host:3306)/dbname?params   MySQL or MariaDB
+//	sqlite:///var/lib/clustergraph/clustergraph.db    SQLite file (created)
+//	sqlite::memory:                                   SQLite in memory (tests)
+//
+// A MySQL DSN gets parseTime, utf8mb4 and UTC added when it does not set them.
+func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 30 * time.Second
+	}
+	s := &Store{log: o.Log}
+	var dialector gorm.Dialector
+	switch {
+	case strings.HasPrefix(dsn, "mysql://"):
+		cfg, err := gomysql.ParseDSN(strings.TrimPrefix(dsn, "mysql://"))
+		if err != nil {
+			return nil, fmt.Errorf("%w: database DSN: %v", ErrBadInput, err)
+		}
+		cfg.ParseTime = true
+		cfg.Loc = time.UTC
+		if cfg.Params == nil {
+			cfg.Params = map[string]string{}
+		}
+		if _, ok := cfg.Params["charset"]; !ok {
+			cfg.Params["charset"] = "utf8mb4"
+		}
+		if cfg.Timeout == 0 {
+			cfg.Timeout = 5 * time.Second
+		}
+		s.dialect = MySQL
+		s.where = "mysql://" + cfg.User + "@" + cfg.Addr + "/" + cfg.DBName
+		dialector = mysql.New(mysql.Config{DSNConfig: cfg})
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
+		if path == "" {
+			return nil, fmt.Errorf("%w: database DSN %q names no file", ErrBadInput, dsn)
+		}
+		if path != ":memory:" {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			}
+		}
+		s.dialect = SQLite
+		s.where = "sqlite:" + path
+		q := url.Values{}
+		// WAL lets readers run beside the one writer; busy_timeout makes a
+		// second writer wait instead of failing with SQLITE_BUSY.
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		dialector = sqlite.Open("file:" + path + "?" + q.Encode())
+	default:
+		return nil, fmt.Errorf("%w: database DSN must start with mysql:// or sqlite: (got %q)", ErrBadInput, redact(dsn))
+	}
+	gdb, err := gorm.Open(dialector, &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: opening %s: %v", ErrUnavailable, s.where, err)
+	}
+	s.gdb = gdb
+	if s.sqlDB, err = gdb.DB(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if s.dialect == SQLite {
+		// One connection: SQLite has one writer, and an in-memory
+		// database exists per connection.
+		s.sqlDB.SetMaxOpenConns(1)
+	} else {
+		s.sqlDB.SetMaxOpenConns(16)
+		s.sqlDB.SetMaxIdleConns(4)
+		s.sqlDB.SetConnMaxLifetime(5 * time.Minute)
+	}
+	cctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+	defer cancel()
+	if err := s.sqlDB.PingContext(cctx); err != nil {
+		s.sqlDB.Close()
+		return nil, fmt.Errorf("%w: connecting to %s: %v", ErrUnavailable, s.where, err)
+	}
+	if err := s.migrate(cctx); err != nil {
+		s.sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() error { return s.sqlDB.Close() }
+
+// Dialect tells which database this is.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// String names the database without credentials.
+func (s *Store) String() string { return s.where }
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrUnavailable, s.where, err)
+	}
+	return nil
+}
+
+// wrap translates a database error at the package boundary.
+func (s *Store) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return fmt.Errorf("%s on %s: %w: %v", op, s.where, ErrUnavailable, err)
+}
+
+// redact hides a password in a DSN.
+func redact(dsn string) string {
+	if at := strings.LastIndex(dsn, "@"); at > 0 {
+		if colon := strings.Index(dsn[:at], ":"); colon >= 0 {
+			if slash := strings.Index(dsn, "://"); slash >= 0 && colon == slash {
+				if c2 := strings.Index(dsn[slash+3:at], ":"); c2 >= 0 {
+					return dsn[:slash+3+c2+1] + "***" + dsn[at:]
+				}
+				return dsn
+			}
+			return dsn[:colon+1] + "***" + dsn[at:]
+		}
+	}
+	return dsn
+}

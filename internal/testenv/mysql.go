@@ -1,0 +1,70 @@
+package testenv
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+)
+
+// EnvMySQL is the DSN (go-sql-driver form) of the MariaDB server
+// tools/test.sh starts with tools/testbed/mariadb.sh; its user may create
+// databases.
+const EnvMySQL = "CLUSTERGRAPH_TEST_MYSQL_DSN"
+
+var dbSeq atomic.Int64
+
+// MySQL creates a database of its own for the test on the testbed's
+// MariaDB, drops it when the test ends, and returns its clustergraph DSN
+// ("mysql://…"). Like Integration, it fails when the server is missing.
+func MySQL(t testing.TB) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs the testbed's MariaDB (make test)")
+	}
+	dsn := os.Getenv(EnvMySQL)
+	if dsn == "" {
+		t.Fatalf("%s is not set: storage tests run against a real MariaDB; use `make test` (or tools/testbed/mariadb.sh up and export the DSN it prints), or -short to leave them out", EnvMySQL)
+	}
+	cfg, err := gomysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatalf("%s: %v", EnvMySQL, err)
+	}
+	name := fmt.Sprintf("cgtest_%d_%d_%s", os.Getpid(), dbSeq.Add(1), sanitize(t.Name()))
+	if len(name) > 64 {
+		name = name[:64]
+	}
+	admin, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("CREATE DATABASE `" + name + "`"); err != nil {
+		t.Fatalf("creating database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("mysql", dsn)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		db.SetConnMaxLifetime(10 * time.Second)
+		_, _ = db.Exec("DROP DATABASE IF EXISTS `" + name + "`")
+	})
+	cfg.DBName = name
+	return "mysql://" + cfg.FormatDSN()
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, s)
+}
