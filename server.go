@@ -24,9 +24,11 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/clustergraph/clustergraph/alerting"
 	"github.com/clustergraph/clustergraph/api"
 	"github.com/clustergraph/clustergraph/audit"
 	"github.com/clustergraph/clustergraph/auth"
+	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/k8s"
 )
 
@@ -44,6 +46,7 @@ type config struct {
 	noIntro     bool
 	auditPath   string
 	versionsCM  string
+	storage     storageConfig
 }
 
 func main() {
@@ -63,6 +66,12 @@ func main() {
 func parseConfig(args []string, getenv func(string) string) (config, error) {
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	envDuration := func(name string, def time.Duration) time.Duration {
+		if v, err := time.ParseDuration(getenv(name)); err == nil {
 			return v
 		}
 		return def
@@ -87,11 +96,51 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.BoolVar(&cfg.noIntro, "disable-introspection", getenv("CLUSTERGRAPH_DISABLE_INTROSPECTION") == "true", "turn off schema introspection and field suggestions, for production without GraphiQL (env CLUSTERGRAPH_DISABLE_INTROSPECTION)")
 	fs.StringVar(&cfg.auditPath, "audit-log", env("CLUSTERGRAPH_AUDIT_LOG", "-"), "file to append the audit log to (JSON lines), - for stderr (env CLUSTERGRAPH_AUDIT_LOG)")
 	fs.StringVar(&cfg.versionsCM, "versions-configmap", getenv("CLUSTERGRAPH_VERSIONS_CONFIGMAP"), "NAMESPACE/NAME of the ConfigMap listing component versions in each cluster, for Query.versions (env CLUSTERGRAPH_VERSIONS_CONFIGMAP)")
+	fs.StringVar(&cfg.storage.dsn, "database", getenv("CLUSTERGRAPH_DATABASE"), "metering, alerts and event history: mysql://user:pass@tcp(host:3306)/db, sqlite:///path/file.db, or none (env CLUSTERGRAPH_DATABASE; default SQLite in -data-dir)")
+	fs.StringVar(&cfg.storage.dataDir, "data-dir", env("CLUSTERGRAPH_DATA_DIR", "data"), "directory of the default SQLite database and of the metering spool (env CLUSTERGRAPH_DATA_DIR)")
+	fs.DurationVar(&cfg.storage.meterEvery, "metering-interval", envDuration("CLUSTERGRAPH_METERING_INTERVAL", time.Minute), "how often the collector samples every namespace (env CLUSTERGRAPH_METERING_INTERVAL)")
+	retention := map[string]*string{}
+	for _, r := range []struct{ name, def, what string }{
+		{"samples", "7d", "raw metering samples (at least 2h)"}, {"hour", "90d", "hourly metering"}, {"day", "730d", "daily metering"},
+		{"month", "3650d", "monthly metering"}, {"year", "0", "yearly metering"}, {"usage", "24h", "node and pod usage history"},
+		{"alerts", "365d", "resolved alerts"}, {"events", "90d", "archived events"},
+	} {
+		envName := "CLUSTERGRAPH_RETENTION_" + strings.ToUpper(r.name)
+		retention[r.name] = fs.String("retention-"+r.name, env(envName, r.def), "how long to keep "+r.what+", e.g. 90d or 36h; 0 keeps forever (env "+envName+")")
+	}
+	fs.BoolVar(&cfg.storage.leaderElect, "leader-elect", env("CLUSTERGRAPH_LEADER_ELECT", "true") == "true", "run the collector and event archive on one replica at a time, through a Lease in the identity cluster (env CLUSTERGRAPH_LEADER_ELECT)")
+	fs.StringVar(&cfg.storage.leaseNamespace, "lease-namespace", env("CLUSTERGRAPH_LEASE_NAMESPACE", k8s.DefaultLeaseNamespace()), "namespace of the leader Lease (env CLUSTERGRAPH_LEASE_NAMESPACE; default the pod's namespace, else default)")
+	fs.StringVar(&cfg.storage.leaseName, "lease-name", env("CLUSTERGRAPH_LEASE_NAME", "clustergraph-collector"), "name of the leader Lease (env CLUSTERGRAPH_LEASE_NAME)")
+	fs.DurationVar(&cfg.storage.leaseDuration, "lease-duration", envDuration("CLUSTERGRAPH_LEASE_DURATION", 15*time.Second), "how long a dead leader holds the Lease before another replica takes over (env CLUSTERGRAPH_LEASE_DURATION)")
+	fs.DurationVar(&cfg.storage.alertPoll, "alert-poll-interval", envDuration("CLUSTERGRAPH_ALERT_POLL_INTERVAL", time.Second), "how often each replica checks the database for alerts other replicas received (env CLUSTERGRAPH_ALERT_POLL_INTERVAL)")
+	fs.StringVar(&cfg.storage.alertToken, "alert-token", getenv("CLUSTERGRAPH_ALERT_TOKEN"), "bearer token POST /alert accepts (Alertmanager's http_config.authorization) (env CLUSTERGRAPH_ALERT_TOKEN)")
+	fs.StringVar(&cfg.storage.alertBasicAuth, "alert-basic-auth", getenv("CLUSTERGRAPH_ALERT_BASIC_AUTH"), "USER:PASSWORD POST /alert accepts as basic auth (env CLUSTERGRAPH_ALERT_BASIC_AUTH)")
 	fs.StringVar(&cfg.logLevel, "log-level", env("CLUSTERGRAPH_LOG_LEVEL", "info"), "debug, info, warn or error (env CLUSTERGRAPH_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	cfg.maxBody = int64(*maxBody)
+	for name, v := range retention {
+		d, err := parseAge(*v)
+		if err != nil {
+			return cfg, fmt.Errorf("-retention-%s: %w", name, err)
+		}
+		*map[string]*time.Duration{
+			"samples": &cfg.storage.retention.Samples, "hour": &cfg.storage.retention.Hour, "day": &cfg.storage.retention.Day,
+			"month": &cfg.storage.retention.Month, "year": &cfg.storage.retention.Year, "usage": &cfg.storage.retention.Usage,
+			"alerts": &cfg.storage.retention.Alerts, "events": &cfg.storage.retention.Events,
+		}[name] = d
+	}
+	cfg.storage.retention.AlertChanges = db.DefaultRetention.AlertChanges
+	if r := cfg.storage.retention.Samples; r > 0 && r < 2*time.Hour {
+		return cfg, fmt.Errorf("-retention-samples must be at least 2h (rollups read the current hour's samples), got %s", r)
+	}
+	if cfg.storage.meterEvery < time.Second {
+		return cfg, fmt.Errorf("-metering-interval must be at least 1s, got %s", cfg.storage.meterEvery)
+	}
+	if b := cfg.storage.alertBasicAuth; b != "" && !strings.Contains(b, ":") {
+		return cfg, fmt.Errorf("-alert-basic-auth must be USER:PASSWORD")
+	}
 	if cfg.versionsCM != "" && strings.Count(cfg.versionsCM, "/") != 1 {
 		return cfg, fmt.Errorf("-versions-configmap must be NAMESPACE/NAME, got %q", cfg.versionsCM)
 	}
@@ -127,6 +176,17 @@ func run(cfg config) error {
 	}
 	log.Info("clusters", "kubeconfigs", cfg.kubeconfigs, "count", len(reg.Clusters()))
 
+	store, err := openStorage(ctx, cfg.storage, log)
+	if err != nil {
+		return fmt.Errorf("-database: %w", err)
+	}
+	defer store.Close()
+	hub := alerting.NewHub(store.Store, cfg.storage.alertPoll, log.With("component", "alerts"))
+	go hub.Run(ctx)
+	if err := runCollectors(ctx, reg, store, cfg.storage, cfg.identity, log); err != nil {
+		return err
+	}
+
 	sockets, closeSockets := context.WithCancel(context.Background())
 	defer closeSockets()
 	ln, err := net.Listen("tcp", cfg.listen)
@@ -152,6 +212,7 @@ func run(cfg config) error {
 		Handler: api.NewHandler(api.Config{
 			Registry: reg, Authenticator: authn, AllowedOrigins: cfg.origins, NoIntrospection: cfg.noIntro,
 			MaxPage: cfg.maxPage, MaxBodyBytes: cfg.maxBody, Audit: audit.New(auditOut), VersionsConfigMap: cfg.versionsCM, Logger: log,
+			DB: store, Alerts: hub, AlertAuth: api.AlertAuth{Token: cfg.storage.alertToken, BasicAuth: cfg.storage.alertBasicAuth},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Websockets are hijacked connections that Shutdown does not wait

@@ -17,8 +17,10 @@ import (
 	coderws "github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/clustergraph/clustergraph/alerting"
 	"github.com/clustergraph/clustergraph/audit"
 	"github.com/clustergraph/clustergraph/auth"
+	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/graph"
 	"github.com/clustergraph/clustergraph/graphiql"
 	"github.com/clustergraph/clustergraph/k8s"
@@ -58,7 +60,20 @@ type Config struct {
 	// NoIntrospection turns schema introspection (and field suggestions in
 	// errors) off, for production deployments that do not serve GraphiQL.
 	NoIntrospection bool
-	Logger          *slog.Logger
+	// DB stores metering, alerts and archived events; nil runs without.
+	DB *db.Handle
+	// Alerts streams alert changes to subscriptions; run its Run loop.
+	Alerts *alerting.Hub
+	// AlertAuth is what POST /alert accepts.
+	AlertAuth AlertAuth
+	Logger    *slog.Logger
+}
+
+// AlertAuth holds the credentials of POST /alert: a bearer token, or basic
+// auth as "user:password". With neither, the endpoint refuses everything
+// (unless authentication is switched off for a demo).
+type AlertAuth struct {
+	Token, BasicAuth string
 }
 
 // NewHandler returns the server's whole HTTP surface:
@@ -66,6 +81,7 @@ type Config struct {
 //	/query    GraphQL over POST, GET and websocket (graphql-transport-ws)
 //	/healthz  liveness: the process serves HTTP
 //	/readyz   readiness: every cluster finished its first connection attempt
+//	/alert    Alertmanager's webhook (and the hypercloud alert list)
 //	/         GraphiQL
 func NewHandler(cfg Config) http.Handler {
 	if cfg.MaxPage <= 0 {
@@ -87,7 +103,15 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Audit == nil {
 		cfg.Audit = audit.Discard
 	}
+	cfg.Loaders.Store = cfg.DB
+	if cfg.Alerts == nil {
+		cfg.Alerts = alerting.NewHub(cfg.DB.Store, 0, cfg.Logger)
+	}
 	mux := http.NewServeMux()
+	mux.Handle("/alert", &alerting.Receiver{
+		Store: cfg.DB.Store, Hub: cfg.Alerts, Token: cfg.AlertAuth.Token, BasicAuth: cfg.AlertAuth.BasicAuth,
+		Insecure: cfg.Authenticator == nil, MaxBody: cfg.MaxBodyBytes, DefaultCluster: onlyCluster(cfg.Registry), Log: cfg.Logger,
+	})
 	mux.Handle("/query", limitBody(cfg.MaxBodyBytes, authenticate(cfg.Authenticator, perUser(cfg.Limits.PerUserConcurrency, graphQL(cfg)))))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.Handle("/readyz", readyz(cfg.Registry))
@@ -96,7 +120,7 @@ func NewHandler(cfg Config) http.Handler {
 }
 
 func graphQL(cfg Config) http.Handler {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: cfg.Registry, MaxPage: cfg.MaxPage, Terminals: terminal.NewRegistry(cfg.Terminal), Audit: cfg.Audit, VersionsConfigMap: cfg.VersionsConfigMap}}))
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: cfg.Registry, MaxPage: cfg.MaxPage, Terminals: terminal.NewRegistry(cfg.Terminal), Audit: cfg.Audit, VersionsConfigMap: cfg.VersionsConfigMap, DB: cfg.DB, Alerts: cfg.Alerts}}))
 	// Browsers may open a websocket from the server's own origin and from
 	// AllowedOrigins only (cross-site websocket hijacking, CVE-2019-13209);
 	// an Origin of "null" is refused.
@@ -143,6 +167,17 @@ func limitBody(max int64, next http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// onlyCluster names the cluster of alerts without a cluster label: the only
+// cluster, when there is exactly one.
+func onlyCluster(reg *k8s.Registry) func() string {
+	return func() string {
+		if cs := reg.Clusters(); len(cs) == 1 {
+			return cs[0].Name
+		}
+		return ""
+	}
 }
 
 // readyz reports 200 once no cluster is still on its first sync, with each

@@ -22,8 +22,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/clustergraph/clustergraph/alerting"
 	"github.com/clustergraph/clustergraph/api"
 	"github.com/clustergraph/clustergraph/auth"
+	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/internal/testenv"
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/terminal"
@@ -38,6 +40,8 @@ type server struct {
 	requests *atomic.Int64
 	// token, when set, is sent as a bearer token.
 	token string
+	// hub streams alerts when the server has a database.
+	hub *alerting.Hub
 }
 
 // as returns a client of the same server that sends token.
@@ -62,6 +66,9 @@ type serverOpts struct {
 	// auth turns authentication on (identity: the first kubeconfig's
 	// current context); off, every request reads as clustergraph itself.
 	auth bool
+	// db, when set, is the server's database; its alert hub polls every
+	// 100 ms.
+	db *db.Handle
 }
 
 type countingTransport struct {
@@ -99,6 +106,11 @@ func startServer(t testing.TB, o serverOpts) *server {
 		authn = auth.New(auth.Config{Registry: s.Registry, TTL: o.authTTL})
 	}
 	cfg := api.Config{Registry: s.Registry, Authenticator: authn, MaxPage: o.maxPage, Terminal: o.terminal, Logger: log}
+	if o.db != nil {
+		s.hub = alerting.NewHub(o.db.Store, 100*time.Millisecond, log)
+		go s.hub.Run(ctx)
+		cfg.DB, cfg.Alerts = o.db, s.hub
+	}
 	if o.configHook != nil {
 		o.configHook(&cfg)
 	}

@@ -425,3 +425,13 @@ func (s *Store) Alert(ctx context.Context, id uint64) (Alert, error) {
 	}
 	return r.alert(), nil
 }
+
+// LatestAlert returns the newest alert with a fingerprint.
+func (s *Store) LatestAlert(ctx context.Context, fingerprint string) (Alert, error) {
+	var r alertRow
+	err := s.gdb.WithContext(ctx).Where("fingerprint = ?", fingerprint).Order("starts_at DESC, id DESC").Take(&r).Error
+	if err != nil {
+		return Alert{}, s.wrap("reading alert "+fingerprint, err)
+	}
+	return r.alert(), nil
+}

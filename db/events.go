@@ -123,6 +123,15 @@ const (
 	EventsByCluster   EventOrder = "cluster"
 )
 
+var eventOrderCols = map[EventOrder][]string{
+	EventsByLastSeen:  {"last_seen", "cluster", "namespace", "name"},
+	EventsByFirstSeen: {"first_seen", "cluster", "namespace", "name"},
+	EventsByType:      {"type", "cluster", "namespace", "name"},
+	EventsByName:      {"name", "namespace", "cluster"},
+	EventsByNamespace: {"namespace", "name", "cluster"},
+	EventsByCluster:   {"cluster", "namespace", "name"},
+}
+
 // EventQuery selects archived events. Empty fields do not filter.
 type EventQuery struct {
 	Scope                                                       Scope
@@ -189,12 +198,17 @@ func (s *Store) Events(ctx context.Context, q EventQuery) ([]ArchivedEvent, int6
 	if q.Desc {
 		dir = " DESC"
 	}
-	order := string(q.Order) + dir
-	for _, c := range []string{"cluster", "namespace", "name", "uid"} {
-		if c != string(q.Order) {
-			order += ", " + c + dir
-		}
+	// The same keys, in the same order, as the API sorts live objects by
+	// (k8s.keyOf), so live and archived events interleave exactly.
+	cols, ok := eventOrderCols[q.Order]
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: cannot order events by %q", ErrBadInput, q.Order)
 	}
+	parts := make([]string, 0, len(cols)+1)
+	for _, c := range append(cols, "uid") {
+		parts = append(parts, c+dir)
+	}
+	order := strings.Join(parts, ", ")
 	var rows []eventRow
 	if err := tx.Order(order).Offset(q.Offset).Limit(q.Limit).Find(&rows).Error; err != nil {
 		return nil, 0, s.wrap("reading archived events", err)

@@ -29,16 +29,20 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Alert() AlertResolver
 	Cluster() ClusterResolver
 	Event() EventResolver
 	Ingress() IngressResolver
 	IngressPath() IngressPathResolver
+	MetadataObject() MetadataObjectResolver
 	Mutation() MutationResolver
 	Namespace() NamespaceResolver
 	Node() NodeResolver
 	NodePool() NodePoolResolver
+	PersistentVolumeClaim() PersistentVolumeClaimResolver
 	Pod() PodResolver
 	Query() QueryResolver
+	Resource() ResourceResolver
 	Service() ServiceResolver
 	Subscription() SubscriptionResolver
 	Viewer() ViewerResolver
@@ -50,6 +54,43 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	Alert struct {
+		AlertName    func(childComplexity int) int
+		Annotations  func(childComplexity int) int
+		Cluster      func(childComplexity int) int
+		EndsAt       func(childComplexity int) int
+		Fingerprint  func(childComplexity int) int
+		GeneratorURL func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Labels       func(childComplexity int) int
+		Message      func(childComplexity int) int
+		Module       func(childComplexity int) int
+		Name         func(childComplexity int) int
+		Namespace    func(childComplexity int) int
+		Object       func(childComplexity int) int
+		ObjectKind   func(childComplexity int) int
+		ReceivedAt   func(childComplexity int) int
+		Severity     func(childComplexity int) int
+		Source       func(childComplexity int) int
+		StartsAt     func(childComplexity int) int
+		Status       func(childComplexity int) int
+		Type         func(childComplexity int) int
+		UpdatedAt    func(childComplexity int) int
+		Workload     func(childComplexity int) int
+	}
+
+	AlertConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AlertEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	ApplyPayload struct {
 		Failed    func(childComplexity int) int
 		Results   func(childComplexity int) int
@@ -66,6 +107,7 @@ type ComplexityRoot struct {
 	Cluster struct {
 		Events     func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		Ingresses  func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Metering   func(childComplexity int, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, first *int) int
 		Name       func(childComplexity int) int
 		Namespace  func(childComplexity int, name string) int
 		Namespaces func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
@@ -155,8 +197,10 @@ type ComplexityRoot struct {
 	}
 
 	Event struct {
+		Archived          func(childComplexity int) int
 		Cluster           func(childComplexity int) int
 		Count             func(childComplexity int) int
+		Events            func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		FirstTimestamp    func(childComplexity int) int
 		ID                func(childComplexity int) int
 		InvolvedKind      func(childComplexity int) int
@@ -193,6 +237,7 @@ type ComplexityRoot struct {
 		Addresses func(childComplexity int) int
 		ClassName func(childComplexity int) int
 		Cluster   func(childComplexity int) int
+		Events    func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		Hosts     func(childComplexity int) int
 		ID        func(childComplexity int) int
 		Metadata  func(childComplexity int) int
@@ -250,6 +295,7 @@ type ComplexityRoot struct {
 
 	MetadataObject struct {
 		Cluster   func(childComplexity int) int
+		Events    func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		ID        func(childComplexity int) int
 		Kind      func(childComplexity int) int
 		Metadata  func(childComplexity int) int
@@ -270,9 +316,41 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	MeteringConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	MeteringEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	MeteringRecord struct {
+		CPU             func(childComplexity int) int
+		CPUMillis       func(childComplexity int) int
+		Cluster         func(childComplexity int) int
+		Gpu             func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Memory          func(childComplexity int) int
+		MeteringTime    func(childComplexity int) int
+		Namespace       func(childComplexity int) int
+		PrivateIP       func(childComplexity int) int
+		PublicIP        func(childComplexity int) int
+		RequestsSamples func(childComplexity int) int
+		Samples         func(childComplexity int) int
+		Storage         func(childComplexity int) int
+		TimeUnit        func(childComplexity int) int
+		TrafficIn       func(childComplexity int) int
+		TrafficOut      func(childComplexity int) int
+	}
+
 	Mutation struct {
 		Apply             func(childComplexity int, cluster string, manifest string, namespace *string, dryRun *bool, force *bool) int
 		Cordon            func(childComplexity int, id string) int
+		CreateAlert       func(childComplexity int, input model.CreateAlertInput) int
 		Delete            func(childComplexity int, id string, propagation *model.DeletionPropagation, gracePeriodSeconds *int) int
 		Drain             func(childComplexity int, id string, timeoutSeconds *int, gracePeriodSeconds *int) int
 		ExtendTrial       func(childComplexity int, id string, days int) int
@@ -298,12 +376,14 @@ type ComplexityRoot struct {
 	}
 
 	Namespace struct {
+		Alerts                 func(childComplexity int, status *model.AlertStatus, first *int) int
 		Cluster                func(childComplexity int) int
 		ConfigMaps             func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 		Events                 func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		ID                     func(childComplexity int) int
 		Ingresses              func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 		Metadata               func(childComplexity int) int
+		Metering               func(childComplexity int, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, first *int) int
 		Name                   func(childComplexity int) int
 		Overview               func(childComplexity int) int
 		PersistentVolumeClaims func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
@@ -342,11 +422,13 @@ type ComplexityRoot struct {
 
 	Node struct {
 		Addresses     func(childComplexity int) int
+		Alerts        func(childComplexity int, status *model.AlertStatus, first *int) int
 		Allocatable   func(childComplexity int) int
 		Allocated     func(childComplexity int) int
 		Capacity      func(childComplexity int) int
 		Cluster       func(childComplexity int) int
 		Conditions    func(childComplexity int) int
+		Events        func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		ID            func(childComplexity int) int
 		IP            func(childComplexity int) int
 		Metadata      func(childComplexity int) int
@@ -360,6 +442,7 @@ type ComplexityRoot struct {
 		Taints        func(childComplexity int) int
 		Unschedulable func(childComplexity int) int
 		Usage         func(childComplexity int) int
+		UsageHistory  func(childComplexity int, since *time.Time) int
 	}
 
 	NodeAddress struct {
@@ -485,6 +568,7 @@ type ComplexityRoot struct {
 	PersistentVolumeClaim struct {
 		CapacityBytes func(childComplexity int) int
 		Cluster       func(childComplexity int) int
+		Events        func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		ID            func(childComplexity int) int
 		Metadata      func(childComplexity int) int
 		Name          func(childComplexity int) int
@@ -509,24 +593,27 @@ type ComplexityRoot struct {
 	}
 
 	Pod struct {
-		Cluster    func(childComplexity int) int
-		Containers func(childComplexity int) int
-		HostIP     func(childComplexity int) int
-		ID         func(childComplexity int) int
-		Metadata   func(childComplexity int) int
-		Name       func(childComplexity int) int
-		Namespace  func(childComplexity int) int
-		Node       func(childComplexity int) int
-		NodeName   func(childComplexity int) int
-		Owner      func(childComplexity int) int
-		Phase      func(childComplexity int) int
-		PodIP      func(childComplexity int) int
-		Raw        func(childComplexity int) int
-		Ready      func(childComplexity int) int
-		Restarts   func(childComplexity int) int
-		StartTime  func(childComplexity int) int
-		Status     func(childComplexity int) int
-		Usage      func(childComplexity int) int
+		Alerts       func(childComplexity int, status *model.AlertStatus, first *int) int
+		Cluster      func(childComplexity int) int
+		Containers   func(childComplexity int) int
+		Events       func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
+		HostIP       func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Metadata     func(childComplexity int) int
+		Name         func(childComplexity int) int
+		Namespace    func(childComplexity int) int
+		Node         func(childComplexity int) int
+		NodeName     func(childComplexity int) int
+		Owner        func(childComplexity int) int
+		Phase        func(childComplexity int) int
+		PodIP        func(childComplexity int) int
+		Raw          func(childComplexity int) int
+		Ready        func(childComplexity int) int
+		Restarts     func(childComplexity int) int
+		StartTime    func(childComplexity int) int
+		Status       func(childComplexity int) int
+		Usage        func(childComplexity int) int
+		UsageHistory func(childComplexity int, since *time.Time) int
 	}
 
 	PodConnection struct {
@@ -542,10 +629,12 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		Alerts                 func(childComplexity int, clusters []string, filter *model.AlertFilter, ascending *bool, after *string, first *int, offset *int, limit *int) int
 		Cluster                func(childComplexity int, name string) int
 		Clusters               func(childComplexity int) int
 		Events                 func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		Ingresses              func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Metering               func(childComplexity int, clusters []string, namespace *string, namespaces []string, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, sort []*model.MeteringSort, after *string, first *int, offset *int, limit *int) int
 		NamespaceNameAvailable func(childComplexity int, name string, clusters []string) int
 		Namespaces             func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 		NodePools              func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
@@ -563,6 +652,7 @@ type ComplexityRoot struct {
 	Resource struct {
 		APIVersion func(childComplexity int) int
 		Cluster    func(childComplexity int) int
+		Events     func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		ID         func(childComplexity int) int
 		Kind       func(childComplexity int) int
 		Metadata   func(childComplexity int) int
@@ -613,6 +703,7 @@ type ComplexityRoot struct {
 		Cluster           func(childComplexity int) int
 		ClusterIP         func(childComplexity int) int
 		Endpoints         func(childComplexity int) int
+		Events            func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		ExternalAddresses func(childComplexity int) int
 		ID                func(childComplexity int) int
 		Metadata          func(childComplexity int) int
@@ -650,6 +741,7 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
+		Alerts   func(childComplexity int, clusters []string, filter *model.AlertFilter) int
 		Events   func(childComplexity int, clusters []string, filter *model.EventFilter) int
 		Logs     func(childComplexity int, cluster string, namespace string, workload *string, labelSelector *string, container *string, sinceSeconds *int, tailLines *int, timestamps *bool, follow *bool) int
 		PodLogs  func(childComplexity int, cluster string, namespace string, pod string, container *string, sinceSeconds *int, sinceTime *time.Time, tailLines *int, timestamps *bool, previous *bool, follow *bool) int
@@ -696,6 +788,12 @@ type ComplexityRoot struct {
 		Job func(childComplexity int) int
 	}
 
+	UsagePoint struct {
+		CPUMillis   func(childComplexity int) int
+		MemoryBytes func(childComplexity int) int
+		Time        func(childComplexity int) int
+	}
+
 	Viewer struct {
 		Clusters func(childComplexity int, clusters []string) int
 		Groups   func(childComplexity int) int
@@ -710,10 +808,12 @@ type ComplexityRoot struct {
 	}
 
 	Workload struct {
+		Alerts            func(childComplexity int, status *model.AlertStatus, first *int) int
 		AvailableReplicas func(childComplexity int) int
 		Cluster           func(childComplexity int) int
 		Conditions        func(childComplexity int) int
 		CronJob           func(childComplexity int) int
+		Events            func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		Healthy           func(childComplexity int) int
 		ID                func(childComplexity int) int
 		Images            func(childComplexity int) int
@@ -749,9 +849,14 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type AlertResolver interface {
+	Object(ctx context.Context, obj *model.Alert) (model.KubeObject, error)
+	Workload(ctx context.Context, obj *model.Alert) (*model.Workload, error)
+}
 type ClusterResolver interface {
 	Overview(ctx context.Context, obj *model.Cluster) ([]*model.KindCount, error)
 	Usage(ctx context.Context, obj *model.Cluster) (*model.ResourceUsage, error)
+	Metering(ctx context.Context, obj *model.Cluster, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, first *int) ([]*model.MeteringRecord, error)
 	Namespace(ctx context.Context, obj *model.Cluster, name string) (*model.Namespace, error)
 	Namespaces(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Namespace], error)
 	Nodes(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.Node], error)
@@ -763,13 +868,20 @@ type ClusterResolver interface {
 	Events(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
 }
 type EventResolver interface {
+	Events(ctx context.Context, obj *model.Event, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+
 	InvolvedObject(ctx context.Context, obj *model.Event) (model.KubeObject, error)
 }
 type IngressResolver interface {
+	Events(ctx context.Context, obj *model.Ingress, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+
 	Services(ctx context.Context, obj *model.Ingress) ([]*model.Service, error)
 }
 type IngressPathResolver interface {
 	Service(ctx context.Context, obj *model.IngressPath) (*model.Service, error)
+}
+type MetadataObjectResolver interface {
+	Events(ctx context.Context, obj *model.MetadataObject, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
 }
 type MutationResolver interface {
 	Apply(ctx context.Context, cluster string, manifest string, namespace *string, dryRun *bool, force *bool) (*model.ApplyPayload, error)
@@ -791,8 +903,12 @@ type MutationResolver interface {
 	TerminalInput(ctx context.Context, session string, data string) (bool, error)
 	TerminalResize(ctx context.Context, session string, cols int, rows int) (bool, error)
 	TerminalClose(ctx context.Context, session string) (bool, error)
+	CreateAlert(ctx context.Context, input model.CreateAlertInput) (*model.Alert, error)
 }
 type NamespaceResolver interface {
+	Metering(ctx context.Context, obj *model.Namespace, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, first *int) ([]*model.MeteringRecord, error)
+	Alerts(ctx context.Context, obj *model.Namespace, status *model.AlertStatus, first *int) ([]*model.Alert, error)
+
 	Overview(ctx context.Context, obj *model.Namespace) ([]*model.KindCount, error)
 	Usage(ctx context.Context, obj *model.Namespace) (*model.ResourceUsage, error)
 	Workloads(ctx context.Context, obj *model.Namespace, kinds []model.WorkloadKind, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error)
@@ -805,6 +921,10 @@ type NamespaceResolver interface {
 	PersistentVolumeClaims(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.PersistentVolumeClaim], error)
 }
 type NodeResolver interface {
+	Events(ctx context.Context, obj *model.Node, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+	UsageHistory(ctx context.Context, obj *model.Node, since *time.Time) ([]*model.UsagePoint, error)
+	Alerts(ctx context.Context, obj *model.Node, status *model.AlertStatus, first *int) ([]*model.Alert, error)
+
 	Pool(ctx context.Context, obj *model.Node) (*model.NodePool, error)
 
 	Allocated(ctx context.Context, obj *model.Node) (*model.NodeAllocation, error)
@@ -815,7 +935,14 @@ type NodeResolver interface {
 type NodePoolResolver interface {
 	Nodes(ctx context.Context, obj *model.NodePool, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.Node], error)
 }
+type PersistentVolumeClaimResolver interface {
+	Events(ctx context.Context, obj *model.PersistentVolumeClaim, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+}
 type PodResolver interface {
+	Events(ctx context.Context, obj *model.Pod, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+	UsageHistory(ctx context.Context, obj *model.Pod, since *time.Time) ([]*model.UsagePoint, error)
+	Alerts(ctx context.Context, obj *model.Pod, status *model.AlertStatus, first *int) ([]*model.Alert, error)
+
 	Node(ctx context.Context, obj *model.Pod) (*model.Node, error)
 	Owner(ctx context.Context, obj *model.Pod) (*model.Workload, error)
 
@@ -837,9 +964,16 @@ type QueryResolver interface {
 	Resources(ctx context.Context, group string, version string, resource string, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Resource], error)
 	NamespaceNameAvailable(ctx context.Context, name string, clusters []string) (*model.NamespaceNameCheck, error)
 	Versions(ctx context.Context, clusters []string) ([]*model.ComponentVersion, error)
+	Metering(ctx context.Context, clusters []string, namespace *string, namespaces []string, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, sort []*model.MeteringSort, after *string, first *int, offset *int, limit *int) (*model.Connection[*model.MeteringRecord], error)
+	Alerts(ctx context.Context, clusters []string, filter *model.AlertFilter, ascending *bool, after *string, first *int, offset *int, limit *int) (*model.Connection[*model.Alert], error)
 	Topology(ctx context.Context, cluster string, namespace *string) (*model.Topology, error)
 }
+type ResourceResolver interface {
+	Events(ctx context.Context, obj *model.Resource, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+}
 type ServiceResolver interface {
+	Events(ctx context.Context, obj *model.Service, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+
 	Pods(ctx context.Context, obj *model.Service, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
 	Endpoints(ctx context.Context, obj *model.Service) ([]*model.Endpoint, error)
 }
@@ -848,6 +982,7 @@ type SubscriptionResolver interface {
 	PodLogs(ctx context.Context, cluster string, namespace string, pod string, container *string, sinceSeconds *int, sinceTime *time.Time, tailLines *int, timestamps *bool, previous *bool, follow *bool) (<-chan *model.LogChunk, error)
 	Logs(ctx context.Context, cluster string, namespace string, workload *string, labelSelector *string, container *string, sinceSeconds *int, tailLines *int, timestamps *bool, follow *bool) (<-chan *model.LogChunk, error)
 	Terminal(ctx context.Context, cluster string, namespace string, pod string, container *string, command []string, tty *bool, cols *int, rows *int) (<-chan *model.TerminalFrame, error)
+	Alerts(ctx context.Context, clusters []string, filter *model.AlertFilter) (<-chan *model.Alert, error)
 	Events(ctx context.Context, clusters []string, filter *model.EventFilter) (<-chan *model.Event, error)
 }
 type ViewerResolver interface {
@@ -857,6 +992,9 @@ type ViewerClusterResolver interface {
 	Namespaces(ctx context.Context, obj *model.ViewerCluster, labelSelector *string, limit *int) ([]*model.Namespace, error)
 }
 type WorkloadResolver interface {
+	Events(ctx context.Context, obj *model.Workload, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+	Alerts(ctx context.Context, obj *model.Workload, status *model.AlertStatus, first *int) ([]*model.Alert, error)
+
 	Owner(ctx context.Context, obj *model.Workload) (*model.Workload, error)
 	Pods(ctx context.Context, obj *model.Workload, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
 }
@@ -878,6 +1016,177 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "Alert.alertName":
+		if e.ComplexityRoot.Alert.AlertName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.AlertName(childComplexity), true
+	case "Alert.annotations":
+		if e.ComplexityRoot.Alert.Annotations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Annotations(childComplexity), true
+	case "Alert.cluster":
+		if e.ComplexityRoot.Alert.Cluster == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Cluster(childComplexity), true
+	case "Alert.endsAt":
+		if e.ComplexityRoot.Alert.EndsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.EndsAt(childComplexity), true
+	case "Alert.fingerprint":
+		if e.ComplexityRoot.Alert.Fingerprint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Fingerprint(childComplexity), true
+	case "Alert.generatorURL":
+		if e.ComplexityRoot.Alert.GeneratorURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.GeneratorURL(childComplexity), true
+	case "Alert.id":
+		if e.ComplexityRoot.Alert.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.ID(childComplexity), true
+	case "Alert.labels":
+		if e.ComplexityRoot.Alert.Labels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Labels(childComplexity), true
+	case "Alert.message":
+		if e.ComplexityRoot.Alert.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Message(childComplexity), true
+	case "Alert.module":
+		if e.ComplexityRoot.Alert.Module == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Module(childComplexity), true
+	case "Alert.name":
+		if e.ComplexityRoot.Alert.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Name(childComplexity), true
+	case "Alert.namespace":
+		if e.ComplexityRoot.Alert.Namespace == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Namespace(childComplexity), true
+	case "Alert.object":
+		if e.ComplexityRoot.Alert.Object == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Object(childComplexity), true
+	case "Alert.objectKind":
+		if e.ComplexityRoot.Alert.ObjectKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.ObjectKind(childComplexity), true
+	case "Alert.receivedAt":
+		if e.ComplexityRoot.Alert.ReceivedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.ReceivedAt(childComplexity), true
+	case "Alert.severity":
+		if e.ComplexityRoot.Alert.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Severity(childComplexity), true
+	case "Alert.source":
+		if e.ComplexityRoot.Alert.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Source(childComplexity), true
+	case "Alert.startsAt":
+		if e.ComplexityRoot.Alert.StartsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.StartsAt(childComplexity), true
+	case "Alert.status":
+		if e.ComplexityRoot.Alert.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Status(childComplexity), true
+	case "Alert.type":
+		if e.ComplexityRoot.Alert.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Type(childComplexity), true
+	case "Alert.updatedAt":
+		if e.ComplexityRoot.Alert.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.UpdatedAt(childComplexity), true
+	case "Alert.workload":
+		if e.ComplexityRoot.Alert.Workload == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Workload(childComplexity), true
+
+	case "AlertConnection.edges":
+		if e.ComplexityRoot.AlertConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertConnection.Edges(childComplexity), true
+	case "AlertConnection.nodes":
+		if e.ComplexityRoot.AlertConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertConnection.Nodes(childComplexity), true
+	case "AlertConnection.pageInfo":
+		if e.ComplexityRoot.AlertConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertConnection.PageInfo(childComplexity), true
+	case "AlertConnection.totalCount":
+		if e.ComplexityRoot.AlertConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertConnection.TotalCount(childComplexity), true
+
+	case "AlertEdge.cursor":
+		if e.ComplexityRoot.AlertEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertEdge.Cursor(childComplexity), true
+	case "AlertEdge.node":
+		if e.ComplexityRoot.AlertEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertEdge.Node(childComplexity), true
 
 	case "ApplyPayload.failed":
 		if e.ComplexityRoot.ApplyPayload.Failed == nil {
@@ -945,6 +1254,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Cluster.Ingresses(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+	case "Cluster.metering":
+		if e.ComplexityRoot.Cluster.Metering == nil {
+			break
+		}
+
+		args, err := ec.field_Cluster_metering_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Cluster.Metering(childComplexity, args["timeUnit"].(*model.TimeUnit), args["startTime"].(*time.Time), args["endTime"].(*time.Time), args["first"].(*int)), true
 	case "Cluster.name":
 		if e.ComplexityRoot.Cluster.Name == nil {
 			break
@@ -1327,6 +1647,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Endpoint.Ready(childComplexity), true
 
+	case "Event.archived":
+		if e.ComplexityRoot.Event.Archived == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Archived(childComplexity), true
 	case "Event.cluster":
 		if e.ComplexityRoot.Event.Cluster == nil {
 			break
@@ -1339,6 +1665,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Event.Count(childComplexity), true
+	case "Event.events":
+		if e.ComplexityRoot.Event.Events == nil {
+			break
+		}
+
+		args, err := ec.field_Event_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Event.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "Event.firstTimestamp":
 		if e.ComplexityRoot.Event.FirstTimestamp == nil {
 			break
@@ -1487,6 +1824,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Ingress.Cluster(childComplexity), true
+	case "Ingress.events":
+		if e.ComplexityRoot.Ingress.Events == nil {
+			break
+		}
+
+		args, err := ec.field_Ingress_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Ingress.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "Ingress.hosts":
 		if e.ComplexityRoot.Ingress.Hosts == nil {
 			break
@@ -1710,6 +2058,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MetadataObject.Cluster(childComplexity), true
+	case "MetadataObject.events":
+		if e.ComplexityRoot.MetadataObject.Events == nil {
+			break
+		}
+
+		args, err := ec.field_MetadataObject_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.MetadataObject.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "MetadataObject.id":
 		if e.ComplexityRoot.MetadataObject.ID == nil {
 			break
@@ -1785,6 +2144,141 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MetadataObjectEdge.Node(childComplexity), true
 
+	case "MeteringConnection.edges":
+		if e.ComplexityRoot.MeteringConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringConnection.Edges(childComplexity), true
+	case "MeteringConnection.nodes":
+		if e.ComplexityRoot.MeteringConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringConnection.Nodes(childComplexity), true
+	case "MeteringConnection.pageInfo":
+		if e.ComplexityRoot.MeteringConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringConnection.PageInfo(childComplexity), true
+	case "MeteringConnection.totalCount":
+		if e.ComplexityRoot.MeteringConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringConnection.TotalCount(childComplexity), true
+
+	case "MeteringEdge.cursor":
+		if e.ComplexityRoot.MeteringEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringEdge.Cursor(childComplexity), true
+	case "MeteringEdge.node":
+		if e.ComplexityRoot.MeteringEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringEdge.Node(childComplexity), true
+
+	case "MeteringRecord.cpu":
+		if e.ComplexityRoot.MeteringRecord.CPU == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringRecord.CPU(childComplexity), true
+	case "MeteringRecord.cpuMillis":
+		if e.ComplexityRoot.MeteringRecord.CPUMillis == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringRecord.CPUMillis(childComplexity), true
+	case "MeteringRecord.cluster":
+		if e.ComplexityRoot.MeteringRecord.Cluster == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringRecord.Cluster(childComplexity), true
+	case "MeteringRecord.gpu":
+		if e.ComplexityRoot.MeteringRecord.Gpu == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringRecord.Gpu(childComplexity), true
+	case "MeteringRecord.id":
+		if e.ComplexityRoot.MeteringRecord.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringRecord.ID(childComplexity), true
+	case "MeteringRecord.memory":
+		if e.ComplexityRoot.MeteringRecord.Memory == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringRecord.Memory(childComplexity), true
+	case "MeteringRecord.meteringTime":
+		if e.ComplexityRoot.MeteringRecord.MeteringTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringRecord.MeteringTime(childComplexity), true
+	case "MeteringRecord.namespace":
+		if e.ComplexityRoot.MeteringRecord.Namespace == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringRecord.Namespace(childComplexity), true
+	case "MeteringRecord.privateIp":
+		if e.ComplexityRoot.MeteringRecord.PrivateIP == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringRecord.PrivateIP(childComplexity), true
+	case "MeteringRecord.publicIp":
+		if e.ComplexityRoot.MeteringRecord.PublicIP == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringRecord.PublicIP(childComplexity), true
+	case "MeteringRecord.requestsSamples":
+		if e.ComplexityRoot.MeteringRecord.RequestsSamples == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringRecord.RequestsSamples(childComplexity), true
+	case "MeteringRecord.samples":
+		if e.ComplexityRoot.MeteringRecord.Samples == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringRecord.Samples(childComplexity), true
+	case "MeteringRecord.storage":
+		if e.ComplexityRoot.MeteringRecord.Storage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringRecord.Storage(childComplexity), true
+	case "MeteringRecord.timeUnit":
+		if e.ComplexityRoot.MeteringRecord.TimeUnit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringRecord.TimeUnit(childComplexity), true
+	case "MeteringRecord.trafficIn":
+		if e.ComplexityRoot.MeteringRecord.TrafficIn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringRecord.TrafficIn(childComplexity), true
+	case "MeteringRecord.trafficOut":
+		if e.ComplexityRoot.MeteringRecord.TrafficOut == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MeteringRecord.TrafficOut(childComplexity), true
+
 	case "Mutation.apply":
 		if e.ComplexityRoot.Mutation.Apply == nil {
 			break
@@ -1807,6 +2301,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Cordon(childComplexity, args["id"].(string)), true
+	case "Mutation.createAlert":
+		if e.ComplexityRoot.Mutation.CreateAlert == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createAlert_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateAlert(childComplexity, args["input"].(model.CreateAlertInput)), true
 	case "Mutation.delete":
 		if e.ComplexityRoot.Mutation.Delete == nil {
 			break
@@ -2008,6 +2513,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MutationError.Message(childComplexity), true
 
+	case "Namespace.alerts":
+		if e.ComplexityRoot.Namespace.Alerts == nil {
+			break
+		}
+
+		args, err := ec.field_Namespace_alerts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Namespace.Alerts(childComplexity, args["status"].(*model.AlertStatus), args["first"].(*int)), true
 	case "Namespace.cluster":
 		if e.ComplexityRoot.Namespace.Cluster == nil {
 			break
@@ -2059,6 +2575,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Namespace.Metadata(childComplexity), true
+	case "Namespace.metering":
+		if e.ComplexityRoot.Namespace.Metering == nil {
+			break
+		}
+
+		args, err := ec.field_Namespace_metering_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Namespace.Metering(childComplexity, args["timeUnit"].(*model.TimeUnit), args["startTime"].(*time.Time), args["endTime"].(*time.Time), args["first"].(*int)), true
 	case "Namespace.name":
 		if e.ComplexityRoot.Namespace.Name == nil {
 			break
@@ -2227,6 +2754,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Node.Addresses(childComplexity), true
+	case "Node.alerts":
+		if e.ComplexityRoot.Node.Alerts == nil {
+			break
+		}
+
+		args, err := ec.field_Node_alerts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Node.Alerts(childComplexity, args["status"].(*model.AlertStatus), args["first"].(*int)), true
 	case "Node.allocatable":
 		if e.ComplexityRoot.Node.Allocatable == nil {
 			break
@@ -2257,6 +2795,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Node.Conditions(childComplexity), true
+	case "Node.events":
+		if e.ComplexityRoot.Node.Events == nil {
+			break
+		}
+
+		args, err := ec.field_Node_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Node.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "Node.id":
 		if e.ComplexityRoot.Node.ID == nil {
 			break
@@ -2340,6 +2889,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Node.Usage(childComplexity), true
+	case "Node.usageHistory":
+		if e.ComplexityRoot.Node.UsageHistory == nil {
+			break
+		}
+
+		args, err := ec.field_Node_usageHistory_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Node.UsageHistory(childComplexity, args["since"].(*time.Time)), true
 
 	case "NodeAddress.address":
 		if e.ComplexityRoot.NodeAddress.Address == nil {
@@ -2806,6 +3366,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PersistentVolumeClaim.Cluster(childComplexity), true
+	case "PersistentVolumeClaim.events":
+		if e.ComplexityRoot.PersistentVolumeClaim.Events == nil {
+			break
+		}
+
+		args, err := ec.field_PersistentVolumeClaim_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.PersistentVolumeClaim.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "PersistentVolumeClaim.id":
 		if e.ComplexityRoot.PersistentVolumeClaim.ID == nil {
 			break
@@ -2899,6 +3470,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PersistentVolumeClaimEdge.Node(childComplexity), true
 
+	case "Pod.alerts":
+		if e.ComplexityRoot.Pod.Alerts == nil {
+			break
+		}
+
+		args, err := ec.field_Pod_alerts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Pod.Alerts(childComplexity, args["status"].(*model.AlertStatus), args["first"].(*int)), true
 	case "Pod.cluster":
 		if e.ComplexityRoot.Pod.Cluster == nil {
 			break
@@ -2911,6 +3493,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Pod.Containers(childComplexity), true
+	case "Pod.events":
+		if e.ComplexityRoot.Pod.Events == nil {
+			break
+		}
+
+		args, err := ec.field_Pod_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Pod.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "Pod.hostIP":
 		if e.ComplexityRoot.Pod.HostIP == nil {
 			break
@@ -3007,6 +3600,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Pod.Usage(childComplexity), true
+	case "Pod.usageHistory":
+		if e.ComplexityRoot.Pod.UsageHistory == nil {
+			break
+		}
+
+		args, err := ec.field_Pod_usageHistory_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Pod.UsageHistory(childComplexity, args["since"].(*time.Time)), true
 
 	case "PodConnection.edges":
 		if e.ComplexityRoot.PodConnection.Edges == nil {
@@ -3046,6 +3650,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PodEdge.Node(childComplexity), true
 
+	case "Query.alerts":
+		if e.ComplexityRoot.Query.Alerts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_alerts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Alerts(childComplexity, args["clusters"].([]string), args["filter"].(*model.AlertFilter), args["ascending"].(*bool), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int)), true
 	case "Query.cluster":
 		if e.ComplexityRoot.Query.Cluster == nil {
 			break
@@ -3086,6 +3701,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Ingresses(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 
+	case "Query.metering":
+		if e.ComplexityRoot.Query.Metering == nil {
+			break
+		}
+
+		args, err := ec.field_Query_metering_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Metering(childComplexity, args["clusters"].([]string), args["namespace"].(*string), args["namespaces"].([]string), args["timeUnit"].(*model.TimeUnit), args["startTime"].(*time.Time), args["endTime"].(*time.Time), args["sort"].([]*model.MeteringSort), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int)), true
 	case "Query.namespaceNameAvailable":
 		if e.ComplexityRoot.Query.NamespaceNameAvailable == nil {
 			break
@@ -3226,6 +3852,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Resource.Cluster(childComplexity), true
+	case "Resource.events":
+		if e.ComplexityRoot.Resource.Events == nil {
+			break
+		}
+
+		args, err := ec.field_Resource_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Resource.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "Resource.id":
 		if e.ComplexityRoot.Resource.ID == nil {
 			break
@@ -3390,6 +4027,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Service.Endpoints(childComplexity), true
+	case "Service.events":
+		if e.ComplexityRoot.Service.Events == nil {
+			break
+		}
+
+		args, err := ec.field_Service_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Service.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "Service.externalAddresses":
 		if e.ComplexityRoot.Service.ExternalAddresses == nil {
 			break
@@ -3532,6 +4180,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SetImagePayload.Object(childComplexity), true
 
+	case "Subscription.alerts":
+		if e.ComplexityRoot.Subscription.Alerts == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_alerts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.Alerts(childComplexity, args["clusters"].([]string), args["filter"].(*model.AlertFilter)), true
 	case "Subscription.events":
 		if e.ComplexityRoot.Subscription.Events == nil {
 			break
@@ -3720,6 +4379,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TriggerPayload.Job(childComplexity), true
 
+	case "UsagePoint.cpuMillis":
+		if e.ComplexityRoot.UsagePoint.CPUMillis == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsagePoint.CPUMillis(childComplexity), true
+	case "UsagePoint.memoryBytes":
+		if e.ComplexityRoot.UsagePoint.MemoryBytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsagePoint.MemoryBytes(childComplexity), true
+	case "UsagePoint.time":
+		if e.ComplexityRoot.UsagePoint.Time == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsagePoint.Time(childComplexity), true
+
 	case "Viewer.clusters":
 		if e.ComplexityRoot.Viewer.Clusters == nil {
 			break
@@ -3779,6 +4457,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ViewerCluster.Permissions(childComplexity, args["namespace"].(*string)), true
 
+	case "Workload.alerts":
+		if e.ComplexityRoot.Workload.Alerts == nil {
+			break
+		}
+
+		args, err := ec.field_Workload_alerts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Workload.Alerts(childComplexity, args["status"].(*model.AlertStatus), args["first"].(*int)), true
 	case "Workload.availableReplicas":
 		if e.ComplexityRoot.Workload.AvailableReplicas == nil {
 			break
@@ -3803,6 +4492,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Workload.CronJob(childComplexity), true
+	case "Workload.events":
+		if e.ComplexityRoot.Workload.Events == nil {
+			break
+		}
+
+		args, err := ec.field_Workload_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Workload.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "Workload.healthy":
 		if e.ComplexityRoot.Workload.Healthy == nil {
 			break
@@ -3952,8 +4652,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AlertFilter", ec.unmarshalInputAlertFilter),
+			graphql.NewInputUnmarshaler("CreateAlertInput", ec.unmarshalInputCreateAlertInput),
 			graphql.NewInputUnmarshaler("EventFilter", ec.unmarshalInputEventFilter),
 			graphql.NewInputUnmarshaler("ListFilter", ec.unmarshalInputListFilter),
+			graphql.NewInputUnmarshaler("MeteringSort", ec.unmarshalInputMeteringSort),
 			graphql.NewInputUnmarshaler("NodeFilter", ec.unmarshalInputNodeFilter),
 			graphql.NewInputUnmarshaler("Order", ec.unmarshalInputOrder),
 			graphql.NewInputUnmarshaler("PodFilter", ec.unmarshalInputPodFilter),
@@ -4210,7 +4913,11 @@ type Query {
     orderBy: Order
   ): IngressConnection!
 
-  "Kubernetes Events currently held by the clusters (live ones; they expire after the apiserver's event TTL)."
+  """
+  Kubernetes Events: the live ones the clusters hold and, with a database, the
+  archive of every event seen since (kept after the apiserver drops them), merged
+  and deduplicated by uid.
+  """
   events(
     "Clusters to read; default all."
     clusters: [String!]
@@ -4264,6 +4971,60 @@ type Query {
   caller.
   """
   versions("Clusters to read; default all." clusters: [String!]): [ComponentVersion!]!
+
+  """
+  Metering history per namespace (the hypercloud metering API): each record is
+  one namespace's usage over one hour, day, month or year, averaged over the
+  collector's samples (traffic summed). Records are visible to callers who may
+  list pods in their namespace. Needs the database (--database).
+  """
+  metering(
+    "Clusters to read; default all."
+    clusters: [String!]
+    "Only this namespace."
+    namespace: String
+    "Only these namespaces."
+    namespaces: [String!]
+    "The period each record covers; default DAY."
+    timeUnit: TimeUnit = DAY
+    "Only periods starting at or after this time."
+    startTime: Time
+    "Only periods starting before this time."
+    endTime: Time
+    "Order; default newest first, then cluster and namespace."
+    sort: [MeteringSort!]
+    "Records after this cursor."
+    after: String
+    "At most this many records after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
+    first: Int
+    "Records to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+  ): MeteringConnection!
+
+  """
+  Alerts received from Alertmanager (POST /alert) or created with createAlert,
+  firing and resolved, newest first. Namespaced alerts are visible to callers
+  who may list events in their namespace; cluster-scoped ones to callers who
+  may list events cluster-wide. Needs the database (--database).
+  """
+  alerts(
+    "Clusters to read; default all."
+    clusters: [String!]
+    "Which alerts."
+    filter: AlertFilter
+    "Oldest first instead of newest first."
+    ascending: Boolean = false
+    "Alerts after this cursor."
+    after: String
+    "At most this many alerts after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
+    first: Int
+    "Alerts to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+  ): AlertConnection!
   "The object graph of a cluster or one namespace: workloads, pods, services, ingresses, nodes and how they relate."
   topology(
     "The cluster."
@@ -4412,6 +5173,16 @@ type Subscription {
     "Initial height in rows (TTY only)."
     rows: Int
   ): TerminalFrame!
+  """
+  Alerts as they are received or resolved, by any replica of clustergraph
+  sharing the database, as the caller may see them.
+  """
+  alerts(
+    "Clusters to watch; default all."
+    clusters: [String!]
+    "Which alerts."
+    filter: AlertFilter
+  ): Alert!
   "Kubernetes Events as they happen (new ones and repeats of old ones), as the caller may see them."
   events(
     "Clusters to watch; default all."
@@ -4545,6 +5316,13 @@ type Mutation {
   terminalResize("The session id." session: ID!, "Width in columns." cols: Int!, "Height in rows." rows: Int!): Boolean!
   "End a terminal session of yours."
   terminalClose("The session id." session: ID!): Boolean!
+  """
+  Record an alert from a source other than Alertmanager (bcs-style source,
+  module and type). Requires create on events in the alert's namespace (or
+  cluster-wide for an alert without one). Posting the same open alert again
+  updates it rather than adding another.
+  """
+  createAlert("The alert." input: CreateAlertInput!): Alert!
 }
 
 "How a patch document is read."
@@ -4795,6 +5573,8 @@ type Cluster {
   overview: [KindCount!]!
   "Sum of the cluster's node usage from metrics.k8s.io; null when the cluster serves no metrics."
   usage: ResourceUsage
+  "Metering records of this cluster (its namespaces summed), newest first. Needs the database."
+  metering("The period each record covers." timeUnit: TimeUnit = DAY, "Only periods starting at or after this time." startTime: Time, "Only periods starting before this time." endTime: Time, "At most this many (default 30, at most the server's page limit)." first: Int = 30): [MeteringRecord!]!
   "One namespace by name; null when absent."
   namespace("Namespace name." name: String!): Namespace
   "The cluster's namespaces."
@@ -4931,6 +5711,24 @@ interface KubeObject {
   metadata: ObjectMeta!
   "The whole object as the apiserver returns it, minus managedFields (Secret values are never served)."
   raw: JSON!
+  """
+  Events about this object (for a namespace: every event in it), newest first:
+  live ones and, with a database, archived ones, deduplicated by uid.
+  """
+  events(
+    "Events after this cursor."
+    after: String
+    "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
+    first: Int
+    "Events to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which events."
+    filter: EventFilter
+    "Order of the list; default newest first."
+    orderBy: Order
+  ): EventConnection!
 }
 
 "Standard Kubernetes object metadata."
@@ -5003,6 +5801,10 @@ type Namespace implements KubeObject {
   metadata: ObjectMeta!
   "The whole object."
   raw: JSON!
+  "Metering records of this namespace, newest first. Needs the database."
+  metering("The period each record covers." timeUnit: TimeUnit = DAY, "Only periods starting at or after this time." startTime: Time, "Only periods starting before this time." endTime: Time, "At most this many (default 30, at most the server's page limit)." first: Int = 30): [MeteringRecord!]!
+  "Alerts about this object, newest first (a workload's include its pods'; a namespace's, every alert in it). Needs the database."
+  alerts("Only firing or only resolved ones; default all." status: AlertStatus, "At most this many (default 20, at most the server's page limit)." first: Int = 20): [Alert!]!
   "Namespace name."
   name: String!
   "Active or Terminating."
@@ -5075,7 +5877,7 @@ type Namespace implements KubeObject {
     "Order of the list; default by cluster, namespace, name (events: newest first)."
     orderBy: Order
   ): IngressConnection!
-  "Live Events in this namespace."
+  "Events in this namespace, newest first: live ones and, with a database, archived ones, deduplicated by uid."
   events(
     "Objects after this cursor."
     after: String
@@ -5209,6 +6011,28 @@ type Node implements KubeObject {
   metadata: ObjectMeta!
   "The whole object."
   raw: JSON!
+  """
+  Events about this object (for a namespace: every event in it), newest first:
+  live ones and, with a database, archived ones, deduplicated by uid.
+  """
+  events(
+    "Events after this cursor."
+    after: String
+    "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
+    first: Int
+    "Events to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which events."
+    filter: EventFilter
+    "Order of the list; default newest first."
+    orderBy: Order
+  ): EventConnection!
+  "Recent usage samples (kept --usage-retention, default 24h), oldest first; empty without the database or metrics."
+  usageHistory("Only samples at or after this time; default the last hour." since: Time): [UsagePoint!]!
+  "Alerts about this object, newest first (a workload's include its pods'; a namespace's, every alert in it). Needs the database."
+  alerts("Only firing or only resolved ones; default all." status: AlertStatus, "At most this many (default 20, at most the server's page limit)." first: Int = 20): [Alert!]!
   "Node name."
   name: String!
   "Ready, NotReady or Unknown, from the Ready condition."
@@ -5359,6 +6183,26 @@ type Workload implements KubeObject {
   metadata: ObjectMeta!
   "The whole object."
   raw: JSON!
+  """
+  Events about this object (for a namespace: every event in it), newest first:
+  live ones and, with a database, archived ones, deduplicated by uid.
+  """
+  events(
+    "Events after this cursor."
+    after: String
+    "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
+    first: Int
+    "Events to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which events."
+    filter: EventFilter
+    "Order of the list; default newest first."
+    orderBy: Order
+  ): EventConnection!
+  "Alerts about this object, newest first (a workload's include its pods'; a namespace's, every alert in it). Needs the database."
+  alerts("Only firing or only resolved ones; default all." status: AlertStatus, "At most this many (default 20, at most the server's page limit)." first: Int = 20): [Alert!]!
   "The kind."
   kind: WorkloadKind!
   "Name."
@@ -5474,6 +6318,28 @@ type Pod implements KubeObject {
   metadata: ObjectMeta!
   "The whole object."
   raw: JSON!
+  """
+  Events about this object (for a namespace: every event in it), newest first:
+  live ones and, with a database, archived ones, deduplicated by uid.
+  """
+  events(
+    "Events after this cursor."
+    after: String
+    "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
+    first: Int
+    "Events to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which events."
+    filter: EventFilter
+    "Order of the list; default newest first."
+    orderBy: Order
+  ): EventConnection!
+  "Recent usage samples (kept --usage-retention, default 24h), oldest first; empty without the database or metrics."
+  usageHistory("Only samples at or after this time; default the last hour." since: Time): [UsagePoint!]!
+  "Alerts about this object, newest first (a workload's include its pods'; a namespace's, every alert in it). Needs the database."
+  alerts("Only firing or only resolved ones; default all." status: AlertStatus, "At most this many (default 20, at most the server's page limit)." first: Int = 20): [Alert!]!
   "Name."
   name: String!
   "Namespace."
@@ -5540,6 +6406,24 @@ type Service implements KubeObject {
   metadata: ObjectMeta!
   "The whole object."
   raw: JSON!
+  """
+  Events about this object (for a namespace: every event in it), newest first:
+  live ones and, with a database, archived ones, deduplicated by uid.
+  """
+  events(
+    "Events after this cursor."
+    after: String
+    "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
+    first: Int
+    "Events to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which events."
+    filter: EventFilter
+    "Order of the list; default newest first."
+    orderBy: Order
+  ): EventConnection!
   "Name."
   name: String!
   "Namespace."
@@ -5599,6 +6483,24 @@ type Ingress implements KubeObject {
   metadata: ObjectMeta!
   "The whole object."
   raw: JSON!
+  """
+  Events about this object (for a namespace: every event in it), newest first:
+  live ones and, with a database, archived ones, deduplicated by uid.
+  """
+  events(
+    "Events after this cursor."
+    after: String
+    "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
+    first: Int
+    "Events to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which events."
+    filter: EventFilter
+    "Order of the list; default newest first."
+    orderBy: Order
+  ): EventConnection!
   "Name."
   name: String!
   "Namespace."
@@ -5625,6 +6527,24 @@ type Event implements KubeObject {
   metadata: ObjectMeta!
   "The whole object."
   raw: JSON!
+  """
+  Events about this object (for a namespace: every event in it), newest first:
+  live ones and, with a database, archived ones, deduplicated by uid.
+  """
+  events(
+    "Events after this cursor."
+    after: String
+    "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
+    first: Int
+    "Events to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which events."
+    filter: EventFilter
+    "Order of the list; default newest first."
+    orderBy: Order
+  ): EventConnection!
   "Namespace."
   namespace: String
   "Normal or Warning."
@@ -5649,6 +6569,8 @@ type Event implements KubeObject {
   firstTimestamp: Time
   "Last time seen."
   lastTimestamp: Time
+  "True when the event came from the archive: the apiserver no longer holds it."
+  archived: Boolean!
 }
 
 "A PersistentVolumeClaim."
@@ -5661,6 +6583,24 @@ type PersistentVolumeClaim implements KubeObject {
   metadata: ObjectMeta!
   "The whole object."
   raw: JSON!
+  """
+  Events about this object (for a namespace: every event in it), newest first:
+  live ones and, with a database, archived ones, deduplicated by uid.
+  """
+  events(
+    "Events after this cursor."
+    after: String
+    "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
+    first: Int
+    "Events to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which events."
+    filter: EventFilter
+    "Order of the list; default newest first."
+    orderBy: Order
+  ): EventConnection!
   "Name."
   name: String!
   "Namespace."
@@ -5687,6 +6627,24 @@ type MetadataObject implements KubeObject {
   metadata: ObjectMeta!
   "Metadata only, as JSON: values are not cached."
   raw: JSON!
+  """
+  Events about this object (for a namespace: every event in it), newest first:
+  live ones and, with a database, archived ones, deduplicated by uid.
+  """
+  events(
+    "Events after this cursor."
+    after: String
+    "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
+    first: Int
+    "Events to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which events."
+    filter: EventFilter
+    "Order of the list; default newest first."
+    orderBy: Order
+  ): EventConnection!
   "Kind, e.g. ConfigMap or Secret."
   kind: String!
   "Name."
@@ -5705,6 +6663,24 @@ type Resource implements KubeObject {
   metadata: ObjectMeta!
   "The whole object."
   raw: JSON!
+  """
+  Events about this object (for a namespace: every event in it), newest first:
+  live ones and, with a database, archived ones, deduplicated by uid.
+  """
+  events(
+    "Events after this cursor."
+    after: String
+    "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
+    first: Int
+    "Events to skip before the page."
+    offset: Int
+    "Alias of ` + "`" + `first` + "`" + ` for offset paging."
+    limit: Int
+    "Which events."
+    filter: EventFilter
+    "Order of the list; default newest first."
+    orderBy: Order
+  ): EventConnection!
   "apiVersion."
   apiVersion: String!
   "Kind."
@@ -6081,6 +7057,253 @@ type ResourceEdge {
   "The object."
   node: Resource!
 }
+
+"The period a metering record covers (UTC calendar units)."
+enum TimeUnit {
+  "One hour."
+  HOUR
+  "One day."
+  DAY
+  "One calendar month."
+  MONTH
+  "One calendar year."
+  YEAR
+}
+
+"What metering records can be sorted by."
+enum MeteringSortField {
+  "Start of the period."
+  METERING_TIME
+  "Cluster name."
+  CLUSTER
+  "Namespace name."
+  NAMESPACE
+  "Average CPU."
+  CPU
+  "Average memory."
+  MEMORY
+  "Average storage."
+  STORAGE
+  "Average GPUs."
+  GPU
+  "Average public IPs."
+  PUBLIC_IP
+  "Average private IPs."
+  PRIVATE_IP
+  "Traffic in."
+  TRAFFIC_IN
+  "Traffic out."
+  TRAFFIC_OUT
+}
+
+"One metering sort key."
+input MeteringSort {
+  "The key."
+  field: MeteringSortField!
+  "Direction; default ascending."
+  direction: OrderDirection = ASC
+}
+
+"""
+One namespace's (or, in Cluster.metering, one cluster's) usage over one period:
+averages of the collector's samples, traffic summed.
+"""
+type MeteringRecord {
+  "Stable id of the record."
+  id: ID!
+  "The cluster."
+  cluster: String!
+  "The namespace; null for a cluster's totals."
+  namespace: String
+  "The period's length."
+  timeUnit: TimeUnit!
+  "Start of the period."
+  meteringTime: Time!
+  "How many samples the period holds."
+  samples: Int!
+  "Average CPU in cores."
+  cpu: Float!
+  "Average CPU in millicores."
+  cpuMillis: Float!
+  "Average memory in bytes."
+  memory: Float!
+  "Average storage (bound PersistentVolumeClaims' capacity) in bytes."
+  storage: Float!
+  "Average GPUs requested by running pods (nvidia.com/gpu and other *gpu* resources)."
+  gpu: Float!
+  "Average public IPs (LoadBalancer ingress addresses)."
+  publicIp: Float!
+  "Average private IPs (service cluster IPs and pod IPs in use)."
+  privateIp: Float!
+  "Bytes received over the period; 0 unless a traffic source is configured."
+  trafficIn: Int64!
+  "Bytes sent over the period; 0 unless a traffic source is configured."
+  trafficOut: Int64!
+  "Samples whose CPU and memory are pod requests, because the cluster served no metrics."
+  requestsSamples: Int!
+}
+
+"A page of metering records."
+type MeteringConnection {
+  "Matching records in all pages."
+  totalCount: Int!
+  "Paging state."
+  pageInfo: PageInfo!
+  "The page's records."
+  nodes: [MeteringRecord!]!
+  "The page's records with cursors."
+  edges: [MeteringEdge!]!
+}
+
+"A metering record with its cursor."
+type MeteringEdge {
+  "Cursor of this record."
+  cursor: String!
+  "The record."
+  node: MeteringRecord!
+}
+
+"Whether an alert fires."
+enum AlertStatus {
+  "Still firing."
+  FIRING
+  "Resolved."
+  RESOLVED
+}
+
+"Filter on alerts. Lists match any of their values; absent fields do not filter."
+input AlertFilter {
+  "Only alerts in these namespaces."
+  namespaces: [String!]
+  "Only alerts about objects with these names."
+  names: [String!]
+  "Only alerts with these alert names (Alertmanager's alertname)."
+  alertNames: [String!]
+  "Only alerts whose labels match this Kubernetes-style selector, e.g. ` + "`" + `team=shop,severity!=info` + "`" + `."
+  labelSelector: String
+  "Only these severities."
+  severities: [String!]
+  "Only firing or only resolved alerts."
+  status: AlertStatus
+  "Only these sources (bcs ` + "`" + `source` + "`" + `; Alertmanager alerts: ` + "`" + `alertmanager` + "`" + `)."
+  sources: [String!]
+  "Only these modules."
+  modules: [String!]
+  "Only these types."
+  types: [String!]
+  "Only alerts about objects of these kinds (Pod, Deployment, Node, Namespace, ...)."
+  objectKinds: [String!]
+  "Only alerts that started at or after this time."
+  since: Time
+  "Only alerts that started before this time."
+  until: Time
+}
+
+"An alert, from Alertmanager or another source, with the Kubernetes object it is about."
+type Alert {
+  "Stable id."
+  id: ID!
+  "The cluster the alert is about (its ` + "`" + `cluster` + "`" + ` label, or the only cluster); null when unknown."
+  cluster: String
+  "The namespace; null for cluster-scoped alerts."
+  namespace: String
+  "Name of the object the alert is about (pod, workload, node or namespace)."
+  name: String
+  "Kind of that object; null when unknown."
+  objectKind: String
+  "Alert name (Alertmanager's alertname; hypercloud's alert)."
+  alertName: String!
+  "Severity label, e.g. critical."
+  severity: String
+  "FIRING or RESOLVED."
+  status: AlertStatus!
+  "Message (summary or description annotation, or the posted message)."
+  message: String!
+  "Where the alert came from: alertmanager, hypercloud, or the createAlert source."
+  source: String!
+  "Module (bcs)."
+  module: String
+  "Type (bcs)."
+  type: String
+  "Labels as a JSON object."
+  labels: JSON!
+  "Annotations as a JSON object."
+  annotations: JSON!
+  "Alertmanager's fingerprint of the label set (or one derived from the alert's identity)."
+  fingerprint: String!
+  "When it started firing."
+  startsAt: Time!
+  "When it was resolved; null while firing."
+  endsAt: Time
+  "Link to the rule's expression, when Alertmanager gave one."
+  generatorURL: String
+  "When clustergraph first received it."
+  receivedAt: Time!
+  "When it last changed."
+  updatedAt: Time!
+  "The object the alert names, when it still exists and the caller may read it."
+  object: KubeObject
+  "For an alert about a pod, the workload owning it (through ReplicaSets to Deployments)."
+  workload: Workload
+}
+
+"A page of alerts."
+type AlertConnection {
+  "Matching alerts in all pages."
+  totalCount: Int!
+  "Paging state."
+  pageInfo: PageInfo!
+  "The page's alerts."
+  nodes: [Alert!]!
+  "The page's alerts with cursors."
+  edges: [AlertEdge!]!
+}
+
+"An alert with its cursor."
+type AlertEdge {
+  "Cursor of this alert."
+  cursor: String!
+  "The alert."
+  node: Alert!
+}
+
+"An alert from a source other than Alertmanager."
+input CreateAlertInput {
+  "The cluster it is about."
+  cluster: String!
+  "The namespace; absent for a cluster-scoped alert."
+  namespace: String
+  "Name of the object it is about."
+  name: String
+  "Kind of that object (Pod, Deployment, Node, Namespace, ...)."
+  objectKind: String
+  "Alert name."
+  alertName: String!
+  "Severity, e.g. warning."
+  severity: String
+  "The message."
+  message: String!
+  "Source (bcs: the reporting host or system); default ` + "`" + `api` + "`" + `."
+  source: String
+  "Module (bcs)."
+  module: String
+  "Type (bcs)."
+  type: String
+  "Labels as a JSON object of strings."
+  labels: JSON
+  "RESOLVED closes the open alert with the same identity; default FIRING."
+  status: AlertStatus = FIRING
+}
+
+"One point of a recent usage history."
+type UsagePoint {
+  "When the sample was taken."
+  time: Time!
+  "CPU in millicores."
+  cpuMillis: Int64!
+  "Memory in bytes."
+  memoryBytes: Int64!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -6088,6 +7311,80 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Alert_id(ctx, field)
+	case "cluster":
+		return ec.fieldContext_Alert_cluster(ctx, field)
+	case "namespace":
+		return ec.fieldContext_Alert_namespace(ctx, field)
+	case "name":
+		return ec.fieldContext_Alert_name(ctx, field)
+	case "objectKind":
+		return ec.fieldContext_Alert_objectKind(ctx, field)
+	case "alertName":
+		return ec.fieldContext_Alert_alertName(ctx, field)
+	case "severity":
+		return ec.fieldContext_Alert_severity(ctx, field)
+	case "status":
+		return ec.fieldContext_Alert_status(ctx, field)
+	case "message":
+		return ec.fieldContext_Alert_message(ctx, field)
+	case "source":
+		return ec.fieldContext_Alert_source(ctx, field)
+	case "module":
+		return ec.fieldContext_Alert_module(ctx, field)
+	case "type":
+		return ec.fieldContext_Alert_type(ctx, field)
+	case "labels":
+		return ec.fieldContext_Alert_labels(ctx, field)
+	case "annotations":
+		return ec.fieldContext_Alert_annotations(ctx, field)
+	case "fingerprint":
+		return ec.fieldContext_Alert_fingerprint(ctx, field)
+	case "startsAt":
+		return ec.fieldContext_Alert_startsAt(ctx, field)
+	case "endsAt":
+		return ec.fieldContext_Alert_endsAt(ctx, field)
+	case "generatorURL":
+		return ec.fieldContext_Alert_generatorURL(ctx, field)
+	case "receivedAt":
+		return ec.fieldContext_Alert_receivedAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Alert_updatedAt(ctx, field)
+	case "object":
+		return ec.fieldContext_Alert_object(ctx, field)
+	case "workload":
+		return ec.fieldContext_Alert_workload(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Alert", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "totalCount":
+		return ec.fieldContext_AlertConnection_totalCount(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AlertConnection_pageInfo(ctx, field)
+	case "nodes":
+		return ec.fieldContext_AlertConnection_nodes(ctx, field)
+	case "edges":
+		return ec.fieldContext_AlertConnection_edges(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AlertEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AlertEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertEdge", field.Name)
+}
 
 func (ec *executionContext) childFields_ApplyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -6127,6 +7424,8 @@ func (ec *executionContext) childFields_Cluster(ctx context.Context, field graph
 		return ec.fieldContext_Cluster_overview(ctx, field)
 	case "usage":
 		return ec.fieldContext_Cluster_usage(ctx, field)
+	case "metering":
+		return ec.fieldContext_Cluster_metering(ctx, field)
 	case "namespace":
 		return ec.fieldContext_Cluster_namespace(ctx, field)
 	case "namespaces":
@@ -6307,6 +7606,8 @@ func (ec *executionContext) childFields_Event(ctx context.Context, field graphql
 		return ec.fieldContext_Event_metadata(ctx, field)
 	case "raw":
 		return ec.fieldContext_Event_raw(ctx, field)
+	case "events":
+		return ec.fieldContext_Event_events(ctx, field)
 	case "namespace":
 		return ec.fieldContext_Event_namespace(ctx, field)
 	case "type":
@@ -6331,6 +7632,8 @@ func (ec *executionContext) childFields_Event(ctx context.Context, field graphql
 		return ec.fieldContext_Event_firstTimestamp(ctx, field)
 	case "lastTimestamp":
 		return ec.fieldContext_Event_lastTimestamp(ctx, field)
+	case "archived":
+		return ec.fieldContext_Event_archived(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Event", field.Name)
 }
@@ -6377,6 +7680,8 @@ func (ec *executionContext) childFields_Ingress(ctx context.Context, field graph
 		return ec.fieldContext_Ingress_metadata(ctx, field)
 	case "raw":
 		return ec.fieldContext_Ingress_raw(ctx, field)
+	case "events":
+		return ec.fieldContext_Ingress_events(ctx, field)
 	case "name":
 		return ec.fieldContext_Ingress_name(ctx, field)
 	case "namespace":
@@ -6495,6 +7800,8 @@ func (ec *executionContext) childFields_MetadataObject(ctx context.Context, fiel
 		return ec.fieldContext_MetadataObject_metadata(ctx, field)
 	case "raw":
 		return ec.fieldContext_MetadataObject_raw(ctx, field)
+	case "events":
+		return ec.fieldContext_MetadataObject_events(ctx, field)
 	case "kind":
 		return ec.fieldContext_MetadataObject_kind(ctx, field)
 	case "name":
@@ -6529,6 +7836,68 @@ func (ec *executionContext) childFields_MetadataObjectEdge(ctx context.Context, 
 	return nil, fmt.Errorf("no field named %q was found under type MetadataObjectEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_MeteringConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "totalCount":
+		return ec.fieldContext_MeteringConnection_totalCount(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_MeteringConnection_pageInfo(ctx, field)
+	case "nodes":
+		return ec.fieldContext_MeteringConnection_nodes(ctx, field)
+	case "edges":
+		return ec.fieldContext_MeteringConnection_edges(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MeteringConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_MeteringEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_MeteringEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_MeteringEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MeteringEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_MeteringRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_MeteringRecord_id(ctx, field)
+	case "cluster":
+		return ec.fieldContext_MeteringRecord_cluster(ctx, field)
+	case "namespace":
+		return ec.fieldContext_MeteringRecord_namespace(ctx, field)
+	case "timeUnit":
+		return ec.fieldContext_MeteringRecord_timeUnit(ctx, field)
+	case "meteringTime":
+		return ec.fieldContext_MeteringRecord_meteringTime(ctx, field)
+	case "samples":
+		return ec.fieldContext_MeteringRecord_samples(ctx, field)
+	case "cpu":
+		return ec.fieldContext_MeteringRecord_cpu(ctx, field)
+	case "cpuMillis":
+		return ec.fieldContext_MeteringRecord_cpuMillis(ctx, field)
+	case "memory":
+		return ec.fieldContext_MeteringRecord_memory(ctx, field)
+	case "storage":
+		return ec.fieldContext_MeteringRecord_storage(ctx, field)
+	case "gpu":
+		return ec.fieldContext_MeteringRecord_gpu(ctx, field)
+	case "publicIp":
+		return ec.fieldContext_MeteringRecord_publicIp(ctx, field)
+	case "privateIp":
+		return ec.fieldContext_MeteringRecord_privateIp(ctx, field)
+	case "trafficIn":
+		return ec.fieldContext_MeteringRecord_trafficIn(ctx, field)
+	case "trafficOut":
+		return ec.fieldContext_MeteringRecord_trafficOut(ctx, field)
+	case "requestsSamples":
+		return ec.fieldContext_MeteringRecord_requestsSamples(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MeteringRecord", field.Name)
+}
+
 func (ec *executionContext) childFields_MutationError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "message":
@@ -6549,6 +7918,10 @@ func (ec *executionContext) childFields_Namespace(ctx context.Context, field gra
 		return ec.fieldContext_Namespace_metadata(ctx, field)
 	case "raw":
 		return ec.fieldContext_Namespace_raw(ctx, field)
+	case "metering":
+		return ec.fieldContext_Namespace_metering(ctx, field)
+	case "alerts":
+		return ec.fieldContext_Namespace_alerts(ctx, field)
 	case "name":
 		return ec.fieldContext_Namespace_name(ctx, field)
 	case "phase":
@@ -6635,6 +8008,12 @@ func (ec *executionContext) childFields_Node(ctx context.Context, field graphql.
 		return ec.fieldContext_Node_metadata(ctx, field)
 	case "raw":
 		return ec.fieldContext_Node_raw(ctx, field)
+	case "events":
+		return ec.fieldContext_Node_events(ctx, field)
+	case "usageHistory":
+		return ec.fieldContext_Node_usageHistory(ctx, field)
+	case "alerts":
+		return ec.fieldContext_Node_alerts(ctx, field)
 	case "name":
 		return ec.fieldContext_Node_name(ctx, field)
 	case "status":
@@ -6919,6 +8298,8 @@ func (ec *executionContext) childFields_PersistentVolumeClaim(ctx context.Contex
 		return ec.fieldContext_PersistentVolumeClaim_metadata(ctx, field)
 	case "raw":
 		return ec.fieldContext_PersistentVolumeClaim_raw(ctx, field)
+	case "events":
+		return ec.fieldContext_PersistentVolumeClaim_events(ctx, field)
 	case "name":
 		return ec.fieldContext_PersistentVolumeClaim_name(ctx, field)
 	case "namespace":
@@ -6971,6 +8352,12 @@ func (ec *executionContext) childFields_Pod(ctx context.Context, field graphql.C
 		return ec.fieldContext_Pod_metadata(ctx, field)
 	case "raw":
 		return ec.fieldContext_Pod_raw(ctx, field)
+	case "events":
+		return ec.fieldContext_Pod_events(ctx, field)
+	case "usageHistory":
+		return ec.fieldContext_Pod_usageHistory(ctx, field)
+	case "alerts":
+		return ec.fieldContext_Pod_alerts(ctx, field)
 	case "name":
 		return ec.fieldContext_Pod_name(ctx, field)
 	case "namespace":
@@ -7037,6 +8424,8 @@ func (ec *executionContext) childFields_Resource(ctx context.Context, field grap
 		return ec.fieldContext_Resource_metadata(ctx, field)
 	case "raw":
 		return ec.fieldContext_Resource_raw(ctx, field)
+	case "events":
+		return ec.fieldContext_Resource_events(ctx, field)
 	case "apiVersion":
 		return ec.fieldContext_Resource_apiVersion(ctx, field)
 	case "kind":
@@ -7135,6 +8524,8 @@ func (ec *executionContext) childFields_Service(ctx context.Context, field graph
 		return ec.fieldContext_Service_metadata(ctx, field)
 	case "raw":
 		return ec.fieldContext_Service_raw(ctx, field)
+	case "events":
+		return ec.fieldContext_Service_events(ctx, field)
 	case "name":
 		return ec.fieldContext_Service_name(ctx, field)
 	case "namespace":
@@ -7283,6 +8674,18 @@ func (ec *executionContext) childFields_TriggerPayload(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type TriggerPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_UsagePoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "time":
+		return ec.fieldContext_UsagePoint_time(ctx, field)
+	case "cpuMillis":
+		return ec.fieldContext_UsagePoint_cpuMillis(ctx, field)
+	case "memoryBytes":
+		return ec.fieldContext_UsagePoint_memoryBytes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UsagePoint", field.Name)
+}
+
 func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "username":
@@ -7319,6 +8722,10 @@ func (ec *executionContext) childFields_Workload(ctx context.Context, field grap
 		return ec.fieldContext_Workload_metadata(ctx, field)
 	case "raw":
 		return ec.fieldContext_Workload_raw(ctx, field)
+	case "events":
+		return ec.fieldContext_Workload_events(ctx, field)
+	case "alerts":
+		return ec.fieldContext_Workload_alerts(ctx, field)
 	case "kind":
 		return ec.fieldContext_Workload_kind(ctx, field)
 	case "name":
@@ -7600,6 +9007,44 @@ func (ec *executionContext) field_Cluster_ingresses_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["orderBy"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Cluster_metering_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "timeUnit",
+		func(ctx context.Context, v any) (*model.TimeUnit, error) {
+			return ec.unmarshalOTimeUnit2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTimeUnit(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeUnit"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "startTime",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["startTime"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "endTime",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["endTime"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg3
 	return args, nil
 }
 
@@ -7949,6 +9394,168 @@ func (ec *executionContext) field_Cluster_workloads_args(ctx context.Context, ra
 	return args, nil
 }
 
+func (ec *executionContext) field_Event_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.EventFilter, error) {
+			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*model.Order, error) {
+			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Ingress_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.EventFilter, error) {
+			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*model.Order, error) {
+			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_MetadataObject_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.EventFilter, error) {
+			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*model.Order, error) {
+			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_apply_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8006,6 +9613,20 @@ func (ec *executionContext) field_Mutation_cordon_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createAlert_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateAlertInput, error) {
+			return ec.unmarshalNCreateAlertInput2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐCreateAlertInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -8391,6 +10012,28 @@ func (ec *executionContext) field_Mutation_uncordon_args(ctx context.Context, ra
 	return args, nil
 }
 
+func (ec *executionContext) field_Namespace_alerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*model.AlertStatus, error) {
+			return ec.unmarshalOAlertStatus2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Namespace_configMaps_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8550,6 +10193,44 @@ func (ec *executionContext) field_Namespace_ingresses_args(ctx context.Context, 
 		return nil, err
 	}
 	args["orderBy"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Namespace_metering_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "timeUnit",
+		func(ctx context.Context, v any) (*model.TimeUnit, error) {
+			return ec.unmarshalOTimeUnit2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTimeUnit(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeUnit"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "startTime",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["startTime"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "endTime",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["endTime"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg3
 	return args, nil
 }
 
@@ -8885,6 +10566,82 @@ func (ec *executionContext) field_NodePool_nodes_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Node_alerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*model.AlertStatus, error) {
+			return ec.unmarshalOAlertStatus2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Node_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.EventFilter, error) {
+			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*model.Order, error) {
+			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Node_pods_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8939,6 +10696,164 @@ func (ec *executionContext) field_Node_pods_args(ctx context.Context, rawArgs ma
 	return args, nil
 }
 
+func (ec *executionContext) field_Node_usageHistory_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_PersistentVolumeClaim_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.EventFilter, error) {
+			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*model.Order, error) {
+			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Pod_alerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*model.AlertStatus, error) {
+			return ec.unmarshalOAlertStatus2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Pod_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.EventFilter, error) {
+			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*model.Order, error) {
+			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Pod_usageHistory_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8950,6 +10865,68 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_alerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "clusters",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["clusters"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.AlertFilter, error) {
+			return ec.unmarshalOAlertFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "ascending",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ascending"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg6
 	return args, nil
 }
 
@@ -9088,6 +11065,100 @@ func (ec *executionContext) field_Query_ingresses_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["orderBy"] = arg6
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_metering_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "clusters",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["clusters"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "namespace",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["namespace"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "namespaces",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["namespaces"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "timeUnit",
+		func(ctx context.Context, v any) (*model.TimeUnit, error) {
+			return ec.unmarshalOTimeUnit2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTimeUnit(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeUnit"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "startTime",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["startTime"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "endTime",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["endTime"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "sort",
+		func(ctx context.Context, v any) ([]*model.MeteringSort, error) {
+			return ec.unmarshalOMeteringSort2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMeteringSortᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sort"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg8
+	arg9, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg9
+	arg10, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg10
 	return args, nil
 }
 
@@ -9629,6 +11700,114 @@ func (ec *executionContext) field_Query_workloads_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Resource_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.EventFilter, error) {
+			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*model.Order, error) {
+			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Service_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.EventFilter, error) {
+			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*model.Order, error) {
+			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Service_pods_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -9680,6 +11859,28 @@ func (ec *executionContext) field_Service_pods_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["orderBy"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_alerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "clusters",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["clusters"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.AlertFilter, error) {
+			return ec.unmarshalOAlertFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -10043,6 +12244,82 @@ func (ec *executionContext) field_Viewer_clusters_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Workload_alerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*model.AlertStatus, error) {
+			return ec.unmarshalOAlertStatus2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Workload_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.EventFilter, error) {
+			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*model.Order, error) {
+			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Workload_pods_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10170,6 +12447,704 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _Alert_id(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "ID")
+}
+
+func (ec *executionContext) _Alert_cluster(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_cluster(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cluster(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_cluster(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "String")
+}
+
+func (ec *executionContext) _Alert_namespace(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_namespace(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Namespace(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_namespace(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "String")
+}
+
+func (ec *executionContext) _Alert_name(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "String")
+}
+
+func (ec *executionContext) _Alert_objectKind(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_objectKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ObjectKind(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_objectKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "String")
+}
+
+func (ec *executionContext) _Alert_alertName(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_alertName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AlertName(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_alertName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "String")
+}
+
+func (ec *executionContext) _Alert_severity(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "String")
+}
+
+func (ec *executionContext) _Alert_status(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.AlertStatus) graphql.Marshaler {
+			return ec.marshalNAlertStatus2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "AlertStatus")
+}
+
+func (ec *executionContext) _Alert_message(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "String")
+}
+
+func (ec *executionContext) _Alert_source(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "String")
+}
+
+func (ec *executionContext) _Alert_module(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_module(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Module(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_module(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "String")
+}
+
+func (ec *executionContext) _Alert_type(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "String")
+}
+
+func (ec *executionContext) _Alert_labels(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_labels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Labels(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.JSON) graphql.Marshaler {
+			return ec.marshalNJSON2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐJSON(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_labels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "JSON")
+}
+
+func (ec *executionContext) _Alert_annotations(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_annotations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Annotations(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.JSON) graphql.Marshaler {
+			return ec.marshalNJSON2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐJSON(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_annotations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "JSON")
+}
+
+func (ec *executionContext) _Alert_fingerprint(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_fingerprint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fingerprint(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_fingerprint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "String")
+}
+
+func (ec *executionContext) _Alert_startsAt(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_startsAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartsAt(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_startsAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "Time")
+}
+
+func (ec *executionContext) _Alert_endsAt(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_endsAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndsAt(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_endsAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "Time")
+}
+
+func (ec *executionContext) _Alert_generatorURL(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_generatorURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GeneratorURL(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_generatorURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "String")
+}
+
+func (ec *executionContext) _Alert_receivedAt(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_receivedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceivedAt(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_receivedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "Time")
+}
+
+func (ec *executionContext) _Alert_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, true, false, "Time")
+}
+
+func (ec *executionContext) _Alert_object(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_object(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().Object(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.KubeObject) graphql.Marshaler {
+			return ec.marshalOKubeObject2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeObject(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_object(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_workload(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_workload(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Alert().Workload(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Workload) graphql.Marshaler {
+			return ec.marshalOWorkload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐWorkload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_workload(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Workload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AlertConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Alert]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AlertConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Alert]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AlertConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Alert]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AlertConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Alert]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Edge[*model.Alert]) graphql.Marshaler {
+			return ec.marshalNAlertEdge2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AlertEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*model.Alert]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*model.Alert]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	return fc, nil
+}
 
 func (ec *executionContext) _ApplyPayload_results(ctx context.Context, field graphql.CollectedField, obj *model.ApplyPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -10497,6 +13472,50 @@ func (ec *executionContext) fieldContext_Cluster_usage(_ context.Context, field 
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ResourceUsage(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Cluster_metering(ctx context.Context, field graphql.CollectedField, obj *model.Cluster) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Cluster_metering(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Cluster().Metering(ctx, obj, fc.Args["timeUnit"].(*model.TimeUnit), fc.Args["startTime"].(*time.Time), fc.Args["endTime"].(*time.Time), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MeteringRecord) graphql.Marshaler {
+			return ec.marshalNMeteringRecord2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMeteringRecordᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Cluster_metering(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Cluster",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MeteringRecord(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Cluster_metering_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -12055,6 +15074,50 @@ func (ec *executionContext) fieldContext_Event_raw(_ context.Context, field grap
 	return graphql.NewScalarFieldContext("Event", field, true, false, "JSON")
 }
 
+func (ec *executionContext) _Event_events(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Event().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
+			return ec.marshalNEventConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Event",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Event_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Event_namespace(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12338,6 +15401,29 @@ func (ec *executionContext) _Event_lastTimestamp(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_Event_lastTimestamp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Event", field, true, false, "Time")
+}
+
+func (ec *executionContext) _Event_archived(ctx context.Context, field graphql.CollectedField, obj *model.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_archived(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Archived, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_archived(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _EventConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Event]) (ret graphql.Marshaler) {
@@ -12654,6 +15740,50 @@ func (ec *executionContext) _Ingress_raw(ctx context.Context, field graphql.Coll
 }
 func (ec *executionContext) fieldContext_Ingress_raw(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Ingress", field, true, false, "JSON")
+}
+
+func (ec *executionContext) _Ingress_events(ctx context.Context, field graphql.CollectedField, obj *model.Ingress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Ingress_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Ingress().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
+			return ec.marshalNEventConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Ingress_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Ingress",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Ingress_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Ingress_name(ctx context.Context, field graphql.CollectedField, obj *model.Ingress) (ret graphql.Marshaler) {
@@ -13611,6 +16741,50 @@ func (ec *executionContext) fieldContext_MetadataObject_raw(_ context.Context, f
 	return graphql.NewScalarFieldContext("MetadataObject", field, true, false, "JSON")
 }
 
+func (ec *executionContext) _MetadataObject_events(ctx context.Context, field graphql.CollectedField, obj *model.MetadataObject) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetadataObject_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.MetadataObject().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
+			return ec.marshalNEventConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MetadataObject_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MetadataObject",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_MetadataObject_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _MetadataObject_kind(ctx context.Context, field graphql.CollectedField, obj *model.MetadataObject) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13852,6 +17026,548 @@ func (ec *executionContext) fieldContext_MetadataObjectEdge_node(_ context.Conte
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _MeteringConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.MeteringRecord]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MeteringConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.MeteringRecord]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MeteringConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MeteringConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.MeteringRecord]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MeteringRecord) graphql.Marshaler {
+			return ec.marshalNMeteringRecord2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMeteringRecordᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MeteringConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MeteringRecord(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MeteringConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.MeteringRecord]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Edge[*model.MeteringRecord]) graphql.Marshaler {
+			return ec.marshalNMeteringEdge2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MeteringConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MeteringEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MeteringEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*model.MeteringRecord]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _MeteringEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*model.MeteringRecord]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MeteringRecord) graphql.Marshaler {
+			return ec.marshalNMeteringRecord2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMeteringRecord(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MeteringEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MeteringRecord(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MeteringRecord_id(ctx context.Context, field graphql.CollectedField, obj *model.MeteringRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringRecord_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringRecord_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringRecord", field, true, false, "ID")
+}
+
+func (ec *executionContext) _MeteringRecord_cluster(ctx context.Context, field graphql.CollectedField, obj *model.MeteringRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringRecord_cluster(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cluster(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringRecord_cluster(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringRecord", field, true, false, "String")
+}
+
+func (ec *executionContext) _MeteringRecord_namespace(ctx context.Context, field graphql.CollectedField, obj *model.MeteringRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringRecord_namespace(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Namespace(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringRecord_namespace(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringRecord", field, true, false, "String")
+}
+
+func (ec *executionContext) _MeteringRecord_timeUnit(ctx context.Context, field graphql.CollectedField, obj *model.MeteringRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringRecord_timeUnit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeUnit(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.TimeUnit) graphql.Marshaler {
+			return ec.marshalNTimeUnit2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTimeUnit(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringRecord_timeUnit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringRecord", field, true, false, "TimeUnit")
+}
+
+func (ec *executionContext) _MeteringRecord_meteringTime(ctx context.Context, field graphql.CollectedField, obj *model.MeteringRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringRecord_meteringTime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MeteringTime(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringRecord_meteringTime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringRecord", field, true, false, "Time")
+}
+
+func (ec *executionContext) _MeteringRecord_samples(ctx context.Context, field graphql.CollectedField, obj *model.MeteringRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringRecord_samples(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Samples(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringRecord_samples(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringRecord", field, true, false, "Int")
+}
+
+func (ec *executionContext) _MeteringRecord_cpu(ctx context.Context, field graphql.CollectedField, obj *model.MeteringRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringRecord_cpu(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CPU(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringRecord_cpu(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringRecord", field, true, false, "Float")
+}
+
+func (ec *executionContext) _MeteringRecord_cpuMillis(ctx context.Context, field graphql.CollectedField, obj *model.MeteringRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringRecord_cpuMillis(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CPUMillis(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringRecord_cpuMillis(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringRecord", field, true, false, "Float")
+}
+
+func (ec *executionContext) _MeteringRecord_memory(ctx context.Context, field graphql.CollectedField, obj *model.MeteringRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringRecord_memory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Memory(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringRecord_memory(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringRecord", field, true, false, "Float")
+}
+
+func (ec *executionContext) _MeteringRecord_storage(ctx context.Context, field graphql.CollectedField, obj *model.MeteringRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringRecord_storage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Storage(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringRecord_storage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringRecord", field, true, false, "Float")
+}
+
+func (ec *executionContext) _MeteringRecord_gpu(ctx context.Context, field graphql.CollectedField, obj *model.MeteringRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringRecord_gpu(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Gpu(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringRecord_gpu(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringRecord", field, true, false, "Float")
+}
+
+func (ec *executionContext) _MeteringRecord_publicIp(ctx context.Context, field graphql.CollectedField, obj *model.MeteringRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringRecord_publicIp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PublicIP(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringRecord_publicIp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringRecord", field, true, false, "Float")
+}
+
+func (ec *executionContext) _MeteringRecord_privateIp(ctx context.Context, field graphql.CollectedField, obj *model.MeteringRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringRecord_privateIp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PrivateIP(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringRecord_privateIp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringRecord", field, true, false, "Float")
+}
+
+func (ec *executionContext) _MeteringRecord_trafficIn(ctx context.Context, field graphql.CollectedField, obj *model.MeteringRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringRecord_trafficIn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrafficIn(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringRecord_trafficIn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringRecord", field, true, false, "Int64")
+}
+
+func (ec *executionContext) _MeteringRecord_trafficOut(ctx context.Context, field graphql.CollectedField, obj *model.MeteringRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringRecord_trafficOut(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrafficOut(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringRecord_trafficOut(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringRecord", field, true, false, "Int64")
+}
+
+func (ec *executionContext) _MeteringRecord_requestsSamples(ctx context.Context, field graphql.CollectedField, obj *model.MeteringRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MeteringRecord_requestsSamples(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestsSamples(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MeteringRecord_requestsSamples(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MeteringRecord", field, true, false, "Int")
 }
 
 func (ec *executionContext) _Mutation_apply(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -14690,6 +18406,50 @@ func (ec *executionContext) fieldContext_Mutation_terminalClose(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createAlert(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createAlert(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateAlert(ctx, fc.Args["input"].(model.CreateAlertInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createAlert(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createAlert_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _MutationError_message(ctx context.Context, field graphql.CollectedField, obj *model.MutationError) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14844,6 +18604,94 @@ func (ec *executionContext) _Namespace_raw(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_Namespace_raw(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Namespace", field, true, false, "JSON")
+}
+
+func (ec *executionContext) _Namespace_metering(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Namespace_metering(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Namespace().Metering(ctx, obj, fc.Args["timeUnit"].(*model.TimeUnit), fc.Args["startTime"].(*time.Time), fc.Args["endTime"].(*time.Time), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.MeteringRecord) graphql.Marshaler {
+			return ec.marshalNMeteringRecord2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMeteringRecordᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Namespace_metering(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Namespace",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MeteringRecord(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Namespace_metering_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Namespace_alerts(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Namespace_alerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Namespace().Alerts(ctx, obj, fc.Args["status"].(*model.AlertStatus), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Namespace_alerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Namespace",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Namespace_alerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Namespace_name(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
@@ -15737,6 +19585,138 @@ func (ec *executionContext) _Node_raw(ctx context.Context, field graphql.Collect
 }
 func (ec *executionContext) fieldContext_Node_raw(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Node", field, true, false, "JSON")
+}
+
+func (ec *executionContext) _Node_events(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Node_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Node().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
+			return ec.marshalNEventConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Node_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Node",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Node_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Node_usageHistory(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Node_usageHistory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Node().UsageHistory(ctx, obj, fc.Args["since"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UsagePoint) graphql.Marshaler {
+			return ec.marshalNUsagePoint2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐUsagePointᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Node_usageHistory(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Node",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UsagePoint(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Node_usageHistory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Node_alerts(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Node_alerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Node().Alerts(ctx, obj, fc.Args["status"].(*model.AlertStatus), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Node_alerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Node",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Node_alerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Node_name(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
@@ -18081,6 +22061,50 @@ func (ec *executionContext) fieldContext_PersistentVolumeClaim_raw(_ context.Con
 	return graphql.NewScalarFieldContext("PersistentVolumeClaim", field, true, false, "JSON")
 }
 
+func (ec *executionContext) _PersistentVolumeClaim_events(ctx context.Context, field graphql.CollectedField, obj *model.PersistentVolumeClaim) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PersistentVolumeClaim_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.PersistentVolumeClaim().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
+			return ec.marshalNEventConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PersistentVolumeClaim_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PersistentVolumeClaim",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_PersistentVolumeClaim_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PersistentVolumeClaim_name(ctx context.Context, field graphql.CollectedField, obj *model.PersistentVolumeClaim) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18524,6 +22548,138 @@ func (ec *executionContext) _Pod_raw(ctx context.Context, field graphql.Collecte
 }
 func (ec *executionContext) fieldContext_Pod_raw(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Pod", field, true, false, "JSON")
+}
+
+func (ec *executionContext) _Pod_events(ctx context.Context, field graphql.CollectedField, obj *model.Pod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pod_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Pod().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
+			return ec.marshalNEventConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pod_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Pod",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Pod_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Pod_usageHistory(ctx context.Context, field graphql.CollectedField, obj *model.Pod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pod_usageHistory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Pod().UsageHistory(ctx, obj, fc.Args["since"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UsagePoint) graphql.Marshaler {
+			return ec.marshalNUsagePoint2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐUsagePointᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pod_usageHistory(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Pod",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UsagePoint(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Pod_usageHistory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Pod_alerts(ctx context.Context, field graphql.CollectedField, obj *model.Pod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pod_alerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Pod().Alerts(ctx, obj, fc.Args["status"].(*model.AlertStatus), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Pod_alerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Pod",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Pod_alerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Pod_name(ctx context.Context, field graphql.CollectedField, obj *model.Pod) (ret graphql.Marshaler) {
@@ -19694,6 +23850,94 @@ func (ec *executionContext) fieldContext_Query_versions(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_metering(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_metering(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Metering(ctx, fc.Args["clusters"].([]string), fc.Args["namespace"].(*string), fc.Args["namespaces"].([]string), fc.Args["timeUnit"].(*model.TimeUnit), fc.Args["startTime"].(*time.Time), fc.Args["endTime"].(*time.Time), fc.Args["sort"].([]*model.MeteringSort), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.MeteringRecord]) graphql.Marshaler {
+			return ec.marshalNMeteringConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_metering(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MeteringConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_metering_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_alerts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_alerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Alerts(ctx, fc.Args["clusters"].([]string), fc.Args["filter"].(*model.AlertFilter), fc.Args["ascending"].(*bool), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Alert]) graphql.Marshaler {
+			return ec.marshalNAlertConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_alerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_alerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_topology(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19922,6 +24166,50 @@ func (ec *executionContext) _Resource_raw(ctx context.Context, field graphql.Col
 }
 func (ec *executionContext) fieldContext_Resource_raw(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Resource", field, true, false, "JSON")
+}
+
+func (ec *executionContext) _Resource_events(ctx context.Context, field graphql.CollectedField, obj *model.Resource) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Resource_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Resource().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
+			return ec.marshalNEventConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Resource_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Resource",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Resource_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Resource_apiVersion(ctx context.Context, field graphql.CollectedField, obj *model.Resource) (ret graphql.Marshaler) {
@@ -20596,6 +24884,50 @@ func (ec *executionContext) _Service_raw(ctx context.Context, field graphql.Coll
 }
 func (ec *executionContext) fieldContext_Service_raw(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Service", field, true, false, "JSON")
+}
+
+func (ec *executionContext) _Service_events(ctx context.Context, field graphql.CollectedField, obj *model.Service) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Service_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Service().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
+			return ec.marshalNEventConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Service_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Service",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Service_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Service_name(ctx context.Context, field graphql.CollectedField, obj *model.Service) (ret graphql.Marshaler) {
@@ -21341,6 +25673,50 @@ func (ec *executionContext) fieldContext_Subscription_terminal(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_alerts(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_alerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().Alerts(ctx, fc.Args["clusters"].([]string), fc.Args["filter"].(*model.AlertFilter))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_alerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_alerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_events(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -21895,6 +26271,75 @@ func (ec *executionContext) fieldContext_TriggerPayload_job(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _UsagePoint_time(ctx context.Context, field graphql.CollectedField, obj *model.UsagePoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsagePoint_time(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Time, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsagePoint_time(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsagePoint", field, false, false, "Time")
+}
+
+func (ec *executionContext) _UsagePoint_cpuMillis(ctx context.Context, field graphql.CollectedField, obj *model.UsagePoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsagePoint_cpuMillis(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CPUMillis, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsagePoint_cpuMillis(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsagePoint", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _UsagePoint_memoryBytes(ctx context.Context, field graphql.CollectedField, obj *model.UsagePoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsagePoint_memoryBytes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MemoryBytes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsagePoint_memoryBytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsagePoint", field, false, false, "Int64")
+}
+
 func (ec *executionContext) _Viewer_username(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -22236,6 +26681,94 @@ func (ec *executionContext) _Workload_raw(ctx context.Context, field graphql.Col
 }
 func (ec *executionContext) fieldContext_Workload_raw(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Workload", field, true, false, "JSON")
+}
+
+func (ec *executionContext) _Workload_events(ctx context.Context, field graphql.CollectedField, obj *model.Workload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workload_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Workload().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
+			return ec.marshalNEventConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Workload_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Workload_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Workload_alerts(ctx context.Context, field graphql.CollectedField, obj *model.Workload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workload_alerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Workload().Alerts(ctx, obj, fc.Args["status"].(*model.AlertStatus), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Workload_alerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Workload_alerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Workload_kind(ctx context.Context, field graphql.CollectedField, obj *model.Workload) (ret graphql.Marshaler) {
@@ -23910,6 +28443,248 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAlertFilter(ctx context.Context, obj any) (model.AlertFilter, error) {
+	var it model.AlertFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"namespaces", "names", "alertNames", "labelSelector", "severities", "status", "sources", "modules", "types", "objectKinds", "since", "until"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "namespaces":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("namespaces"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Namespaces = data
+		case "names":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("names"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Names = data
+		case "alertNames":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("alertNames"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AlertNames = data
+		case "labelSelector":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("labelSelector"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LabelSelector = data
+		case "severities":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severities"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severities = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOAlertStatus2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "sources":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sources"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sources = data
+		case "modules":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("modules"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Modules = data
+		case "types":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("types"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Types = data
+		case "objectKinds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("objectKinds"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ObjectKinds = data
+		case "since":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("since"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Since = data
+		case "until":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("until"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Until = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAlertFilter unmarshals raw into the AlertFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAlertFilter(ctx context.Context, raw any) (model.AlertFilter, error) {
+	var out model.AlertFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AlertFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateAlertInput(ctx context.Context, obj any) (model.CreateAlertInput, error) {
+	var it model.CreateAlertInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["status"]; !present {
+		asMap["status"] = "FIRING"
+	}
+
+	fieldsInOrder := [...]string{"cluster", "namespace", "name", "objectKind", "alertName", "severity", "message", "source", "module", "type", "labels", "status"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cluster":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cluster"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cluster = data
+		case "namespace":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("namespace"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Namespace = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "objectKind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("objectKind"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ObjectKind = data
+		case "alertName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("alertName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AlertName = data
+		case "severity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severity = data
+		case "message":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("message"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Message = data
+		case "source":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("source"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Source = data
+		case "module":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("module"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Module = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "labels":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("labels"))
+			data, err := ec.unmarshalOJSON2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐJSON(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Labels = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOAlertStatus2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateAlertInput unmarshals raw into the CreateAlertInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateAlertInput(ctx context.Context, raw any) (model.CreateAlertInput, error) {
+	var out model.CreateAlertInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateAlertInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputEventFilter(ctx context.Context, obj any) (model.EventFilter, error) {
 	var it model.EventFilter
 	if obj == nil {
@@ -24082,6 +28857,59 @@ func (ec *executionContext) unmarshalInputListFilter(ctx context.Context, obj an
 func UnmarshalListFilter(ctx context.Context, raw any) (model.ListFilter, error) {
 	var out model.ListFilter
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ListFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputMeteringSort(ctx context.Context, obj any) (model.MeteringSort, error) {
+	var it model.MeteringSort
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"field", "direction"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNMeteringSortField2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMeteringSortField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalOOrderDirection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMeteringSort unmarshals raw into the MeteringSort input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMeteringSort(ctx context.Context, raw any) (model.MeteringSort, error) {
+	var out model.MeteringSort
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MeteringSort", raw, &out)
 	return out, err
 }
 
@@ -24418,6 +29246,232 @@ func (ec *executionContext) _KubeObject(ctx context.Context, sel ast.SelectionSe
 
 // region    **************************** object.gotpl ****************************
 
+var alertImplementors = []string{"Alert"}
+
+func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, obj *model.Alert) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Alert")
+		case "id":
+			out.Values[i] = ec._Alert_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cluster":
+			out.Values[i] = ec._Alert_cluster(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "namespace":
+			out.Values[i] = ec._Alert_namespace(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._Alert_name(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "objectKind":
+			out.Values[i] = ec._Alert_objectKind(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "alertName":
+			out.Values[i] = ec._Alert_alertName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "severity":
+			out.Values[i] = ec._Alert_severity(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Alert_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "message":
+			out.Values[i] = ec._Alert_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "source":
+			out.Values[i] = ec._Alert_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "module":
+			out.Values[i] = ec._Alert_module(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "type":
+			out.Values[i] = ec._Alert_type(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "labels":
+			out.Values[i] = ec._Alert_labels(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "annotations":
+			out.Values[i] = ec._Alert_annotations(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fingerprint":
+			out.Values[i] = ec._Alert_fingerprint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startsAt":
+			out.Values[i] = ec._Alert_startsAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "endsAt":
+			out.Values[i] = ec._Alert_endsAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "generatorURL":
+			out.Values[i] = ec._Alert_generatorURL(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "receivedAt":
+			out.Values[i] = ec._Alert_receivedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Alert_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "object":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_object(ctx, field, obj)
+				})
+		case "workload":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Alert_workload(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var alertConnectionImplementors = []string{"AlertConnection"}
+
+func (ec *executionContext) _AlertConnection(ctx context.Context, sel ast.SelectionSet, obj *model.Connection[*model.Alert]) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertConnection")
+		case "totalCount":
+			out.Values[i] = ec._AlertConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AlertConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._AlertConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "edges":
+			out.Values[i] = ec._AlertConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var alertEdgeImplementors = []string{"AlertEdge"}
+
+func (ec *executionContext) _AlertEdge(ctx context.Context, sel ast.SelectionSet, obj *model.Edge[*model.Alert]) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertEdge")
+		case "cursor":
+			out.Values[i] = ec._AlertEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AlertEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var applyPayloadImplementors = []string{"ApplyPayload"}
 
 func (ec *executionContext) _ApplyPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ApplyPayload) graphql.Marshaler {
@@ -24546,6 +29600,12 @@ func (ec *executionContext) _Cluster(ctx context.Context, sel ast.SelectionSet, 
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Cluster_usage(ctx, field, obj)
+				})
+		case "metering":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Cluster_metering(ctx, field, obj)
 				})
 		case "namespace":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -25149,6 +30209,12 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "events":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Event_events(ctx, field, obj)
+				})
 		case "namespace":
 			out.Values[i] = ec._Event_namespace(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -25208,6 +30274,11 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 		case "lastTimestamp":
 			out.Values[i] = ec._Event_lastTimestamp(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "archived":
+			out.Values[i] = ec._Event_archived(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
@@ -25377,6 +30448,12 @@ func (ec *executionContext) _Ingress(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "events":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Ingress_events(ctx, field, obj)
+				})
 		case "name":
 			out.Values[i] = ec._Ingress_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -25748,37 +30825,43 @@ func (ec *executionContext) _MetadataObject(ctx context.Context, sel ast.Selecti
 		case "id":
 			out.Values[i] = ec._MetadataObject_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "cluster":
 			out.Values[i] = ec._MetadataObject_cluster(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "metadata":
 			out.Values[i] = ec._MetadataObject_metadata(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "raw":
 			out.Values[i] = ec._MetadataObject_raw(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "events":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MetadataObject_events(ctx, field, obj)
+				})
 		case "kind":
 			out.Values[i] = ec._MetadataObject_kind(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._MetadataObject_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "namespace":
 			out.Values[i] = ec._MetadataObject_namespace(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -25863,6 +30946,200 @@ func (ec *executionContext) _MetadataObjectEdge(ctx context.Context, sel ast.Sel
 			}
 		case "node":
 			out.Values[i] = ec._MetadataObjectEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var meteringConnectionImplementors = []string{"MeteringConnection"}
+
+func (ec *executionContext) _MeteringConnection(ctx context.Context, sel ast.SelectionSet, obj *model.Connection[*model.MeteringRecord]) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, meteringConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MeteringConnection")
+		case "totalCount":
+			out.Values[i] = ec._MeteringConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._MeteringConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._MeteringConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "edges":
+			out.Values[i] = ec._MeteringConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var meteringEdgeImplementors = []string{"MeteringEdge"}
+
+func (ec *executionContext) _MeteringEdge(ctx context.Context, sel ast.SelectionSet, obj *model.Edge[*model.MeteringRecord]) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, meteringEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MeteringEdge")
+		case "cursor":
+			out.Values[i] = ec._MeteringEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._MeteringEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var meteringRecordImplementors = []string{"MeteringRecord"}
+
+func (ec *executionContext) _MeteringRecord(ctx context.Context, sel ast.SelectionSet, obj *model.MeteringRecord) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, meteringRecordImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MeteringRecord")
+		case "id":
+			out.Values[i] = ec._MeteringRecord_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cluster":
+			out.Values[i] = ec._MeteringRecord_cluster(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "namespace":
+			out.Values[i] = ec._MeteringRecord_namespace(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "timeUnit":
+			out.Values[i] = ec._MeteringRecord_timeUnit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "meteringTime":
+			out.Values[i] = ec._MeteringRecord_meteringTime(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "samples":
+			out.Values[i] = ec._MeteringRecord_samples(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cpu":
+			out.Values[i] = ec._MeteringRecord_cpu(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cpuMillis":
+			out.Values[i] = ec._MeteringRecord_cpuMillis(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "memory":
+			out.Values[i] = ec._MeteringRecord_memory(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "storage":
+			out.Values[i] = ec._MeteringRecord_storage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "gpu":
+			out.Values[i] = ec._MeteringRecord_gpu(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "publicIp":
+			out.Values[i] = ec._MeteringRecord_publicIp(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "privateIp":
+			out.Values[i] = ec._MeteringRecord_privateIp(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trafficIn":
+			out.Values[i] = ec._MeteringRecord_trafficIn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trafficOut":
+			out.Values[i] = ec._MeteringRecord_trafficOut(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestsSamples":
+			out.Values[i] = ec._MeteringRecord_requestsSamples(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26035,6 +31312,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createAlert":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createAlert(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -26121,6 +31405,18 @@ func (ec *executionContext) _Namespace(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "metering":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Namespace_metering(ctx, field, obj)
+				})
+		case "alerts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Namespace_alerts(ctx, field, obj)
+				})
 		case "name":
 			out.Values[i] = ec._Namespace_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -26411,6 +31707,24 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "events":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Node_events(ctx, field, obj)
+				})
+		case "usageHistory":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Node_usageHistory(ctx, field, obj)
+				})
+		case "alerts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Node_alerts(ctx, field, obj)
+				})
 		case "name":
 			out.Values[i] = ec._Node_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -27330,57 +32644,63 @@ func (ec *executionContext) _PersistentVolumeClaim(ctx context.Context, sel ast.
 		case "id":
 			out.Values[i] = ec._PersistentVolumeClaim_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "cluster":
 			out.Values[i] = ec._PersistentVolumeClaim_cluster(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "metadata":
 			out.Values[i] = ec._PersistentVolumeClaim_metadata(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "raw":
 			out.Values[i] = ec._PersistentVolumeClaim_raw(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "events":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PersistentVolumeClaim_events(ctx, field, obj)
+				})
 		case "name":
 			out.Values[i] = ec._PersistentVolumeClaim_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "namespace":
 			out.Values[i] = ec._PersistentVolumeClaim_namespace(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "phase":
 			out.Values[i] = ec._PersistentVolumeClaim_phase(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "storageClass":
 			out.Values[i] = ec._PersistentVolumeClaim_storageClass(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "requestBytes":
 			out.Values[i] = ec._PersistentVolumeClaim_requestBytes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "capacityBytes":
 			out.Values[i] = ec._PersistentVolumeClaim_capacityBytes(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "volumeName":
 			out.Values[i] = ec._PersistentVolumeClaim_volumeName(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -27516,6 +32836,24 @@ func (ec *executionContext) _Pod(ctx context.Context, sel ast.SelectionSet, obj 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "events":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Pod_events(ctx, field, obj)
+				})
+		case "usageHistory":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Pod_usageHistory(ctx, field, obj)
+				})
+		case "alerts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Pod_alerts(ctx, field, obj)
+				})
 		case "name":
 			out.Values[i] = ec._Pod_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -27801,6 +33139,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_versions(ctx, field)
 				})
+		case "metering":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_metering(ctx, field)
+				})
+		case "alerts":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_alerts(ctx, field)
+				})
 		case "topology":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -27852,42 +33202,48 @@ func (ec *executionContext) _Resource(ctx context.Context, sel ast.SelectionSet,
 		case "id":
 			out.Values[i] = ec._Resource_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "cluster":
 			out.Values[i] = ec._Resource_cluster(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "metadata":
 			out.Values[i] = ec._Resource_metadata(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "raw":
 			out.Values[i] = ec._Resource_raw(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "events":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Resource_events(ctx, field, obj)
+				})
 		case "apiVersion":
 			out.Values[i] = ec._Resource_apiVersion(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "kind":
 			out.Values[i] = ec._Resource_kind(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._Resource_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "namespace":
 			out.Values[i] = ec._Resource_namespace(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -28218,6 +33574,12 @@ func (ec *executionContext) _Service(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "events":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Service_events(ctx, field, obj)
+				})
 		case "name":
 			out.Values[i] = ec._Service_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -28475,6 +33837,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_logs(ctx, fields[0])
 	case "terminal":
 		return ec._Subscription_terminal(ctx, fields[0])
+	case "alerts":
+		return ec._Subscription_alerts(ctx, fields[0])
 	case "events":
 		return ec._Subscription_events(ctx, fields[0])
 	default:
@@ -28755,6 +34119,49 @@ func (ec *executionContext) _TriggerPayload(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var usagePointImplementors = []string{"UsagePoint"}
+
+func (ec *executionContext) _UsagePoint(ctx context.Context, sel ast.SelectionSet, obj *model.UsagePoint) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, usagePointImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UsagePoint")
+		case "time":
+			out.Values[i] = ec._UsagePoint_time(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cpuMillis":
+			out.Values[i] = ec._UsagePoint_cpuMillis(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "memoryBytes":
+			out.Values[i] = ec._UsagePoint_memoryBytes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var viewerImplementors = []string{"Viewer"}
 
 func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, obj *model.Viewer) graphql.Marshaler {
@@ -28879,6 +34286,18 @@ func (ec *executionContext) _Workload(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "events":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Workload_events(ctx, field, obj)
+				})
+		case "alerts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Workload_alerts(ctx, field, obj)
+				})
 		case "kind":
 			out.Values[i] = ec._Workload_kind(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -29426,6 +34845,72 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAlert2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Alert) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAlert2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlert(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAlert2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlert(ctx context.Context, sel ast.SelectionSet, v *model.Alert) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Alert!")
+		return graphql.Null
+	}
+	return ec._Alert(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAlertConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx context.Context, sel ast.SelectionSet, v *model.Connection[*model.Alert]) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertConnection!")
+		return graphql.Null
+	}
+	return ec._AlertConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAlertEdge2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Edge[*model.Alert]) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAlertEdge2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAlertEdge2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEdge(ctx context.Context, sel ast.SelectionSet, v *model.Edge[*model.Alert]) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertEdge!")
+		return graphql.Null
+	}
+	return ec._AlertEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAlertStatus2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertStatus(ctx context.Context, v any) (model.AlertStatus, error) {
+	var res model.AlertStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAlertStatus2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertStatus(ctx context.Context, sel ast.SelectionSet, v model.AlertStatus) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNApplyPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐApplyPayload(ctx context.Context, sel ast.SelectionSet, v *model.ApplyPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ApplyPayload!")
@@ -29586,6 +35071,11 @@ func (ec *executionContext) marshalNContainer2ᚖgithubᚗcomᚋclustergraphᚋc
 	return ec._Container(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCreateAlertInput2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐCreateAlertInput(ctx context.Context, v any) (model.CreateAlertInput, error) {
+	res, err := ec.unmarshalInputCreateAlertInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNCronJobPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐCronJobPayload(ctx context.Context, sel ast.SelectionSet, v *model.CronJobPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "CronJobPayload!")
@@ -29722,6 +35212,20 @@ func (ec *executionContext) marshalNEventEdge2ᚖgithubᚗcomᚋclustergraphᚋc
 		return graphql.Null
 	}
 	return ec._EventEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.SelectionSet, v float64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalFloatContext(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
+	}
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) marshalNGrantPayload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐGrantPayload(ctx context.Context, sel ast.SelectionSet, v *model.GrantPayload) graphql.Marshaler {
@@ -29958,6 +35462,77 @@ func (ec *executionContext) marshalNMetadataObjectEdge2ᚖgithubᚗcomᚋcluster
 		return graphql.Null
 	}
 	return ec._MetadataObjectEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNMeteringConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx context.Context, sel ast.SelectionSet, v *model.Connection[*model.MeteringRecord]) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MeteringConnection!")
+		return graphql.Null
+	}
+	return ec._MeteringConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNMeteringEdge2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Edge[*model.MeteringRecord]) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMeteringEdge2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMeteringEdge2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEdge(ctx context.Context, sel ast.SelectionSet, v *model.Edge[*model.MeteringRecord]) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MeteringEdge!")
+		return graphql.Null
+	}
+	return ec._MeteringEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNMeteringRecord2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMeteringRecordᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MeteringRecord) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMeteringRecord2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMeteringRecord(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMeteringRecord2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMeteringRecord(ctx context.Context, sel ast.SelectionSet, v *model.MeteringRecord) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MeteringRecord!")
+		return graphql.Null
+	}
+	return ec._MeteringRecord(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNMeteringSort2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMeteringSort(ctx context.Context, v any) (*model.MeteringSort, error) {
+	res, err := ec.unmarshalInputMeteringSort(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNMeteringSortField2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMeteringSortField(ctx context.Context, v any) (model.MeteringSortField, error) {
+	var res model.MeteringSortField
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMeteringSortField2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMeteringSortField(ctx context.Context, sel ast.SelectionSet, v model.MeteringSortField) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNNamespace2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNamespaceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Namespace) graphql.Marshaler {
@@ -30723,6 +36298,16 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 	return res
 }
 
+func (ec *executionContext) unmarshalNTimeUnit2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTimeUnit(ctx context.Context, v any) (model.TimeUnit, error) {
+	var res model.TimeUnit
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTimeUnit2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTimeUnit(ctx context.Context, sel ast.SelectionSet, v model.TimeUnit) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNTopology2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTopology(ctx context.Context, sel ast.SelectionSet, v *model.Topology) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Topology!")
@@ -30785,6 +36370,30 @@ func (ec *executionContext) marshalNTriggerPayload2ᚖgithubᚗcomᚋclustergrap
 		return graphql.Null
 	}
 	return ec._TriggerPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNUsagePoint2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐUsagePointᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.UsagePoint) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUsagePoint2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐUsagePoint(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNUsagePoint2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐUsagePoint(ctx context.Context, sel ast.SelectionSet, v *model.UsagePoint) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UsagePoint!")
+		return graphql.Null
+	}
+	return ec._UsagePoint(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNViewer2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐViewer(ctx context.Context, sel ast.SelectionSet, v *model.Viewer) graphql.Marshaler {
@@ -31027,6 +36636,30 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) unmarshalOAlertFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertFilter(ctx context.Context, v any) (*model.AlertFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAlertFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOAlertStatus2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertStatus(ctx context.Context, v any) (*model.AlertStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.AlertStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAlertStatus2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertStatus(ctx context.Context, sel ast.SelectionSet, v *model.AlertStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOApplyAction2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐApplyAction(ctx context.Context, v any) (*model.ApplyAction, error) {
 	if v == nil {
 		return nil, nil
@@ -31203,6 +36836,23 @@ func (ec *executionContext) unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraph�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOMeteringSort2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMeteringSortᚄ(ctx context.Context, v any) ([]*model.MeteringSort, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.MeteringSort, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNMeteringSort2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMeteringSort(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) marshalOMutationError2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMutationError(ctx context.Context, sel ast.SelectionSet, v *model.MutationError) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -31354,6 +37004,22 @@ func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel
 	_ = ctx
 	res := graphql.MarshalTime(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOTimeUnit2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTimeUnit(ctx context.Context, v any) (*model.TimeUnit, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.TimeUnit)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOTimeUnit2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTimeUnit(ctx context.Context, sel ast.SelectionSet, v *model.TimeUnit) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOWorkload2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐWorkload(ctx context.Context, sel ast.SelectionSet, v *model.Workload) graphql.Marshaler {

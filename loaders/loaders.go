@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
+	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/k8s"
 )
 
@@ -44,6 +45,8 @@ type Loaders struct {
 	NodeUsage *Loader[Ref, *k8s.Usage]
 	// PodUsage loads a pod's usage: one metrics call per cluster a batch.
 	PodUsage *Loader[Ref, *k8s.Usage]
+
+	storedLoaders
 }
 
 // Config tunes batching.
@@ -52,6 +55,8 @@ type Config struct {
 	Wait time.Duration
 	// MaxBatch dispatches a batch early when it holds this many keys.
 	MaxBatch int
+	// Store is the database of the stored loaders (nil: none).
+	Store *db.Handle
 }
 
 // DefaultConfig suits in-memory lookups: a short wait, large batches.
@@ -98,6 +103,7 @@ func New(cfg Config) *Loaders {
 		PodUsage: NewLoader(cfg.Wait, cfg.MaxBatch, usage(func(ctx context.Context, c *k8s.Cluster, ns string) (map[string]k8s.Usage, error) {
 			return c.PodUsage(ctx, ns)
 		}, func(r Ref) string { return r.Namespace + "/" + r.Name })),
+		storedLoaders: newStored(cfg),
 	}
 }
 

@@ -4,7 +4,9 @@
 package resolvers
 
 import (
+	"github.com/clustergraph/clustergraph/alerting"
 	"github.com/clustergraph/clustergraph/audit"
+	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/terminal"
 )
@@ -22,4 +24,9 @@ type Resolver struct {
 	// VersionsConfigMap names the ConfigMap of component versions,
 	// "namespace/name"; empty for none.
 	VersionsConfigMap string
+	// DB is the database of metering, alerts and archived events; nil
+	// when the server runs without one.
+	DB *db.Handle
+	// Alerts streams alert changes to subscriptions.
+	Alerts *alerting.Hub
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/clustergraph/clustergraph/auth"
+	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/graph"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
@@ -22,6 +23,25 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
+
+func (r *alertResolver) Object(ctx context.Context, obj *model.Alert) (model.KubeObject, error) {
+	c, o := r.alertObject(ctx, obj.A)
+	if o == nil {
+		return nil, nil
+	}
+	return wrap(c, o), nil
+}
+
+func (r *alertResolver) Workload(ctx context.Context, obj *model.Alert) (*model.Workload, error) {
+	c, o := r.alertObject(ctx, obj.A)
+	if o == nil {
+		return nil, nil
+	}
+	if model.IsWorkload(o) {
+		return ownerOrSelf(ctx, c, o)
+	}
+	return ownerOf(ctx, c, o)
+}
 
 func (r *clusterResolver) Overview(ctx context.Context, obj *model.Cluster) ([]*model.KindCount, error) {
 	counts, err := obj.C.Overview(ctx, "")
@@ -38,6 +58,25 @@ func (r *clusterResolver) Usage(ctx context.Context, obj *model.Cluster) (*model
 		sum = sum.Add(u)
 	}
 	return model.FromUsage(sum), nil
+}
+
+func (r *clusterResolver) Metering(ctx context.Context, obj *model.Cluster, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, first *int) ([]*model.MeteringRecord, error) {
+	n, err := r.listCap(first, 30)
+	if err != nil {
+		return nil, err
+	}
+	store, err := r.DB.Store()
+	if err != nil {
+		return nil, err
+	}
+	if !mayList(ctx, obj.C, podsGR, "") {
+		return nil, fmt.Errorf("%w: cluster metering needs list on pods cluster-wide in %s", k8s.ErrForbidden, obj.C.Name)
+	}
+	got, err := store.ClusterMetering(ctx, unitOf(timeUnit), []string{obj.C.Name}, timeOr(startTime), timeOr(endTime), n)
+	if err != nil {
+		return nil, err
+	}
+	return records(got[obj.C.Name]), nil
 }
 
 func (r *clusterResolver) Namespace(ctx context.Context, obj *model.Cluster, name string) (*model.Namespace, error) {
@@ -111,7 +150,11 @@ func (r *clusterResolver) Events(ctx context.Context, obj *model.Cluster, after 
 	if err != nil {
 		return nil, err
 	}
-	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, gvks(k8s.GVKEvent), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, eventOrder, wrapEvent)
+	return r.events(ctx, []*k8s.Cluster{obj.C}, filter, f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+}
+
+func (r *eventResolver) Events(ctx context.Context, obj *model.Event, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
 }
 
 func (r *eventResolver) InvolvedObject(ctx context.Context, obj *model.Event) (model.KubeObject, error) {
@@ -125,6 +168,10 @@ func (r *eventResolver) InvolvedObject(ctx context.Context, obj *model.Event) (m
 		return nil, nil // gone, or a kind that is not cached
 	}
 	return wrap(obj.C, o), nil
+}
+
+func (r *ingressResolver) Events(ctx context.Context, obj *model.Ingress, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
 }
 
 func (r *ingressResolver) Services(ctx context.Context, obj *model.Ingress) ([]*model.Service, error) {
@@ -150,6 +197,10 @@ func (r *ingressPathResolver) Service(ctx context.Context, obj *model.IngressPat
 		return nil, err
 	}
 	return model.NewService(obj.C, s), nil
+}
+
+func (r *metadataObjectResolver) Events(ctx context.Context, obj *model.MetadataObject, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
 }
 
 func (r *mutationResolver) Apply(ctx context.Context, cluster string, manifest string, namespace *string, dryRun *bool, force *bool) (*model.ApplyPayload, error) {
@@ -365,6 +416,36 @@ func (r *mutationResolver) TerminalClose(ctx context.Context, session string) (b
 	return true, r.Terminals.Close(ctx, session)
 }
 
+func (r *mutationResolver) CreateAlert(ctx context.Context, input model.CreateAlertInput) (*model.Alert, error) {
+	return r.createAlert(ctx, input)
+}
+
+func (r *namespaceResolver) Metering(ctx context.Context, obj *model.Namespace, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, first *int) ([]*model.MeteringRecord, error) {
+	n, err := r.listCap(first, 30)
+	if err != nil {
+		return nil, err
+	}
+	if !mayList(ctx, obj.C, podsGR, obj.N.Name) {
+		return []*model.MeteringRecord{}, nil
+	}
+	key := loaders.MeteringKey{Namespace: db.NamespaceKey{Cluster: obj.C.Name, Namespace: obj.N.Name}, Unit: unitOf(timeUnit), Limit: n}
+	if startTime != nil {
+		key.Start = startTime.Unix()
+	}
+	if endTime != nil {
+		key.End = endTime.Unix()
+	}
+	got, err := loaders.For(ctx).Metering.Load(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return records(got), nil
+}
+
+func (r *namespaceResolver) Alerts(ctx context.Context, obj *model.Namespace, status *model.AlertStatus, first *int) ([]*model.Alert, error) {
+	return r.objectAlerts(ctx, obj.C, "Namespace", "", obj.N.Name, status, first)
+}
+
 func (r *namespaceResolver) Overview(ctx context.Context, obj *model.Namespace) ([]*model.KindCount, error) {
 	counts, err := obj.C.Overview(ctx, obj.N.Name)
 	return model.FromKindCounts(counts), err
@@ -424,7 +505,7 @@ func (r *namespaceResolver) Events(ctx context.Context, obj *model.Namespace, af
 		return nil, err
 	}
 	f.Namespace = obj.N.Name
-	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, gvks(k8s.GVKEvent), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, eventOrder, wrapEvent)
+	return r.events(ctx, []*k8s.Cluster{obj.C}, filter, f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
 }
 
 func (r *namespaceResolver) ConfigMaps(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.MetadataObject], error) {
@@ -452,6 +533,18 @@ func (r *namespaceResolver) PersistentVolumeClaims(ctx context.Context, obj *mod
 	}
 	f.Namespace = obj.N.Name
 	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, gvks(k8s.GVKPVC), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapPVC)
+}
+
+func (r *nodeResolver) Events(ctx context.Context, obj *model.Node, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+}
+
+func (r *nodeResolver) UsageHistory(ctx context.Context, obj *model.Node, since *time.Time) ([]*model.UsagePoint, error) {
+	return r.usageHistory(ctx, obj.C, "node", "", obj.N.Name, since)
+}
+
+func (r *nodeResolver) Alerts(ctx context.Context, obj *model.Node, status *model.AlertStatus, first *int) ([]*model.Alert, error) {
+	return r.objectAlerts(ctx, obj.C, "Node", "", obj.N.Name, status, first)
 }
 
 func (r *nodeResolver) Pool(ctx context.Context, obj *model.Node) (*model.NodePool, error) {
@@ -502,6 +595,22 @@ func (r *nodePoolResolver) Nodes(ctx context.Context, obj *model.NodePool, after
 		return nil, err
 	}
 	return paged(ctx, r.Resolver, itemsOf(obj.C, obj.P.Nodes, f), nil, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapNode)
+}
+
+func (r *persistentVolumeClaimResolver) Events(ctx context.Context, obj *model.PersistentVolumeClaim, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+}
+
+func (r *podResolver) Events(ctx context.Context, obj *model.Pod, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+}
+
+func (r *podResolver) UsageHistory(ctx context.Context, obj *model.Pod, since *time.Time) ([]*model.UsagePoint, error) {
+	return r.usageHistory(ctx, obj.C, "pod", obj.P.Namespace, obj.P.Name, since)
+}
+
+func (r *podResolver) Alerts(ctx context.Context, obj *model.Pod, status *model.AlertStatus, first *int) ([]*model.Alert, error) {
+	return r.objectAlerts(ctx, obj.C, "Pod", obj.P.Namespace, obj.P.Name, status, first)
 }
 
 func (r *podResolver) Node(ctx context.Context, obj *model.Pod) (*model.Node, error) {
@@ -649,7 +758,7 @@ func (r *queryResolver) Events(ctx context.Context, clusters []string, after *st
 	if err != nil {
 		return nil, err
 	}
-	return listKinds(ctx, r.Resolver, cs, gvks(k8s.GVKEvent), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, eventOrder, wrapEvent)
+	return r.events(ctx, cs, filter, f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
 }
 
 func (r *queryResolver) Resources(ctx context.Context, group string, version string, resource string, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Resource], error) {
@@ -705,6 +814,14 @@ func (r *queryResolver) Versions(ctx context.Context, clusters []string) ([]*mod
 	return r.versions(ctx, cs), nil
 }
 
+func (r *queryResolver) Metering(ctx context.Context, clusters []string, namespace *string, namespaces []string, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, sort []*model.MeteringSort, after *string, first *int, offset *int, limit *int) (*model.Connection[*model.MeteringRecord], error) {
+	return r.metering(ctx, clusters, namespace, namespaces, timeUnit, startTime, endTime, sort, after, first, offset, limit)
+}
+
+func (r *queryResolver) Alerts(ctx context.Context, clusters []string, filter *model.AlertFilter, ascending *bool, after *string, first *int, offset *int, limit *int) (*model.Connection[*model.Alert], error) {
+	return r.alerts(ctx, clusters, filter, ascending, after, first, offset, limit)
+}
+
 func (r *queryResolver) Topology(ctx context.Context, cluster string, namespace *string) (*model.Topology, error) {
 	c, err := r.Registry.Cluster(cluster)
 	if err != nil {
@@ -718,6 +835,14 @@ func (r *queryResolver) Topology(ctx context.Context, cluster string, namespace 
 		graphql.AddError(ctx, err)
 	}
 	return model.FromTopology(nodes, edges), nil
+}
+
+func (r *resourceResolver) Events(ctx context.Context, obj *model.Resource, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+}
+
+func (r *serviceResolver) Events(ctx context.Context, obj *model.Service, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
 }
 
 func (r *serviceResolver) Pods(ctx context.Context, obj *model.Service, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
@@ -830,6 +955,10 @@ func (r *subscriptionResolver) Terminal(ctx context.Context, cluster string, nam
 	return r.openTerminal(ctx, c, k8s.ExecOptions{Namespace: namespace, Pod: pod, Container: ct, Command: cmd, TTY: tty == nil || *tty}, w, h), nil
 }
 
+func (r *subscriptionResolver) Alerts(ctx context.Context, clusters []string, filter *model.AlertFilter) (<-chan *model.Alert, error) {
+	return r.subscribeAlerts(ctx, clusters, filter)
+}
+
 func (r *subscriptionResolver) Events(ctx context.Context, clusters []string, filter *model.EventFilter) (<-chan *model.Event, error) {
 	f, err := eventFilter(filter)
 	if err != nil {
@@ -887,6 +1016,14 @@ func (r *viewerClusterResolver) Namespaces(ctx context.Context, obj *model.Viewe
 	return viewerNamespaces(obj, nss), nil
 }
 
+func (r *workloadResolver) Events(ctx context.Context, obj *model.Workload, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+}
+
+func (r *workloadResolver) Alerts(ctx context.Context, obj *model.Workload, status *model.AlertStatus, first *int) ([]*model.Alert, error) {
+	return r.workloadAlerts(ctx, obj, status, first)
+}
+
 func (r *workloadResolver) Owner(ctx context.Context, obj *model.Workload) (*model.Workload, error) {
 	return ownerOf(ctx, obj.C, obj.Obj)
 }
@@ -903,6 +1040,8 @@ func (r *workloadResolver) Pods(ctx context.Context, obj *model.Workload, after 
 	return paged(ctx, r.Resolver, itemsOf(obj.C, pods, f), nil, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapPod)
 }
 
+func (r *Resolver) Alert() graph.AlertResolver { return &alertResolver{r} }
+
 func (r *Resolver) Cluster() graph.ClusterResolver { return &clusterResolver{r} }
 
 func (r *Resolver) Event() graph.EventResolver { return &eventResolver{r} }
@@ -910,6 +1049,8 @@ func (r *Resolver) Event() graph.EventResolver { return &eventResolver{r} }
 func (r *Resolver) Ingress() graph.IngressResolver { return &ingressResolver{r} }
 
 func (r *Resolver) IngressPath() graph.IngressPathResolver { return &ingressPathResolver{r} }
+
+func (r *Resolver) MetadataObject() graph.MetadataObjectResolver { return &metadataObjectResolver{r} }
 
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }
 
@@ -919,9 +1060,15 @@ func (r *Resolver) Node() graph.NodeResolver { return &nodeResolver{r} }
 
 func (r *Resolver) NodePool() graph.NodePoolResolver { return &nodePoolResolver{r} }
 
+func (r *Resolver) PersistentVolumeClaim() graph.PersistentVolumeClaimResolver {
+	return &persistentVolumeClaimResolver{r}
+}
+
 func (r *Resolver) Pod() graph.PodResolver { return &podResolver{r} }
 
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
+
+func (r *Resolver) Resource() graph.ResourceResolver { return &resourceResolver{r} }
 
 func (r *Resolver) Service() graph.ServiceResolver { return &serviceResolver{r} }
 
@@ -934,19 +1081,23 @@ func (r *Resolver) ViewerCluster() graph.ViewerClusterResolver { return &viewerC
 func (r *Resolver) Workload() graph.WorkloadResolver { return &workloadResolver{r} }
 
 type (
-	clusterResolver       struct{ *Resolver }
-	eventResolver         struct{ *Resolver }
-	ingressResolver       struct{ *Resolver }
-	ingressPathResolver   struct{ *Resolver }
-	mutationResolver      struct{ *Resolver }
-	namespaceResolver     struct{ *Resolver }
-	nodeResolver          struct{ *Resolver }
-	nodePoolResolver      struct{ *Resolver }
-	podResolver           struct{ *Resolver }
-	queryResolver         struct{ *Resolver }
-	serviceResolver       struct{ *Resolver }
-	subscriptionResolver  struct{ *Resolver }
-	viewerResolver        struct{ *Resolver }
-	viewerClusterResolver struct{ *Resolver }
-	workloadResolver      struct{ *Resolver }
+	alertResolver                 struct{ *Resolver }
+	clusterResolver               struct{ *Resolver }
+	eventResolver                 struct{ *Resolver }
+	ingressResolver               struct{ *Resolver }
+	ingressPathResolver           struct{ *Resolver }
+	metadataObjectResolver        struct{ *Resolver }
+	mutationResolver              struct{ *Resolver }
+	namespaceResolver             struct{ *Resolver }
+	nodeResolver                  struct{ *Resolver }
+	nodePoolResolver              struct{ *Resolver }
+	persistentVolumeClaimResolver struct{ *Resolver }
+	podResolver                   struct{ *Resolver }
+	queryResolver                 struct{ *Resolver }
+	resourceResolver              struct{ *Resolver }
+	serviceResolver               struct{ *Resolver }
+	subscriptionResolver          struct{ *Resolver }
+	viewerResolver                struct{ *Resolver }
+	viewerClusterResolver         struct{ *Resolver }
+	workloadResolver              struct{ *Resolver }
 )

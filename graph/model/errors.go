@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/clustergraph/clustergraph/auth"
+	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/k8s"
 )
 
@@ -24,6 +25,12 @@ func CodeOf(err error) string {
 	switch {
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return CodeUnauthenticated
+	case errors.Is(err, db.ErrBadInput):
+		return CodeBadUserInput
+	case errors.Is(err, db.ErrNotFound):
+		return CodeNotFound
+	case errors.Is(err, db.ErrUnavailable):
+		return CodeUnavailable
 	case errors.Is(err, k8s.ErrForbidden):
 		return CodeForbidden
 	case errors.Is(err, k8s.ErrBadInput):

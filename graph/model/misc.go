@@ -14,10 +14,12 @@ import (
 type Event struct {
 	Object
 	E *corev1.Event
+	// Archived: read from the database, no longer held by the apiserver.
+	Archived bool
 }
 
 // NewEvent wraps a cached event.
-func NewEvent(c *k8s.Cluster, e *corev1.Event) *Event { return &Event{Object{c, e}, e} }
+func NewEvent(c *k8s.Cluster, e *corev1.Event) *Event { return &Event{Object: Object{c, e}, E: e} }
 
 // Namespace is the event's namespace.
 func (e *Event) Namespace() *string { return optional(e.E.Namespace) }

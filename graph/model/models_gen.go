@@ -10,6 +10,34 @@ import (
 	"time"
 )
 
+// Filter on alerts. Lists match any of their values; absent fields do not filter.
+type AlertFilter struct {
+	// Only alerts in these namespaces.
+	Namespaces []string `json:"namespaces,omitempty"`
+	// Only alerts about objects with these names.
+	Names []string `json:"names,omitempty"`
+	// Only alerts with these alert names (Alertmanager's alertname).
+	AlertNames []string `json:"alertNames,omitempty"`
+	// Only alerts whose labels match this Kubernetes-style selector, e.g. `team=shop,severity!=info`.
+	LabelSelector *string `json:"labelSelector,omitempty"`
+	// Only these severities.
+	Severities []string `json:"severities,omitempty"`
+	// Only firing or only resolved alerts.
+	Status *AlertStatus `json:"status,omitempty"`
+	// Only these sources (bcs `source`; Alertmanager alerts: `alertmanager`).
+	Sources []string `json:"sources,omitempty"`
+	// Only these modules.
+	Modules []string `json:"modules,omitempty"`
+	// Only these types.
+	Types []string `json:"types,omitempty"`
+	// Only alerts about objects of these kinds (Pod, Deployment, Node, Namespace, ...).
+	ObjectKinds []string `json:"objectKinds,omitempty"`
+	// Only alerts that started at or after this time.
+	Since *time.Time `json:"since,omitempty"`
+	// Only alerts that started before this time.
+	Until *time.Time `json:"until,omitempty"`
+}
+
 // The outcome of an apply.
 type ApplyPayload struct {
 	// One result per document, in order.
@@ -94,6 +122,34 @@ type Container struct {
 	MemoryRequestBytes int64 `json:"memoryRequestBytes"`
 	// Memory limit in bytes.
 	MemoryLimitBytes int64 `json:"memoryLimitBytes"`
+}
+
+// An alert from a source other than Alertmanager.
+type CreateAlertInput struct {
+	// The cluster it is about.
+	Cluster string `json:"cluster"`
+	// The namespace; absent for a cluster-scoped alert.
+	Namespace *string `json:"namespace,omitempty"`
+	// Name of the object it is about.
+	Name *string `json:"name,omitempty"`
+	// Kind of that object (Pod, Deployment, Node, Namespace, ...).
+	ObjectKind *string `json:"objectKind,omitempty"`
+	// Alert name.
+	AlertName string `json:"alertName"`
+	// Severity, e.g. warning.
+	Severity *string `json:"severity,omitempty"`
+	// The message.
+	Message string `json:"message"`
+	// Source (bcs: the reporting host or system); default `api`.
+	Source *string `json:"source,omitempty"`
+	// Module (bcs).
+	Module *string `json:"module,omitempty"`
+	// Type (bcs).
+	Type *string `json:"type,omitempty"`
+	// Labels as a JSON object of strings.
+	Labels *JSON `json:"labels,omitempty"`
+	// RESOLVED closes the open alert with the same identity; default FIRING.
+	Status *AlertStatus `json:"status,omitempty"`
 }
 
 // The outcome of suspending or resuming a CronJob.
@@ -244,6 +300,14 @@ type LogChunk struct {
 	Timestamp *time.Time `json:"timestamp,omitempty"`
 	// Whether the line was cut at 16 KiB; its rest follows in the next chunks.
 	Truncated bool `json:"truncated"`
+}
+
+// One metering sort key.
+type MeteringSort struct {
+	// The key.
+	Field MeteringSortField `json:"field"`
+	// Direction; default ascending.
+	Direction *OrderDirection `json:"direction,omitempty"`
 }
 
 // Changes. Every change is made impersonating the caller, so the apiserver checks RBAC for them and its audit log names them; clustergraph's audit log records it too.
@@ -568,6 +632,74 @@ type TriggerPayload struct {
 	Job KubeObject `json:"job"`
 }
 
+// One point of a recent usage history.
+type UsagePoint struct {
+	// When the sample was taken.
+	Time time.Time `json:"time"`
+	// CPU in millicores.
+	CPUMillis int64 `json:"cpuMillis"`
+	// Memory in bytes.
+	MemoryBytes int64 `json:"memoryBytes"`
+}
+
+// Whether an alert fires.
+type AlertStatus string
+
+const (
+	// Still firing.
+	AlertStatusFiring AlertStatus = "FIRING"
+	// Resolved.
+	AlertStatusResolved AlertStatus = "RESOLVED"
+)
+
+var AllAlertStatus = []AlertStatus{
+	AlertStatusFiring,
+	AlertStatusResolved,
+}
+
+func (e AlertStatus) IsValid() bool {
+	switch e {
+	case AlertStatusFiring, AlertStatusResolved:
+		return true
+	}
+	return false
+}
+
+func (e AlertStatus) String() string {
+	return string(e)
+}
+
+func (e *AlertStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AlertStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AlertStatus", str)
+	}
+	return nil
+}
+
+func (e AlertStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AlertStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AlertStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // What apply did to one document.
 type ApplyAction string
 
@@ -810,6 +942,91 @@ func (e *DrainOutcome) UnmarshalJSON(b []byte) error {
 }
 
 func (e DrainOutcome) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What metering records can be sorted by.
+type MeteringSortField string
+
+const (
+	// Start of the period.
+	MeteringSortFieldMeteringTime MeteringSortField = "METERING_TIME"
+	// Cluster name.
+	MeteringSortFieldCluster MeteringSortField = "CLUSTER"
+	// Namespace name.
+	MeteringSortFieldNamespace MeteringSortField = "NAMESPACE"
+	// Average CPU.
+	MeteringSortFieldCPU MeteringSortField = "CPU"
+	// Average memory.
+	MeteringSortFieldMemory MeteringSortField = "MEMORY"
+	// Average storage.
+	MeteringSortFieldStorage MeteringSortField = "STORAGE"
+	// Average GPUs.
+	MeteringSortFieldGpu MeteringSortField = "GPU"
+	// Average public IPs.
+	MeteringSortFieldPublicIP MeteringSortField = "PUBLIC_IP"
+	// Average private IPs.
+	MeteringSortFieldPrivateIP MeteringSortField = "PRIVATE_IP"
+	// Traffic in.
+	MeteringSortFieldTrafficIn MeteringSortField = "TRAFFIC_IN"
+	// Traffic out.
+	MeteringSortFieldTrafficOut MeteringSortField = "TRAFFIC_OUT"
+)
+
+var AllMeteringSortField = []MeteringSortField{
+	MeteringSortFieldMeteringTime,
+	MeteringSortFieldCluster,
+	MeteringSortFieldNamespace,
+	MeteringSortFieldCPU,
+	MeteringSortFieldMemory,
+	MeteringSortFieldStorage,
+	MeteringSortFieldGpu,
+	MeteringSortFieldPublicIP,
+	MeteringSortFieldPrivateIP,
+	MeteringSortFieldTrafficIn,
+	MeteringSortFieldTrafficOut,
+}
+
+func (e MeteringSortField) IsValid() bool {
+	switch e {
+	case MeteringSortFieldMeteringTime, MeteringSortFieldCluster, MeteringSortFieldNamespace, MeteringSortFieldCPU, MeteringSortFieldMemory, MeteringSortFieldStorage, MeteringSortFieldGpu, MeteringSortFieldPublicIP, MeteringSortFieldPrivateIP, MeteringSortFieldTrafficIn, MeteringSortFieldTrafficOut:
+		return true
+	}
+	return false
+}
+
+func (e MeteringSortField) String() string {
+	return string(e)
+}
+
+func (e *MeteringSortField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MeteringSortField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MeteringSortField", str)
+	}
+	return nil
+}
+
+func (e MeteringSortField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MeteringSortField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MeteringSortField) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -1188,6 +1405,70 @@ func (e *TerminalFrameType) UnmarshalJSON(b []byte) error {
 }
 
 func (e TerminalFrameType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The period a metering record covers (UTC calendar units).
+type TimeUnit string
+
+const (
+	// One hour.
+	TimeUnitHour TimeUnit = "HOUR"
+	// One day.
+	TimeUnitDay TimeUnit = "DAY"
+	// One calendar month.
+	TimeUnitMonth TimeUnit = "MONTH"
+	// One calendar year.
+	TimeUnitYear TimeUnit = "YEAR"
+)
+
+var AllTimeUnit = []TimeUnit{
+	TimeUnitHour,
+	TimeUnitDay,
+	TimeUnitMonth,
+	TimeUnitYear,
+}
+
+func (e TimeUnit) IsValid() bool {
+	switch e {
+	case TimeUnitHour, TimeUnitDay, TimeUnitMonth, TimeUnitYear:
+		return true
+	}
+	return false
+}
+
+func (e TimeUnit) String() string {
+	return string(e)
+}
+
+func (e *TimeUnit) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TimeUnit(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TimeUnit", str)
+	}
+	return nil
+}
+
+func (e TimeUnit) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TimeUnit) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TimeUnit) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

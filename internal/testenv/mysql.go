@@ -68,3 +68,45 @@ func sanitize(s string) string {
 		return '_'
 	}, s)
 }
+
+// MariaDBServer is a private MariaDB server a test may stop and start.
+type MariaDBServer struct {
+	t   testing.TB
+	env []string
+	// DSN is the clustergraph DSN of its database "clustergraph".
+	DSN string
+}
+
+// StartMariaDB starts a MariaDB server of the test's own (its own data dir
+// and port, apart from the shared one other tests use), removed at the end.
+func StartMariaDB(t testing.TB) *MariaDBServer {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs MariaDB (make test)")
+	}
+	if os.Getenv(EnvMySQL) == "" {
+		t.Fatalf("%s is not set: storage tests run against a real MariaDB; use `make test`", EnvMySQL)
+	}
+	dir, err := os.MkdirTemp("", "cg-mariadb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &MariaDBServer{t: t, env: []string{"CLUSTERGRAPH_MARIADB_DIR=" + dir, "CLUSTERGRAPH_MARIADB_PORT="}}
+	out := strings.TrimSpace(scriptEnv(t, 2*time.Minute, m.env, "mariadb.sh", "up"))
+	lines := strings.Split(out, "\n")
+	m.DSN = "mysql://" + lines[len(lines)-1]
+	t.Cleanup(func() {
+		scriptEnv(t, time.Minute, m.env, "mariadb.sh", "down")
+		os.RemoveAll(dir)
+	})
+	return m
+}
+
+// Stop shuts the server down, keeping its data.
+func (m *MariaDBServer) Stop() {
+	m.t.Helper()
+	scriptEnv(m.t, time.Minute, m.env, "mariadb.sh", "stop")
+}
+
+// Start starts it again on the same port.
+func (m *MariaDBServer) Start() { m.t.Helper(); scriptEnv(m.t, time.Minute, m.env, "mariadb.sh", "up") }

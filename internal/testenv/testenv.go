@@ -10,12 +10,14 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,9 +109,16 @@ func StopCluster(t testing.TB, name string) {
 
 func script(t testing.TB, timeout time.Duration, name string, args ...string) string {
 	t.Helper()
+	return scriptEnv(t, timeout, nil, name, args...)
+}
+
+// scriptEnv runs a testbed script with extra environment variables.
+func scriptEnv(t testing.TB, timeout time.Duration, env []string, name string, args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(Root(), "tools", "testbed", name), args...)
+	cmd.Env = append(os.Environ(), env...)
 	// Files, not pipes: the clusters' daemons inherit the script's output,
 	// and a pipe would keep cmd.Wait waiting for them to exit.
 	dir, err := os.MkdirTemp("", "testbed-script")
@@ -149,3 +158,27 @@ func (c Cluster) LogFile() string {
 // apiserver's --token-auth-file, see tools/testbed/cluster.sh), by user:
 // alice is in group devs, bob in devs and ops.
 var StaticTokens = map[string]string{"alice": "testbed-alice-token", "bob": "testbed-bob-token"}
+
+var kubectlDir struct {
+	sync.Once
+	dir string
+}
+
+// Kubectl runs the testbed's kubectl against a cluster and returns its
+// standard output.
+func Kubectl(t testing.TB, c Cluster, args ...string) (string, error) {
+	t.Helper()
+	kubectlDir.Do(func() {
+		out := strings.TrimSpace(script(t, 30*time.Minute, "build.sh"))
+		lines := strings.Split(out, "\n")
+		kubectlDir.dir = lines[len(lines)-1]
+	})
+	cmd := exec.Command(filepath.Join(kubectlDir.dir, "kubectl"), append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("kubectl %v: %v: %s", args, err, stderr.String())
+	}
+	return string(out), nil
+}

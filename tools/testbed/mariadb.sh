@@ -6,6 +6,7 @@
 #                     (reused if already running), create database "clustergraph";
 #                     prints the DSN as the last line of stdout
 #   mariadb.sh dsn    print the DSN of the running server
+#   mariadb.sh stop   stop the server, keeping its data and port (up starts it again)
 #   mariadb.sh down   stop the server and delete its data dir
 #
 # The DSN is for gorm.io/driver/mysql (go-sql-driver/mysql):
@@ -58,7 +59,10 @@ up() {
       --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 ||
       { cat "$dir/install.log" >&2; die "mariadb-install-db failed"; }
   fi
-  free_port >"$dir/port"
+  # Keep the port of an earlier start (so a DSN stays valid across stop/up).
+  if ! [ -s "$dir/port" ] || ss -Htln "sport = :$(cat "$dir/port")" | grep -q .; then
+    free_port >"$dir/port"
+  fi
   log "starting mariadbd on 127.0.0.1:$(cat "$dir/port")"
   # setsid: the server outlives this script and its terminal.
   setsid mariadbd --no-defaults --datadir="$dir/data" --socket="$sock" \
@@ -84,7 +88,7 @@ EOF
   dsn
 }
 
-down() {
+stop() {
   if running; then
     log "stopping mariadbd"
     mariadb-admin --no-defaults --socket="$sock" -uroot shutdown
@@ -97,12 +101,17 @@ down() {
     if ! { [ -f "$dir/mysqld.pid" ] && kill -0 "$(cat "$dir/mysqld.pid")" 2>/dev/null; }; then break; fi
     sleep 0.5
   done
+}
+
+down() {
+  stop
   rm -rf "$dir"
   log "stopped and removed $dir"
 }
 
 case "${1:-}" in
   up) up ;;
+  stop) stop ;;
   down) down ;;
   dsn) running || die "not running; use: $0 up"; dsn ;;
   *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;

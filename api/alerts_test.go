@@ -1,0 +1,194 @@
+package api_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clustergraph/clustergraph/api"
+	"github.com/clustergraph/clustergraph/db"
+	"github.com/clustergraph/clustergraph/internal/testenv"
+)
+
+const alertToken = "alert-test-token"
+
+// replica starts clustergraph on the test clusters with its own connection
+// to the database at dsn, as a second process would.
+func replica(t *testing.T, cs []testenv.Cluster, dsn string, auth bool) *server {
+	t.Helper()
+	h, err := db.Connect(ctx, dsn, db.Options{Log: testLogger()}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs), waitReady: true, auth: auth, db: h,
+		configHook: func(c *api.Config) { c.AlertAuth = api.AlertAuth{Token: alertToken, BasicAuth: "am:secret"} }})
+}
+
+// postAlert posts a body to /alert and returns the status code.
+func postAlert(t *testing.T, s *server, body string, edit func(*http.Request)) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/alert", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+alertToken)
+	if edit != nil {
+		edit(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// amPayload is a webhook body as Alertmanager 0.27 sends it.
+func amPayload(cluster, status, startsAt, endsAt string) string {
+	return fmt.Sprintf(`{
+  "version": "4", "groupKey": "{}:{alertname=\"PodCrashLooping\"}", "truncatedAlerts": 0,
+  "status": %[2]q, "receiver": "clustergraph",
+  "groupLabels": {"alertname": "PodCrashLooping"},
+  "commonLabels": {"alertname": "PodCrashLooping", "severity": "critical"},
+  "commonAnnotations": {"summary": "frontend is crash looping"},
+  "externalURL": "http://alertmanager:9093",
+  "alerts": [{
+    "status": %[2]q,
+    "labels": {"alertname": "PodCrashLooping", "severity": "critical", "cluster": %[1]q, "namespace": "shop", "pod": "frontend-0", "team": "web"},
+    "annotations": {"summary": "frontend is crash looping"},
+    "startsAt": %[3]q, "endsAt": %[4]q,
+    "generatorURL": "http://prometheus:9090/graph?g0.expr=...",
+    "fingerprint": "c0ffee0123456789"
+  }]
+}`, cluster, status, startsAt, endsAt)
+}
+
+type alertOut struct {
+	ID, AlertName, Status, Source string
+	Cluster, Namespace, Name      *string
+	ObjectKind, Severity          *string
+	Labels                        map[string]string
+	StartsAt                      string
+	EndsAt                        *string
+}
+
+const alertFields = `id alertName status source cluster namespace name objectKind severity labels startsAt endsAt`
+
+// TestAlertmanagerWebhook: an Alertmanager notification posted twice and
+// then resolved is one closed alert; a subscriber on another replica sees
+// it fire and resolve; bad requests store nothing.
+func TestAlertmanagerWebhook(t *testing.T) {
+	cs := testenv.Clusters(t)
+	dsn := testenv.MySQL(t)
+	a, b := replica(t, cs, dsn, false), replica(t, cs, dsn, false)
+	cluster := cs[0].Context
+
+	sub := subscribeWS(t, b, "", `subscription($c: [String!]) { alerts(clusters: $c, filter: {alertNames: ["PodCrashLooping"]}) { `+alertFields+` } }`, map[string]any{"c": []string{cluster}})
+	eventually(t, 10*time.Second, "the subscriber on replica b", func() bool { return b.hub.Subscribers() == 1 })
+
+	start := time.Now().UTC().Add(-5 * time.Minute).Truncate(time.Second).Format(time.RFC3339)
+	for i := range 2 {
+		if code := postAlert(t, a, amPayload(cluster, "firing", start, "0001-01-01T00:00:00Z"), nil); code != http.StatusOK {
+			t.Fatalf("post %d: status %d", i+1, code)
+		}
+	}
+	end := time.Now().UTC().Truncate(time.Second).Format(time.RFC3339)
+	if code := postAlert(t, a, amPayload(cluster, "resolved", start, end), nil); code != http.StatusOK {
+		t.Fatalf("resolve: status %d", code)
+	}
+
+	var got []string
+	for len(got) < 2 {
+		var ev struct{ Alerts alertOut }
+		if !sub.next(&ev) {
+			t.Fatalf("subscription ended after %v", got)
+		}
+		got = append(got, ev.Alerts.Status)
+	}
+	// The firing post and the resolution: the repeat changed nothing.
+	if got[0] != "FIRING" && got[0] != "RESOLVED" || got[1] != "RESOLVED" {
+		t.Errorf("replica b's subscriber saw %v, want FIRING then RESOLVED", got)
+	}
+
+	var out struct {
+		Alerts struct {
+			TotalCount int
+			Nodes      []alertOut
+		}
+	}
+	b.query(t, `query($c: [String!]) { alerts(clusters: $c, filter: {alertNames: ["PodCrashLooping"]}) { totalCount nodes { `+alertFields+` } } }`, map[string]any{"c": []string{cluster}}, &out)
+	if out.Alerts.TotalCount != 1 {
+		t.Fatalf("%d alerts stored, want exactly one: %+v", out.Alerts.TotalCount, out.Alerts.Nodes)
+	}
+	al := out.Alerts.Nodes[0]
+	if al.Status != "RESOLVED" || al.EndsAt == nil || *al.EndsAt != end || al.StartsAt != start || *al.ObjectKind != "Pod" ||
+		*al.Name != "frontend-0" || *al.Namespace != "shop" || *al.Cluster != cluster || al.Source != "alertmanager" || al.Labels["team"] != "web" {
+		t.Errorf("stored alert %+v", al)
+	}
+
+	// Filters, on the same data.
+	for filter, want := range map[string]int{
+		`{labelSelector: "team=web"}`:     1,
+		`{labelSelector: "team!=web"}`:    0,
+		`{status: FIRING}`:                0,
+		`{status: RESOLVED}`:              1,
+		`{severities: ["critical"]}`:      1,
+		`{namespaces: ["ops"]}`:           0,
+		`{objectKinds: ["Pod"]}`:          1,
+		`{sources: ["hypercloud"]}`:       0,
+		`{since: "2999-01-01T00:00:00Z"}`: 0,
+	} {
+		var r struct{ Alerts struct{ TotalCount int } }
+		a.query(t, `query($c: [String!]) { alerts(clusters: $c, filter: `+filter+`) { totalCount } }`, map[string]any{"c": []string{cluster}}, &r)
+		if r.Alerts.TotalCount != want {
+			t.Errorf("filter %s: %d alerts, want %d", filter, r.Alerts.TotalCount, want)
+		}
+	}
+
+	// The hypercloud list form, with basic auth, twice: one alert.
+	hc := `[{"name": "redis-0", "alert": "CPU_noti", "namespace": "shop", "message": "cpu 20%", "cluster": "` + cluster + `"}]`
+	for range 2 {
+		if code := postAlert(t, a, hc, func(r *http.Request) { r.Header.Del("Authorization"); r.SetBasicAuth("am", "secret") }); code != http.StatusOK {
+			t.Fatalf("hypercloud post: status %d", code)
+		}
+	}
+	var hcOut struct{ Alerts struct{ TotalCount int } }
+	a.query(t, `query($c: [String!]) { alerts(clusters: $c, filter: {alertNames: ["CPU_noti"], sources: ["hypercloud"]}) { totalCount } }`, map[string]any{"c": []string{cluster}}, &hcOut)
+	if hcOut.Alerts.TotalCount != 1 {
+		t.Errorf("hypercloud alert stored %d times, want once", hcOut.Alerts.TotalCount)
+	}
+
+	// Bad requests: a clear status, nothing stored.
+	big := `[{"alert": "Big", "message": "` + strings.Repeat("x", 2<<20) + `"}]`
+	for name, tc := range map[string]struct {
+		body string
+		edit func(*http.Request)
+		want int
+	}{
+		"malformed JSON":     {`{"alerts": [`, nil, http.StatusBadRequest},
+		"neither form":       {`"hello"`, nil, http.StatusBadRequest},
+		"no alerts field":    {`{"version": "4"}`, nil, http.StatusBadRequest},
+		"unknown version":    {`{"version": "3", "alerts": []}`, nil, http.StatusBadRequest},
+		"no alertname":       {`[{"name": "x"}]`, nil, http.StatusBadRequest},
+		"bad status":         {`[{"alert": "Bad", "status": "maybe"}]`, nil, http.StatusBadRequest},
+		"oversized":          {big, nil, http.StatusRequestEntityTooLarge},
+		"no credentials":     {hc, func(r *http.Request) { r.Header.Del("Authorization") }, http.StatusUnauthorized},
+		"wrong token":        {hc, func(r *http.Request) { r.Header.Set("Authorization", "Bearer nope") }, http.StatusUnauthorized},
+		"wrong basic auth":   {hc, func(r *http.Request) { r.Header.Del("Authorization"); r.SetBasicAuth("am", "nope") }, http.StatusUnauthorized},
+		"GET":                {"", func(r *http.Request) { r.Method = http.MethodGet }, http.StatusMethodNotAllowed},
+		"one bad among good": {`[{"alert": "Good1", "namespace": "shop"}, {"name": "no-alert"}]`, nil, http.StatusBadRequest},
+	} {
+		if code := postAlert(t, a, tc.body, tc.edit); code != tc.want {
+			t.Errorf("%s: status %d, want %d", name, code, tc.want)
+		}
+	}
+	var total struct{ Alerts struct{ TotalCount int } }
+	a.query(t, `{ alerts { totalCount } }`, nil, &total)
+	if total.Alerts.TotalCount != 2 {
+		t.Errorf("%d alerts stored after the bad requests, want still 2", total.Alerts.TotalCount)
+	}
+}

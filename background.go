@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clustergraph/clustergraph/archive"
+	"github.com/clustergraph/clustergraph/db"
+	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/metering"
+)
+
+// storageConfig configures the database and the work that fills it.
+type storageConfig struct {
+	dsn            string // "none" disables storage
+	dataDir        string
+	meterEvery     time.Duration
+	retention      db.Retention
+	leaderElect    bool
+	leaseNamespace string
+	leaseName      string
+	leaseDuration  time.Duration
+	alertPoll      time.Duration
+	alertToken     string
+	alertBasicAuth string
+}
+
+// openStorage connects to the database (in the background when it is down).
+func openStorage(ctx context.Context, sc storageConfig, log *slog.Logger) (*db.Handle, error) {
+	if sc.dsn == "none" {
+		log.Warn("running without a database (--database=none): metering, alerts and archived events answer UNAVAILABLE")
+		return nil, nil
+	}
+	dsn := sc.dsn
+	if dsn == "" {
+		dsn = "sqlite://" + filepath.Join(sc.dataDir, "clustergraph.db")
+	}
+	return db.Connect(ctx, dsn, db.Options{Log: log}, 5*time.Second)
+}
+
+// runCollectors runs the metering collector and the event archive, on one
+// replica at a time when leader election is on.
+func runCollectors(ctx context.Context, reg *k8s.Registry, h *db.Handle, sc storageConfig, identity string, log *slog.Logger) error {
+	if h == nil {
+		return nil
+	}
+	spool, err := db.OpenSpool[db.Sample](filepath.Join(sc.dataDir, "spool", "metering.jsonl"), 1_000_000)
+	if err != nil {
+		return err
+	}
+	if n := spool.Len(); n > 0 {
+		log.Info("metering samples waiting in the spool from an earlier run", "samples", n)
+	}
+	collector := metering.New(metering.Config{Registry: reg, Store: h.Store, Spool: spool, Interval: sc.meterEvery, Retention: sc.retention, Log: log.With("component", "metering")})
+	archiver := &archive.Archiver{Registry: reg, Store: h.Store, Log: log.With("component", "event-archive")}
+	work := func(ctx context.Context) {
+		done := make(chan struct{})
+		go func() { collector.Run(ctx); close(done) }()
+		archiver.Run(ctx)
+		<-done
+	}
+	if !sc.leaderElect {
+		log.Warn("leader election is off: run one replica only, or metering samples are taken by each")
+		go work(ctx)
+		return nil
+	}
+	c, err := reg.IdentityCluster(identity)
+	if err != nil {
+		return fmt.Errorf("leader election needs a cluster to hold its Lease: %w", err)
+	}
+	go c.RunWhileLeader(ctx, k8s.LeaseOptions{Namespace: sc.leaseNamespace, Name: sc.leaseName, Duration: sc.leaseDuration, Log: log}, work)
+	return nil
+}
+
+// parseAge reads a duration that may also be given in days ("90d").
+func parseAge(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil {
+			return 0, fmt.Errorf("%q: want a duration such as 90d or 36h", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}

@@ -1,0 +1,148 @@
+package loaders
+
+import (
+	"context"
+	"time"
+
+	"github.com/clustergraph/clustergraph/db"
+)
+
+// MeteringKey asks for a namespace's metering records.
+type MeteringKey struct {
+	Namespace  db.NamespaceKey
+	Unit       db.TimeUnit
+	Start, End int64 // Unix seconds; 0 is open
+	Limit      int
+}
+
+// AlertsKey asks for an object's alerts.
+type AlertsKey struct {
+	Ref      db.AlertRef
+	OnlyOpen bool
+	Status   string // "" for any
+	Limit    int
+}
+
+// HistoryKey asks for a node's or pod's recent usage.
+type HistoryKey struct {
+	Object db.ObjectKey
+	Since  int64
+}
+
+// storedLoaders are the database loaders: one SQL query per batch and
+// argument set, never one per object.
+type storedLoaders struct {
+	// Metering loads namespaces' metering records.
+	Metering *Loader[MeteringKey, []db.Record]
+	// Alerts loads objects' alerts.
+	Alerts *Loader[AlertsKey, []db.Alert]
+	// ArchivedEvents loads objects' archived events.
+	ArchivedEvents *Loader[db.InvolvedRef, []db.ArchivedEvent]
+	// UsageHistory loads nodes' and pods' usage samples.
+	UsageHistory *Loader[HistoryKey, []db.UsagePoint]
+}
+
+func newStored(cfg Config) storedLoaders {
+	return storedLoaders{
+		Metering: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg.Store,
+			func(k MeteringKey) MeteringKey { k.Namespace = db.NamespaceKey{}; return k },
+			func(ctx context.Context, s *db.Store, g MeteringKey, keys []MeteringKey) (map[MeteringKey][]db.Record, error) {
+				ns := make([]db.NamespaceKey, len(keys))
+				for i, k := range keys {
+					ns[i] = k.Namespace
+				}
+				got, err := s.MeteringOf(ctx, g.Unit, ns, unixOrZero(g.Start), unixOrZero(g.End), g.Limit)
+				out := map[MeteringKey][]db.Record{}
+				for _, k := range keys {
+					out[k] = got[k.Namespace]
+				}
+				return out, err
+			})),
+		Alerts: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg.Store,
+			func(k AlertsKey) AlertsKey { k.Ref = db.AlertRef{}; return k },
+			func(ctx context.Context, s *db.Store, g AlertsKey, keys []AlertsKey) (map[AlertsKey][]db.Alert, error) {
+				refs := make([]db.AlertRef, len(keys))
+				for i, k := range keys {
+					refs[i] = k.Ref
+				}
+				got, err := s.AlertsOf(ctx, refs, g.OnlyOpen, 0)
+				out := map[AlertsKey][]db.Alert{}
+				for _, k := range keys {
+					for _, a := range got[k.Ref] {
+						if (k.Status == "" || a.Status == k.Status) && (k.Limit <= 0 || len(out[k]) < k.Limit) {
+							out[k] = append(out[k], a)
+						}
+					}
+				}
+				return out, err
+			})),
+		ArchivedEvents: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg.Store,
+			func(db.InvolvedRef) db.InvolvedRef { return db.InvolvedRef{} },
+			func(ctx context.Context, s *db.Store, _ db.InvolvedRef, keys []db.InvolvedRef) (map[db.InvolvedRef][]db.ArchivedEvent, error) {
+				return s.EventsOf(ctx, keys, 0)
+			})),
+		UsageHistory: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg.Store,
+			func(k HistoryKey) HistoryKey { return HistoryKey{Since: k.Since} },
+			func(ctx context.Context, s *db.Store, g HistoryKey, keys []HistoryKey) (map[HistoryKey][]db.UsagePoint, error) {
+				objs := make([]db.ObjectKey, len(keys))
+				for i, k := range keys {
+					objs[i] = k.Object
+				}
+				got, err := s.UsageHistory(ctx, objs, time.Unix(g.Since, 0))
+				out := map[HistoryKey][]db.UsagePoint{}
+				for _, k := range keys {
+					out[k] = got[k.Object]
+				}
+				return out, err
+			})),
+	}
+}
+
+// grouped makes a batch function that splits a batch by the arguments keys
+// share (group strips what differs per object) and answers each group with
+// one database call. Without a database every key gets its error.
+func grouped[K comparable, V any](h *db.Handle, group func(K) K, fetch func(ctx context.Context, s *db.Store, g K, keys []K) (map[K]V, error)) func(context.Context, []K) ([]V, []error) {
+	return func(ctx context.Context, keys []K) ([]V, []error) {
+		vals := make([]V, len(keys))
+		errs := make([]error, len(keys))
+		s, err := h.Store()
+		if err != nil {
+			for i := range errs {
+				errs[i] = err
+			}
+			return vals, errs
+		}
+		groups := map[K][]K{}
+		var order []K
+		for _, k := range keys {
+			g := group(k)
+			if _, ok := groups[g]; !ok {
+				order = append(order, g)
+			}
+			groups[g] = append(groups[g], k)
+		}
+		got := map[K]V{}
+		failed := map[K]error{}
+		for _, g := range order {
+			m, err := fetch(ctx, s, g, groups[g])
+			if err != nil {
+				failed[g] = err
+				continue
+			}
+			for k, v := range m {
+				got[k] = v
+			}
+		}
+		for i, k := range keys {
+			vals[i], errs[i] = got[k], failed[group(k)]
+		}
+		return vals, errs
+	}
+}
+
+func unixOrZero(s int64) time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(s, 0)
+}

@@ -1,0 +1,131 @@
+package metering
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/clustergraph/clustergraph/db"
+	"github.com/clustergraph/clustergraph/k8s"
+)
+
+// Config configures a Collector.
+type Config struct {
+	Registry *k8s.Registry
+	// Store returns the database, or an error while it is unavailable.
+	Store func() (*db.Store, error)
+	// Spool holds samples the database could not take.
+	Spool *db.Spool[db.Sample]
+	// Interval between ticks (default 1m).
+	Interval time.Duration
+	// Retention is enforced every PurgeEvery (default 1h).
+	Retention  db.Retention
+	PurgeEvery time.Duration
+	Log        *slog.Logger
+}
+
+// Collector samples every cluster on each tick.
+type Collector struct {
+	cfg       Config
+	lastPurge time.Time
+	ticks     atomic.Int64
+}
+
+// New returns a collector; Run starts it.
+func New(cfg Config) *Collector {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Minute
+	}
+	if cfg.PurgeEvery <= 0 {
+		cfg.PurgeEvery = time.Hour
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Collector{cfg: cfg}
+}
+
+// Ticks is how many ticks have completed.
+func (c *Collector) Ticks() int64 { return c.ticks.Load() }
+
+// Run ticks on interval boundaries until ctx ends.
+func (c *Collector) Run(ctx context.Context) {
+	c.cfg.Log.Info("metering collector started", "interval", c.cfg.Interval)
+	for {
+		next := time.Now().Truncate(c.cfg.Interval).Add(c.cfg.Interval)
+		select {
+		case <-ctx.Done():
+			c.cfg.Log.Info("metering collector stopped")
+			return
+		case <-time.After(time.Until(next)):
+		}
+		c.Tick(ctx, next)
+	}
+}
+
+// TickResult says what one tick did.
+type TickResult struct {
+	Samples, Usage int
+	// Spooled is how many samples went to the spool (database down).
+	Spooled int
+	// Flushed is how many spooled samples reached the database.
+	Flushed int
+	// Failed names clusters that could not be sampled.
+	Failed []string
+}
+
+// Tick samples every cluster at tick, first writing what the spool holds.
+func (c *Collector) Tick(ctx context.Context, tick time.Time) TickResult {
+	defer c.ticks.Add(1)
+	var res TickResult
+	var samples []db.Sample
+	var usage []db.UsageSample
+	for _, cl := range c.cfg.Registry.Clusters() {
+		s, u, err := Sample(ctx, cl, tick)
+		if err != nil {
+			c.cfg.Log.Warn("metering: cluster not sampled", "cluster", cl.Name, "err", err)
+			res.Failed = append(res.Failed, cl.Name)
+			continue
+		}
+		samples = append(samples, s...)
+		usage = append(usage, u...)
+	}
+	res.Samples, res.Usage = len(samples), len(usage)
+	store, err := c.cfg.Store()
+	if err == nil && c.cfg.Spool != nil {
+		res.Flushed, err = c.cfg.Spool.Flush(func(spooled []db.Sample) error { return store.WriteSamples(ctx, spooled) })
+		if res.Flushed > 0 {
+			c.cfg.Log.Info("metering: spooled samples written", "samples", res.Flushed)
+		}
+	}
+	if err == nil {
+		err = store.WriteSamples(ctx, samples)
+	}
+	if err != nil {
+		if c.cfg.Spool == nil {
+			c.cfg.Log.Error("metering: samples lost, no spool", "samples", len(samples), "err", err)
+			return res
+		}
+		if serr := c.cfg.Spool.Add(samples); serr != nil {
+			c.cfg.Log.Error("metering: samples lost, spool failed", "samples", len(samples), "err", serr)
+			return res
+		}
+		res.Spooled = len(samples)
+		c.cfg.Log.Warn("metering: database unavailable, samples spooled", "samples", len(samples), "waiting", c.cfg.Spool.Len(), "err", err)
+		return res
+	}
+	// Usage history is for plotting the last hours: it is not spooled.
+	if err := store.WriteUsage(ctx, usage); err != nil {
+		c.cfg.Log.Warn("metering: usage samples not stored", "err", err)
+	}
+	if time.Since(c.lastPurge) >= c.cfg.PurgeEvery {
+		c.lastPurge = time.Now()
+		if gone, err := store.Purge(ctx, c.cfg.Retention, time.Now(), 5000); err != nil {
+			c.cfg.Log.Warn("retention sweep failed", "err", err)
+		} else {
+			c.cfg.Log.Info("retention sweep", "deleted", gone)
+		}
+	}
+	return res
+}

@@ -1,0 +1,155 @@
+package resolvers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/clustergraph/clustergraph/alerting"
+	"github.com/clustergraph/clustergraph/db"
+	"github.com/clustergraph/clustergraph/graph/model"
+	"github.com/clustergraph/clustergraph/k8s"
+)
+
+// ownerOrSelf is the top workload controlling w (a ReplicaSet's
+// Deployment), or w itself.
+func ownerOrSelf(ctx context.Context, c *k8s.Cluster, w any) (*model.Workload, error) {
+	if o, err := ownerOf(ctx, c, w); err != nil || o != nil {
+		return o, err
+	}
+	return model.NewWorkload(c, w), nil
+}
+
+func (r *Resolver) metering(ctx context.Context, clusters []string, namespace *string, namespaces []string, timeUnit *model.TimeUnit, startTime, endTime *time.Time, sort []*model.MeteringSort, after *string, first, offset, limit *int) (*model.Connection[*model.MeteringRecord], error) {
+	cs, err := r.clustersOf(clusters)
+	if err != nil {
+		return nil, err
+	}
+	off, n, err := r.window(after, first, offset, limit)
+	if err != nil {
+		return nil, err
+	}
+	store, err := r.DB.Store()
+	if err != nil {
+		return nil, err
+	}
+	if namespace != nil {
+		namespaces = append(namespaces, *namespace)
+	}
+	got, total, err := store.Metering(ctx, db.MeteringQuery{
+		Unit: unitOf(timeUnit), Scope: scopeOf(ctx, cs, podsGR), Namespaces: namespaces,
+		Start: timeOr(startTime), End: timeOr(endTime), Sort: meteringSort(sort), Offset: off, Limit: n,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return offsetConn(records(got), total, off), nil
+}
+
+func (r *Resolver) alerts(ctx context.Context, clusters []string, filter *model.AlertFilter, ascending *bool, after *string, first, offset, limit *int) (*model.Connection[*model.Alert], error) {
+	cs, err := r.clustersOf(clusters)
+	if err != nil {
+		return nil, err
+	}
+	off, n, err := r.window(after, first, offset, limit)
+	if err != nil {
+		return nil, err
+	}
+	q, err := alertQuery(filter)
+	if err != nil {
+		return nil, err
+	}
+	store, err := r.DB.Store()
+	if err != nil {
+		return nil, err
+	}
+	q.Scope, q.Offset, q.Limit = scopeOf(ctx, cs, eventsGR), off, n
+	q.Ascending = ascending != nil && *ascending
+	got, total, err := store.Alerts(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return offsetConn(alerts(got), total, off), nil
+}
+
+func (r *Resolver) subscribeAlerts(ctx context.Context, clusters []string, filter *model.AlertFilter) (<-chan *model.Alert, error) {
+	cs, err := r.clustersOf(clusters)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.DB.Store(); err != nil {
+		return nil, err
+	}
+	match, err := r.alertMatcher(ctx, cs, filter)
+	if err != nil {
+		return nil, err
+	}
+	in := r.Alerts.Subscribe(ctx, match)
+	out := make(chan *model.Alert)
+	go func() {
+		defer close(out)
+		for a := range in {
+			select {
+			case out <- model.NewAlert(a):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+func (r *Resolver) createAlert(ctx context.Context, in model.CreateAlertInput) (*model.Alert, error) {
+	c, err := r.Registry.Cluster(in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	ns := str(in.Namespace)
+	if !c.AccessFor(k8s.SubjectFrom(ctx)).Allows("create", eventsGR, ns, "") {
+		where := "cluster-wide"
+		if ns != "" {
+			where = "in namespace " + ns
+		}
+		return nil, fmt.Errorf("%w: creating an alert needs create on events %s of %s", k8s.ErrForbidden, where, c.Name)
+	}
+	labels := map[string]string{}
+	if in.Labels != nil {
+		m, ok := in.Labels.V.(map[string]any)
+		if !ok {
+			return nil, k8s.BadInput("labels must be a JSON object of strings")
+		}
+		for k, v := range m {
+			s, ok := v.(string)
+			if !ok {
+				return nil, k8s.BadInput("label %q is not a string", k)
+			}
+			labels[k] = s
+		}
+	}
+	a, err := alerting.FromInput(alerting.Input{
+		Cluster: c.Name, Namespace: ns, Name: str(in.Name), ObjectKind: str(in.ObjectKind), AlertName: in.AlertName,
+		Severity: str(in.Severity), Message: in.Message, Source: str(in.Source), Module: str(in.Module), Type: str(in.Type),
+		Labels: labels, Resolved: in.Status != nil && *in.Status == model.AlertStatusResolved,
+	})
+	if err != nil {
+		return nil, k8s.BadInput("%v", err)
+	}
+	store, err := r.DB.Store()
+	if err != nil {
+		return nil, err
+	}
+	_, err = store.RecordAlerts(ctx, []db.Alert{a})
+	r.Audit.Record(ctx, "createAlert", c.Name, ns+"/"+a.AlertName, err)
+	if err != nil {
+		return nil, err
+	}
+	if r.Alerts != nil {
+		r.Alerts.Poke()
+	}
+	// Read back the stored alert (a repeat returns the existing one).
+	got, err := store.LatestAlert(ctx, a.Fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	return model.NewAlert(got), nil
+}
