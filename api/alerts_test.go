@@ -1,11 +1,16 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clustergraph/clustergraph/api"
 	"github.com/clustergraph/clustergraph/db"
@@ -190,5 +195,131 @@ func TestAlertmanagerWebhook(t *testing.T) {
 	a.query(t, `{ alerts { totalCount } }`, nil, &total)
 	if total.Alerts.TotalCount != 2 {
 		t.Errorf("%d alerts stored after the bad requests, want still 2", total.Alerts.TotalCount)
+	}
+}
+
+// TestAlertsOnObjects: createAlert needs create on events where the alert
+// lives; an alert about a pod links to the pod and its Deployment, and shows
+// on the pod, the Deployment and the namespace; subscribers only hear of
+// alerts they may read.
+func TestAlertsOnObjects(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	h := sqlite(t)
+	s := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs), waitReady: true, auth: true, db: h})
+	// writer may create and list events in shop; opsViewer may view ops.
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "alert-writer", Namespace: "shop"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"events", "pods"}, Verbs: []string{"create", "get", "list", "watch"}},
+			{APIGroups: []string{"apps"}, Resources: []string{"deployments", "replicasets"}, Verbs: []string{"get", "list"}}}}
+	if _, err := c.Client.RbacV1().Roles("shop").Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Client.RbacV1().Roles("shop").Delete(context.Background(), role.Name, metav1.DeleteOptions{})
+	})
+	writer := makeUser(t, cs, "alert-writer", func(cl testenv.Cluster, u string) {
+		if cl.Context == c.Context {
+			roleBinding(t, cl, "shop", "alert-writer", "Role", "alert-writer", u)
+		}
+	})
+	opsViewer := makeUser(t, cs, "alert-ops-viewer", func(cl testenv.Cluster, u string) {
+		if cl.Context == c.Context {
+			roleBinding(t, cl, "ops", "alert-ops-viewer", "ClusterRole", "view", u)
+		}
+	})
+	adminUser := makeUser(t, cs, "alert-admin", func(cl testenv.Cluster, u string) { clusterBinding(t, cl, "alert-admin", "cluster-admin", u) })
+
+	var pods struct {
+		Pods struct{ Nodes []struct{ Name string } }
+	}
+	s.as(adminUser.token).query(t, `query($c: [String!]) { pods(clusters: $c, filter: {namespace: "shop", labelSelector: "app=frontend"}, first: 1) { nodes { name } } }`, map[string]any{"c": []string{c.Context}}, &pods)
+	if len(pods.Pods.Nodes) != 1 {
+		t.Fatalf("no frontend pod: %+v", pods)
+	}
+	podName := pods.Pods.Nodes[0].Name
+
+	adminSub := subscribeWS(t, s, adminUser.token, `subscription { alerts(filter: {alertNames: ["Manual"]}) { alertName namespace } }`, nil)
+	opsSub := subscribeWS(t, s, opsViewer.token, `subscription { alerts(filter: {alertNames: ["Manual"]}) { alertName namespace } }`, nil)
+	eventually(t, 10*time.Second, "two alert subscribers", func() bool { return s.hub.Subscribers() == 2 })
+
+	create := `mutation($in: CreateAlertInput!) { createAlert(input: $in) { id status alertName source module type
+		object { ... on Pod { name } } workload { name kind } } }`
+	in := map[string]any{"cluster": c.Context, "namespace": "shop", "name": podName, "objectKind": "Pod", "alertName": "Manual",
+		"severity": "warning", "message": "disk almost full", "source": "10.0.0.4", "module": "bcs-health", "type": "sms", "labels": map[string]any{"team": "web"}}
+	var made struct {
+		CreateAlert struct {
+			ID, Status, AlertName, Source, Module, Type string
+			Object                                      struct{ Name string }
+			Workload                                    struct{ Name, Kind string }
+		}
+	}
+	s.as(writer.token).query(t, create, map[string]any{"in": in}, &made)
+	m := made.CreateAlert
+	if m.Status != "FIRING" || m.Object.Name != podName || m.Workload.Name != "frontend" || m.Workload.Kind != "DEPLOYMENT" || m.Module != "bcs-health" {
+		t.Errorf("created %+v", m)
+	}
+	// Again: the same alert, not a second one.
+	var again struct{ CreateAlert struct{ ID string } }
+	s.as(writer.token).query(t, create, map[string]any{"in": in}, &again)
+	if again.CreateAlert.ID != m.ID {
+		t.Errorf("repeat created alert %s, want the same %s", again.CreateAlert.ID, m.ID)
+	}
+	// Not where the writer may not create events.
+	in["namespace"] = "ops"
+	r := s.as(writer.token).do(t, create, map[string]any{"in": in})
+	if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
+		t.Errorf("createAlert in ops: %+v, want FORBIDDEN", r.Errors)
+	}
+	in["cluster"] = "no-such-cluster"
+	if r := s.as(writer.token).do(t, create, map[string]any{"in": in}); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] == "INTERNAL" {
+		t.Errorf("createAlert in an unknown cluster: %+v, want a clear error", r.Errors)
+	}
+
+	var ev struct {
+		Alerts struct{ AlertName, Namespace string }
+	}
+	if !adminSub.next(&ev) || ev.Alerts.Namespace != "shop" {
+		t.Errorf("the admin's subscription got %+v", ev)
+	}
+	// The ops viewer hears nothing of shop: a marker alert in ops arrives
+	// first on their stream.
+	in["cluster"], in["namespace"], in["name"], in["objectKind"] = c.Context, "ops", "", "Namespace"
+	s.as(adminUser.token).query(t, create, map[string]any{"in": in}, &made)
+	if !opsSub.next(&ev) || ev.Alerts.Namespace != "ops" {
+		t.Errorf("the ops viewer's first alert is %+v, want the one in ops (never shop's)", ev)
+	}
+
+	var objs struct {
+		Cluster struct {
+			Namespace struct {
+				Alerts []struct{ AlertName string }
+				Pods   struct {
+					Nodes []struct{ Alerts []struct{ AlertName string } }
+				}
+				Workloads struct {
+					Nodes []struct {
+						Name   string
+						Alerts []struct{ AlertName string }
+					}
+				}
+			}
+		}
+	}
+	s.as(adminUser.token).query(t, `query($c: String!, $pod: String!) { cluster(name: $c) { namespace(name: "shop") { alerts { alertName }
+		pods(filter: {fieldSelector: $pod}) { nodes { alerts { alertName } } }
+		workloads(kinds: [DEPLOYMENT], filter: {name: "frontend"}) { nodes { name alerts(status: FIRING) { alertName } } } } } }`,
+		map[string]any{"c": c.Context, "pod": "metadata.name=" + podName}, &objs)
+	ns := objs.Cluster.Namespace
+	if len(ns.Alerts) != 1 || len(ns.Pods.Nodes) != 1 || len(ns.Pods.Nodes[0].Alerts) != 1 {
+		t.Errorf("namespace and pod alerts: %+v", ns)
+	}
+	found := false
+	for _, w := range ns.Workloads.Nodes {
+		if w.Name == "frontend" {
+			found = len(w.Alerts) == 1
+		}
+	}
+	if !found {
+		t.Errorf("the frontend Deployment does not show its pod's alert: %+v", ns.Workloads.Nodes)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -74,6 +75,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	var dialector gorm.Dialector
 	switch {
 	case strings.HasPrefix(dsn, "mysql://"):
+		quietDriver()
 		cfg, err := gomysql.ParseDSN(strings.TrimPrefix(dsn, "mysql://"))
 		if err != nil {
 			return nil, fmt.Errorf("%w: database DSN: %v", ErrBadInput, err)
@@ -194,3 +196,14 @@ func redact(dsn string) string {
 	}
 	return dsn
 }
+
+// quietDriver sends go-sql-driver/mysql's own log lines (a stale pooled
+// connection after a server restart, say) to slog at debug level: the pool
+// retries on a fresh connection, so they are not errors.
+var quietDriver = sync.OnceFunc(func() {
+	_ = gomysql.SetLogger(driverLog{})
+})
+
+type driverLog struct{}
+
+func (driverLog) Print(v ...any) { slog.Debug("mysql driver", "msg", fmt.Sprint(v...)) }

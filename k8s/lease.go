@@ -22,7 +22,10 @@ type LeaseOptions struct {
 	// Duration is how long a lease holds without renewal (default 15s);
 	// RenewDeadline (10s) and RetryPeriod (2s) follow client-go's defaults.
 	Duration, RenewDeadline, RetryPeriod time.Duration
-	Log                                  *slog.Logger
+	// KeepOnStop leaves the Lease held when ctx ends, as a crashed replica
+	// would (tests of failover); by default it is released at once.
+	KeepOnStop bool
+	Log        *slog.Logger
 }
 
 // DefaultLeaseNamespace is the namespace clustergraph runs in when in a
@@ -69,7 +72,7 @@ func (c *Cluster) RunWhileLeader(ctx context.Context, o LeaseOptions, work func(
 			LeaseDuration:   o.Duration,
 			RenewDeadline:   o.RenewDeadline,
 			RetryPeriod:     o.RetryPeriod,
-			ReleaseOnCancel: true,
+			ReleaseOnCancel: !o.KeepOnStop,
 			Name:            o.Name,
 			Callbacks: leaderelection.LeaderCallbacks{
 				OnStartedLeading: func(ctx context.Context) {
