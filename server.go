@@ -44,6 +44,7 @@ type config struct {
 	noIntro     bool
 	auditPath   string
 	versionsCM  string
+	authzFall   string
 }
 
 func main() {
@@ -87,6 +88,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.BoolVar(&cfg.noIntro, "disable-introspection", getenv("CLUSTERGRAPH_DISABLE_INTROSPECTION") == "true", "turn off schema introspection and field suggestions, for production without GraphiQL (env CLUSTERGRAPH_DISABLE_INTROSPECTION)")
 	fs.StringVar(&cfg.auditPath, "audit-log", env("CLUSTERGRAPH_AUDIT_LOG", "-"), "file to append the audit log to (JSON lines), - for stderr (env CLUSTERGRAPH_AUDIT_LOG)")
 	fs.StringVar(&cfg.versionsCM, "versions-configmap", getenv("CLUSTERGRAPH_VERSIONS_CONFIGMAP"), "NAMESPACE/NAME of the ConfigMap listing component versions in each cluster, for Query.versions (env CLUSTERGRAPH_VERSIONS_CONFIGMAP)")
+	fs.StringVar(&cfg.authzFall, "authz-fallback", env("CLUSTERGRAPH_AUTHZ_FALLBACK", api.AuthzFallbackNone), "what a read RBAC refuses does: none (refused) or sar (asks the apiserver with a SubjectAccessReview, for webhook authorizers; costs apiserver calls) (env CLUSTERGRAPH_AUTHZ_FALLBACK)")
 	fs.StringVar(&cfg.logLevel, "log-level", env("CLUSTERGRAPH_LOG_LEVEL", "info"), "debug, info, warn or error (env CLUSTERGRAPH_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -94,6 +96,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	cfg.maxBody = int64(*maxBody)
 	if cfg.versionsCM != "" && strings.Count(cfg.versionsCM, "/") != 1 {
 		return cfg, fmt.Errorf("-versions-configmap must be NAMESPACE/NAME, got %q", cfg.versionsCM)
+	}
+	if cfg.authzFall != api.AuthzFallbackNone && cfg.authzFall != api.AuthzFallbackSAR {
+		return cfg, fmt.Errorf("-authz-fallback must be none or sar, got %q", cfg.authzFall)
 	}
 	if *origins != "" {
 		cfg.origins = strings.Split(*origins, ",")
@@ -150,7 +155,7 @@ func run(cfg config) error {
 	}
 	srv := &http.Server{
 		Handler: api.NewHandler(api.Config{
-			Registry: reg, Authenticator: authn, AllowedOrigins: cfg.origins, NoIntrospection: cfg.noIntro,
+			Registry: reg, Authenticator: authn, AllowedOrigins: cfg.origins, NoIntrospection: cfg.noIntro, AuthzFallback: cfg.authzFall,
 			MaxPage: cfg.maxPage, MaxBodyBytes: cfg.maxBody, Audit: audit.New(auditOut), VersionsConfigMap: cfg.versionsCM, Logger: log,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -55,11 +55,23 @@ type Config struct {
 	Terminal terminal.Limits
 	// Audit records mutations and terminal sessions (default: discarded).
 	Audit *audit.Log
+	// AuthzFallback is what a read does when the RBAC access set refuses
+	// it: AuthzFallbackNone (the default) refuses, AuthzFallbackSAR asks the
+	// cluster's authorizer with a SubjectAccessReview (batched per
+	// operation, cached briefly), for clusters that authorize with a webhook
+	// besides RBAC.
+	AuthzFallback string
 	// NoIntrospection turns schema introspection (and field suggestions in
 	// errors) off, for production deployments that do not serve GraphiQL.
 	NoIntrospection bool
 	Logger          *slog.Logger
 }
+
+// The values of Config.AuthzFallback.
+const (
+	AuthzFallbackNone = "none"
+	AuthzFallbackSAR  = "sar"
+)
 
 // NewHandler returns the server's whole HTTP surface:
 //
@@ -128,7 +140,12 @@ func graphQL(cfg Config) http.Handler {
 	// Loaders live for one operation, so a websocket connection gets fresh
 	// ones per operation and never serves memoized stale data.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		return next(loaders.With(ctx, loaders.New(cfg.Loaders)))
+		l := loaders.New(cfg.Loaders)
+		ctx = loaders.With(ctx, l)
+		if cfg.AuthzFallback == AuthzFallbackSAR {
+			ctx = k8s.WithReviewer(ctx, l)
+		}
+		return next(ctx)
 	})
 	return srv
 }

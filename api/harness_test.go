@@ -62,6 +62,10 @@ type serverOpts struct {
 	// auth turns authentication on (identity: the first kubeconfig's
 	// current context); off, every request reads as clustergraph itself.
 	auth bool
+	// authzFallback is api.Config.AuthzFallback; accessReview replaces the
+	// SubjectAccessReview it makes.
+	authzFallback string
+	accessReview  k8s.ReviewFunc
 }
 
 type countingTransport struct {
@@ -88,6 +92,7 @@ func startServer(t testing.TB, o serverOpts) *server {
 		ProbeTimeout:  2 * time.Second,
 		Logger:        log,
 		WrapTransport: func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, s.requests} },
+		AccessReview:  o.accessReview,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -98,7 +103,7 @@ func startServer(t testing.TB, o serverOpts) *server {
 	if o.auth {
 		authn = auth.New(auth.Config{Registry: s.Registry, TTL: o.authTTL})
 	}
-	cfg := api.Config{Registry: s.Registry, Authenticator: authn, MaxPage: o.maxPage, Terminal: o.terminal, Logger: log}
+	cfg := api.Config{Registry: s.Registry, Authenticator: authn, MaxPage: o.maxPage, Terminal: o.terminal, AuthzFallback: o.authzFallback, Logger: log}
 	if o.configHook != nil {
 		o.configHook(&cfg)
 	}

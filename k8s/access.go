@@ -129,18 +129,7 @@ func groupResource(r resource) schema.GroupResource {
 
 // visible keeps the objects of a cache that the context's subject may see.
 func (c *Cluster) visible(ctx context.Context, r resource, objs []any) []any {
-	a := c.AccessFor(SubjectFrom(ctx))
-	gr := groupResource(r)
-	if a.Allows("list", gr, "", "") {
-		return objs
-	}
-	out := objs[:0:0]
-	for _, o := range objs {
-		if m, err := metaOf(o); err == nil && a.CanSee(gr, m.GetNamespace(), m.GetName()) {
-			out = append(out, o)
-		}
-	}
-	return out
+	return c.visibleGR(ctx, groupResource(r), objs)
 }
 
 // all returns the objects of a cache the context's subject may see.

@@ -816,7 +816,7 @@ func (r *subscriptionResolver) Terminal(ctx context.Context, cluster string, nam
 	p := o.(*corev1.Pod)
 	// Exec needs create on pods/exec; ask for it here too, not only the
 	// apiserver (which for websocket exec may only check get).
-	if !c.AccessFor(k8s.SubjectFrom(ctx)).Allows("create", schema.GroupResource{Resource: "pods/exec"}, namespace, pod) {
+	if !c.Allows(ctx, "create", schema.GroupResource{Resource: "pods/exec"}, namespace, pod) {
 		return nil, &k8s.ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: you may not exec into pod %s/%s", k8s.ErrForbidden, namespace, pod)}
 	}
 	ct, cmd, err := execTarget(p, container, command)
