@@ -160,5 +160,5 @@ func (a *Authenticator) tokenReview(ctx context.Context, token string) (*k8s.Sub
 		return nil, fmt.Errorf("%w: %s", ErrUnauthenticated, msg)
 	}
 	u := tr.Status.User
-	return &k8s.Subject{User: u.Username, Groups: u.Groups}, nil
+	return &k8s.Subject{User: u.Username, Groups: u.Groups, Identity: c.Name}, nil
 }

@@ -116,3 +116,76 @@ func TestSubjectKeysDistinct(t *testing.T) {
 		t.Error("group order changes the key")
 	}
 }
+
+// TestRequestAttributes: requests are authorized as the apiserver would
+// name them.
+func TestRequestAttributes(t *testing.T) {
+	for _, tc := range []struct {
+		method, path, watch string
+		want                Question
+		ok                  bool
+	}{
+		{"GET", "/api/v1/pods", "", Question{Verb: "list", Resource: "pods"}, true},
+		{"GET", "/api/v1/namespaces/shop/pods", "true", Question{Verb: "watch", Resource: "pods", Namespace: "shop"}, true},
+		{"GET", "/api/v1/namespaces/shop/pods/web/log", "", Question{Verb: "get", Resource: "pods/log", Namespace: "shop", Name: "web"}, true},
+		{"GET", "/api/v1/namespaces/shop/pods/web/exec", "", Question{Verb: "create", Resource: "pods/exec", Namespace: "shop", Name: "web"}, true},
+		{"POST", "/api/v1/namespaces/shop/pods/web/eviction", "", Question{Verb: "create", Resource: "pods/eviction", Namespace: "shop", Name: "web"}, true},
+		{"PATCH", "/apis/apps/v1/namespaces/shop/deployments/web", "", Question{Verb: "patch", Group: "apps", Resource: "deployments", Namespace: "shop", Name: "web"}, true},
+		{"PUT", "/apis/apps/v1/namespaces/shop/deployments/web/scale", "", Question{Verb: "update", Group: "apps", Resource: "deployments/scale", Namespace: "shop", Name: "web"}, true},
+		{"DELETE", "/api/v1/namespaces/shop/configmaps", "", Question{Verb: "deletecollection", Resource: "configmaps", Namespace: "shop"}, true},
+		{"DELETE", "/api/v1/namespaces/shop", "", Question{Verb: "delete", Resource: "namespaces", Namespace: "shop", Name: "shop"}, true},
+		{"PUT", "/api/v1/namespaces/shop/finalize", "", Question{Verb: "update", Resource: "namespaces/finalize", Namespace: "shop", Name: "shop"}, true},
+		{"PATCH", "/api/v1/nodes/n1", "", Question{Verb: "patch", Resource: "nodes", Name: "n1"}, true},
+		{"POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", "", Question{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"}, true},
+		{"GET", "/apis", "", Question{}, false},
+		{"GET", "/version", "", Question{}, false},
+		{"GET", "/apis/apps/v1", "", Question{}, false},
+	} {
+		got, ok := requestAttributes(tc.method, tc.path, tc.watch)
+		if ok != tc.ok || ok && got != tc.want {
+			t.Errorf("%s %s: %+v %v, want %+v %v", tc.method, tc.path, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestForeignServiceAccountPolicy: outside its identity cluster a service
+// account matches User and Group subjects, never ServiceAccount subjects or
+// its service-account groups; in the identity cluster it matches all.
+func TestForeignServiceAccountPolicy(t *testing.T) {
+	user := "system:serviceaccount:ci:deployer"
+	s := &Subject{User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:ci", "system:authenticated"}, Identity: "a"}
+	st := policy(t,
+		clusterRole("view", rbacv1.PolicyRule{Verbs: []string{"get", "list"}, APIGroups: []string{""}, Resources: []string{"pods", "services", "configmaps"}}),
+		roleBindingTo("by-sa", "b", "view", rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: "ci", Name: "deployer"}),
+		roleBindingTo("by-sa-group", "b", "view", rbacv1.Subject{Kind: rbacv1.GroupKind, Name: "system:serviceaccounts:ci"}),
+		roleBindingTo("by-user", "b", "view", rbacv1.Subject{Kind: rbacv1.UserKind, Name: user}),
+		roleBindingTo("by-authenticated", "b", "view", rbacv1.Subject{Kind: rbacv1.GroupKind, Name: "system:authenticated"}),
+	)
+	pods := schema.GroupResource{Resource: "pods"}
+	for _, tc := range []struct {
+		cluster string
+		want    map[string]bool
+	}{
+		{"a", map[string]bool{"by-sa": true, "by-sa-group": true, "by-user": true, "by-authenticated": true}},
+		{"b", map[string]bool{"by-sa": false, "by-sa-group": false, "by-user": true, "by-authenticated": true}},
+	} {
+		a := computeAccess(s, s.ForeignServiceAccount(tc.cluster), st)
+		for ns, want := range tc.want {
+			if got := a.Allows("list", pods, ns, ""); got != want {
+				t.Errorf("in cluster %s, list pods in %s = %v, want %v", tc.cluster, ns, got, want)
+			}
+		}
+	}
+	for _, s := range []*Subject{
+		{User: "alice", Identity: "a"},
+		{User: user, Unrestricted: true, Identity: "a"},
+		{User: user},
+	} {
+		if s.ForeignServiceAccount("b") {
+			t.Errorf("%+v is not a foreign service account", s)
+		}
+	}
+	if g := s.GroupsIn("b"); len(g) != 1 || g[0] != "system:authenticated" {
+		t.Errorf("groups in another cluster = %v", g)
+	}
+}
