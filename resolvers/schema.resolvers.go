@@ -29,15 +29,11 @@ func (r *clusterResolver) Overview(ctx context.Context, obj *model.Cluster) ([]*
 }
 
 func (r *clusterResolver) Usage(ctx context.Context, obj *model.Cluster) (*model.ResourceUsage, error) {
-	usage, err := obj.C.NodeUsage(ctx)
-	if err != nil || usage == nil {
+	u, err := obj.C.ClusterUsage(ctx)
+	if err != nil || u == nil {
 		return nil, err
 	}
-	var sum k8s.Usage
-	for _, u := range usage {
-		sum = sum.Add(u)
-	}
-	return model.FromUsage(sum), nil
+	return model.FromUsage(*u), nil
 }
 
 func (r *clusterResolver) Namespace(ctx context.Context, obj *model.Cluster, name string) (*model.Namespace, error) {
@@ -371,15 +367,11 @@ func (r *namespaceResolver) Overview(ctx context.Context, obj *model.Namespace) 
 }
 
 func (r *namespaceResolver) Usage(ctx context.Context, obj *model.Namespace) (*model.ResourceUsage, error) {
-	usage, err := obj.C.PodUsage(ctx, obj.N.Name)
-	if err != nil || usage == nil {
+	u, err := obj.C.NamespaceUsage(ctx, obj.N.Name)
+	if err != nil || u == nil {
 		return nil, err
 	}
-	var sum k8s.Usage
-	for _, u := range usage {
-		sum = sum.Add(u)
-	}
-	return model.FromUsage(sum), nil
+	return model.FromUsage(*u), nil
 }
 
 func (r *namespaceResolver) Workloads(ctx context.Context, obj *model.Namespace, kinds []model.WorkloadKind, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error) {
