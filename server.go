@@ -45,6 +45,7 @@ type config struct {
 	auditPath   string
 	versionsCM  string
 	authzFall   string
+	persisted   string
 }
 
 func main() {
@@ -89,6 +90,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.auditPath, "audit-log", env("CLUSTERGRAPH_AUDIT_LOG", "-"), "file to append the audit log to (JSON lines), - for stderr (env CLUSTERGRAPH_AUDIT_LOG)")
 	fs.StringVar(&cfg.versionsCM, "versions-configmap", getenv("CLUSTERGRAPH_VERSIONS_CONFIGMAP"), "NAMESPACE/NAME of the ConfigMap listing component versions in each cluster, for Query.versions (env CLUSTERGRAPH_VERSIONS_CONFIGMAP)")
 	fs.StringVar(&cfg.authzFall, "authz-fallback", env("CLUSTERGRAPH_AUTHZ_FALLBACK", api.AuthzFallbackNone), "what a read RBAC refuses does: none (refused) or sar (asks the apiserver with a SubjectAccessReview, for webhook authorizers; costs apiserver calls) (env CLUSTERGRAPH_AUTHZ_FALLBACK)")
+	fs.StringVar(&cfg.persisted, "persisted-queries", getenv("CLUSTERGRAPH_PERSISTED_QUERIES"), "JSON file mapping sha256 → query: when set, only those queries are run, by hash (APQ extension) or exact text (env CLUSTERGRAPH_PERSISTED_QUERIES)")
 	fs.StringVar(&cfg.logLevel, "log-level", env("CLUSTERGRAPH_LOG_LEVEL", "info"), "debug, info, warn or error (env CLUSTERGRAPH_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -147,6 +149,13 @@ func run(cfg config) error {
 		defer f.Close()
 		auditOut = f
 	}
+	var persisted map[string]string
+	if cfg.persisted != "" {
+		if persisted, err = api.LoadPersistedQueries(cfg.persisted); err != nil {
+			return fmt.Errorf("-persisted-queries: %w", err)
+		}
+		log.Info("persisted-query allowlist", "file", cfg.persisted, "queries", len(persisted))
+	}
 	var authn *auth.Authenticator
 	if cfg.noAuth {
 		log.Warn("AUTHENTICATION IS DISABLED (--insecure-disable-auth): every request reads with clustergraph's own credentials. Use this for a local demo only; never expose this server.")
@@ -155,7 +164,7 @@ func run(cfg config) error {
 	}
 	srv := &http.Server{
 		Handler: api.NewHandler(api.Config{
-			Registry: reg, Authenticator: authn, AllowedOrigins: cfg.origins, NoIntrospection: cfg.noIntro, AuthzFallback: cfg.authzFall,
+			Registry: reg, Authenticator: authn, AllowedOrigins: cfg.origins, NoIntrospection: cfg.noIntro, AuthzFallback: cfg.authzFall, PersistedQueries: persisted,
 			MaxPage: cfg.maxPage, MaxBodyBytes: cfg.maxBody, Audit: audit.New(auditOut), VersionsConfigMap: cfg.versionsCM, Logger: log,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,

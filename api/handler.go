@@ -61,6 +61,12 @@ type Config struct {
 	// operation, cached briefly), for clusters that authorize with a webhook
 	// besides RBAC.
 	AuthzFallback string
+	// PersistedQueries, when set, is the allowlist of operations the server
+	// runs (sha256 hex of the exact text → text; see
+	// LoadPersistedQueries): by hash (the APQ extension) or by exact text.
+	// Everything else is refused before it is parsed, and clients cannot
+	// register new queries.
+	PersistedQueries map[string]string
 	// NoIntrospection turns schema introspection (and field suggestions in
 	// errors) off, for production deployments that do not serve GraphiQL.
 	NoIntrospection bool
@@ -131,7 +137,11 @@ func graphQL(cfg Config) http.Handler {
 	srv.SetDisableSuggestion(cfg.NoIntrospection)
 	srv.SetParserTokenLimit(cfg.Limits.MaxTokens)
 	srv.Use(queryLimits{maxDepth: cfg.Limits.MaxDepth, maxComplexity: cfg.Limits.MaxComplexity, defaultPage: cfg.MaxPage})
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	if cfg.PersistedQueries != nil {
+		srv.Use(persistedOnly{queries: cfg.PersistedQueries})
+	} else {
+		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	}
 	srv.SetErrorPresenter(presenter(cfg.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		cfg.Logger.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))
