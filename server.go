@@ -47,6 +47,8 @@ type config struct {
 	auditPath   string
 	versionsCM  string
 	storage     storageConfig
+	authzFall   string
+	persisted   string
 }
 
 func main() {
@@ -115,6 +117,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&cfg.storage.alertPoll, "alert-poll-interval", envDuration("CLUSTERGRAPH_ALERT_POLL_INTERVAL", time.Second), "how often each replica checks the database for alerts other replicas received (env CLUSTERGRAPH_ALERT_POLL_INTERVAL)")
 	fs.StringVar(&cfg.storage.alertToken, "alert-token", getenv("CLUSTERGRAPH_ALERT_TOKEN"), "bearer token POST /alert accepts (Alertmanager's http_config.authorization) (env CLUSTERGRAPH_ALERT_TOKEN)")
 	fs.StringVar(&cfg.storage.alertBasicAuth, "alert-basic-auth", getenv("CLUSTERGRAPH_ALERT_BASIC_AUTH"), "USER:PASSWORD POST /alert accepts as basic auth (env CLUSTERGRAPH_ALERT_BASIC_AUTH)")
+	fs.StringVar(&cfg.authzFall, "authz-fallback", env("CLUSTERGRAPH_AUTHZ_FALLBACK", api.AuthzFallbackNone), "what a read RBAC refuses does: none (refused) or sar (asks the apiserver with a SubjectAccessReview, for webhook authorizers; costs apiserver calls) (env CLUSTERGRAPH_AUTHZ_FALLBACK)")
+	fs.StringVar(&cfg.persisted, "persisted-queries", getenv("CLUSTERGRAPH_PERSISTED_QUERIES"), "JSON file mapping sha256 → query: when set, only those queries are run, by hash (APQ extension) or exact text (env CLUSTERGRAPH_PERSISTED_QUERIES)")
 	fs.StringVar(&cfg.logLevel, "log-level", env("CLUSTERGRAPH_LOG_LEVEL", "info"), "debug, info, warn or error (env CLUSTERGRAPH_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -143,6 +147,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if cfg.versionsCM != "" && strings.Count(cfg.versionsCM, "/") != 1 {
 		return cfg, fmt.Errorf("-versions-configmap must be NAMESPACE/NAME, got %q", cfg.versionsCM)
+	}
+	if cfg.authzFall != api.AuthzFallbackNone && cfg.authzFall != api.AuthzFallbackSAR {
+		return cfg, fmt.Errorf("-authz-fallback must be none or sar, got %q", cfg.authzFall)
 	}
 	if *origins != "" {
 		cfg.origins = strings.Split(*origins, ",")
@@ -202,6 +209,13 @@ func run(cfg config) error {
 		defer f.Close()
 		auditOut = f
 	}
+	var persisted map[string]string
+	if cfg.persisted != "" {
+		if persisted, err = api.LoadPersistedQueries(cfg.persisted); err != nil {
+			return fmt.Errorf("-persisted-queries: %w", err)
+		}
+		log.Info("persisted-query allowlist", "file", cfg.persisted, "queries", len(persisted))
+	}
 	var authn *auth.Authenticator
 	if cfg.noAuth {
 		log.Warn("AUTHENTICATION IS DISABLED (--insecure-disable-auth): every request reads with clustergraph's own credentials. Use this for a local demo only; never expose this server.")
@@ -210,7 +224,7 @@ func run(cfg config) error {
 	}
 	srv := &http.Server{
 		Handler: api.NewHandler(api.Config{
-			Registry: reg, Authenticator: authn, AllowedOrigins: cfg.origins, NoIntrospection: cfg.noIntro,
+			Registry: reg, Authenticator: authn, AllowedOrigins: cfg.origins, NoIntrospection: cfg.noIntro, AuthzFallback: cfg.authzFall, PersistedQueries: persisted,
 			MaxPage: cfg.maxPage, MaxBodyBytes: cfg.maxBody, Audit: audit.New(auditOut), VersionsConfigMap: cfg.versionsCM, Logger: log,
 			DB: store, Alerts: hub, AlertAuth: api.AlertAuth{Token: cfg.storage.alertToken, BasicAuth: cfg.storage.alertBasicAuth},
 		}),

@@ -57,6 +57,18 @@ type Config struct {
 	Terminal terminal.Limits
 	// Audit records mutations and terminal sessions (default: discarded).
 	Audit *audit.Log
+	// AuthzFallback is what a read does when the RBAC access set refuses
+	// it: AuthzFallbackNone (the default) refuses, AuthzFallbackSAR asks the
+	// cluster's authorizer with a SubjectAccessReview (batched per
+	// operation, cached briefly), for clusters that authorize with a webhook
+	// besides RBAC.
+	AuthzFallback string
+	// PersistedQueries, when set, is the allowlist of operations the server
+	// runs (sha256 hex of the exact text → text; see
+	// LoadPersistedQueries): by hash (the APQ extension) or by exact text.
+	// Everything else is refused before it is parsed, and clients cannot
+	// register new queries.
+	PersistedQueries map[string]string
 	// NoIntrospection turns schema introspection (and field suggestions in
 	// errors) off, for production deployments that do not serve GraphiQL.
 	NoIntrospection bool
@@ -75,6 +87,12 @@ type Config struct {
 type AlertAuth struct {
 	Token, BasicAuth string
 }
+
+// The values of Config.AuthzFallback.
+const (
+	AuthzFallbackNone = "none"
+	AuthzFallbackSAR  = "sar"
+)
 
 // NewHandler returns the server's whole HTTP surface:
 //
@@ -143,7 +161,11 @@ func graphQL(cfg Config) http.Handler {
 	srv.SetDisableSuggestion(cfg.NoIntrospection)
 	srv.SetParserTokenLimit(cfg.Limits.MaxTokens)
 	srv.Use(queryLimits{maxDepth: cfg.Limits.MaxDepth, maxComplexity: cfg.Limits.MaxComplexity, defaultPage: cfg.MaxPage})
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	if cfg.PersistedQueries != nil {
+		srv.Use(persistedOnly{queries: cfg.PersistedQueries})
+	} else {
+		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	}
 	srv.SetErrorPresenter(presenter(cfg.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		cfg.Logger.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))
@@ -152,7 +174,12 @@ func graphQL(cfg Config) http.Handler {
 	// Loaders live for one operation, so a websocket connection gets fresh
 	// ones per operation and never serves memoized stale data.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		return next(loaders.With(ctx, loaders.New(cfg.Loaders)))
+		l := loaders.New(cfg.Loaders)
+		ctx = loaders.With(ctx, l)
+		if cfg.AuthzFallback == AuthzFallbackSAR {
+			ctx = k8s.WithReviewer(ctx, l)
+		}
+		return next(ctx)
 	})
 	return srv
 }

@@ -69,6 +69,10 @@ type serverOpts struct {
 	// db, when set, is the server's database; its alert hub polls every
 	// 100 ms.
 	db *db.Handle
+	// authzFallback is api.Config.AuthzFallback; accessReview replaces the
+	// SubjectAccessReview it makes.
+	authzFallback string
+	accessReview  k8s.ReviewFunc
 }
 
 type countingTransport struct {
@@ -95,6 +99,7 @@ func startServer(t testing.TB, o serverOpts) *server {
 		ProbeTimeout:  2 * time.Second,
 		Logger:        log,
 		WrapTransport: func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, s.requests} },
+		AccessReview:  o.accessReview,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -105,7 +110,7 @@ func startServer(t testing.TB, o serverOpts) *server {
 	if o.auth {
 		authn = auth.New(auth.Config{Registry: s.Registry, TTL: o.authTTL})
 	}
-	cfg := api.Config{Registry: s.Registry, Authenticator: authn, MaxPage: o.maxPage, Terminal: o.terminal, Logger: log}
+	cfg := api.Config{Registry: s.Registry, Authenticator: authn, MaxPage: o.maxPage, Terminal: o.terminal, AuthzFallback: o.authzFallback, Logger: log}
 	if o.db != nil {
 		s.hub = alerting.NewHub(o.db.Store, 100*time.Millisecond, log)
 		go s.hub.Run(ctx)

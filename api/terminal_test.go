@@ -5,6 +5,11 @@ import (
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/clustergraph/clustergraph/internal/testenv"
 	"github.com/clustergraph/clustergraph/terminal"
 )
@@ -115,6 +120,33 @@ func TestTerminal(t *testing.T) {
 		q := `subscription { terminal(cluster: "` + c.Context + `", namespace: "term-test", pod: "shell", command: ["true"]) { type } }`
 		if code := subscribeWS(t, s, viewer.token, q, nil).errorCode(); code != "FORBIDDEN" {
 			t.Errorf("exec by a viewer: %q, want FORBIDDEN", code)
+		}
+	})
+
+	// A rule for "*/exec" grants exec into pods, as the apiserver's RBAC
+	// authorizer reads it.
+	t.Run("*/exec rule", func(t *testing.T) {
+		u := makeUser(t, cs[:1], "cg-term-wild", func(c testenv.Cluster, user string) {
+			r := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "cg-term-wild", Namespace: ns}, Rules: []rbacv1.PolicyRule{
+				{Verbs: []string{"get", "list"}, APIGroups: []string{""}, Resources: []string{"pods"}},
+				{Verbs: []string{"create", "get"}, APIGroups: []string{""}, Resources: []string{"*/exec"}},
+			}}
+			if _, err := c.Client.RbacV1().Roles(ns).Create(ctx, r, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Client.RbacV1().Roles(ns).Delete(ctx, "cg-term-wild", metav1.DeleteOptions{}) })
+			roleBinding(t, c, ns, "cg-term-wild", "Role", "cg-term-wild", user)
+		})
+		sar, err := c.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: u.user, Groups: u.groups,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "create", Resource: "pods", Subresource: "exec", Namespace: ns, Name: "shell"},
+		}}, metav1.CreateOptions{})
+		if err != nil || !sar.Status.Allowed {
+			t.Fatalf("the apiserver does not allow the */exec rule's exec: %+v %v", sar.Status, err)
+		}
+		st := subscribeWS(t, s, u.token, `subscription { terminal(cluster: "`+c.Context+`", namespace: "term-test", pod: "shell", tty: false, command: ["true"]) { type error } }`, nil)
+		if f, ok := st.nextFrame(); !ok || f.Type != "STARTED" {
+			t.Errorf("exec through a */exec rule: first frame %+v, want STARTED", f)
 		}
 	})
 }

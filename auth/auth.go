@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -107,9 +109,19 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*k8s.Su
 	if err != nil && !errors.Is(err, ErrUnauthenticated) {
 		return nil, err // the identity cluster failed: do not remember that
 	}
+	exp, hasExp := expiry(token)
+	if err == nil && hasExp && !now.Before(exp) {
+		// The apiserver accepts a JWT for a while past its expiry (its
+		// validation allows a minute of clock skew); a socket is meant to
+		// close when its token expires, so the token's own word counts.
+		s, err = nil, fmt.Errorf("%w: the token expired at %s", ErrUnauthenticated, exp.UTC().Format(time.RFC3339))
+	}
 	ttl := a.cfg.TTL
 	if err != nil {
 		ttl = a.cfg.NegativeTTL
+	} else if hasExp && exp.Sub(now) < ttl {
+		// Never remember an accepted token past its own expiry.
+		ttl = exp.Sub(now)
 	}
 	a.mu.Lock()
 	if len(a.cache) >= a.cfg.MaxEntries {
@@ -118,6 +130,28 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*k8s.Su
 	a.cache[key] = entry{subject: s, err: err, expires: now.Add(ttl)}
 	a.mu.Unlock()
 	return s, err
+}
+
+// expiry returns the exp claim of a JWT (service-account and OIDC tokens
+// are JWTs), read without checking the signature: it is only used for a
+// token the identity cluster has just accepted, and only to refuse it
+// sooner. ok is false for tokens that are not JWTs.
+func expiry(token string) (time.Time, bool) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return time.Time{}, false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return time.Time{}, false
+	}
+	var claims struct {
+		Exp *float64 `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) != nil || claims.Exp == nil {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(*claims.Exp), 0), true
 }
 
 // evict makes room: expired entries go first, then refused tokens (a flood
@@ -160,5 +194,5 @@ func (a *Authenticator) tokenReview(ctx context.Context, token string) (*k8s.Sub
 		return nil, fmt.Errorf("%w: %s", ErrUnauthenticated, msg)
 	}
 	u := tr.Status.User
-	return &k8s.Subject{User: u.Username, Groups: u.Groups}, nil
+	return &k8s.Subject{User: u.Username, Groups: u.Groups, Identity: c.Name}, nil
 }

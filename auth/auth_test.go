@@ -2,9 +2,11 @@ package auth
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/clustergraph/clustergraph/k8s"
 )
@@ -66,5 +68,49 @@ func TestReviewRate(t *testing.T) {
 	}
 	if _, err := a.Authenticate(ctx, "good-alice"); err != nil {
 		t.Errorf("a cached token was held back: %v", err)
+	}
+}
+
+// TestExpiry: an accepted JWT is remembered until its exp claim at the
+// latest, not for the whole TTL, and once past it the token is refused
+// even when the identity cluster (which allows some clock skew) still
+// accepts it.
+func TestExpiry(t *testing.T) {
+	calls := 0
+	a := New(Config{TTL: time.Hour})
+	a.review = func(_ context.Context, token string) (*k8s.Subject, error) {
+		calls++
+		return &k8s.Subject{User: "u"}, nil
+	}
+	now := time.Unix(1_000_000, 0)
+	a.now = func() time.Time { return now }
+	jwt := func(exp int64) string {
+		claims := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"sub":"u","exp":%d}`, exp))
+		return "eyJhbGciOiJSUzI1NiJ9." + claims + ".c2ln"
+	}
+	short := jwt(now.Unix() + 5)
+	for _, step := range []struct {
+		at       time.Duration
+		calls    int
+		accepted bool
+	}{{0, 1, true}, {4 * time.Second, 1, true}, {6 * time.Second, 2, false}, {7 * time.Second, 2, false}} {
+		now = time.Unix(1_000_000, 0).Add(step.at)
+		_, err := a.Authenticate(context.Background(), short)
+		if (err == nil) != step.accepted || err != nil && !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("at +%s: %v, want accepted %v", step.at, err, step.accepted)
+		}
+		if calls != step.calls {
+			t.Errorf("at +%s: %d reviews, want %d", step.at, calls, step.calls)
+		}
+	}
+	// Tokens that are not JWTs (static tokens) keep the TTL.
+	now = time.Unix(1_000_000, 0)
+	calls = 0
+	for _, at := range []time.Duration{0, 30 * time.Minute} {
+		now = now.Add(at)
+		_, _ = a.Authenticate(context.Background(), "static-token")
+	}
+	if calls != 1 {
+		t.Errorf("a static token was reviewed %d times within the TTL, want 1", calls)
 	}
 }

@@ -5571,7 +5571,7 @@ type Cluster {
   status: ClusterStatus!
   "Per kind, how many objects exist and how many are healthy."
   overview: [KindCount!]!
-  "Sum of the cluster's node usage from metrics.k8s.io; null when the cluster serves no metrics."
+  "Sum of the cluster's node usage from metrics.k8s.io; null when the cluster serves no metrics or the caller may not read them."
   usage: ResourceUsage
   "Metering records of this cluster (its namespaces summed), newest first. Needs the database."
   metering("The period each record covers." timeUnit: TimeUnit = DAY, "Only periods starting at or after this time." startTime: Time, "Only periods starting before this time." endTime: Time, "At most this many (default 30, at most the server's page limit)." first: Int = 30): [MeteringRecord!]!
@@ -5813,7 +5813,7 @@ type Namespace implements KubeObject {
   trialExpiresAt: Time
   "Per kind in this namespace: total and healthy."
   overview: [KindCount!]!
-  "Sum of this namespace's pod usage from metrics.k8s.io; null without metrics."
+  "Sum of this namespace's pod usage from metrics.k8s.io; null without metrics or without the right to read them."
   usage: ResourceUsage
   "Workloads in this namespace."
   workloads(
@@ -6057,7 +6057,7 @@ type Node implements KubeObject {
   allocatable: NodeResources!
   "Requests and limits summed over the node's pods."
   allocated: NodeAllocation!
-  "Current usage from metrics.k8s.io; null when the cluster serves no metrics."
+  "Current usage from metrics.k8s.io; null when the cluster serves no metrics or the caller may not read them."
   usage: ResourceUsage
   "Taints."
   taints: [Taint!]!
@@ -6364,7 +6364,7 @@ type Pod implements KubeObject {
   owner: Workload
   "Containers and init containers."
   containers: [Container!]!
-  "Current usage from metrics.k8s.io; null when the cluster serves no metrics."
+  "Current usage from metrics.k8s.io; null when the cluster serves no metrics or the caller may not read them."
   usage: ResourceUsage
   "When the pod started."
   startTime: Time

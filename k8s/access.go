@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -11,15 +12,54 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/cache"
 )
 
 // Subject is who a read is for: the authenticated caller.
 type Subject struct {
 	User   string
 	Groups []string
+	// Identity names the cluster whose TokenReview authenticated the
+	// subject. A service account of that cluster is a service account only
+	// there (see ForeignServiceAccount).
+	Identity string
 	// Unrestricted marks the server's own identity, used only when
 	// authentication is switched off for a local demo.
 	Unrestricted bool
+}
+
+// serviceAccountPrefix starts the user name of every service account.
+const serviceAccountPrefix = "system:serviceaccount:"
+
+// ForeignServiceAccount reports whether the subject is a service account
+// of its identity cluster seen in another cluster. The apiserver matches
+// ServiceAccount subjects (and the groups system:serviceaccounts[:NS]) by
+// name alone, so without this rule a service account anyone can create in
+// the identity cluster would inherit the rights of the same-named service
+// account of every other cluster.
+func (s *Subject) ForeignServiceAccount(cluster string) bool {
+	return s != nil && !s.Unrestricted && s.Identity != "" && s.Identity != cluster && strings.HasPrefix(s.User, serviceAccountPrefix)
+}
+
+// foreignGroups drops the service-account groups, which name the identity
+// cluster's namespaces, not another cluster's.
+func foreignGroups(groups []string) []string {
+	out := make([]string, 0, len(groups))
+	for _, g := range groups {
+		if g != "system:serviceaccounts" && !strings.HasPrefix(g, "system:serviceaccounts:") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// GroupsIn are the groups the subject has in a cluster: its own, less the
+// service-account groups of a foreign service account.
+func (s *Subject) GroupsIn(cluster string) []string {
+	if s.ForeignServiceAccount(cluster) {
+		return foreignGroups(s.Groups)
+	}
+	return s.Groups
 }
 
 type subjectKey struct{}
@@ -37,10 +77,19 @@ func SubjectFrom(ctx context.Context) *Subject {
 	return s
 }
 
+// key identifies the subject in caches. Every part is length-prefixed, so
+// no user name or group (which may hold any byte) can make two different
+// subjects share a key.
 func (s *Subject) key() string {
 	g := slices.Clone(s.Groups)
 	sort.Strings(g)
-	return s.User + "\x00" + strings.Join(g, "\x00")
+	var b strings.Builder
+	for _, part := range append([]string{s.Identity, s.User}, g...) {
+		b.WriteString(strconv.Itoa(len(part)))
+		b.WriteByte(':')
+		b.WriteString(part)
+	}
+	return b.String()
 }
 
 // Access is what one subject may do in one cluster, computed from the
@@ -80,18 +129,7 @@ func groupResource(r resource) schema.GroupResource {
 
 // visible keeps the objects of a cache that the context's subject may see.
 func (c *Cluster) visible(ctx context.Context, r resource, objs []any) []any {
-	a := c.AccessFor(SubjectFrom(ctx))
-	gr := groupResource(r)
-	if a.Allows("list", gr, "", "") {
-		return objs
-	}
-	out := objs[:0:0]
-	for _, o := range objs {
-		if m, err := metaOf(o); err == nil && a.CanSee(gr, m.GetNamespace(), m.GetName()) {
-			out = append(out, o)
-		}
-	}
-	return out
+	return c.visibleGR(ctx, groupResource(r), objs)
 }
 
 // all returns the objects of a cache the context's subject may see.
@@ -178,16 +216,30 @@ func rulesAllow(rules []rbacv1.PolicyRule, verb string, gr schema.GroupResource,
 }
 
 // ruleAllows matches one RBAC rule the way the apiserver's RBAC authorizer
-// does: verbs, API groups and resources (with "*" and "resource/subresource"),
-// and resourceNames, which only restrict requests that name an object.
+// does: verbs, API groups and resources (see resourceMatches), and
+// resourceNames, which only restrict requests that name an object.
 func ruleAllows(r *rbacv1.PolicyRule, verb string, gr schema.GroupResource, name string) bool {
-	if !has(r.Verbs, verb) || !has(r.APIGroups, gr.Group) || !has(r.Resources, gr.Resource) {
+	if !has(r.Verbs, verb) || !has(r.APIGroups, gr.Group) || !resourceMatches(r.Resources, gr.Resource) {
 		return false
 	}
 	if len(r.ResourceNames) == 0 {
 		return true
 	}
 	return name != "" && slices.Contains(r.ResourceNames, name)
+}
+
+// resourceMatches reports whether a rule's resources cover a requested
+// resource, "pods" or "pods/exec": "*" covers every resource and
+// subresource, "pods/exec" itself, and "*/exec" that subresource of every
+// resource.
+func resourceMatches(ruleResources []string, requested string) bool {
+	_, sub, isSub := strings.Cut(requested, "/")
+	for _, r := range ruleResources {
+		if r == rbacv1.ResourceAll || r == requested || isSub && r == "*/"+sub {
+			return true
+		}
+	}
+	return false
 }
 
 func has(list []string, v string) bool {
@@ -226,7 +278,7 @@ func (c *Cluster) AccessFor(s *Subject) *Access {
 	if ok {
 		return a
 	}
-	a = c.computeAccess(s)
+	a = computeAccess(s, s.ForeignServiceAccount(c.Name), c.rbacStores())
 	ac.mu.Lock()
 	if ac.gen == gen {
 		ac.sets[key] = a
@@ -235,31 +287,61 @@ func (c *Cluster) AccessFor(s *Subject) *Access {
 	return a
 }
 
-func (c *Cluster) computeAccess(s *Subject) *Access {
+// rbacStores are the caches an access set is computed from.
+type rbacStores struct {
+	roles, roleBindings, clusterRoles, clusterRoleBindings cache.Store
+}
+
+func (c *Cluster) rbacStores() rbacStores {
+	return rbacStores{
+		roles: c.caches.store(resRoles), roleBindings: c.caches.store(resRoleBindings),
+		clusterRoles: c.caches.store(resClusterRoles), clusterRoleBindings: c.caches.store(resClusterRoleBindings),
+	}
+}
+
+// privilegedGroup is the group the apiserver allows everything, before
+// any authorizer is asked.
+const privilegedGroup = "system:masters"
+
+// computeAccess gathers the rules bound to s. foreign marks a service
+// account of another cluster (see ForeignServiceAccount): ServiceAccount
+// subjects never name it, only User subjects and its remaining groups do.
+func computeAccess(s *Subject, foreign bool, st rbacStores) *Access {
 	a := &Access{namespace: map[string][]rbacv1.PolicyRule{}, memo: map[accessKey]bool{}}
+	groups := s.Groups
+	if foreign {
+		groups = foreignGroups(groups)
+	}
+	if slices.Contains(groups, privilegedGroup) {
+		a.all = true
+		return a
+	}
 	clusterRole := func(name string) []rbacv1.PolicyRule {
-		o, ok, _ := c.caches.store(resClusterRoles).GetByKey(name)
+		o, ok, _ := st.clusterRoles.GetByKey(name)
 		if !ok {
 			return nil
 		}
 		return o.(*rbacv1.ClusterRole).Rules
 	}
-	for _, o := range c.caches.store(resClusterRoleBindings).List() {
+	bound := func(subjects []rbacv1.Subject, ns string) bool {
+		return boundBy(s.User, groups, !foreign, subjects, ns)
+	}
+	for _, o := range st.clusterRoleBindings.List() {
 		b := o.(*rbacv1.ClusterRoleBinding)
-		if b.RoleRef.Kind == "ClusterRole" && s.boundBy(b.Subjects, "") {
+		if b.RoleRef.Kind == "ClusterRole" && bound(b.Subjects, "") {
 			a.cluster = append(a.cluster, clusterRole(b.RoleRef.Name)...)
 		}
 	}
-	for _, o := range c.caches.store(resRoleBindings).List() {
+	for _, o := range st.roleBindings.List() {
 		b := o.(*rbacv1.RoleBinding)
-		if !s.boundBy(b.Subjects, b.Namespace) {
+		if !bound(b.Subjects, b.Namespace) {
 			continue
 		}
 		switch b.RoleRef.Kind {
 		case "ClusterRole":
 			a.namespace[b.Namespace] = append(a.namespace[b.Namespace], clusterRole(b.RoleRef.Name)...)
 		case "Role":
-			if r, ok, _ := c.caches.store(resRoles).GetByKey(b.Namespace + "/" + b.RoleRef.Name); ok {
+			if r, ok, _ := st.roles.GetByKey(b.Namespace + "/" + b.RoleRef.Name); ok {
 				a.namespace[b.Namespace] = append(a.namespace[b.Namespace], r.(*rbacv1.Role).Rules...)
 			}
 		}
@@ -272,17 +354,18 @@ func (c *Cluster) computeAccess(s *Subject) *Access {
 	return a
 }
 
-// boundBy reports whether a binding's subjects name s. bindingNamespace is
-// the namespace a ServiceAccount subject without one defaults to.
-func (s *Subject) boundBy(subjects []rbacv1.Subject, bindingNamespace string) bool {
+// boundBy reports whether a binding's subjects name the user or one of its
+// groups. ServiceAccount subjects count only when serviceAccounts is set;
+// bindingNamespace is the namespace such a subject without one defaults to.
+func boundBy(user string, groups []string, serviceAccounts bool, subjects []rbacv1.Subject, bindingNamespace string) bool {
 	for _, sub := range subjects {
 		switch sub.Kind {
 		case rbacv1.UserKind:
-			if sub.Name == s.User {
+			if sub.Name == user {
 				return true
 			}
 		case rbacv1.GroupKind:
-			if slices.Contains(s.Groups, sub.Name) {
+			if slices.Contains(groups, sub.Name) {
 				return true
 			}
 		case rbacv1.ServiceAccountKind:
@@ -290,7 +373,7 @@ func (s *Subject) boundBy(subjects []rbacv1.Subject, bindingNamespace string) bo
 			if ns == "" {
 				ns = bindingNamespace
 			}
-			if s.User == "system:serviceaccount:"+ns+":"+sub.Name {
+			if serviceAccounts && user == serviceAccountPrefix+ns+":"+sub.Name {
 				return true
 			}
 		}
@@ -350,7 +433,7 @@ func (a *Access) AnyOn(gr schema.GroupResource) bool {
 	any := func(rules []rbacv1.PolicyRule) bool {
 		for i := range rules {
 			r := &rules[i]
-			if (has(r.Verbs, "get") || has(r.Verbs, "list") || has(r.Verbs, "watch")) && has(r.APIGroups, gr.Group) && has(r.Resources, gr.Resource) {
+			if (has(r.Verbs, "get") || has(r.Verbs, "list") || has(r.Verbs, "watch")) && has(r.APIGroups, gr.Group) && resourceMatches(r.Resources, gr.Resource) {
 				return true
 			}
 		}

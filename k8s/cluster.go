@@ -62,8 +62,11 @@ type Cluster struct {
 
 	caches *caches
 	access accessCache
-	hub    *hub
-	dyn    dynWatches
+	// review and reviews answer what RBAC refuses (see review.go).
+	review  ReviewFunc
+	reviews reviewCache
+	hub     *hub
+	dyn     dynWatches
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -34,25 +34,28 @@ func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionReso
 	local.Labels, local.Fields = nil, nil
 	// The LIST runs with clustergraph's credentials; what the caller may
 	// not see is dropped here.
-	a := c.AccessFor(SubjectFrom(ctx))
-	gr := gvr.GroupResource()
-	var items []Item
+	var objs []any
 	for {
 		list, err := c.Dynamic.Resource(gvr).Namespace(f.Namespace).List(ctx, opts)
 		if err != nil {
 			return nil, c.apiError(err, gvr.String())
 		}
 		for i := range list.Items {
-			u := &list.Items[i]
-			if local.Matches(u) && a.CanSee(gr, u.GetNamespace(), u.GetName()) {
-				items = append(items, Item{Cluster: c, Obj: &list.Items[i]})
+			if u := &list.Items[i]; local.Matches(u) {
+				objs = append(objs, u)
 			}
 		}
 		if list.GetContinue() == "" {
-			return items, nil
+			break
 		}
 		opts.Continue = list.GetContinue()
 	}
+	objs = c.visibleGR(ctx, gvr.GroupResource(), objs)
+	items := make([]Item, len(objs))
+	for i, o := range objs {
+		items[i] = Item{Cluster: c, Obj: o}
+	}
+	return items, nil
 }
 
 // GetResource reads one object of any kind from the apiserver.
@@ -64,7 +67,7 @@ func (c *Cluster) GetResource(ctx context.Context, id ObjectID) (any, error) {
 	if m.Scope.Name() == meta.RESTScopeNameRoot {
 		id.Namespace = "" // a cluster-scoped object: namespace rules do not apply
 	}
-	if !c.AccessFor(SubjectFrom(ctx)).Allows("get", m.Resource.GroupResource(), id.Namespace, id.Name) {
+	if !c.allows(ctx, "get", m.Resource.GroupResource(), id.Namespace, id.Name) {
 		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "you may not get %s %s/%s", id.GVK.Kind, id.Namespace, id.Name)}
 	}
 	obj, err := c.Dynamic.Resource(m.Resource).Namespace(id.Namespace).Get(ctx, id.Name, metav1.GetOptions{})

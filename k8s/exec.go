@@ -8,23 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 )
-
-// configFor is the cluster's REST config acting as the context's subject
-// (see ClientFor).
-func (c *Cluster) configFor(ctx context.Context) (*rest.Config, error) {
-	s := SubjectFrom(ctx)
-	if s == nil {
-		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "no caller")}
-	}
-	cfg := rest.CopyConfig(c.config)
-	if !s.Unrestricted {
-		cfg.Impersonate = rest.ImpersonationConfig{UserName: s.User, Groups: s.Groups}
-	}
-	return cfg, nil
-}
 
 // ExecOptions describe a command to run in a container.
 type ExecOptions struct {

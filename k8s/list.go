@@ -153,7 +153,7 @@ func (c *Cluster) Get(ctx context.Context, gvk schema.GroupVersionKind, namespac
 	if !known {
 		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrNotFound, "kind %s is not cached", gvk.Kind)}
 	}
-	if !c.AccessFor(SubjectFrom(ctx)).Allows("get", groupResource(r), namespace, name) {
+	if !c.allows(ctx, "get", groupResource(r), namespace, name) {
 		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "you may not get %s %s/%s", gvk.Kind, namespace, name)}
 	}
 	key := name

@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 )
 
 // LogLine is one line of a container's log.
@@ -29,20 +28,17 @@ type LogLine struct {
 // MaxLogLine bounds one delivered line; longer lines arrive in pieces.
 const MaxLogLine = 16 << 10
 
-// ClientFor returns a clientset that acts as the context's subject: every
-// request impersonates the caller (user, groups), so the apiserver enforces
-// RBAC and its audit log names the real person. Only the unrestricted demo
-// subject uses clustergraph's own identity.
+// ClientFor returns a clientset that acts as the context's subject (see
+// configFor).
 func (c *Cluster) ClientFor(ctx context.Context) (kubernetes.Interface, error) {
 	s := SubjectFrom(ctx)
-	if s == nil {
-		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "no caller")}
-	}
-	if s.Unrestricted {
+	if s != nil && s.Unrestricted {
 		return c.Typed, nil
 	}
-	cfg := rest.CopyConfig(c.config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: s.User, Groups: s.Groups}
+	cfg, err := c.configFor(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return kubernetes.NewForConfig(cfg)
 }
 

@@ -40,7 +40,11 @@ type RegistryConfig struct {
 	// WrapTransport, when set, wraps every cluster's HTTP transport (used to
 	// observe the requests clustergraph makes).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
-	Logger        *slog.Logger
+	// AccessReview answers what the access set refuses when a request asks
+	// for the authorizer fallback (see WithReviewer); nil means a
+	// SubjectAccessReview to the cluster's apiserver. Tests replace it.
+	AccessReview ReviewFunc
+	Logger       *slog.Logger
 }
 
 // DefaultKubeconfigs returns the kubeconfig files kubectl would use: the
@@ -160,6 +164,7 @@ func (r *Registry) Reload() error {
 			r.log.Error("cluster not engaged", "cluster", name, "err", err)
 			continue
 		}
+		c.review = r.cfg.AccessReview
 		r.clusters[name] = c
 		r.log.Info("cluster added", "cluster", name, "server", c.Server)
 	}

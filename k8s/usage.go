@@ -6,6 +6,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
 
 // Usage is CPU and memory in plottable units.
@@ -29,10 +31,28 @@ func metricsAbsent(err error) bool {
 	return apierrors.IsNotFound(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsMethodNotSupported(err)
 }
 
-// NodeUsage returns the current usage of every node, by name, in one call to
-// metrics.k8s.io. It returns nil and no error when the cluster serves no
-// metrics.
+// The metrics resources. Usage is served only where the caller may read
+// them, as well as the object they measure: the apiserver would not give
+// the metrics to a caller who may read pods but not pod metrics.
+var (
+	metricsNodes = schema.GroupResource{Group: "metrics.k8s.io", Resource: "nodes"}
+	metricsPods  = schema.GroupResource{Group: "metrics.k8s.io", Resource: "pods"}
+)
+
+// mayReadMetrics reports whether the context's subject could see any of a
+// metrics resource, so a caller without any grant costs no metrics call.
+func (c *Cluster) mayReadMetrics(ctx context.Context, gr schema.GroupResource) bool {
+	return c.AccessFor(SubjectFrom(ctx)).AnyOn(gr) || c.reviewer(ctx) != nil
+}
+
+// NodeUsage returns the current usage of every node the context's subject
+// may see with its metrics, by name, in one call to metrics.k8s.io. It
+// returns nil and no error when the cluster serves no metrics or the
+// subject may read no node metrics.
 func (c *Cluster) NodeUsage(ctx context.Context) (map[string]Usage, error) {
+	if !c.mayReadMetrics(ctx, metricsNodes) {
+		return nil, nil
+	}
 	list, err := c.metrics.MetricsV1beta1().NodeMetricses().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		if metricsAbsent(err) {
@@ -40,20 +60,27 @@ func (c *Cluster) NodeUsage(ctx context.Context) (map[string]Usage, error) {
 		}
 		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "node metrics: %v", err)}
 	}
-	a := c.AccessFor(SubjectFrom(ctx))
-	nodes := groupResource(resNodes)
-	out := make(map[string]Usage, len(list.Items))
-	for _, m := range list.Items {
-		if a.CanSee(nodes, "", m.Name) {
-			out[m.Name] = usageOf(m.Usage)
-		}
+	objs := make([]any, len(list.Items))
+	for i := range list.Items {
+		objs[i] = &list.Items[i]
+	}
+	objs = c.visibleGR(ctx, groupResource(resNodes), c.visibleGR(ctx, metricsNodes, objs))
+	out := make(map[string]Usage, len(objs))
+	for _, o := range objs {
+		m := o.(*metricsv1beta1.NodeMetrics)
+		out[m.Name] = usageOf(m.Usage)
 	}
 	return out, nil
 }
 
 // PodUsage returns the current usage of every pod of a namespace (all
-// namespaces when empty), keyed "namespace/name", in one call.
+// namespaces when empty) the context's subject may see with its metrics,
+// keyed "namespace/name", in one call. Like NodeUsage, nil when there is
+// nothing the subject may read.
 func (c *Cluster) PodUsage(ctx context.Context, namespace string) (map[string]Usage, error) {
+	if !c.mayReadMetrics(ctx, metricsPods) {
+		return nil, nil
+	}
 	list, err := c.metrics.MetricsV1beta1().PodMetricses(namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		if metricsAbsent(err) {
@@ -61,13 +88,14 @@ func (c *Cluster) PodUsage(ctx context.Context, namespace string) (map[string]Us
 		}
 		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "pod metrics: %v", err)}
 	}
-	a := c.AccessFor(SubjectFrom(ctx))
-	pods := groupResource(resPods)
-	out := make(map[string]Usage, len(list.Items))
-	for _, m := range list.Items {
-		if !a.CanSee(pods, m.Namespace, m.Name) {
-			continue
-		}
+	objs := make([]any, len(list.Items))
+	for i := range list.Items {
+		objs[i] = &list.Items[i]
+	}
+	objs = c.visibleGR(ctx, groupResource(resPods), c.visibleGR(ctx, metricsPods, objs))
+	out := make(map[string]Usage, len(objs))
+	for _, o := range objs {
+		m := o.(*metricsv1beta1.PodMetrics)
 		var u Usage
 		for _, ct := range m.Containers {
 			u = u.Add(usageOf(ct.Usage))
@@ -75,6 +103,38 @@ func (c *Cluster) PodUsage(ctx context.Context, namespace string) (map[string]Us
 		out[m.Namespace+"/"+m.Name] = u
 	}
 	return out, nil
+}
+
+// ClusterUsage sums the usage of the cluster's nodes. It is nil (with no
+// error) when the cluster serves no metrics or the context's subject may
+// not list node metrics: a sum of the few nodes a caller may see by name
+// would pass for the cluster's.
+func (c *Cluster) ClusterUsage(ctx context.Context) (*Usage, error) {
+	if !c.allows(ctx, "list", metricsNodes, "", "") {
+		return nil, nil
+	}
+	return sum(c.NodeUsage(ctx))
+}
+
+// NamespaceUsage sums the usage of a namespace's pods. It is nil when the
+// cluster serves no metrics or the context's subject may not list pod
+// metrics in the namespace.
+func (c *Cluster) NamespaceUsage(ctx context.Context, namespace string) (*Usage, error) {
+	if !c.allows(ctx, "list", metricsPods, namespace, "") {
+		return nil, nil
+	}
+	return sum(c.PodUsage(ctx, namespace))
+}
+
+func sum(usage map[string]Usage, err error) (*Usage, error) {
+	if err != nil || usage == nil {
+		return nil, err
+	}
+	var total Usage
+	for _, u := range usage {
+		total = total.Add(u)
+	}
+	return &total, nil
 }
 
 // Requests sums a pod's container requests and limits the way the scheduler

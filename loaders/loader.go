@@ -38,6 +38,41 @@ func NewLoader[K comparable, V any](wait time.Duration, maxBatch int, fetch func
 // Load returns the value for key, joining the current batch.
 func (l *Loader[K, V]) Load(ctx context.Context, key K) (V, error) {
 	l.mu.Lock()
+	r := l.enqueue(ctx, key)
+	l.mu.Unlock()
+	return r.wait(ctx)
+}
+
+// LoadMany returns the values for keys, in order, all joining the same
+// batch (unless it fills up).
+func (l *Loader[K, V]) LoadMany(ctx context.Context, keys []K) ([]V, []error) {
+	rs := make([]*result[V], len(keys))
+	l.mu.Lock()
+	for i, k := range keys {
+		rs[i] = l.enqueue(ctx, k)
+	}
+	l.mu.Unlock()
+	vals := make([]V, len(keys))
+	errs := make([]error, len(keys))
+	for i, r := range rs {
+		vals[i], errs[i] = r.wait(ctx)
+	}
+	return vals, errs
+}
+
+func (r *result[V]) wait(ctx context.Context) (V, error) {
+	select {
+	case <-r.done:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero V
+		return zero, ctx.Err()
+	}
+}
+
+// enqueue returns the memoized result of key, or adds key to the current
+// batch. Called with the lock held.
+func (l *Loader[K, V]) enqueue(ctx context.Context, key K) *result[V] {
 	r, ok := l.cache[key]
 	if !ok {
 		r = &result[V]{done: make(chan struct{})}
@@ -55,14 +90,7 @@ func (l *Loader[K, V]) Load(ctx context.Context, key K) (V, error) {
 			go l.run(ctx, b)
 		}
 	}
-	l.mu.Unlock()
-	select {
-	case <-r.done:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero V
-		return zero, ctx.Err()
-	}
+	return r
 }
 
 // dispatch runs a batch when its wait ends, unless it was already run

@@ -67,3 +67,34 @@ func TestLoaderCanceled(t *testing.T) {
 		t.Error("want the context's error")
 	}
 }
+
+// TestLoadManyOneBatch: the keys of one LoadMany go out in one batch, in
+// order, and keys already loaded are not fetched again.
+func TestLoadManyOneBatch(t *testing.T) {
+	var batches [][]int
+	var mu sync.Mutex
+	l := NewLoader(time.Millisecond, 1000, func(_ context.Context, ks []int) ([]int, []error) {
+		mu.Lock()
+		batches = append(batches, append([]int(nil), ks...))
+		mu.Unlock()
+		out := make([]int, len(ks))
+		for i, k := range ks {
+			out[i] = -k
+		}
+		return out, nil
+	})
+	if v, _ := l.Load(context.Background(), 3); v != -3 {
+		t.Fatalf("Load(3) = %d", v)
+	}
+	vals, errs := l.LoadMany(context.Background(), []int{1, 2, 3, 4, 2})
+	for i, want := range []int{-1, -2, -3, -4, -2} {
+		if vals[i] != want || errs[i] != nil {
+			t.Errorf("value %d = %d, %v; want %d", i, vals[i], errs[i], want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(batches) != 2 || len(batches[1]) != 3 {
+		t.Errorf("batches = %v, want [[3] [1 2 4]]", batches)
+	}
+}

@@ -47,6 +47,26 @@ type Loaders struct {
 	PodUsage *Loader[Ref, *k8s.Usage]
 
 	storedLoaders
+	// Access answers authorization questions the access set refused, for
+	// the authorizer fallback (see Review): each question is asked once per
+	// operation, and a batch's questions go out together.
+	Access *Loader[Question, bool]
+}
+
+// Question is an authorization question in a cluster.
+type Question struct {
+	C *k8s.Cluster
+	Q k8s.Question
+}
+
+// Review implements k8s.Reviewer through the Access loader.
+func (l *Loaders) Review(ctx context.Context, c *k8s.Cluster, qs []k8s.Question) []bool {
+	keys := make([]Question, len(qs))
+	for i, q := range qs {
+		keys[i] = Question{C: c, Q: q}
+	}
+	answers, _ := l.Access.LoadMany(ctx, keys)
+	return answers
 }
 
 // Config tunes batching.
@@ -104,7 +124,27 @@ func New(cfg Config) *Loaders {
 			return c.PodUsage(ctx, ns)
 		}, func(r Ref) string { return r.Namespace + "/" + r.Name })),
 		storedLoaders: newStored(cfg),
+		Access:        NewLoader(cfg.Wait, cfg.MaxBatch, review),
 	}
+}
+
+// review asks each cluster of a batch its questions in one go.
+func review(ctx context.Context, keys []Question) ([]bool, []error) {
+	byCluster := map[*k8s.Cluster][]int{}
+	for i, k := range keys {
+		byCluster[k.C] = append(byCluster[k.C], i)
+	}
+	out := make([]bool, len(keys))
+	for c, idx := range byCluster {
+		qs := make([]k8s.Question, len(idx))
+		for j, i := range idx {
+			qs[j] = keys[i].Q
+		}
+		for j, allowed := range c.Review(ctx, qs) {
+			out[idx[j]] = allowed
+		}
+	}
+	return out, nil
 }
 
 // each turns a per-key lookup (an index read) into a batch function.

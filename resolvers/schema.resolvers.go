@@ -49,15 +49,11 @@ func (r *clusterResolver) Overview(ctx context.Context, obj *model.Cluster) ([]*
 }
 
 func (r *clusterResolver) Usage(ctx context.Context, obj *model.Cluster) (*model.ResourceUsage, error) {
-	usage, err := obj.C.NodeUsage(ctx)
-	if err != nil || usage == nil {
+	u, err := obj.C.ClusterUsage(ctx)
+	if err != nil || u == nil {
 		return nil, err
 	}
-	var sum k8s.Usage
-	for _, u := range usage {
-		sum = sum.Add(u)
-	}
-	return model.FromUsage(sum), nil
+	return model.FromUsage(*u), nil
 }
 
 func (r *clusterResolver) Metering(ctx context.Context, obj *model.Cluster, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, first *int) ([]*model.MeteringRecord, error) {
@@ -452,15 +448,11 @@ func (r *namespaceResolver) Overview(ctx context.Context, obj *model.Namespace) 
 }
 
 func (r *namespaceResolver) Usage(ctx context.Context, obj *model.Namespace) (*model.ResourceUsage, error) {
-	usage, err := obj.C.PodUsage(ctx, obj.N.Name)
-	if err != nil || usage == nil {
+	u, err := obj.C.NamespaceUsage(ctx, obj.N.Name)
+	if err != nil || u == nil {
 		return nil, err
 	}
-	var sum k8s.Usage
-	for _, u := range usage {
-		sum = sum.Add(u)
-	}
-	return model.FromUsage(sum), nil
+	return model.FromUsage(*u), nil
 }
 
 func (r *namespaceResolver) Workloads(ctx context.Context, obj *model.Namespace, kinds []model.WorkloadKind, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error) {
@@ -941,7 +933,7 @@ func (r *subscriptionResolver) Terminal(ctx context.Context, cluster string, nam
 	p := o.(*corev1.Pod)
 	// Exec needs create on pods/exec; ask for it here too, not only the
 	// apiserver (which for websocket exec may only check get).
-	if !c.AccessFor(k8s.SubjectFrom(ctx)).Allows("create", schema.GroupResource{Resource: "pods/exec"}, namespace, pod) {
+	if !c.Allows(ctx, "create", schema.GroupResource{Resource: "pods/exec"}, namespace, pod) {
 		return nil, &k8s.ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: you may not exec into pod %s/%s", k8s.ErrForbidden, namespace, pod)}
 	}
 	ct, cmd, err := execTarget(p, container, command)

@@ -26,6 +26,11 @@ import (
 var (
 	podsGR   = schema.GroupResource{Resource: "pods"}
 	eventsGR = schema.GroupResource{Resource: "events"}
+	// Usage history is metrics: it needs what reading the live metrics needs.
+	metricsGR = map[string]schema.GroupResource{
+		"pod":  {Group: "metrics.k8s.io", Resource: "pods"},
+		"node": {Group: "metrics.k8s.io", Resource: "nodes"},
+	}
 )
 
 // scopeOf is what the caller may list of gr in each cluster, as a database
@@ -360,6 +365,9 @@ func newer(a, b *model.Alert) bool {
 
 // usageHistory loads a node's or pod's recent samples.
 func (r *Resolver) usageHistory(ctx context.Context, c *k8s.Cluster, kind, namespace, name string, since *time.Time) ([]*model.UsagePoint, error) {
+	if !c.AccessFor(k8s.SubjectFrom(ctx)).CanSee(metricsGR[kind], namespace, name) {
+		return []*model.UsagePoint{}, nil
+	}
 	from := time.Now().Add(-time.Hour)
 	if since != nil {
 		from = *since

@@ -1,0 +1,145 @@
+package api_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/clustergraph/clustergraph/api"
+	"github.com/clustergraph/clustergraph/internal/testenv"
+)
+
+func sha(q string) string {
+	sum := sha256.Sum256([]byte(q))
+	return hex.EncodeToString(sum[:])
+}
+
+// TestLoadPersistedQueries: a key must be its query's SHA-256, so the file
+// cannot allow something else than it shows.
+func TestLoadPersistedQueries(t *testing.T) {
+	q := `{ clusters { name } }`
+	write := func(m map[string]string) string {
+		p := filepath.Join(t.TempDir(), "queries.json")
+		b, _ := json.Marshal(m)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if got, err := api.LoadPersistedQueries(write(map[string]string{strings.ToUpper(sha(q)): q})); err != nil || len(got) != 1 {
+		t.Errorf("valid file: %v %v", got, err)
+	}
+	for name, m := range map[string]map[string]string{
+		"wrong hash": {sha(q): q + " "},
+		"empty":      {},
+	} {
+		if _, err := api.LoadPersistedQueries(write(m)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestPersistedQueries: with an allowlist, a listed query runs by hash (the
+// APQ extension, over POST, GET and the websocket) or by exact text, and
+// anything else is refused before it runs: an unknown hash with
+// PERSISTED_QUERY_NOT_FOUND, unlisted text (introspection too) with
+// FORBIDDEN.
+func TestPersistedQueries(t *testing.T) {
+	cs := testenv.Clusters(t)
+	list := `{ clusters { name } }`
+	watch := `subscription($ns: String) { watch(kind: "Pod", namespace: $ns) { type } }`
+	s := startServerWith(t, serverOpts{kubeconfigs: kubeconfigs(cs[:1]), waitReady: true}, func(cfg *api.Config) {
+		cfg.PersistedQueries = map[string]string{sha(list): list, sha(watch): watch}
+	})
+	apq := func(hash string) map[string]any {
+		return map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hash}}
+	}
+	post := func(body map[string]any) response {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		resp, err := http.Post(s.URL+"/query", "application/json", strings.NewReader(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r response
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	code := func(r response) string {
+		if len(r.Errors) == 0 {
+			return ""
+		}
+		c, _ := r.Errors[0].Extensions["code"].(string)
+		return c
+	}
+	served := func(r response) bool {
+		var out struct{ Clusters []struct{ Name string } }
+		return len(r.Errors) == 0 && json.Unmarshal(r.Data, &out) == nil && len(out.Clusters) == 1
+	}
+	if r := post(map[string]any{"query": list}); !served(r) {
+		t.Errorf("listed text: %s %+v", r.Data, r.Errors)
+	}
+	if r := post(map[string]any{"extensions": apq(sha(list))}); !served(r) {
+		t.Errorf("listed hash: %s %+v", r.Data, r.Errors)
+	}
+	ext, _ := json.Marshal(apq(sha(list)))
+	resp, err := http.Get(s.URL + "/query?extensions=" + url.QueryEscape(string(ext)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got response
+	_ = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if !served(got) {
+		t.Errorf("listed hash over GET: %s %+v", got.Data, got.Errors)
+	}
+	for name, tc := range map[string]struct {
+		body map[string]any
+		code string
+	}{
+		"unlisted text":          {map[string]any{"query": `{ clusters { name status { state } } }`}, "FORBIDDEN"},
+		"listed text, reworded":  {map[string]any{"query": `{clusters{name}}`}, "FORBIDDEN"},
+		"introspection":          {map[string]any{"query": `{ __schema { types { name } } }`}, "FORBIDDEN"},
+		"unknown hash":           {map[string]any{"extensions": apq(sha("{ pods { totalCount } }"))}, "PERSISTED_QUERY_NOT_FOUND"},
+		"registering a new one":  {map[string]any{"query": "{ pods { totalCount } }", "extensions": apq(sha("{ pods { totalCount } }"))}, "PERSISTED_QUERY_NOT_FOUND"},
+		"hash with another text": {map[string]any{"query": "{ pods { totalCount } }", "extensions": apq(sha(list))}, "BAD_USER_INPUT"},
+	} {
+		if r := post(tc.body); code(r) != tc.code || r.Data != nil && string(r.Data) != "null" {
+			t.Errorf("%s: %s %+v, want %s and no data", name, r.Data, r.Errors, tc.code)
+		}
+	}
+
+	// The websocket: the same rules for subscriptions.
+	subscribe := func(payload map[string]any) *stream {
+		t.Helper()
+		c, err := wsDial(t, s, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wsSend(t, c, map[string]any{"type": "connection_init", "payload": map[string]any{}})
+		if m, err := wsRead(c); err != nil || m.Type != "connection_ack" {
+			t.Fatalf("init: %+v %v", m, err)
+		}
+		wsSend(t, c, map[string]any{"id": "p", "type": "subscribe", "payload": payload})
+		return &stream{t: t, c: c}
+	}
+	var ev struct{ Watch struct{ Type string } }
+	if st := subscribe(map[string]any{"extensions": apq(sha(watch)), "variables": map[string]any{"ns": "shop"}}); !st.next(&ev) || ev.Watch.Type == "" {
+		t.Errorf("listed subscription by hash: %+v", ev)
+	}
+	if c := subscribe(map[string]any{"query": `subscription { watch(kind: "Secret") { type } }`}).errorCode(); c != "FORBIDDEN" {
+		t.Errorf("unlisted subscription: %q, want FORBIDDEN", c)
+	}
+	if c := subscribe(map[string]any{"extensions": apq(sha("subscription { x }"))}).errorCode(); c != "PERSISTED_QUERY_NOT_FOUND" {
+		t.Errorf("unknown hash over the websocket: %q, want PERSISTED_QUERY_NOT_FOUND", c)
+	}
+}

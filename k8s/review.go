@@ -1,0 +1,272 @@
+package k8s
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// The access set answers from RBAC objects alone. Clusters that also
+// authorize with a webhook (or any authorizer other than RBAC) may allow
+// what RBAC does not; for them a "no" from the access set can be put to the
+// apiserver as a SubjectAccessReview. That costs apiserver calls, so it is
+// asked only through a Reviewer in the context (one per operation, which
+// batches and memoizes), answers are cached briefly per cluster, and a list
+// asks per kind and namespace, never per object.
+
+// Question is one authorization question about the context's subject, as a
+// SubjectAccessReview puts it. Resource may name a subresource
+// ("pods/exec").
+type Question struct {
+	Verb, Group, Resource, Namespace, Name string
+}
+
+func question(verb string, gr schema.GroupResource, namespace, name string) Question {
+	return Question{Verb: verb, Group: gr.Group, Resource: gr.Resource, Namespace: namespace, Name: name}
+}
+
+// ReviewFunc asks a cluster's authorizer whether s may do what q asks.
+type ReviewFunc func(ctx context.Context, c *Cluster, s *Subject, q Question) (bool, error)
+
+// Reviewer answers, for one operation, questions the access set said no
+// to. Review returns one answer per question, in order.
+type Reviewer interface {
+	Review(ctx context.Context, c *Cluster, qs []Question) []bool
+}
+
+type reviewerKey struct{}
+
+// WithReviewer returns a context whose reads put what RBAC refuses to the
+// cluster's authorizer through r.
+func WithReviewer(ctx context.Context, r Reviewer) context.Context {
+	return context.WithValue(ctx, reviewerKey{}, r)
+}
+
+// reviewer returns the context's reviewer, or nil when there is none or
+// the subject must not be reviewed: the unrestricted demo subject needs
+// none, and the apiserver would match a foreign service account's
+// ServiceAccount bindings by name (see ForeignServiceAccount).
+func (c *Cluster) reviewer(ctx context.Context) Reviewer {
+	s := SubjectFrom(ctx)
+	if s == nil || s.Unrestricted || s.ForeignServiceAccount(c.Name) {
+		return nil
+	}
+	r, _ := ctx.Value(reviewerKey{}).(Reviewer)
+	return r
+}
+
+// allows reports whether the context's subject may do verb on the
+// resource: the access set, else the reviewer.
+func (c *Cluster) allows(ctx context.Context, verb string, gr schema.GroupResource, namespace, name string) bool {
+	if c.AccessFor(SubjectFrom(ctx)).Allows(verb, gr, namespace, name) {
+		return true
+	}
+	if gr.Group == "" && gr.Resource == "namespaces" && namespace == "" {
+		namespace = name // as the apiserver asks about one namespace
+	}
+	r := c.reviewer(ctx)
+	return r != nil && r.Review(ctx, c, []Question{question(verb, gr, namespace, name)})[0]
+}
+
+// Allows reports whether the context's subject may do verb on the
+// resource, in the namespace ("" for all or cluster-scoped), on the named
+// object ("" for any): the access set, and where it says no and the
+// context has a reviewer, the cluster's authorizer.
+func (c *Cluster) Allows(ctx context.Context, verb string, gr schema.GroupResource, namespace, name string) bool {
+	return c.allows(ctx, verb, gr, namespace, name)
+}
+
+// visibleGR keeps the objects the context's subject may see: those it may
+// list in their namespace (or cluster-wide) or get by name. What the access
+// set hides is put to the reviewer as at most one question for the whole
+// cluster and then one per namespace of the hidden objects (for Namespace
+// objects: may get it), never one per object.
+func (c *Cluster) visibleGR(ctx context.Context, gr schema.GroupResource, objs []any) []any {
+	a := c.AccessFor(SubjectFrom(ctx))
+	if a.Allows("list", gr, "", "") {
+		return objs
+	}
+	seen := make([]bool, len(objs))
+	hidden := map[string]bool{} // namespaces of hidden objects
+	isNamespace := gr.Group == "" && gr.Resource == "namespaces"
+	for i, o := range objs {
+		m, err := metaOf(o)
+		if err != nil {
+			continue
+		}
+		if seen[i] = a.CanSee(gr, m.GetNamespace(), m.GetName()); !seen[i] {
+			ns := m.GetNamespace()
+			if isNamespace {
+				ns = m.GetName()
+			}
+			hidden[ns] = true
+		}
+	}
+	r := c.reviewer(ctx)
+	if len(hidden) == 0 || r == nil {
+		return masked(objs, seen)
+	}
+	if r.Review(ctx, c, []Question{question("list", gr, "", "")})[0] {
+		return objs
+	}
+	delete(hidden, "")
+	if len(hidden) == 0 {
+		return masked(objs, seen)
+	}
+	namespaces := make([]string, 0, len(hidden))
+	qs := make([]Question, 0, len(hidden))
+	for ns := range hidden {
+		namespaces = append(namespaces, ns)
+		if isNamespace {
+			qs = append(qs, question("get", gr, ns, ns))
+		} else {
+			qs = append(qs, question("list", gr, ns, ""))
+		}
+	}
+	answers := r.Review(ctx, c, qs)
+	for i, ns := range namespaces {
+		hidden[ns] = answers[i]
+	}
+	for i, o := range objs {
+		if seen[i] {
+			continue
+		}
+		if m, err := metaOf(o); err == nil {
+			ns := m.GetNamespace()
+			if isNamespace {
+				ns = m.GetName()
+			}
+			seen[i] = hidden[ns]
+		}
+	}
+	return masked(objs, seen)
+}
+
+func masked(objs []any, mask []bool) []any {
+	out := objs[:0:0]
+	for i, o := range objs {
+		if mask[i] {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// reviewTTL is how long an answer of the authorizer is reused, by every
+// request of the subject: a grant or a revocation made outside RBAC shows
+// within this time.
+const reviewTTL = 10 * time.Second
+
+// maxReviews bounds a cluster's cache of answers.
+const maxReviews = 10000
+
+// reviewParallel bounds the SubjectAccessReviews one batch has in flight.
+const reviewParallel = 8
+
+type reviewKey struct {
+	subject string
+	q       Question
+}
+
+type reviewAnswer struct {
+	allowed bool
+	expires time.Time
+}
+
+type reviewCache struct {
+	mu      sync.Mutex
+	answers map[reviewKey]reviewAnswer
+}
+
+// Review asks the cluster's authorizer each question about the context's
+// subject, concurrently, reusing answers younger than reviewTTL. A failed
+// review is a no (fail closed) and is not remembered.
+func (c *Cluster) Review(ctx context.Context, qs []Question) []bool {
+	out := make([]bool, len(qs))
+	s := SubjectFrom(ctx)
+	if s == nil {
+		return out
+	}
+	if s.Unrestricted {
+		for i := range out {
+			out[i] = true
+		}
+		return out
+	}
+	if s.ForeignServiceAccount(c.Name) {
+		return out
+	}
+	subject := s.key()
+	now := time.Now()
+	rc := &c.reviews
+	var ask []int
+	rc.mu.Lock()
+	for i, q := range qs {
+		if a, ok := rc.answers[reviewKey{subject, q}]; ok && now.Before(a.expires) {
+			out[i] = a.allowed
+		} else {
+			ask = append(ask, i)
+		}
+	}
+	rc.mu.Unlock()
+	if len(ask) == 0 {
+		return out
+	}
+	review := c.review
+	if review == nil {
+		review = SubjectAccessReview
+	}
+	ok := make([]bool, len(ask))
+	sem := make(chan struct{}, reviewParallel)
+	var wg sync.WaitGroup
+	for j, i := range ask {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			allowed, err := review(ctx, c, s, qs[i])
+			if err != nil {
+				c.log.WarnContext(ctx, "subject access review failed; treating it as a refusal", "cluster", c.Name, "user", s.User, "question", qs[i], "err", err)
+				return
+			}
+			out[i], ok[j] = allowed, true
+		})
+	}
+	wg.Wait()
+	expires := time.Now().Add(reviewTTL)
+	rc.mu.Lock()
+	if rc.answers == nil || len(rc.answers)+len(ask) > maxReviews {
+		rc.answers = map[reviewKey]reviewAnswer{}
+	}
+	for j, i := range ask {
+		if ok[j] {
+			rc.answers[reviewKey{subject, qs[i]}] = reviewAnswer{allowed: out[i], expires: expires}
+		}
+	}
+	rc.mu.Unlock()
+	return out
+}
+
+// SubjectAccessReview is the ReviewFunc that asks the apiserver, with
+// clustergraph's credentials (which need create on
+// subjectaccessreviews.authorization.k8s.io).
+func SubjectAccessReview(ctx context.Context, c *Cluster, s *Subject, q Question) (bool, error) {
+	resource, sub, _ := strings.Cut(q.Resource, "/")
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: s.User, Groups: s.GroupsIn(c.Name),
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Verb: q.Verb, Group: q.Group, Resource: resource, Subresource: sub, Namespace: q.Namespace, Name: q.Name,
+		},
+	}}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	got, err := c.Typed.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+	if err != nil {
+		return false, err
+	}
+	return got.Status.Allowed && !got.Status.Denied, nil
+}
