@@ -30,6 +30,7 @@ import (
 	"github.com/clustergraph/clustergraph/auth"
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/terminal"
 )
 
 // config is everything the server can be told, by flag or environment.
@@ -47,6 +48,7 @@ type config struct {
 	auditPath   string
 	versionsCM  string
 	storage     storageConfig
+	shell       terminal.ShellConfig
 	authzFall   string
 	persisted   string
 }
@@ -119,6 +121,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.storage.alertBasicAuth, "alert-basic-auth", getenv("CLUSTERGRAPH_ALERT_BASIC_AUTH"), "USER:PASSWORD POST /alert accepts as basic auth (env CLUSTERGRAPH_ALERT_BASIC_AUTH)")
 	fs.StringVar(&cfg.authzFall, "authz-fallback", env("CLUSTERGRAPH_AUTHZ_FALLBACK", api.AuthzFallbackNone), "what a read RBAC refuses does: none (refused) or sar (asks the apiserver with a SubjectAccessReview, for webhook authorizers; costs apiserver calls) (env CLUSTERGRAPH_AUTHZ_FALLBACK)")
 	fs.StringVar(&cfg.persisted, "persisted-queries", getenv("CLUSTERGRAPH_PERSISTED_QUERIES"), "JSON file mapping sha256 → query: when set, only those queries are run, by hash (APQ extension) or exact text (env CLUSTERGRAPH_PERSISTED_QUERIES)")
+	fs.StringVar(&cfg.shell.Namespace, "shell-namespace", getenv("CLUSTERGRAPH_SHELL_NAMESPACE"), "namespace (in every cluster) for cluster-shell pods; empty turns clusterShell off (env CLUSTERGRAPH_SHELL_NAMESPACE)")
+	fs.StringVar(&cfg.shell.Image, "shell-image", env("CLUSTERGRAPH_SHELL_IMAGE", "registry.k8s.io/kubectl:v1.37.2"), "image with kubectl and a shell for cluster shells (env CLUSTERGRAPH_SHELL_IMAGE)")
+	fs.StringVar(&cfg.shell.ProxyURL, "shell-proxy-url", getenv("CLUSTERGRAPH_SHELL_PROXY_URL"), "URL at which shell pods reach this server, e.g. http://clustergraph.clustergraph.svc:8080 (env CLUSTERGRAPH_SHELL_PROXY_URL)")
 	fs.StringVar(&cfg.logLevel, "log-level", env("CLUSTERGRAPH_LOG_LEVEL", "info"), "debug, info, warn or error (env CLUSTERGRAPH_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -141,6 +146,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if cfg.storage.meterEvery < time.Second {
 		return cfg, fmt.Errorf("-metering-interval must be at least 1s, got %s", cfg.storage.meterEvery)
+	}
+	if (cfg.shell.Namespace == "") != (cfg.shell.ProxyURL == "") {
+		return cfg, fmt.Errorf("-shell-namespace and -shell-proxy-url go together (cluster shells need both)")
 	}
 	if b := cfg.storage.alertBasicAuth; b != "" && !strings.Contains(b, ":") {
 		return cfg, fmt.Errorf("-alert-basic-auth must be USER:PASSWORD")
@@ -227,6 +235,7 @@ func run(cfg config) error {
 			Registry: reg, Authenticator: authn, AllowedOrigins: cfg.origins, NoIntrospection: cfg.noIntro, AuthzFallback: cfg.authzFall, PersistedQueries: persisted,
 			MaxPage: cfg.maxPage, MaxBodyBytes: cfg.maxBody, Audit: audit.New(auditOut), VersionsConfigMap: cfg.versionsCM, Logger: log,
 			DB: store, Alerts: hub, AlertAuth: api.AlertAuth{Token: cfg.storage.alertToken, BasicAuth: cfg.storage.alertBasicAuth},
+			Shell: shellConfig(cfg.shell),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Websockets are hijacked connections that Shutdown does not wait
@@ -250,4 +259,12 @@ func run(cfg config) error {
 		return err
 	}
 	return nil
+}
+
+// shellConfig is nil (cluster shells off) unless a namespace is set.
+func shellConfig(c terminal.ShellConfig) *terminal.ShellConfig {
+	if c.Namespace == "" {
+		return nil
+	}
+	return &c
 }

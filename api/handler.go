@@ -78,7 +78,10 @@ type Config struct {
 	Alerts *alerting.Hub
 	// AlertAuth is what POST /alert accepts.
 	AlertAuth AlertAuth
-	Logger    *slog.Logger
+	// Shell configures cluster shells and their proxy (/shell-proxy/);
+	// nil switches them off.
+	Shell  *terminal.ShellConfig
+	Logger *slog.Logger
 }
 
 // AlertAuth holds the credentials of POST /alert: a bearer token, or basic
@@ -126,6 +129,12 @@ func NewHandler(cfg Config) http.Handler {
 		cfg.Alerts = alerting.NewHub(cfg.DB.Store, 0, cfg.Logger)
 	}
 	mux := http.NewServeMux()
+	if cfg.Shell != nil {
+		if cfg.Shell.Tokens == nil {
+			cfg.Shell.Tokens = terminal.NewShellTokens()
+		}
+		mux.Handle("/shell-proxy/", shellProxy(cfg.Registry, cfg.Shell.Tokens))
+	}
 	mux.Handle("/alert", &alerting.Receiver{
 		Store: cfg.DB.Store, Hub: cfg.Alerts, Token: cfg.AlertAuth.Token, BasicAuth: cfg.AlertAuth.BasicAuth,
 		Insecure: cfg.Authenticator == nil, MaxBody: cfg.MaxBodyBytes, DefaultCluster: onlyCluster(cfg.Registry), Log: cfg.Logger,
@@ -138,7 +147,7 @@ func NewHandler(cfg Config) http.Handler {
 }
 
 func graphQL(cfg Config) http.Handler {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: cfg.Registry, MaxPage: cfg.MaxPage, Terminals: terminal.NewRegistry(cfg.Terminal), Audit: cfg.Audit, VersionsConfigMap: cfg.VersionsConfigMap, DB: cfg.DB, Alerts: cfg.Alerts}}))
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: cfg.Registry, MaxPage: cfg.MaxPage, Terminals: terminal.NewRegistry(cfg.Terminal), Audit: cfg.Audit, VersionsConfigMap: cfg.VersionsConfigMap, DB: cfg.DB, Alerts: cfg.Alerts, Shell: cfg.Shell}}))
 	// Browsers may open a websocket from the server's own origin and from
 	// AllowedOrigins only (cross-site websocket hijacking, CVE-2019-13209);
 	// an Origin of "null" is refused.

@@ -741,12 +741,13 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		Alerts   func(childComplexity int, clusters []string, filter *model.AlertFilter) int
-		Events   func(childComplexity int, clusters []string, filter *model.EventFilter) int
-		Logs     func(childComplexity int, cluster string, namespace string, workload *string, labelSelector *string, container *string, sinceSeconds *int, tailLines *int, timestamps *bool, follow *bool) int
-		PodLogs  func(childComplexity int, cluster string, namespace string, pod string, container *string, sinceSeconds *int, sinceTime *time.Time, tailLines *int, timestamps *bool, previous *bool, follow *bool) int
-		Terminal func(childComplexity int, cluster string, namespace string, pod string, container *string, command []string, tty *bool, cols *int, rows *int) int
-		Watch    func(childComplexity int, kind string, clusters []string, namespace *string, labelSelector *string, fieldSelector *string, after *string) int
+		Alerts       func(childComplexity int, clusters []string, filter *model.AlertFilter) int
+		ClusterShell func(childComplexity int, cluster string, cols *int, rows *int) int
+		Events       func(childComplexity int, clusters []string, filter *model.EventFilter) int
+		Logs         func(childComplexity int, cluster string, namespace string, workload *string, labelSelector *string, container *string, sinceSeconds *int, tailLines *int, timestamps *bool, follow *bool) int
+		PodLogs      func(childComplexity int, cluster string, namespace string, pod string, container *string, sinceSeconds *int, sinceTime *time.Time, tailLines *int, timestamps *bool, previous *bool, follow *bool) int
+		Terminal     func(childComplexity int, cluster string, namespace string, pod string, container *string, command []string, tty *bool, cols *int, rows *int) int
+		Watch        func(childComplexity int, kind string, clusters []string, namespace *string, labelSelector *string, fieldSelector *string, after *string) int
 	}
 
 	Taint struct {
@@ -982,6 +983,7 @@ type SubscriptionResolver interface {
 	PodLogs(ctx context.Context, cluster string, namespace string, pod string, container *string, sinceSeconds *int, sinceTime *time.Time, tailLines *int, timestamps *bool, previous *bool, follow *bool) (<-chan *model.LogChunk, error)
 	Logs(ctx context.Context, cluster string, namespace string, workload *string, labelSelector *string, container *string, sinceSeconds *int, tailLines *int, timestamps *bool, follow *bool) (<-chan *model.LogChunk, error)
 	Terminal(ctx context.Context, cluster string, namespace string, pod string, container *string, command []string, tty *bool, cols *int, rows *int) (<-chan *model.TerminalFrame, error)
+	ClusterShell(ctx context.Context, cluster string, cols *int, rows *int) (<-chan *model.TerminalFrame, error)
 	Alerts(ctx context.Context, clusters []string, filter *model.AlertFilter) (<-chan *model.Alert, error)
 	Events(ctx context.Context, clusters []string, filter *model.EventFilter) (<-chan *model.Event, error)
 }
@@ -4191,6 +4193,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.Alerts(childComplexity, args["clusters"].([]string), args["filter"].(*model.AlertFilter)), true
+	case "Subscription.clusterShell":
+		if e.ComplexityRoot.Subscription.ClusterShell == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_clusterShell_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ClusterShell(childComplexity, args["cluster"].(string), args["cols"].(*int), args["rows"].(*int)), true
 	case "Subscription.events":
 		if e.ComplexityRoot.Subscription.Events == nil {
 			break
@@ -5171,6 +5184,24 @@ type Subscription {
     "Initial width in columns (TTY only)."
     cols: Int
     "Initial height in rows (TTY only)."
+    rows: Int
+  ): TerminalFrame!
+  """
+  A kubectl shell in a cluster, for the caller (the replaced console's
+  ` + "`" + `termtype: cluster` + "`" + `): clustergraph starts a short-lived pod in the namespace
+  the operator configured (--shell-namespace) from a kubectl image, execs a
+  shell in it, and removes it when the session ends. kubectl in it reaches the
+  apiserver only through clustergraph, impersonating the caller: it can do
+  exactly what the caller may, never what clustergraph may. Input, resize and
+  close work as for ` + "`" + `terminal` + "`" + `. UNAVAILABLE when the server has no shell
+  namespace configured.
+  """
+  clusterShell(
+    "The cluster."
+    cluster: String!
+    "Initial width in columns."
+    cols: Int
+    "Initial height in rows."
     rows: Int
   ): TerminalFrame!
   """
@@ -11881,6 +11912,36 @@ func (ec *executionContext) field_Subscription_alerts_args(ctx context.Context, 
 		return nil, err
 	}
 	args["filter"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_clusterShell_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "cluster",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cluster"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "cols",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cols"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "rows",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["rows"] = arg2
 	return args, nil
 }
 
@@ -25673,6 +25734,50 @@ func (ec *executionContext) fieldContext_Subscription_terminal(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_clusterShell(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_clusterShell(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ClusterShell(ctx, fc.Args["cluster"].(string), fc.Args["cols"].(*int), fc.Args["rows"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TerminalFrame) graphql.Marshaler {
+			return ec.marshalNTerminalFrame2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTerminalFrame(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_clusterShell(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TerminalFrame(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_clusterShell_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_alerts(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -33837,6 +33942,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_logs(ctx, fields[0])
 	case "terminal":
 		return ec._Subscription_terminal(ctx, fields[0])
+	case "clusterShell":
+		return ec._Subscription_clusterShell(ctx, fields[0])
 	case "alerts":
 		return ec._Subscription_alerts(ctx, fields[0])
 	case "events":

@@ -29,4 +29,6 @@ type Resolver struct {
 	DB *db.Handle
 	// Alerts streams alert changes to subscriptions.
 	Alerts *alerting.Hub
+	// Shell configures cluster shells; nil or an empty namespace: none.
+	Shell *terminal.ShellConfig
 }

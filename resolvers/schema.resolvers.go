@@ -947,6 +947,10 @@ func (r *subscriptionResolver) Terminal(ctx context.Context, cluster string, nam
 	return r.openTerminal(ctx, c, k8s.ExecOptions{Namespace: namespace, Pod: pod, Container: ct, Command: cmd, TTY: tty == nil || *tty}, w, h), nil
 }
 
+func (r *subscriptionResolver) ClusterShell(ctx context.Context, cluster string, cols *int, rows *int) (<-chan *model.TerminalFrame, error) {
+	return r.clusterShell(ctx, cluster, cols, rows)
+}
+
 func (r *subscriptionResolver) Alerts(ctx context.Context, clusters []string, filter *model.AlertFilter) (<-chan *model.Alert, error) {
 	return r.subscribeAlerts(ctx, clusters, filter)
 }

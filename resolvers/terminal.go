@@ -74,8 +74,12 @@ func exitFrame(err error) *model.TerminalFrame {
 
 // execTarget validates a terminal's container and command.
 func execTarget(pod *corev1.Pod, container *string, command []string) (string, []string, error) {
-	names := k8s.ContainersOf(pod, false)
-	ct := names[0]
+	ct := ""
+	var names []string
+	if pod != nil {
+		names = k8s.ContainersOf(pod, false)
+		ct = names[0]
+	}
 	if container != nil {
 		ct = *container
 		found := false

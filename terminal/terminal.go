@@ -258,3 +258,6 @@ func (r *Registry) Close(ctx context.Context, id string) error {
 	s.stop(nil)
 	return nil
 }
+
+// Limits are the registry's session bounds.
+func (r *Registry) Limits() Limits { return r.limits }

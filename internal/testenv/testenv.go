@@ -182,3 +182,10 @@ func Kubectl(t testing.TB, c Cluster, args ...string) (string, error) {
 	}
 	return string(out), nil
 }
+
+// KubectlPath is the testbed's kubectl binary.
+func KubectlPath(t testing.TB) string {
+	t.Helper()
+	_, _ = Kubectl(t, Cluster{Kubeconfig: os.DevNull}, "version", "--client")
+	return filepath.Join(kubectlDir.dir, "kubectl")
+}

@@ -1,0 +1,134 @@
+package api_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/clustergraph/clustergraph/api"
+	"github.com/clustergraph/clustergraph/internal/testenv"
+	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/terminal"
+)
+
+// TestClusterShell: a cluster shell runs in a pod clustergraph starts in
+// the configured namespace; kubectl's kubeconfig there reaches the
+// apiserver only as the caller (smuggled impersonation headers included),
+// and pod, Secret and token are gone when the session ends.
+func TestClusterShell(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	const shellNS = "cg-shell"
+	makeNamespace(t, c, shellNS)
+	user := makeUser(t, cs[:1], "cg-shell-user", func(cl testenv.Cluster, u string) {
+		roleBinding(t, cl, "shop", "cg-shell-user", "ClusterRole", "view", u)
+	})
+	shell := &terminal.ShellConfig{Namespace: shellNS, Image: "registry.k8s.io/kubectl:v1.37.2"}
+	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true, auth: true,
+		configHook: func(cfg *api.Config) { cfg.Shell = shell }})
+	shell.ProxyURL = s.URL
+
+	st := subscribeWS(t, s, user.token, `subscription { terminal: clusterShell(cluster: "`+c.Context+`", cols: 120, rows: 40) { session type data exitCode error } }`, nil)
+	started, ok := st.nextFrame()
+	if !ok || started.Type != "STARTED" || started.Session == "" {
+		t.Fatalf("first frame %+v", started)
+	}
+	pods, err := c.Client.CoreV1().Pods(shellNS).List(ctx, metav1.ListOptions{LabelSelector: k8s.ShellLabel})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("shell pods: %v %v", pods, err)
+	}
+	pod := pods.Items[0]
+	if pod.Spec.AutomountServiceAccountToken == nil || *pod.Spec.AutomountServiceAccountToken || pod.Spec.Containers[0].Image != shell.Image {
+		t.Errorf("shell pod spec %+v: want no service-account token and the configured image", pod.Spec)
+	}
+	secret, err := c.Client.CoreV1().Secrets(shellNS).Get(ctx, pod.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := secret.Data["kubeconfig"]
+
+	// What kubectl in the pod can do: exactly what the caller may.
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, impersonate := range map[string]rest.ImpersonationConfig{"plain": {}, "smuggling Impersonate-User": {UserName: "system:admin", Groups: []string{"system:masters"}}} {
+		cfg := rest.CopyConfig(cfg)
+		cfg.Impersonate = impersonate
+		cl := kubernetes.NewForConfigOrDie(cfg)
+		who, err := cl.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		if err != nil || who.Status.UserInfo.Username != user.user {
+			t.Errorf("%s: the shell's kubeconfig is %+v (%v), want %s", name, who, err, user.user)
+		}
+		if _, err := cl.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{}); err != nil {
+			t.Errorf("%s: listing pods in shop (the caller may): %v", name, err)
+		}
+		if _, err := cl.CoreV1().Pods("ops").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("%s: listing pods in ops (the caller may not): %v, want Forbidden", name, err)
+		}
+		if _, err := cl.CoreV1().Secrets(shellNS).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("%s: listing the shell namespace's secrets: %v, want Forbidden (never clustergraph's rights)", name, err)
+		}
+	}
+
+	// kubectl typed into the shell (kwok runs exec'd commands on this
+	// machine, so the testbed's kubectl with the pod's kubeconfig stands in
+	// for the image's).
+	file := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(file, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	input := `mutation($s: ID!, $d: String!) { terminalInput(session: $s, data: $d) }`
+	var sent struct{ TerminalInput bool }
+	s.as(user.token).query(t, input, map[string]any{"s": started.Session,
+		"d": testenv.KubectlPath(t) + " --kubeconfig " + file + " auth whoami -o jsonpath='{.status.userInfo.username}'; echo; exit\n"}, &sent)
+	var out strings.Builder
+	for {
+		f, ok := st.nextFrame()
+		if !ok {
+			t.Fatalf("stream ended without EXIT; output %q", out.String())
+		}
+		if f.Data != nil {
+			out.WriteString(*f.Data)
+		}
+		if f.Type == "EXIT" {
+			break
+		}
+	}
+	if !strings.Contains(out.String(), user.user) {
+		t.Errorf("kubectl auth whoami in the shell printed %q, want %s", out.String(), user.user)
+	}
+
+	// Gone with the session: the pod, its Secret and the token.
+	eventually(t, 30*time.Second, "the shell pod and secret deleted", func() bool {
+		_, perr := c.Client.CoreV1().Pods(shellNS).Get(ctx, pod.Name, metav1.GetOptions{})
+		_, serr := c.Client.CoreV1().Secrets(shellNS).Get(ctx, pod.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(perr) && apierrors.IsNotFound(serr) || apierrors.IsNotFound(perr) && serr == nil && isTerminating(c, shellNS, pod.Name)
+	})
+	cl := kubernetes.NewForConfigOrDie(cfg)
+	if _, err := cl.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{}); !apierrors.IsUnauthorized(err) {
+		t.Errorf("the token after the session: %v, want Unauthorized", err)
+	}
+
+	// A server without a shell namespace says so.
+	plain := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true, auth: true})
+	if code := subscribeWS(t, plain, user.token, `subscription { clusterShell(cluster: "`+c.Context+`") { type } }`, nil).errorCode(); code != "UNAVAILABLE" {
+		t.Errorf("clusterShell without configuration: %q, want UNAVAILABLE", code)
+	}
+}
+
+// isTerminating reports whether a Secret waits for the garbage collector.
+func isTerminating(c testenv.Cluster, ns, name string) bool {
+	s, err := c.Client.CoreV1().Secrets(ns).Get(context.Background(), name, metav1.GetOptions{})
+	return err == nil && s.DeletionTimestamp != nil
+}

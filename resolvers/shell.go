@@ -1,0 +1,69 @@
+package resolvers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/clustergraph/clustergraph/graph/model"
+	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/terminal"
+)
+
+// clusterShell starts a shell pod, execs a shell in it (as clustergraph:
+// the pod is clustergraph's), and streams the session like a terminal.
+// kubectl in the pod holds only a proxy token that acts as the caller and
+// dies with the session, when the pod is removed too.
+func (r *Resolver) clusterShell(ctx context.Context, cluster string, cols, rows *int) (<-chan *model.TerminalFrame, error) {
+	sh := r.Shell
+	if sh == nil || sh.Namespace == "" || sh.ProxyURL == "" {
+		return nil, fmt.Errorf("%w: cluster shells are not configured on this server (--shell-namespace, --shell-proxy-url)", k8s.ErrUnavailable)
+	}
+	c, err := r.Registry.Cluster(cluster)
+	if err != nil {
+		return nil, err
+	}
+	subject := k8s.SubjectFrom(ctx)
+	if subject == nil {
+		return nil, fmt.Errorf("%w: no caller", k8s.ErrForbidden)
+	}
+	token := sh.Tokens.Add(terminal.ShellSession{Cluster: c.Name, Subject: subject})
+	timeout := sh.StartTimeout
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	pod, cleanup, err := c.StartShellPod(ctx, k8s.ShellPod{
+		Namespace: sh.Namespace, Image: sh.Image, Session: token[:32], User: subject.User,
+		Kubeconfig: k8s.ShellKubeconfig(strings.TrimSuffix(sh.ProxyURL, "/")+"/shell-proxy/"+token, c.Name),
+		MaxLength:  r.Terminals.Limits().MaxLength,
+	}, timeout)
+	r.Audit.Record(ctx, "clusterShell.start", c.Name, "pods/"+sh.Namespace+"/"+pod, err)
+	if err != nil {
+		sh.Tokens.Remove(token)
+		return nil, err
+	}
+	w, h := 0, 0
+	if cols != nil && rows != nil {
+		w, h = *cols, *rows
+	}
+	_, cmd, _ := execTarget(nil, nil, nil)
+	frames := r.openTerminal(ctx, c, k8s.ExecOptions{Namespace: sh.Namespace, Pod: pod, Container: "shell", Command: cmd, TTY: true, AsServer: true}, w, h)
+	out := make(chan *model.TerminalFrame)
+	go func() {
+		defer close(out)
+		defer func() {
+			sh.Tokens.Remove(token)
+			cleanup()
+			r.Audit.Record(ctx, "clusterShell.end", c.Name, "pods/"+sh.Namespace+"/"+pod, nil)
+		}()
+		for f := range frames {
+			select {
+			case out <- f:
+			case <-ctx.Done():
+				// Drain: openTerminal ends on ctx too.
+			}
+		}
+	}()
+	return out, nil
+}
