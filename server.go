@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -184,6 +185,13 @@ func run(cfg config) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	return serve(ctx, cfg, log, nil)
+}
+
+// serve runs the server until ctx ends, then shuts down: HTTP requests
+// finish, websockets close with 1001 (going away). listening, when set,
+// is told the address once the listener is open.
+func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net.Addr)) error {
 
 	reg := k8s.NewRegistry(k8s.RegistryConfig{Kubeconfigs: cfg.kubeconfigs, InCluster: cfg.inCluster, Logger: log})
 	if err := reg.Start(ctx); err != nil {
@@ -202,6 +210,7 @@ func run(cfg config) error {
 		return err
 	}
 
+	var openSockets sync.WaitGroup
 	sockets, closeSockets := context.WithCancel(context.Background())
 	defer closeSockets()
 	ln, err := net.Listen("tcp", cfg.listen)
@@ -235,7 +244,7 @@ func run(cfg config) error {
 			Registry: reg, Authenticator: authn, AllowedOrigins: cfg.origins, NoIntrospection: cfg.noIntro, AuthzFallback: cfg.authzFall, PersistedQueries: persisted,
 			MaxPage: cfg.maxPage, MaxBodyBytes: cfg.maxBody, Audit: audit.New(auditOut), VersionsConfigMap: cfg.versionsCM, Logger: log,
 			DB: store, Alerts: hub, AlertAuth: api.AlertAuth{Token: cfg.storage.alertToken, BasicAuth: cfg.storage.alertBasicAuth},
-			Shell: shellConfig(cfg.shell),
+			Shell: shellConfig(cfg.shell), Draining: sockets.Done(), OpenSockets: &openSockets,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Websockets are hijacked connections that Shutdown does not wait
@@ -245,6 +254,9 @@ func run(cfg config) error {
 	}
 	srv.RegisterOnShutdown(closeSockets)
 	log.Info("serving GraphQL", "url", "http://"+ln.Addr().String()+"/query", "graphiql", "http://"+ln.Addr().String()+"/")
+	if listening != nil {
+		listening(ln.Addr())
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -257,6 +269,16 @@ func run(cfg config) error {
 	defer cancel()
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	// Shutdown does not wait for hijacked connections: wait for the
+	// websockets' close frames (1001, going away) to go out.
+	closed := make(chan struct{})
+	go func() { openSockets.Wait(); close(closed) }()
+	select {
+	case <-closed:
+		log.Info("every websocket closed")
+	case <-shutdown.Done():
+		log.Warn("websockets still open at the shutdown deadline")
 	}
 	return nil
 }

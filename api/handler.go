@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -78,6 +79,12 @@ type Config struct {
 	Alerts *alerting.Hub
 	// AlertAuth is what POST /alert accepts.
 	AlertAuth AlertAuth
+	// Draining is closed when the server starts shutting down: websockets
+	// then close with 1001 (going away) so clients reconnect elsewhere.
+	Draining <-chan struct{}
+	// OpenSockets, when set, counts open websockets (to wait for them at
+	// shutdown).
+	OpenSockets *sync.WaitGroup
 	// Shell configures cluster shells and their proxy (/shell-proxy/);
 	// nil switches them off.
 	Shell  *terminal.ShellConfig
@@ -153,8 +160,10 @@ func graphQL(cfg Config) http.Handler {
 	// an Origin of "null" is refused.
 	srv.AddTransport(transport.Websocket{
 		Implementation: guardedWebsockets{
-			inner: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{OriginPatterns: cfg.AllowedOrigins}},
-			max:   cfg.Limits.MaxSubscriptions,
+			inner:    transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{OriginPatterns: cfg.AllowedOrigins}},
+			max:      cfg.Limits.MaxSubscriptions,
+			draining: cfg.Draining,
+			open:     cfg.OpenSockets,
 		},
 		KeepAlivePingInterval: 10 * time.Second,
 		InitFunc:              wsInit(cfg.Authenticator, cfg.TokenRecheck),

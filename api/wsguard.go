@@ -21,6 +21,13 @@ import (
 type guardedWebsockets struct {
 	inner transport.WebsocketImplementation
 	max   int
+	// draining is done once the server shuts down: sockets then close with
+	// 1001 (going away), which tells clients to reconnect elsewhere, not
+	// gqlgen's 1000 (a normal end).
+	draining <-chan struct{}
+	// open counts the sockets, so a shutdown can wait for their close
+	// frames to go out.
+	open *sync.WaitGroup
 }
 
 func (g guardedWebsockets) Accept(w http.ResponseWriter, r *http.Request, o transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
@@ -28,12 +35,19 @@ func (g guardedWebsockets) Accept(w http.ResponseWriter, r *http.Request, o tran
 	if err != nil {
 		return nil, err
 	}
-	return &guardedConn{WebsocketConn: c, max: g.max, active: map[string]bool{}}, nil
+	gc := &guardedConn{WebsocketConn: c, max: g.max, active: map[string]bool{}, draining: g.draining}
+	if g.open != nil {
+		g.open.Add(1)
+		gc.done = sync.OnceFunc(g.open.Done)
+	}
+	return gc, nil
 }
 
 type guardedConn struct {
 	transport.WebsocketConn
-	max int
+	max      int
+	draining <-chan struct{}
+	done     func()
 
 	mu     sync.Mutex
 	active map[string]bool
@@ -117,4 +131,32 @@ func (c *guardedConn) SetReadDeadline(t time.Time) error {
 		return d.SetReadDeadline(t)
 	}
 	return nil
+}
+
+// WriteClose says "going away" instead of a normal closure while the server
+// shuts down.
+func (c *guardedConn) WriteClose(code int, message string) error {
+	if code == websocketNormalClosure && c.draining != nil {
+		select {
+		case <-c.draining:
+			code, message = websocketGoingAway, "server shutting down; reconnect"
+		default:
+		}
+	}
+	return c.WebsocketConn.WriteClose(code, message)
+}
+
+// Websocket close codes (RFC 6455).
+const (
+	websocketNormalClosure = 1000
+	websocketGoingAway     = 1001
+)
+
+// Close closes the socket and counts it closed.
+func (c *guardedConn) Close() error {
+	err := c.WebsocketConn.Close()
+	if c.done != nil {
+		c.done()
+	}
+	return err
 }
