@@ -288,10 +288,25 @@ func TestDatabaseOutage(t *testing.T) {
 	if out.Metering.TotalCount == 0 {
 		t.Fatal("no metering records")
 	}
+	// Namespaces other tests create or delete meanwhile hold fewer samples;
+	// the seeded ones lived through all three ticks. None may hold more.
+	stable := map[string]bool{"default": true, "kube-system": true}
+	for ns := range seedNamespaces {
+		stable[ns] = true
+	}
+	seen := 0
 	for _, n := range out.Metering.Nodes {
-		if n.Samples != 3 {
-			t.Errorf("namespace %s: %d samples in the hour, want 3 (one per tick, none lost, none doubled)", n.Namespace, n.Samples)
+		if stable[n.Namespace] {
+			seen++
+			if n.Samples != 3 {
+				t.Errorf("namespace %s: %d samples in the hour, want 3 (one per tick, none lost, none doubled)", n.Namespace, n.Samples)
+			}
+		} else if n.Samples > 3 {
+			t.Errorf("namespace %s: %d samples from 3 ticks", n.Namespace, n.Samples)
 		}
+	}
+	if seen != len(stable) {
+		t.Errorf("%d of the %d seeded namespaces have records", seen, len(stable))
 	}
 	if out.Alerts.TotalCount != 1 {
 		t.Errorf("%d alerts, want 1", out.Alerts.TotalCount)
