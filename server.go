@@ -50,6 +50,7 @@ type config struct {
 	versionsCM  string
 	storage     storageConfig
 	shell       terminal.ShellConfig
+	limits      api.Limits
 	authzFall   string
 	persisted   string
 }
@@ -122,6 +123,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.storage.alertBasicAuth, "alert-basic-auth", getenv("CLUSTERGRAPH_ALERT_BASIC_AUTH"), "USER:PASSWORD POST /alert accepts as basic auth (env CLUSTERGRAPH_ALERT_BASIC_AUTH)")
 	fs.StringVar(&cfg.authzFall, "authz-fallback", env("CLUSTERGRAPH_AUTHZ_FALLBACK", api.AuthzFallbackNone), "what a read RBAC refuses does: none (refused) or sar (asks the apiserver with a SubjectAccessReview, for webhook authorizers; costs apiserver calls) (env CLUSTERGRAPH_AUTHZ_FALLBACK)")
 	fs.StringVar(&cfg.persisted, "persisted-queries", getenv("CLUSTERGRAPH_PERSISTED_QUERIES"), "JSON file mapping sha256 → query: when set, only those queries are run, by hash (APQ extension) or exact text (env CLUSTERGRAPH_PERSISTED_QUERIES)")
+	fs.IntVar(&cfg.limits.MaxComplexity, "max-complexity", envInt("CLUSTERGRAPH_MAX_COMPLEXITY", 250000), "largest estimated query cost (fields times the page sizes of the lists around them) (env CLUSTERGRAPH_MAX_COMPLEXITY)")
+	fs.IntVar(&cfg.limits.PerUserConcurrency, "max-user-concurrency", envInt("CLUSTERGRAPH_MAX_USER_CONCURRENCY", 32), "requests one user may have in flight (env CLUSTERGRAPH_MAX_USER_CONCURRENCY)")
+	fs.IntVar(&cfg.limits.MaxDepth, "max-depth", envInt("CLUSTERGRAPH_MAX_DEPTH", 15), "deepest query nesting accepted (env CLUSTERGRAPH_MAX_DEPTH)")
 	fs.StringVar(&cfg.shell.Namespace, "shell-namespace", getenv("CLUSTERGRAPH_SHELL_NAMESPACE"), "namespace (in every cluster) for cluster-shell pods; empty turns clusterShell off (env CLUSTERGRAPH_SHELL_NAMESPACE)")
 	fs.StringVar(&cfg.shell.Image, "shell-image", env("CLUSTERGRAPH_SHELL_IMAGE", "registry.k8s.io/kubectl:v1.37.2"), "image with kubectl and a shell for cluster shells (env CLUSTERGRAPH_SHELL_IMAGE)")
 	fs.StringVar(&cfg.shell.ProxyURL, "shell-proxy-url", getenv("CLUSTERGRAPH_SHELL_PROXY_URL"), "URL at which shell pods reach this server, e.g. http://clustergraph.clustergraph.svc:8080 (env CLUSTERGRAPH_SHELL_PROXY_URL)")
@@ -244,7 +248,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net
 			Registry: reg, Authenticator: authn, AllowedOrigins: cfg.origins, NoIntrospection: cfg.noIntro, AuthzFallback: cfg.authzFall, PersistedQueries: persisted,
 			MaxPage: cfg.maxPage, MaxBodyBytes: cfg.maxBody, Audit: audit.New(auditOut), VersionsConfigMap: cfg.versionsCM, Logger: log,
 			DB: store, Alerts: hub, AlertAuth: api.AlertAuth{Token: cfg.storage.alertToken, BasicAuth: cfg.storage.alertBasicAuth},
-			Shell: shellConfig(cfg.shell), Draining: sockets.Done(), OpenSockets: &openSockets,
+			Limits: cfg.limits, Shell: shellConfig(cfg.shell), Draining: sockets.Done(), OpenSockets: &openSockets,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Websockets are hijacked connections that Shutdown does not wait

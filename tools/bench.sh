@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench.sh is `make bench`: it starts the two seeded test clusters and runs
 # the Go benchmarks, clustergraph next to the apiserver in the same run, and
-# the storage benchmarks on SQLite and a private MariaDB.
+# the storage benchmarks on SQLite and a private MariaDB, then the scale
+# scenarios of issue 7 on bare kwok clusters of 1,000, 10,000 and 50,000
+# pods (BENCH_SIZES="S M" picks sizes).
 # Environment: BENCHFLAGS adds flags to `go test` (e.g. -count 5).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,3 +22,15 @@ go test -run '^$' -bench . -benchmem ${BENCHFLAGS:-} ./api
 log "storage: samples written (rows/s) next to a raw batched INSERT, metering queries over 30 days x 1,000 namespaces"
 # shellcheck disable=SC2086
 go test -run '^$' -bench . -benchtime 20x ${BENCHFLAGS:-} ./db
+
+log "scale benchmarks (issue 7) at sizes ${BENCH_SIZES:-S M L}: clustergraph next to bare informers and the apiserver"
+go build -o bin/clustergraph .
+go build -o bin/peer ./tools/scale/peer
+mkdir -p bench-results
+: >bench-results/scale.md
+for size in ${BENCH_SIZES:-S M L}; do
+  kc=$(tools/testbed/scale.sh up "$size" | tail -n1)
+  go run ./tools/scale/bench -kubeconfig "$kc" -size "$size" -clustergraph bin/clustergraph -peer bin/peer -out bench-results | tee -a bench-results/scale.md
+  tools/testbed/scale.sh down "$size" >/dev/null
+done
+log "scale results: bench-results/scale.md and bench-results/scale-*.json ($((SECONDS - start))s in all)"

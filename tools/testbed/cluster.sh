@@ -145,6 +145,15 @@ up() {
       kwokctl delete cluster --name "$name" --kubeconfig "$KWOK_WORKDIR/unused-kubeconfig.yaml" >&2
     fi
     extras=$(write_extras "$name")
+    # CLUSTERGRAPH_TESTBED_BARE=1 (the scale benchmarks): no controller
+    # manager, scheduler or metrics-server, and no client QPS limits. The
+    # populating tool then writes Deployments, ReplicaSets and pods (with
+    # their node already chosen) itself, and nothing rewrites them.
+    if [ "${CLUSTERGRAPH_TESTBED_BARE:-}" = 1 ]; then
+      mode_flags=(--disable kube-controller-manager,kube-scheduler --disable-qps-limits)
+    else
+      mode_flags=(--enable metrics-server)
+    fi
     log "creating cluster $name (work dir $KWOK_WORKDIR)"
     # --kubeconfig '': do not add a context to ~/.kube/config (delete, which
     # refuses '', gets a throw-away file instead).
@@ -155,7 +164,7 @@ up() {
       --kwok-controller-binary "$bin/kwok" \
       --etcd-binary "$bin/etcd" \
       --metrics-server-binary "$bin/metrics-server" \
-      --enable metrics-server \
+      "${mode_flags[@]}" \
       --config "$extras" \
       --kubeconfig '' \
       --wait 2m >&2
