@@ -3,7 +3,10 @@ package testenv
 import (
 	"database/sql"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -91,7 +94,13 @@ func StartMariaDB(t testing.TB) *MariaDBServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &MariaDBServer{t: t, env: []string{"CLUSTERGRAPH_MARIADB_DIR=" + dir, "CLUSTERGRAPH_MARIADB_PORT="}}
+	// A port outside the range mariadb.sh scans (13306-13400): while this
+	// server is stopped, another run's server must not take its port.
+	port, err := freePort(20000, 29999)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &MariaDBServer{t: t, env: []string{"CLUSTERGRAPH_MARIADB_DIR=" + dir, "CLUSTERGRAPH_MARIADB_PORT=" + strconv.Itoa(port)}}
 	out := strings.TrimSpace(scriptEnv(t, 2*time.Minute, m.env, "mariadb.sh", "up"))
 	lines := strings.Split(out, "\n")
 	m.DSN = "mysql://" + lines[len(lines)-1]
@@ -110,3 +119,16 @@ func (m *MariaDBServer) Stop() {
 
 // Start starts it again on the same port.
 func (m *MariaDBServer) Start() { m.t.Helper(); scriptEnv(m.t, time.Minute, m.env, "mariadb.sh", "up") }
+
+// freePort finds a free TCP port in [lo, hi], trying random ones.
+func freePort(lo, hi int) (int, error) {
+	for range 100 {
+		p := lo + rand.IntN(hi-lo+1)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err == nil {
+			ln.Close()
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no free port in %d-%d", lo, hi)
+}
