@@ -58,8 +58,11 @@ type hub struct {
 const ringSize = 8192
 
 type subscriber struct {
-	r        resource
-	ch       chan Change
+	r resource
+	// ch holds pointers: one published change is shared by every
+	// subscriber, and an idle subscriber's buffer costs 8 bytes a slot
+	// rather than a whole Change (80 bytes; 20 KiB at the default 256).
+	ch       chan *Change
 	overflow bool // set under hub.mu when ch was full
 }
 
@@ -105,12 +108,13 @@ func (h *hub) publishChange(c *Cluster, r resource, ch Change) {
 	if h.next == 0 {
 		h.full = true
 	}
+	shared := &ch
 	for s := range h.subs {
 		if s.r != r || s.overflow {
 			continue
 		}
 		select {
-		case s.ch <- ch:
+		case s.ch <- shared:
 		default:
 			s.overflow = true
 		}
@@ -169,7 +173,7 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 		opts.Buffer = 256
 	}
 	h := c.hub
-	s := &subscriber{r: r, ch: make(chan Change, opts.Buffer)}
+	s := &subscriber{r: r, ch: make(chan *Change, opts.Buffer)}
 
 	// Register and take the starting point under the hub lock, so no change
 	// falls between the replay (or snapshot) and the live stream.
@@ -221,7 +225,7 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 			case <-ctx.Done():
 				return
 			case ch := <-s.ch:
-				if !w.send(ch) {
+				if !w.send(*ch) {
 					return
 				}
 			case <-tick.C:
