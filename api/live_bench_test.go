@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -171,9 +172,16 @@ func reportLatencies(b *testing.B, d []time.Duration) {
 
 // measureDelivery writes liveWrites times at liveInterval per loop and
 // waits for every subscriber to see the last write.
+//
+// Besides latency it reports the CPU time spent per delivered event by
+// this process (for clustergraph: server and benchmark client; for
+// client-go: the client) and by the apiserver (from its
+// process_cpu_seconds_total), which stay comparable when other work on
+// the machine stretches latencies.
 func (l *liveBed) measureDelivery(b *testing.B, rec *recorder) {
 	tick := time.NewTicker(liveInterval)
 	defer tick.Stop()
+	cpu0, api0 := processCPU(), apiserverCPU(b, l.c)
 	for b.Loop() {
 		for range liveWrites {
 			l.write(b)
@@ -181,11 +189,45 @@ func (l *liveBed) measureDelivery(b *testing.B, rec *recorder) {
 		}
 		rec.caughtUp(b, l.seq)
 	}
+	cpu1, api1 := processCPU(), apiserverCPU(b, l.c)
 	b.ReportMetric(0, "ns/op")
 	if n := rec.resyncs.Load(); n > 0 {
 		b.Errorf("%d subscriptions fell behind and were resynced", n)
 	}
+	rec.mu.Lock()
+	n := float64(len(rec.samples))
+	rec.mu.Unlock()
+	b.ReportMetric(float64((cpu1-cpu0).Microseconds())/n, "cpu-us/delivery")
+	b.ReportMetric(float64((api1-api0).Microseconds())/n, "apiserver-cpu-us/delivery")
 	rec.report(b)
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var u syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &u)
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
+}
+
+// apiserverCPU is the CPU time the apiserver has used (its
+// process_cpu_seconds_total metric).
+func apiserverCPU(b *testing.B, c testenv.Cluster) time.Duration {
+	b.Helper()
+	raw, err := c.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		b.Fatalf("the apiserver's metrics: %v", err)
+	}
+	for line := range strings.Lines(string(raw)) {
+		if rest, ok := strings.CutPrefix(line, "process_cpu_seconds_total "); ok {
+			s, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return time.Duration(s * float64(time.Second))
+		}
+	}
+	b.Fatal("no process_cpu_seconds_total in the apiserver's metrics")
+	return 0
 }
 
 // watchMessage is the part of a subscription message the benchmarks read.
