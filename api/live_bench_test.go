@@ -62,6 +62,10 @@ type liveBed struct {
 	token string
 	// seq is the last sequence number written.
 	seq int64
+	// idleCPU and idleAPICPU are what a write costs this process and the
+	// apiserver with nobody watching (with all else they do meanwhile:
+	// kwok, controllers, clustergraph's informers), per write.
+	idleCPU, idleAPICPU time.Duration
 }
 
 func newLiveBed(b *testing.B) *liveBed {
@@ -176,20 +180,12 @@ func reportLatencies(b *testing.B, d []time.Duration) {
 // Besides latency it reports the CPU time spent per delivered event by
 // this process (for clustergraph: server and benchmark client; for
 // client-go: the client) and by the apiserver (from its
-// process_cpu_seconds_total), which stay comparable when other work on
-// the machine stretches latencies.
+// process_cpu_seconds_total), beyond what the same writes cost with
+// nobody watching (measureIdle). CPU stays comparable when other work on
+// the machine stretches latencies; with one subscriber it is lost in the
+// noise of the idle cost.
 func (l *liveBed) measureDelivery(b *testing.B, rec *recorder) {
-	tick := time.NewTicker(liveInterval)
-	defer tick.Stop()
-	cpu0, api0 := processCPU(), apiserverCPU(b, l.c)
-	for b.Loop() {
-		for range liveWrites {
-			l.write(b)
-			<-tick.C
-		}
-		rec.caughtUp(b, l.seq)
-	}
-	cpu1, api1 := processCPU(), apiserverCPU(b, l.c)
+	cpu, apiCPU, writes := l.writeSteadily(b, func() { rec.caughtUp(b, l.seq) })
 	b.ReportMetric(0, "ns/op")
 	if n := rec.resyncs.Load(); n > 0 {
 		b.Errorf("%d subscriptions fell behind and were resynced", n)
@@ -197,9 +193,41 @@ func (l *liveBed) measureDelivery(b *testing.B, rec *recorder) {
 	rec.mu.Lock()
 	n := float64(len(rec.samples))
 	rec.mu.Unlock()
-	b.ReportMetric(float64((cpu1-cpu0).Microseconds())/n, "cpu-us/delivery")
-	b.ReportMetric(float64((api1-api0).Microseconds())/n, "apiserver-cpu-us/delivery")
+	if l.idleCPU > 0 { // the idle sub-benchmark ran
+		b.ReportMetric(float64((cpu-time.Duration(writes)*l.idleCPU).Microseconds())/n, "cpu-us/delivery")
+		b.ReportMetric(float64((apiCPU-time.Duration(writes)*l.idleAPICPU).Microseconds())/n, "apiserver-cpu-us/delivery")
+	}
 	rec.report(b)
+}
+
+// writeSteadily writes liveWrites times at liveInterval per loop, calling
+// done after each round, and returns the CPU time this process and the
+// apiserver used meanwhile, and the number of writes.
+func (l *liveBed) writeSteadily(b *testing.B, done func()) (cpu, apiCPU time.Duration, writes int) {
+	tick := time.NewTicker(liveInterval)
+	defer tick.Stop()
+	cpu0, api0 := processCPU(), apiserverCPU(b, l.c)
+	for b.Loop() {
+		for range liveWrites {
+			l.write(b)
+			writes++
+			<-tick.C
+		}
+		done()
+	}
+	return processCPU() - cpu0, apiserverCPU(b, l.c) - api0, writes
+}
+
+// measureIdle is the CPU cost of the benchmark's writes with nobody
+// watching, per write.
+func (l *liveBed) measureIdle(b *testing.B) {
+	b.Run("idle", func(b *testing.B) {
+		cpu, apiCPU, writes := l.writeSteadily(b, func() {})
+		l.idleCPU, l.idleAPICPU = cpu/time.Duration(writes), apiCPU/time.Duration(writes)
+		b.ReportMetric(0, "ns/op")
+		b.ReportMetric(float64(l.idleCPU.Microseconds()), "cpu-us/write")
+		b.ReportMetric(float64(l.idleAPICPU.Microseconds()), "apiserver-cpu-us/write")
+	})
 }
 
 // processCPU is the user and system CPU time this process has used.
@@ -293,6 +321,7 @@ func (s *synced) wait(b *testing.B) {
 // (Pods(ns).Watch) on the apiserver.
 func BenchmarkLiveWatchDelivery(b *testing.B) {
 	l := newLiveBed(b)
+	l.measureIdle(b)
 	for _, n := range []int{1, 100, maxLiveSubs} {
 		b.Run(fmt.Sprintf("clustergraph-one-socket/subs=%d", n), func(b *testing.B) {
 			c := initWS(b, l.s, l.token)
