@@ -37,7 +37,7 @@ const accessNS = "default"
 
 // makeUser creates the service account in the identity cluster (cs[0]),
 // applies its bindings in every cluster, and returns it with a token.
-func makeUser(t *testing.T, cs []testenv.Cluster, name string, bind func(c testenv.Cluster, user string)) testUser {
+func makeUser(t testing.TB, cs []testenv.Cluster, name string, bind func(c testenv.Cluster, user string)) testUser {
 	t.Helper()
 	id := cs[0]
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: accessNS}}
@@ -72,7 +72,7 @@ func clusterBinding(t *testing.T, c testenv.Cluster, name, role, user string) {
 	t.Cleanup(func() { _ = c.Client.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{}) })
 }
 
-func roleBinding(t *testing.T, c testenv.Cluster, ns, name, kind, role, user string) {
+func roleBinding(t testing.TB, c testenv.Cluster, ns, name, kind, role, user string) {
 	t.Helper()
 	b := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: kind, Name: role}, Subjects: userSubject(user)}
 	if _, err := c.Client.RbacV1().RoleBindings(ns).Create(ctx, b, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {

@@ -274,7 +274,7 @@ func TestMain(m *testing.M) {
 func base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 // waitRunning waits until n pods of the namespace run, as the cache sees it.
-func (s *server) waitRunning(t *testing.T, namespace string, n int) {
+func (s *server) waitRunning(t testing.TB, namespace string, n int) {
 	t.Helper()
 	eventually(t, 30*time.Second, fmt.Sprintf("%d running pods in %s", n, namespace), func() bool {
 		var out struct{ Pods struct{ TotalCount int } }

@@ -39,6 +39,14 @@ type stream struct {
 // subscription on it.
 func subscribeWS(t *testing.T, s *server, token, query string, vars map[string]any) *stream {
 	t.Helper()
+	c := initWS(t, s, token)
+	wsSend(t, c, map[string]any{"id": "w", "type": "subscribe", "payload": map[string]any{"query": query, "variables": vars}})
+	return &stream{t: t, c: c}
+}
+
+// initWS opens a socket and initializes it (with token when set).
+func initWS(t testing.TB, s *server, token string) *websocket.Conn {
+	t.Helper()
 	c, err := wsDial(t, s, "")
 	if err != nil {
 		t.Fatal(err)
@@ -51,8 +59,7 @@ func subscribeWS(t *testing.T, s *server, token, query string, vars map[string]a
 	if m, err := wsRead(c); err != nil || m.Type != "connection_ack" {
 		t.Fatalf("init: %+v %v", m, err)
 	}
-	wsSend(t, c, map[string]any{"id": "w", "type": "subscribe", "payload": map[string]any{"query": query, "variables": vars}})
-	return &stream{t: t, c: c}
+	return c
 }
 
 // next returns the next result of the subscription; ok is false when the
@@ -130,7 +137,7 @@ func (st *stream) until(typ, name string) []watchEvent {
 	}
 }
 
-func makeNamespace(t *testing.T, c testenv.Cluster, name string) {
+func makeNamespace(t testing.TB, c testenv.Cluster, name string) {
 	t.Helper()
 	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
@@ -138,7 +145,7 @@ func makeNamespace(t *testing.T, c testenv.Cluster, name string) {
 	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}) })
 }
 
-func makePod(t *testing.T, c testenv.Cluster, ns, name string) {
+func makePod(t testing.TB, c testenv.Cluster, ns, name string) {
 	t.Helper()
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": "watch"}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example/app:1"}}}}

@@ -23,12 +23,12 @@ type wsMessage struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
-func wsDial(t *testing.T, s *server, origin string) (*websocket.Conn, error) {
+func wsDial(t testing.TB, s *server, origin string) (*websocket.Conn, error) {
 	t.Helper()
 	return wsDialProtocol(t, s, origin, "graphql-transport-ws")
 }
 
-func wsDialProtocol(t *testing.T, s *server, origin, protocol string) (*websocket.Conn, error) {
+func wsDialProtocol(t testing.TB, s *server, origin, protocol string) (*websocket.Conn, error) {
 	t.Helper()
 	h := http.Header{}
 	if origin != "" {
@@ -45,7 +45,7 @@ func wsDialProtocol(t *testing.T, s *server, origin, protocol string) (*websocke
 	return c, err
 }
 
-func wsSend(t *testing.T, c *websocket.Conn, m any) {
+func wsSend(t testing.TB, c *websocket.Conn, m any) {
 	t.Helper()
 	b, _ := json.Marshal(m)
 	if err := c.Write(context.Background(), websocket.MessageText, b); err != nil {

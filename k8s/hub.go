@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/tools/cache"
@@ -58,9 +59,15 @@ type hub struct {
 const ringSize = 8192
 
 type subscriber struct {
-	r        resource
-	ch       chan Change
-	overflow bool // set under hub.mu when ch was full
+	r resource
+	// ch holds pointers: one published change is shared by every
+	// subscriber, and an idle subscriber's buffer costs 8 bytes a slot
+	// rather than a whole Change (80 bytes; 20 KiB at the default 256).
+	ch chan *Change
+	// overflow is set (under hub.mu) when ch was full; the subscriber's
+	// goroutine reads it after every change without taking the hub lock,
+	// which the fan-out holds.
+	overflow atomic.Bool
 }
 
 func newHub() *hub {
@@ -105,14 +112,15 @@ func (h *hub) publishChange(c *Cluster, r resource, ch Change) {
 	if h.next == 0 {
 		h.full = true
 	}
+	shared := &ch
 	for s := range h.subs {
-		if s.r != r || s.overflow {
+		if s.r != r || s.overflow.Load() {
 			continue
 		}
 		select {
-		case s.ch <- ch:
+		case s.ch <- shared:
 		default:
-			s.overflow = true
+			s.overflow.Store(true)
 		}
 	}
 }
@@ -169,7 +177,7 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 		opts.Buffer = 256
 	}
 	h := c.hub
-	s := &subscriber{r: r, ch: make(chan Change, opts.Buffer)}
+	s := &subscriber{r: r, ch: make(chan *Change, opts.Buffer)}
 
 	// Register and take the starting point under the hub lock, so no change
 	// falls between the replay (or snapshot) and the live stream.
@@ -192,7 +200,7 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 			delete(h.subs, s)
 			h.mu.Unlock()
 		}()
-		w := &watcher{c: c, ctx: ctx, r: r, f: f, out: out, readable: opts.Readable}
+		w := &watcher{c: c, ctx: ctx, subject: SubjectFrom(ctx), r: r, f: f, out: out, readable: opts.Readable}
 		switch {
 		case opts.LiveOnly:
 		case resumed:
@@ -221,27 +229,25 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 			case <-ctx.Done():
 				return
 			case ch := <-s.ch:
-				if !w.send(ch) {
+				if !w.send(*ch) {
 					return
 				}
 			case <-tick.C:
+				// Every change already passes the subject's access; the end of
+				// the stream for a lost grant is checked on the tick, not once
+				// per change.
+				if err := w.revoked(); err != nil {
+					errc <- err
+					return
+				}
 			}
-			if err := w.revoked(); err != nil {
-				errc <- err
-				return
-			}
-			h.mu.Lock()
-			over := s.overflow
-			h.mu.Unlock()
-			if over {
+			if s.overflow.Load() {
 				// The reader fell behind: drop what is queued and start over
 				// from the current state rather than lose a deletion.
 				for len(s.ch) > 0 {
 					<-s.ch
 				}
-				h.mu.Lock()
-				s.overflow = false
-				h.mu.Unlock()
+				s.overflow.Store(false)
 				if !opts.LiveOnly && (!w.marker(Resync) || !w.snapshot() || !w.marker(Synced)) {
 					return
 				}
@@ -282,9 +288,14 @@ func (h *hub) since(seq uint64, r resource) []Change {
 type watcher struct {
 	c   *Cluster
 	ctx context.Context
-	r   resource
-	f   *Filter
-	out chan<- Change
+	// subject is the context's, looked up once rather than per change,
+	// and acc its access set of RBAC generation accGen (see access).
+	subject *Subject
+	acc     *Access
+	accGen  uint64
+	r       resource
+	f       *Filter
+	out     chan<- Change
 	// readable: deliver by get/list rights, not watch (SubscribeOptions).
 	readable bool
 	// last is the position of the last change seen, for markers.
@@ -327,12 +338,23 @@ func (w *watcher) passes(obj any) bool {
 	if err != nil {
 		return false
 	}
-	a := w.c.AccessFor(SubjectFrom(w.ctx))
+	a := w.access()
 	gr := groupResource(w.r)
 	if w.readable {
 		return a.CanSee(gr, m.GetNamespace(), m.GetName())
 	}
 	return a.Allows("watch", gr, m.GetNamespace(), "") || a.Allows("watch", gr, m.GetNamespace(), m.GetName())
+}
+
+// access is the subject's access set, asked of the cluster again only
+// after an RBAC change: AccessFor builds the subject's key and takes the
+// cluster's access lock, once per change and subscriber otherwise. The
+// generation is read first, so a set is never older than its generation.
+func (w *watcher) access() *Access {
+	if gen := w.c.caches.rbacGen.Load(); w.acc == nil || gen != w.accGen {
+		w.acc, w.accGen = w.c.AccessFor(w.subject), gen
+	}
+	return w.acc
 }
 
 func (w *watcher) marker(t ChangeType) bool {
@@ -368,7 +390,7 @@ func (w *watcher) snapshot() bool {
 // revoked returns ErrForbidden once the subject holds no grant at all on
 // the watched kind (a binding was deleted, say).
 func (w *watcher) revoked() error {
-	if w.c.AccessFor(SubjectFrom(w.ctx)).AnyOn(groupResource(w.r)) {
+	if w.access().AnyOn(groupResource(w.r)) {
 		return nil
 	}
 	return &ClusterError{Cluster: w.c.Name, Err: coded(ErrForbidden, "you may no longer read %s", groupResource(w.r).String())}

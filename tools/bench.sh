@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # bench.sh is `make bench`: it starts the two seeded test clusters and runs
-# the Go benchmarks, clustergraph next to the apiserver in the same run, and
-# the storage benchmarks on SQLite and a private MariaDB, then the scale
-# scenarios of issue 7 on bare kwok clusters of 1,000, 10,000 and 50,000
-# pods (BENCH_SIZES="S M" picks sizes).
+# the Go benchmarks, clustergraph next to the apiserver in the same run, the
+# live benchmarks (watch, terminal) next to raw client-go, the storage
+# benchmarks on SQLite and a private MariaDB, then the scale scenarios of
+# issue 7 on bare kwok clusters of 1,000, 10,000 and 50,000 pods
+# (BENCH_SIZES="S M" picks sizes).
 # Environment: BENCHFLAGS adds flags to `go test` (e.g. -count 5).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +19,13 @@ stop_all() { tools/testbed/mariadb.sh down >/dev/null 2>&1 || true; cleanup; }
 trap stop_all EXIT
 CLUSTERGRAPH_TEST_MYSQL_DSN=$(tools/testbed/mariadb.sh up | tail -n1)
 # shellcheck disable=SC2086
-go test -run '^$' -bench . -benchmem ${BENCHFLAGS:-} ./api
+go test -run '^$' -bench . -skip '^BenchmarkLive' -benchmem ${BENCHFLAGS:-} ./api
+log "live: watch delivery latency, idle subscription memory, terminal keystrokes, next to raw client-go (about 2.5 minutes)"
+# Apart from the keystrokes, each is one measurement whose figures are
+# reported metrics (p50, p99, bytes): ns/op is suppressed and -benchmem
+# would count a whole run as one op. See api/live_bench_test.go.
+# shellcheck disable=SC2086
+go test -run '^$' -bench '^BenchmarkLive' -timeout 30m ${BENCHFLAGS:-} ./api
 log "storage: samples written (rows/s) next to a raw batched INSERT, metering queries over 30 days x 1,000 namespaces"
 # shellcheck disable=SC2086
 go test -run '^$' -bench . -benchtime 20x ${BENCHFLAGS:-} ./db

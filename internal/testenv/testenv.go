@@ -168,12 +168,7 @@ var kubectlDir struct {
 // standard output.
 func Kubectl(t testing.TB, c Cluster, args ...string) (string, error) {
 	t.Helper()
-	kubectlDir.Do(func() {
-		out := strings.TrimSpace(script(t, 30*time.Minute, "build.sh"))
-		lines := strings.Split(out, "\n")
-		kubectlDir.dir = lines[len(lines)-1]
-	})
-	cmd := exec.Command(filepath.Join(kubectlDir.dir, "kubectl"), append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	cmd := KubectlCommand(t, c, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -183,9 +178,20 @@ func Kubectl(t testing.TB, c Cluster, args ...string) (string, error) {
 	return string(out), nil
 }
 
+// KubectlCommand is the testbed's kubectl against a cluster, not started:
+// for a test that talks to it while it runs (kubectl exec -i).
+func KubectlCommand(t testing.TB, c Cluster, args ...string) *exec.Cmd {
+	t.Helper()
+	kubectlDir.Do(func() {
+		out := strings.TrimSpace(script(t, 30*time.Minute, "build.sh"))
+		lines := strings.Split(out, "\n")
+		kubectlDir.dir = lines[len(lines)-1]
+	})
+	return exec.Command(filepath.Join(kubectlDir.dir, "kubectl"), append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+}
+
 // KubectlPath is the testbed's kubectl binary.
 func KubectlPath(t testing.TB) string {
 	t.Helper()
-	_, _ = Kubectl(t, Cluster{Kubeconfig: os.DevNull}, "version", "--client")
-	return filepath.Join(kubectlDir.dir, "kubectl")
+	return KubectlCommand(t, Cluster{}).Path
 }
