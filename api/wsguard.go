@@ -105,9 +105,13 @@ func (c *guardedConn) WriteJSON(v any) error {
 	if err != nil {
 		return err
 	}
-	var m wsEnvelope
-	if json.Unmarshal(b, &m) == nil && (m.Type == "complete" || m.Type == "error") {
-		c.forget(m.ID)
+	// Only an end of an operation frees its id; a "next" message, the
+	// common case, is not decoded again unless its bytes could be one.
+	if bytes.Contains(b, []byte(`"complete"`)) || bytes.Contains(b, []byte(`"error"`)) {
+		var m wsEnvelope
+		if json.Unmarshal(b, &m) == nil && (m.Type == "complete" || m.Type == "error") {
+			c.forget(m.ID)
+		}
 	}
 	return c.WebsocketConn.WriteJSON(json.RawMessage(b))
 }
