@@ -12,6 +12,7 @@ import (
 
 	"github.com/clustergraph/clustergraph/auth"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/terminal"
 )
 
 // devSubject is the identity of every request when authentication is off
@@ -85,6 +86,7 @@ func isUpgrade(r *http.Request) bool {
 // on it ending) once the identity cluster refuses it, expired or revoked.
 func wsInit(authn *auth.Authenticator, recheck time.Duration) transport.WebsocketInitFunc {
 	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		ctx = terminal.WithConnection(ctx)
 		if authn == nil {
 			return ctx, &p, nil
 		}

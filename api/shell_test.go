@@ -89,9 +89,8 @@ func TestClusterShell(t *testing.T) {
 		t.Fatal(err)
 	}
 	input := `mutation($s: ID!, $d: String!) { terminalInput(session: $s, data: $d) }`
-	var sent struct{ TerminalInput bool }
-	s.as(user.token).query(t, input, map[string]any{"s": started.Session,
-		"d": testenv.KubectlPath(t) + " --kubeconfig " + file + " auth whoami -o jsonpath='{.status.userInfo.username}'; echo; exit\n"}, &sent)
+	st.send(input, map[string]any{"s": started.Session,
+		"d": testenv.KubectlPath(t) + " --kubeconfig " + file + " auth whoami -o jsonpath='{.status.userInfo.username}'; echo; exit\n"})
 	var out strings.Builder
 	for {
 		f, ok := st.nextFrame()

@@ -56,8 +56,11 @@ func TestTerminal(t *testing.T) {
 	if r := s.as(other.token).do(t, input, map[string]any{"s": started.Session, "d": "intruder\n"}); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "NOT_FOUND" {
 		t.Errorf("another user's input: %+v, want NOT_FOUND", r.Errors)
 	}
-	var ok2 struct{ TerminalInput bool }
-	s.as(admin.token).query(t, input, map[string]any{"s": started.Session, "d": "hello\n"}, &ok2)
+	// The owner's input over HTTP, not the session's connection: refused.
+	if r := s.as(admin.token).do(t, input, map[string]any{"s": started.Session, "d": "elsewhere\n"}); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "NOT_FOUND" {
+		t.Errorf("the owner's input on another connection: %+v, want NOT_FOUND", r.Errors)
+	}
+	st.send(input, map[string]any{"s": started.Session, "d": "hello\n"})
 	var stdout, stderr strings.Builder
 	var exit terminalFrame
 	for {
@@ -77,8 +80,8 @@ func TestTerminal(t *testing.T) {
 			break
 		}
 	}
-	if !strings.Contains(stdout.String(), "got:hello") || strings.Contains(stdout.String(), "intruder") {
-		t.Errorf("stdout %q, want got:hello and nothing of the intruder", stdout.String())
+	if !strings.Contains(stdout.String(), "got:hello") || strings.Contains(stdout.String(), "intruder") || strings.Contains(stdout.String(), "elsewhere") {
+		t.Errorf("stdout %q, want got:hello and nothing from other connections", stdout.String())
 	}
 	if !strings.Contains(stderr.String(), "oops") {
 		t.Errorf("stderr %q, want oops", stderr.String())

@@ -33,6 +33,9 @@ type watchEvent struct {
 type stream struct {
 	t *testing.T
 	c *websocket.Conn
+	// n numbers the operations send started; sent holds their results.
+	n    int
+	sent []wsMessage
 }
 
 // subscribeWS opens a socket (with token when set) and starts one
@@ -62,11 +65,27 @@ func initWS(t testing.TB, s *server, token string) *websocket.Conn {
 	return c
 }
 
+// send runs a query or mutation on the subscription's socket without
+// waiting for its result (next sets results aside in st.sent).
+func (st *stream) send(query string, vars map[string]any) {
+	st.t.Helper()
+	st.n++
+	wsSend(st.t, st.c, map[string]any{"id": fmt.Sprintf("op%d", st.n), "type": "subscribe", "payload": map[string]any{"query": query, "variables": vars}})
+}
+
 // next returns the next result of the subscription; ok is false when the
 // stream completed or the socket closed.
 func (st *stream) next(out any) (ok bool) {
 	st.t.Helper()
 	m, err := wsRead(st.c)
+	// Results of mutations sent on the same socket (see send) are set
+	// aside.
+	for err == nil && m.ID != "" && m.ID != "w" {
+		if m.Type == "next" {
+			st.sent = append(st.sent, m)
+		}
+		m, err = wsRead(st.c)
+	}
 	if err != nil || m.Type == "complete" {
 		return false
 	}

@@ -5341,11 +5341,11 @@ type Mutation {
     "Grace period for the evicted pods; default each pod's own."
     gracePeriodSeconds: Int
   ): DrainPayload!
-  "Send keystrokes (or any input) to a terminal session of yours."
+  "Send keystrokes (or any input) to a terminal session of yours, on the websocket connection that opened it."
   terminalInput("The session id." session: ID!, "The input." data: String!): Boolean!
-  "Resize a terminal session of yours."
+  "Resize a terminal session of yours, on the websocket connection that opened it."
   terminalResize("The session id." session: ID!, "Width in columns." cols: Int!, "Height in rows." rows: Int!): Boolean!
-  "End a terminal session of yours."
+  "End a terminal session of yours, on the websocket connection that opened it."
   terminalClose("The session id." session: ID!): Boolean!
   """
   Record an alert from a source other than Alertmanager (bcs-style source,

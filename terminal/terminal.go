@@ -22,7 +22,7 @@ import (
 
 // ErrNoSession means there is no such session of the caller's: unknown,
 // ended, or another user's (which is not told apart, so ids cannot be probed).
-var ErrNoSession = fmt.Errorf("%w: no such terminal session of yours", k8s.ErrNotFound)
+var ErrNoSession = fmt.Errorf("%w: no such terminal session of yours on this connection", k8s.ErrNotFound)
 
 // Limits bound sessions.
 type Limits struct {
@@ -55,6 +55,9 @@ type Output struct {
 type Session struct {
 	ID    string
 	owner string
+	// conn is the websocket connection that opened it: input, resize and
+	// close are taken on that connection only.
+	conn  string
 	stdin *io.PipeWriter
 	sizes chan remotecommand.TerminalSize
 	stop  context.CancelCauseFunc
@@ -137,7 +140,7 @@ func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions,
 	_, _ = rand.Read(b)
 	ctx, stop := context.WithCancelCause(ctx)
 	pr, pw := io.Pipe()
-	s := &Session{ID: hex.EncodeToString(b), owner: owner(ctx), stdin: pw, sizes: make(chan remotecommand.TerminalSize, 1), stop: stop, active: make(chan struct{}, 1)}
+	s := &Session{ID: hex.EncodeToString(b), owner: owner(ctx), conn: connectionOf(ctx), stdin: pw, sizes: make(chan remotecommand.TerminalSize, 1), stop: stop, active: make(chan struct{}, 1)}
 	if o.TTY && cols > 0 && rows > 0 {
 		s.sizes <- remotecommand.TerminalSize{Width: uint16(cols), Height: uint16(rows)}
 	}
@@ -205,7 +208,7 @@ func (r *Registry) session(ctx context.Context, id string) (*Session, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s, ok := r.sessions[id]
-	if !ok || s.owner != owner(ctx) {
+	if !ok || s.owner != owner(ctx) || s.conn == "" || s.conn != connectionOf(ctx) {
 		return nil, ErrNoSession
 	}
 	return s, nil
@@ -261,3 +264,20 @@ func (r *Registry) Close(ctx context.Context, id string) error {
 
 // Limits are the registry's session bounds.
 func (r *Registry) Limits() Limits { return r.limits }
+
+type connKey struct{}
+
+// WithConnection marks a context as one websocket connection's: every
+// operation on the connection inherits it. Sessions are bound to the
+// connection that opened them, so a session id that leaks (a log, another
+// tab) is useless anywhere else, even with the same user's token.
+func WithConnection(ctx context.Context) context.Context {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return context.WithValue(ctx, connKey{}, hex.EncodeToString(b))
+}
+
+func connectionOf(ctx context.Context) string {
+	c, _ := ctx.Value(connKey{}).(string)
+	return c
+}
