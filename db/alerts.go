@@ -331,23 +331,16 @@ func (s *Store) AlertsOf(ctx context.Context, refs []AlertRef, onlyOpen bool, li
 	if len(refs) == 0 {
 		return out, nil
 	}
-	type group struct{ cluster, kind, namespace string }
-	names := map[group][]string{}
+	var objects []objectRef
 	var nsByCluster = map[string][]string{}
 	for _, r := range refs {
 		if r.Kind == "Namespace" {
 			nsByCluster[r.Cluster] = append(nsByCluster[r.Cluster], r.Name)
 			continue
 		}
-		g := group{r.Cluster, r.Kind, r.Namespace}
-		names[g] = append(names[g], r.Name)
+		objects = append(objects, objectRef(r))
 	}
-	var conds []string
-	var args []any
-	for g, n := range names {
-		conds = append(conds, "(cluster = ? AND object_kind = ? AND namespace = ? AND name IN ?)")
-		args = append(args, g.cluster, g.kind, g.namespace, n)
-	}
+	conds, args := objectConds("object_kind", "namespace", "name", objects)
 	for c, ns := range nsByCluster {
 		conds = append(conds, "(cluster = ? AND namespace IN ?)")
 		args = append(args, c, ns)
@@ -434,4 +427,29 @@ func (s *Store) LatestAlert(ctx context.Context, fingerprint string) (Alert, err
 		return Alert{}, s.wrap("reading alert "+fingerprint, err)
 	}
 	return r.alert(), nil
+}
+
+// objectRef names an object of a cluster by kind, namespace and name.
+type objectRef struct{ Cluster, Kind, Namespace, Name string }
+
+// objectConds renders objects as OR-able conditions, one per cluster, kind
+// and namespace with the names in one IN list, on the given columns.
+func objectConds(kindCol, nsCol, nameCol string, objects []objectRef) ([]string, []any) {
+	type group struct{ cluster, kind, namespace string }
+	names := map[group][]string{}
+	var order []group
+	for _, o := range objects {
+		g := group{o.Cluster, o.Kind, o.Namespace}
+		if _, ok := names[g]; !ok {
+			order = append(order, g)
+		}
+		names[g] = append(names[g], o.Name)
+	}
+	conds := make([]string, 0, len(order))
+	args := make([]any, 0, 4*len(order))
+	for _, g := range order {
+		conds = append(conds, fmt.Sprintf("(cluster = ? AND %s = ? AND %s = ? AND %s IN ?)", kindCol, nsCol, nameCol))
+		args = append(args, g.cluster, g.kind, g.namespace, names[g])
+	}
+	return conds, args
 }

@@ -237,18 +237,11 @@ func (s *Store) EventsOf(ctx context.Context, refs []InvolvedRef, limit int) (ma
 	if len(refs) == 0 {
 		return out, nil
 	}
-	type group struct{ cluster, kind, namespace string }
-	names := map[group][]string{}
-	for _, r := range refs {
-		g := group{r.Cluster, r.Kind, r.Namespace}
-		names[g] = append(names[g], r.Name)
+	objects := make([]objectRef, len(refs))
+	for i, r := range refs {
+		objects[i] = objectRef(r)
 	}
-	var conds []string
-	var args []any
-	for g, n := range names {
-		conds = append(conds, "(cluster = ? AND involved_kind = ? AND involved_namespace = ? AND involved_name IN ?)")
-		args = append(args, g.cluster, g.kind, g.namespace, n)
-	}
+	conds, args := objectConds("involved_kind", "involved_namespace", "involved_name", objects)
 	var rows []eventRow
 	err := s.gdb.WithContext(ctx).Where(strings.Join(conds, " OR "), args...).Order("last_seen DESC, uid").Find(&rows).Error
 	if err != nil {

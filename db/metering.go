@@ -48,12 +48,11 @@ func (s *Store) WriteSamples(ctx context.Context, samples []Sample) error {
 	}
 	touched := map[periodKey]bool{}
 	for i, x := range samples {
-		rows[i] = meteringSample{
-			Cluster: x.Cluster, Namespace: x.Namespace, Time: x.Time.Unix(),
+		rows[i] = meteringSample{Cluster: x.Cluster, Namespace: x.Namespace, Time: x.Time.Unix(), MeteringColumns: MeteringColumns{
 			CPUMillis: x.CPUMillis, MemoryBytes: x.MemoryBytes, StorageBytes: x.StorageBytes,
 			GPUMillis: x.GPUMillis, PublicIPs: x.PublicIPs, PrivateIPs: x.PrivateIPs,
 			TrafficIn: x.TrafficIn, TrafficOut: x.TrafficOut, FromRequests: b2i(x.FromRequests),
-		}
+		}}
 		touched[periodKey{x.Cluster, Hour.Start(x.Time).Unix()}] = true
 	}
 	keys := make([]periodKey, 0, len(touched))

@@ -4,13 +4,10 @@ package db
 // graph/model). Indexes are created by name in migrate.go, not by tags, so
 // each migration says exactly what it changes.
 
-// meteringSample is one namespace's usage at one collection tick.
-type meteringSample struct {
-	ID        uint64 `gorm:"primaryKey;autoIncrement"`
-	Cluster   string `gorm:"size:253;not null"`
-	Namespace string `gorm:"size:63;not null"`
-	// Time is the tick, Unix seconds, truncated to the collection interval.
-	Time         int64 `gorm:"not null"`
+// MeteringColumns are the measured columns samples and rollups share (a
+// storage type, exported only because gorm reads embedded fields that are); in a
+// rollup each is the sum over the period's samples.
+type MeteringColumns struct {
 	CPUMillis    int64 `gorm:"not null"`
 	MemoryBytes  int64 `gorm:"not null"`
 	StorageBytes int64 `gorm:"not null"`
@@ -21,8 +18,18 @@ type meteringSample struct {
 	TrafficIn  int64 `gorm:"not null"`
 	TrafficOut int64 `gorm:"not null"`
 	// FromRequests is 1 when CPU and memory are pod requests because the
-	// cluster served no metrics.
+	// cluster served no metrics (in a rollup: how many such samples).
 	FromRequests int64 `gorm:"not null"`
+}
+
+// meteringSample is one namespace's usage at one collection tick.
+type meteringSample struct {
+	ID        uint64 `gorm:"primaryKey;autoIncrement"`
+	Cluster   string `gorm:"size:253;not null"`
+	Namespace string `gorm:"size:63;not null"`
+	// Time is the tick, Unix seconds, truncated to the collection interval.
+	Time            int64 `gorm:"not null"`
+	MeteringColumns `gorm:"embedded"`
 }
 
 func (meteringSample) TableName() string { return "metering_samples" }
@@ -31,20 +38,12 @@ func (meteringSample) TableName() string { return "metering_samples" }
 // year (one table each). Sums, not averages, so a longer period is the exact
 // sum of its shorter ones; the API divides by Samples.
 type meteringRollup struct {
-	ID           uint64 `gorm:"primaryKey;autoIncrement"`
-	Cluster      string `gorm:"size:253;not null"`
-	Namespace    string `gorm:"size:63;not null"`
-	PeriodStart  int64  `gorm:"not null"`
-	Samples      int64  `gorm:"not null"`
-	CPUMillis    int64  `gorm:"not null"`
-	MemoryBytes  int64  `gorm:"not null"`
-	StorageBytes int64  `gorm:"not null"`
-	GPUMillis    int64  `gorm:"not null"`
-	PublicIPs    int64  `gorm:"not null"`
-	PrivateIPs   int64  `gorm:"not null"`
-	TrafficIn    int64  `gorm:"not null"`
-	TrafficOut   int64  `gorm:"not null"`
-	FromRequests int64  `gorm:"not null"`
+	ID              uint64 `gorm:"primaryKey;autoIncrement"`
+	Cluster         string `gorm:"size:253;not null"`
+	Namespace       string `gorm:"size:63;not null"`
+	PeriodStart     int64  `gorm:"not null"`
+	Samples         int64  `gorm:"not null"`
+	MeteringColumns `gorm:"embedded"`
 }
 
 // usageSample is one node's or pod's usage at one tick, kept for a short

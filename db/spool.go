@@ -56,23 +56,31 @@ func (s *Spool[T]) Add(recs []T) error {
 	if err != nil {
 		return fmt.Errorf("spool %s: %w", s.path, err)
 	}
+	if err := writeRecords(f, recs); err != nil {
+		return fmt.Errorf("spool %s: %w", s.path, err)
+	}
+	s.pending += len(recs)
+	return nil
+}
+
+// writeRecords appends recs as JSON lines, syncs and closes f.
+func writeRecords[T any](f *os.File, recs []T) error {
 	w := bufio.NewWriter(f)
 	enc := json.NewEncoder(w)
 	for _, r := range recs {
 		if err := enc.Encode(r); err != nil {
 			f.Close()
-			return fmt.Errorf("spool %s: %w", s.path, err)
+			return err
 		}
 	}
 	if err := w.Flush(); err != nil {
 		f.Close()
-		return fmt.Errorf("spool %s: %w", s.path, err)
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("spool %s: %w", s.path, err)
+		return err
 	}
-	s.pending += len(recs)
 	return f.Close()
 }
 
@@ -145,24 +153,8 @@ func (s *Spool[T]) rewrite(recs []T) error {
 	if err != nil {
 		return fmt.Errorf("spool %s: %w", s.path, err)
 	}
-	w := bufio.NewWriter(f)
-	enc := json.NewEncoder(w)
-	for _, r := range recs {
-		if err := enc.Encode(r); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
+	if err := writeRecords(f, recs); err != nil {
+		return fmt.Errorf("spool %s: %w", s.path, err)
 	}
 	s.pending = len(recs)
 	return os.Rename(tmp, s.path)
