@@ -138,7 +138,8 @@ func deployment(ctx context.Context, cl kubernetes.Interface, d, namespaces int,
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec}},
 	}, metav1.CreateOptions{}))
 	if dep.UID == "" {
-		return 0 // already populated
+		// Written by an earlier, interrupted run: finish what it left.
+		dep = must(cl.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{}))
 	}
 	dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: replicas, UpdatedReplicas: replicas, ReadyReplicas: replicas, AvailableReplicas: replicas}
 	must(cl.AppsV1().Deployments(ns).UpdateStatus(ctx, dep, metav1.UpdateOptions{}))
@@ -149,6 +150,9 @@ func deployment(ctx context.Context, cl kubernetes.Interface, d, namespaces int,
 		Spec: appsv1.ReplicaSetSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name, "pod-template-hash": hash}},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: podLabels}, Spec: spec}},
 	}, metav1.CreateOptions{}))
+	if rs.UID == "" {
+		rs = must(cl.AppsV1().ReplicaSets(ns).Get(ctx, name+"-"+hash, metav1.GetOptions{}))
+	}
 	rs.Status = appsv1.ReplicaSetStatus{Replicas: replicas, ReadyReplicas: replicas, AvailableReplicas: replicas, FullyLabeledReplicas: replicas, ObservedGeneration: rs.Generation}
 	must(cl.AppsV1().ReplicaSets(ns).UpdateStatus(ctx, rs, metav1.UpdateOptions{}))
 	n := 2
@@ -162,10 +166,12 @@ func deployment(ctx context.Context, cl kubernetes.Interface, d, namespaces int,
 		}, metav1.CreateOptions{}))
 		n++
 	}
-	must(cl.CoreV1().Services(ns).Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": name}, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
-	}, metav1.CreateOptions{}))
+	svc := corev1.ServiceSpec{Selector: map[string]string{"app": name}, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}}
+	if d >= 150 {
+		// kwok's service range is a /24: past the first 150, headless.
+		svc.ClusterIP = corev1.ClusterIPNone
+	}
+	must(cl.CoreV1().Services(ns).Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: svc}, metav1.CreateOptions{}))
 	now := metav1.Now()
 	for i, reason := range []string{"ScalingReplicaSet", "Scheduled"} {
 		kind, obj := "Deployment", name
