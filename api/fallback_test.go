@@ -29,7 +29,7 @@ func (w *webhook) review(ctx context.Context, c *k8s.Cluster, s *k8s.Subject, q 
 	w.mu.Lock()
 	w.asked = append(w.asked, q)
 	w.mu.Unlock()
-	if s.User == w.user && q.Group == "" && q.Resource == "services" && q.Namespace == w.namespace && (q.Verb == "get" || q.Verb == "list") {
+	if s.User == w.user && q.Group == "" && q.Resource == "services" && q.Namespace == w.namespace && (q.Verb == "get" || q.Verb == "list" || q.Verb == "watch") {
 		return true, nil
 	}
 	return k8s.SubjectAccessReview(ctx, c, s, q)
@@ -144,6 +144,28 @@ func TestAuthzFallback(t *testing.T) {
 	}
 	if r := lookup(other); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
 		t.Errorf("lookup in %s: %s %+v, want FORBIDDEN", other, r.Data, r.Errors)
+	}
+
+	// A watch delivers what the authorizer allows too: the granted
+	// namespace's services, then SYNCED; without the fallback it is refused.
+	if code := subscribeWS(t, off, hooked.token, `subscription { watch(kind: "Service") { type } }`, nil).errorCode(); code != "FORBIDDEN" {
+		t.Errorf("watch with the fallback off: %q, want FORBIDDEN", code)
+	}
+	st := subscribeWS(t, on, hooked.token, `subscription { watch(kind: "Service") { type object { metadata { name namespace } } } }`, nil)
+	var watched []string
+	for {
+		var ev struct{ Watch watchEvent }
+		if !st.next(&ev) {
+			t.Fatalf("watch ended after %v", watched)
+		}
+		if ev.Watch.Type == "SYNCED" {
+			break
+		}
+		watched = append(watched, key(c.Context, ev.Watch.Object.Metadata.Namespace, ev.Watch.Object.Metadata.Name))
+	}
+	slices.Sort(watched)
+	if !slices.Equal(watched, want(granted)) {
+		t.Errorf("fallback on: watch delivered %v, want %v", watched, want(granted))
 	}
 
 	// RBAC's yes is final: the bound user's services of its namespace

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -164,8 +165,17 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 	}
 	// Refuse before any informer starts for a caller with no grant on the
 	// kind: an on-demand informer lists with clustergraph's credentials.
-	if !c.AccessFor(SubjectFrom(ctx)).AnyOn(groupResource(r)) {
-		return nil, nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "you may not read %s", groupResource(r).String())}
+	ns := ""
+	if f != nil {
+		ns = f.Namespace
+	}
+	// With an authorizer fallback, grants RBAC does not show may exist in
+	// any namespace: the watch starts and every change passes the caller's
+	// access (an on-demand informer only when the authorizer allows the
+	// watch outright).
+	gr := groupResource(r)
+	if !c.AccessFor(SubjectFrom(ctx)).AnyOn(gr) && (c.reviewer(ctx) == nil || gvr != nil && !c.allows(ctx, "watch", gr, ns, "")) {
+		return nil, nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "you may not read %s", gr.String())}
 	}
 	release := func() {}
 	if gvr != nil {
@@ -341,9 +351,18 @@ func (w *watcher) passes(obj any) bool {
 	a := w.access()
 	gr := groupResource(w.r)
 	if w.readable {
-		return a.CanSee(gr, m.GetNamespace(), m.GetName())
+		return a.CanSee(gr, m.GetNamespace(), m.GetName()) || w.reviewed("list", gr, m.GetNamespace())
 	}
-	return a.Allows("watch", gr, m.GetNamespace(), "") || a.Allows("watch", gr, m.GetNamespace(), m.GetName())
+	return a.Allows("watch", gr, m.GetNamespace(), "") || a.Allows("watch", gr, m.GetNamespace(), m.GetName()) ||
+		w.reviewed("watch", gr, m.GetNamespace())
+}
+
+// reviewed asks the cluster's authorizer, with --authz-fallback=sar, what
+// RBAC refused: one question per namespace, answered once per subscription
+// (the operation's reviewer remembers it), never one per object.
+func (w *watcher) reviewed(verb string, gr schema.GroupResource, namespace string) bool {
+	r := w.c.reviewer(w.ctx)
+	return r != nil && r.Review(w.ctx, w.c, []Question{question(verb, gr, namespace, "")})[0]
 }
 
 // access is the subject's access set, asked of the cluster again only
@@ -390,7 +409,9 @@ func (w *watcher) snapshot() bool {
 // revoked returns ErrForbidden once the subject holds no grant at all on
 // the watched kind (a binding was deleted, say).
 func (w *watcher) revoked() error {
-	if w.access().AnyOn(groupResource(w.r)) {
+	// With an authorizer fallback, grants RBAC does not show may exist:
+	// the stream stays, and every change still passes the caller's access.
+	if w.access().AnyOn(groupResource(w.r)) || w.c.reviewer(w.ctx) != nil {
 		return nil
 	}
 	return &ClusterError{Cluster: w.c.Name, Err: coded(ErrForbidden, "you may no longer read %s", groupResource(w.r).String())}
