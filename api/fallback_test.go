@@ -32,6 +32,9 @@ func (w *webhook) review(ctx context.Context, c *k8s.Cluster, s *k8s.Subject, q 
 	if s.User == w.user && q.Group == "" && q.Resource == "services" && q.Namespace == w.namespace && (q.Verb == "get" || q.Verb == "list" || q.Verb == "watch") {
 		return true, nil
 	}
+	if s.User == w.user && q.Group == "" && q.Resource == "namespaces" && q.Name == w.namespace && q.Verb == "get" {
+		return true, nil
+	}
 	return k8s.SubjectAccessReview(ctx, c, s, q)
 }
 
@@ -166,6 +169,17 @@ func TestAuthzFallback(t *testing.T) {
 	slices.Sort(watched)
 	if !slices.Equal(watched, want(granted)) {
 		t.Errorf("fallback on: watch delivered %v, want %v", watched, want(granted))
+	}
+
+	// viewer lists the namespace the authorizer lets the user get.
+	var v struct {
+		Viewer struct {
+			Clusters []struct{ Namespaces []struct{ Name string } }
+		}
+	}
+	on.as(hooked.token).query(t, `{ viewer { clusters { namespaces { name } } } }`, nil, &v)
+	if len(v.Viewer.Clusters) != 1 || len(v.Viewer.Clusters[0].Namespaces) != 1 || v.Viewer.Clusters[0].Namespaces[0].Name != granted {
+		t.Errorf("fallback on: viewer namespaces %+v, want just %s", v.Viewer.Clusters, granted)
 	}
 
 	// RBAC's yes is final: the bound user's services of its namespace
