@@ -80,7 +80,7 @@ func (st *stream) next(out any) (ok bool) {
 	m, err := wsRead(st.c)
 	// Results of mutations sent on the same socket (see send) are set
 	// aside.
-	for err == nil && m.ID != "" && m.ID != "w" {
+	for err == nil && strings.HasPrefix(m.ID, "op") {
 		if m.Type == "next" {
 			st.sent = append(st.sent, m)
 		}
