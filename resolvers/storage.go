@@ -1,10 +1,12 @@
 package resolvers
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -343,24 +345,15 @@ func (r *Resolver) workloadAlerts(ctx context.Context, w *model.Workload, status
 		}
 		out = append(out, got...)
 	}
-	sortAlerts(out)
+	// Newest first, as each part already is.
+	slices.SortFunc(out, func(a, b *model.Alert) int {
+		if c := b.A.StartsAt.Compare(a.A.StartsAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.A.ID, a.A.ID)
+	})
 	n, _ := r.listCap(first, 20)
 	return out[:min(n, len(out))], nil
-}
-
-func sortAlerts(as []*model.Alert) {
-	for i := 1; i < len(as); i++ {
-		for j := i; j > 0 && newer(as[j], as[j-1]); j-- {
-			as[j], as[j-1] = as[j-1], as[j]
-		}
-	}
-}
-
-func newer(a, b *model.Alert) bool {
-	if !a.A.StartsAt.Equal(b.A.StartsAt) {
-		return a.A.StartsAt.After(b.A.StartsAt)
-	}
-	return a.A.ID > b.A.ID
 }
 
 // usageHistory loads a node's or pod's recent samples.
@@ -404,10 +397,10 @@ var eventOrders = map[k8s.OrderField]db.EventOrder{
 // as the page needs: the first offset+first archived events in the list's
 // order, merged with every live one, decide the page exactly.
 func (r *Resolver) events(ctx context.Context, cs []*k8s.Cluster, in *model.EventFilter, f *k8s.Filter, p page) (*model.Connection[*model.Event], error) {
-	store, err := r.DB.Store()
 	if r.DB == nil {
 		return listKinds(ctx, r, cs, gvks(k8s.GVKEvent), f, p, eventOrder, wrapEvent)
 	}
+	store, err := r.DB.Store()
 	if err != nil {
 		// The live half still answers; the error says what is missing.
 		graphql.AddError(ctx, fmt.Errorf("archived events left out: %w", err))
