@@ -180,8 +180,8 @@ up() {
   kwokctl --name "$name" scale node --replicas "$nodes" \
     --param '.nodeIPs = ["127.0.1.1"]' --param '.podCIDRs = ["10.244.0.0/24"]' >&2
   # The node objects appear at once; kwok marks them Ready shortly after.
-  "$bin/kubectl" --kubeconfig "$kc" wait --for=condition=Ready node --all --timeout=60s >/dev/null ||
-    die "nodes of $name not Ready after 60s"
+  "$bin/kubectl" --kubeconfig "$kc" wait --for=condition=Ready node --all --timeout="$(( nodes > 300 ? nodes / 3 : 60 ))s" >/dev/null ||
+    die "nodes of $name not Ready in time"
   log "cluster $name is up with $nodes Ready nodes in $((SECONDS - start))s"
   echo "$kc"
 }
