@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -236,7 +235,71 @@ func parseCursor(s string) (sortKey, error) {
 }
 
 // timeKey formats a time so that string order is time order.
-func timeKey(t time.Time) string { return fmt.Sprintf("%020d", t.UnixNano()) }
+func timeKey(t time.Time) string {
+	// Zero-padded to 20 digits so string order is time order (as
+	// fmt's %020d, without its cost on every item of a list).
+	var b [20]byte
+	n := t.UnixNano()
+	neg := n < 0
+	u := uint64(n)
+	if neg {
+		u = uint64(-n)
+	}
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + u%10)
+		u /= 10
+	}
+	if neg {
+		b[0] = '-'
+	}
+	return string(b[:])
+}
+
+// smallest returns the n smallest elements of s by cmp, sorted, keeping a
+// bounded max-heap of the best so far.
+func smallest[T any](s []T, n int, cmp func(a, b T) int) []T {
+	if n <= 0 {
+		return s[:0]
+	}
+	h := make([]T, 0, n)
+	less := func(i, j int) bool { return cmp(h[i], h[j]) > 0 } // max at the root
+	down := func(i int) {
+		for {
+			l, m := 2*i+1, i
+			if l < len(h) && less(l, m) {
+				m = l
+			}
+			if r := l + 1; r < len(h) && less(r, m) {
+				m = r
+			}
+			if m == i {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	for _, x := range s {
+		if len(h) < n {
+			h = append(h, x)
+			for i := len(h) - 1; i > 0; {
+				p := (i - 1) / 2
+				if !less(i, p) {
+					break
+				}
+				h[i], h[p] = h[p], h[i]
+				i = p
+			}
+			continue
+		}
+		if cmp(x, h[0]) < 0 {
+			h[0] = x
+			down(0)
+		}
+	}
+	slices.SortFunc(h, cmp)
+	return h
+}
 
 func keyOf(it Item, field OrderField) sortKey {
 	m, err := metaOf(it.Obj)
@@ -297,10 +360,6 @@ func Paginate(items []Item, order Order, args PageArgs, maxFirst int) (Page, err
 		key  sortKey
 		item Item
 	}
-	ks := make([]keyed, len(items))
-	for i, it := range items {
-		ks[i] = keyed{keyOf(it, field), it}
-	}
 	cmp := func(a, b sortKey) int {
 		c := slices.Compare(a[:], b[:])
 		if order.Desc {
@@ -308,29 +367,46 @@ func Paginate(items []Item, order Order, args PageArgs, maxFirst int) (Page, err
 		}
 		return c
 	}
-	slices.SortFunc(ks, func(a, b keyed) int { return cmp(a.key, b.key) })
-
-	start := 0
+	var after *sortKey
 	if args.After != "" {
-		after, err := parseCursor(args.After)
+		k, err := parseCursor(args.After)
 		if err != nil {
 			return Page{}, err
 		}
-		start, _ = slices.BinarySearchFunc(ks, after, func(k keyed, t sortKey) int {
-			if cmp(k.key, t) <= 0 {
-				return -1
-			}
-			return 1
-		})
+		after = &k
 	}
+	// Only what lies after the cursor can be on the page; the rest counts
+	// towards HasPrev.
+	ks := make([]keyed, 0, len(items))
+	before := 0
+	for _, it := range items {
+		k := keyOf(it, field)
+		if after != nil && cmp(k, *after) <= 0 {
+			before++
+			continue
+		}
+		ks = append(ks, keyed{k, it})
+	}
+	byKey := func(a, b keyed) int { return cmp(a.key, b.key) }
+	remaining := len(ks)
+	// A page needs the smallest offset+first keys in order, not all of
+	// them: for a short page of a long list, keep those in a bounded heap
+	// (n log k) instead of sorting everything (n log n).
+	need := args.Offset + first + 1 // one more says whether a next page exists
+	if need < len(ks)/4 {
+		ks = smallest(ks, need, byKey)
+	} else {
+		slices.SortFunc(ks, byKey)
+	}
+	start := 0
 	start = min(start+args.Offset, len(ks))
 	end := min(start+first, len(ks))
 	p := Page{
 		Items:   make([]Item, 0, end-start),
 		Cursors: make([]string, 0, end-start),
-		Total:   len(ks),
-		HasNext: end < len(ks),
-		HasPrev: start > 0,
+		Total:   len(items),
+		HasNext: end < remaining,
+		HasPrev: before+start > 0,
 	}
 	for _, k := range ks[start:end] {
 		p.Items = append(p.Items, k.item)

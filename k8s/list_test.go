@@ -3,12 +3,14 @@ package k8s
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 func TestIDRoundTrip(t *testing.T) {
@@ -128,5 +130,63 @@ func TestFilter(t *testing.T) {
 	}
 	if _, _, err := ParseSelectors("a in (", ""); !errors.Is(err, ErrBadInput) {
 		t.Errorf("bad label selector: %v", err)
+	}
+}
+
+// TestPaginateShortPagesMatchAFullSort: the bounded-heap path for short
+// pages of long lists returns exactly what sorting everything returns, for
+// every order, direction, offset and cursor.
+func TestPaginateShortPagesMatchAFullSort(t *testing.T) {
+	c := &Cluster{Name: "c"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var items []Item
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 500 {
+		items = append(items, Item{Cluster: c, Obj: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+			Name: fmt.Sprintf("p-%03d-%03d", rng.IntN(300), i), Namespace: fmt.Sprintf("ns-%d", rng.IntN(5)),
+			// Ties on the first key are common, as in real lists.
+			CreationTimestamp: metav1.NewTime(base.Add(time.Duration(rng.IntN(50)) * time.Minute)),
+			UID:               types.UID(fmt.Sprint(i)),
+		}}})
+	}
+	names := func(p Page) []string {
+		var out []string
+		for _, it := range p.Items {
+			m := it.Obj.(*corev1.Pod)
+			out = append(out, m.Namespace+"/"+m.Name+"@"+m.CreationTimestamp.String())
+		}
+		return out
+	}
+	for _, field := range []OrderField{OrderName, OrderNamespace, OrderCreated, OrderCluster} {
+		for _, desc := range []bool{false, true} {
+			order := Order{Field: field, Desc: desc}
+			// The whole list sorted (first = everything takes the full sort).
+			all, err := Paginate(items, order, PageArgs{First: len(items)}, len(items))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, offset := range []int{0, 7, 100} {
+				after := ""
+				pos := offset
+				for page := 0; page < 3; page++ {
+					got, err := Paginate(items, order, PageArgs{First: 10, Offset: offset, After: after}, len(items))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if page > 0 {
+						pos += 10
+					}
+					want := names(Page{Items: all.Items[pos:min(pos+10, len(all.Items))]})
+					if diff := cmp.Diff(want, names(got)); diff != "" {
+						t.Fatalf("%s desc=%v offset %d page %d (-full sort +short page):\n%s", field, desc, offset, page, diff)
+					}
+					if got.Total != len(items) || got.HasNext != (pos+10 < len(items)) || got.HasPrev != (pos > 0) {
+						t.Fatalf("%s page %d: total %d next %v prev %v at position %d", field, page, got.Total, got.HasNext, got.HasPrev, pos)
+					}
+					after = got.Cursors[len(got.Cursors)-1]
+					offset = 0
+				}
+			}
+		}
 	}
 }
