@@ -53,6 +53,19 @@ type Report struct {
 
 var report Report
 
+// running are the servers started, stopped on a fatal error too (a
+// deferred kill does not run on os.Exit).
+var running []*proc
+
+func fatal(v ...any) {
+	for _, p := range running {
+		p.kill()
+	}
+	log.Fatal(v...)
+}
+
+func fatalf(format string, v ...any) { fatal(fmt.Sprintf(format, v...)) }
+
 func add(scenario, subject string, m map[string]float64) {
 	report.Results = append(report.Results, Result{scenario, subject, m})
 	log.Printf("%-28s %-22s %v", scenario, subject, m)
@@ -72,18 +85,18 @@ func main() {
 
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	cfg.QPS, cfg.Burst = 1000, 1000
 	if *pods == 0 || *nodes == 0 {
 		cl := kubernetes.NewForConfigOrDie(cfg)
 		pl, err := cl.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{ResourceVersion: "0"})
 		if err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		nl, err := cl.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{ResourceVersion: "0"})
 		if err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		*pods, *nodes = len(pl.Items), len(nl.Items)
 		report.Pods, report.Nodes = *pods, *nodes
@@ -152,12 +165,12 @@ func main() {
 	add("deep query", "single Go function (peer)", repeat(5, peerDeep))
 
 	if err := os.MkdirAll(*out, 0o755); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	b, _ := json.MarshalIndent(report, "", "  ")
 	file := filepath.Join(*out, "scale-"+*size+".json")
 	if err := os.WriteFile(file, b, 0o644); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	fmt.Print(markdown())
 	log.Printf("wrote %s", file)
@@ -182,7 +195,7 @@ func machine() map[string]string {
 func freeAddr() string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	defer ln.Close()
 	return ln.Addr().String()
@@ -205,12 +218,13 @@ func start(bin string, args []string, addr string) *proc {
 	}
 	p := &proc{cmd: cmd, addr: addr, started: time.Now()}
 	if err := cmd.Start(); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
+	running = append(running, p)
 	if stdout != nil {
 		line, err := bufio.NewReader(stdout).ReadString('\n')
 		if err != nil {
-			log.Fatalf("%s: %v", bin, err)
+			fatalf("%s: %v", bin, err)
 		}
 		p.addr = strings.TrimSpace(line)
 	}
@@ -229,7 +243,7 @@ func (p *proc) waitReady() time.Duration {
 			}
 		}
 		if time.Since(p.started) > 10*time.Minute {
-			log.Fatalf("%s not ready after 10 minutes", p.cmd.Path)
+			fatalf("%s not ready after 10 minutes", p.cmd.Path)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -239,7 +253,7 @@ func (p *proc) waitReady() time.Duration {
 func (p *proc) memory() (rss, peak float64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		f := strings.Fields(l)
@@ -296,7 +310,7 @@ func load(clients int, d time.Duration, f func() error) map[string]float64 {
 			for first := true; first || time.Now().Before(end); first = false {
 				t0 := time.Now()
 				if err := f(); err != nil {
-					log.Fatal(err)
+					fatal(err)
 				}
 				mu.Lock()
 				lat = append(lat, time.Since(t0))
@@ -313,7 +327,7 @@ func repeat(n int, f func() error) map[string]float64 {
 	for range n {
 		t0 := time.Now()
 		if err := f(); err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		lat = append(lat, time.Since(t0))
 	}
