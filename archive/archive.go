@@ -138,18 +138,10 @@ func FromEvent(cluster string, e *corev1.Event) db.ArchivedEvent {
 	if first.IsZero() {
 		first = e.CreationTimestamp.Time
 	}
-	source := e.Source.Component
-	if source == "" {
-		source = e.ReportingController
-	}
-	count := int64(e.Count)
-	if e.Series != nil && int64(e.Series.Count) > count {
-		count = int64(e.Series.Count)
-	}
 	return db.ArchivedEvent{
 		Cluster: cluster, UID: string(e.UID), Namespace: e.Namespace, Name: e.Name,
 		InvolvedKind: e.InvolvedObject.Kind, InvolvedNamespace: e.InvolvedObject.Namespace, InvolvedName: e.InvolvedObject.Name,
-		Type: e.Type, Reason: e.Reason, Source: source, Message: e.Message, Count: max(count, 1),
+		Type: e.Type, Reason: e.Reason, Source: k8s.EventSource(e), Message: e.Message, Count: int64(k8s.EventCount(e)),
 		FirstSeen: first, LastSeen: last, Raw: raw,
 	}
 }

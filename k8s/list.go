@@ -322,6 +322,24 @@ func keyOf(it Item, field OrderField) sortKey {
 	return sortKey{cl, ns, name}
 }
 
+// EventSource is the component that reported an Event: the legacy
+// source component, else the reporting controller.
+func EventSource(e *corev1.Event) string {
+	if e.Source.Component != "" {
+		return e.Source.Component
+	}
+	return e.ReportingController
+}
+
+// EventCount is how often an Event happened (at least once): its series'
+// count when it has one.
+func EventCount(e *corev1.Event) int {
+	if e.Series != nil {
+		return int(e.Series.Count)
+	}
+	return max(int(e.Count), 1)
+}
+
 // LastSeen is when an Event last happened; for other kinds, creation time.
 func LastSeen(obj any) time.Time {
 	if e, ok := obj.(*corev1.Event); ok {

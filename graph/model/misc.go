@@ -34,12 +34,7 @@ func (e *Event) Reason() string { return e.E.Reason }
 func (e *Event) Message() string { return e.E.Message }
 
 // Source is the reporting component.
-func (e *Event) Source() string {
-	if e.E.Source.Component != "" {
-		return e.E.Source.Component
-	}
-	return e.E.ReportingController
-}
+func (e *Event) Source() string { return k8s.EventSource(e.E) }
 
 // InvolvedKind is the involved object's kind.
 func (e *Event) InvolvedKind() string { return e.E.InvolvedObject.Kind }
@@ -51,12 +46,7 @@ func (e *Event) InvolvedName() string { return e.E.InvolvedObject.Name }
 func (e *Event) InvolvedNamespace() *string { return optional(e.E.InvolvedObject.Namespace) }
 
 // Count is how often it happened (at least once).
-func (e *Event) Count() int {
-	if e.E.Series != nil {
-		return int(e.E.Series.Count)
-	}
-	return max(int(e.E.Count), 1)
-}
+func (e *Event) Count() int { return k8s.EventCount(e.E) }
 
 // FirstTimestamp is when it was first seen.
 func (e *Event) FirstTimestamp() *time.Time {
