@@ -28,6 +28,8 @@ type storageConfig struct {
 	alertPoll      time.Duration
 	alertToken     string
 	alertBasicAuth string
+	trafficSource  string // "none" or "kubelet"
+	trafficPath    string
 }
 
 // openStorage connects to the database (in the background when it is down).
@@ -56,7 +58,11 @@ func runCollectors(ctx context.Context, reg *k8s.Registry, h *db.Handle, sc stor
 	if n := spool.Len(); n > 0 {
 		log.Info("metering samples waiting in the spool from an earlier run", "samples", n)
 	}
-	collector := metering.New(metering.Config{Registry: reg, Store: h.Store, Spool: spool, Interval: sc.meterEvery, Retention: sc.retention, Log: log.With("component", "metering")})
+	var traffic *metering.Traffic
+	if sc.trafficSource == "kubelet" {
+		traffic = &metering.Traffic{Path: sc.trafficPath}
+	}
+	collector := metering.New(metering.Config{Registry: reg, Store: h.Store, Spool: spool, Traffic: traffic, Interval: sc.meterEvery, Retention: sc.retention, Log: log.With("component", "metering")})
 	archiver := &archive.Archiver{Registry: reg, Store: h.Store, Log: log.With("component", "event-archive")}
 	work := func(ctx context.Context) {
 		done := make(chan struct{})

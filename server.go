@@ -105,6 +105,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.storage.dsn, "database", getenv("CLUSTERGRAPH_DATABASE"), "metering, alerts and event history: mysql://user:pass@tcp(host:3306)/db, sqlite:///path/file.db, or none (env CLUSTERGRAPH_DATABASE; default SQLite in -data-dir)")
 	fs.StringVar(&cfg.storage.dataDir, "data-dir", env("CLUSTERGRAPH_DATA_DIR", "data"), "directory of the default SQLite database and of the metering spool (env CLUSTERGRAPH_DATA_DIR)")
 	fs.DurationVar(&cfg.storage.meterEvery, "metering-interval", envDuration("CLUSTERGRAPH_METERING_INTERVAL", time.Minute), "how often the collector samples every namespace (env CLUSTERGRAPH_METERING_INTERVAL)")
+	fs.StringVar(&cfg.storage.trafficSource, "traffic-source", env("CLUSTERGRAPH_TRAFFIC_SOURCE", "none"), "where metering's traffic in/out comes from: none (0), or kubelet (each node's cAdvisor counters through the apiserver's node proxy, every interval; needs get on nodes/proxy) (env CLUSTERGRAPH_TRAFFIC_SOURCE)")
+	fs.StringVar(&cfg.storage.trafficPath, "traffic-path", env("CLUSTERGRAPH_TRAFFIC_PATH", "/metrics/cadvisor"), "the kubelet path the kubelet traffic source reads; {node} becomes the node's name (env CLUSTERGRAPH_TRAFFIC_PATH)")
 	retention := map[string]*string{}
 	for _, r := range []struct{ name, def, what string }{
 		{"samples", "7d", "raw metering samples (at least 2h)"}, {"hour", "90d", "hourly metering"}, {"day", "730d", "daily metering"},
@@ -151,6 +153,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if cfg.storage.meterEvery < time.Second {
 		return cfg, fmt.Errorf("-metering-interval must be at least 1s, got %s", cfg.storage.meterEvery)
+	}
+	if t := cfg.storage.trafficSource; t != "none" && t != "kubelet" {
+		return cfg, fmt.Errorf("-traffic-source must be none or kubelet, got %q", t)
 	}
 	if (cfg.shell.Namespace == "") != (cfg.shell.ProxyURL == "") {
 		return cfg, fmt.Errorf("-shell-namespace and -shell-proxy-url go together (cluster shells need both)")

@@ -109,3 +109,27 @@ func TestServeAndShutdown(t *testing.T) {
 		t.Error("serve did not return within 30s of the shutdown")
 	}
 }
+
+// TestConfigRefusesBadValues: flags with values the server cannot use stop
+// it at start with a message naming the flag.
+func TestConfigRefusesBadValues(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--traffic-source", "prometheus"}, "-traffic-source"},
+		{[]string{"--metering-interval", "10ms"}, "-metering-interval"},
+		{[]string{"--retention-samples", "1h"}, "-retention-samples"},
+		{[]string{"--alert-basic-auth", "nopassword"}, "-alert-basic-auth"},
+	} {
+		_, err := parseConfig(c.args, noEnv)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err %v, want one naming %s", c.args, err, c.want)
+		}
+	}
+	cfg, err := parseConfig([]string{"--traffic-source", "kubelet", "--traffic-path", "/metrics/nodes/{node}/metrics/cadvisor"}, noEnv)
+	if err != nil || cfg.storage.trafficSource != "kubelet" || cfg.storage.trafficPath != "/metrics/nodes/{node}/metrics/cadvisor" {
+		t.Errorf("kubelet source: %+v, %v", cfg.storage, err)
+	}
+}

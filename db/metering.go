@@ -234,7 +234,8 @@ type MeteringQuery struct {
 	// Start and End bound the period start: Start <= start < End; zero is open.
 	Start, End time.Time
 	// Sort orders the records; default newest first, then cluster, namespace.
-	Sort          []Sort
+	Sort []Sort
+	// Offset skips records; Limit caps them (0: no cap).
 	Offset, Limit int
 }
 
@@ -264,8 +265,12 @@ func (s *Store) Metering(ctx context.Context, q MeteringQuery) ([]Record, int64,
 	if err != nil {
 		return nil, 0, err
 	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = -1 // gorm: no LIMIT
+	}
 	var rows []meteringRollup
-	err = tx.Order(order).Offset(q.Offset).Limit(q.Limit).Find(&rows).Error
+	err = tx.Order(order).Offset(q.Offset).Limit(limit).Find(&rows).Error
 	if err != nil {
 		return nil, 0, s.wrap("reading metering records", err)
 	}

@@ -15,6 +15,8 @@ type Config struct {
 	Registry *k8s.Registry
 	// Store returns the database, or an error while it is unavailable.
 	Store func() (*db.Store, error)
+	// Traffic, when set, fills the samples' traffic in and out.
+	Traffic *Traffic
 	// Spool holds samples the database could not take.
 	Spool *db.Spool[db.Sample]
 	// Interval between ticks (default 1m).
@@ -88,6 +90,9 @@ func (c *Collector) Tick(ctx context.Context, tick time.Time) TickResult {
 			res.Failed = append(res.Failed, cl.Name)
 			continue
 		}
+		if c.cfg.Traffic != nil {
+			c.addTraffic(ctx, cl, s)
+		}
 		samples = append(samples, s...)
 		usage = append(usage, u...)
 	}
@@ -128,4 +133,26 @@ func (c *Collector) Tick(ctx context.Context, tick time.Time) TickResult {
 		}
 	}
 	return res
+}
+
+// addTraffic fills the traffic of cl's samples from the traffic source. A
+// cluster whose nodes cannot be read keeps zero traffic for the tick; its
+// bytes count at the next read that reaches them.
+func (c *Collector) addTraffic(ctx context.Context, cl *k8s.Cluster, samples []db.Sample) {
+	rep, err := c.cfg.Traffic.Read(ctx, cl)
+	if err != nil {
+		c.cfg.Log.Warn("metering: traffic not read", "cluster", cl.Name, "err", err)
+		return
+	}
+	if len(rep.Failed) > 0 {
+		c.cfg.Log.Warn("metering: traffic of some nodes not read, counted at their next read", "cluster", cl.Name, "nodes", len(rep.Failed), "first", rep.Failed[0])
+	}
+	if rep.Baseline {
+		c.cfg.Log.Info("metering: traffic baseline read, counted from the next tick", "cluster", cl.Name, "nodes", rep.Nodes)
+	}
+	for i := range samples {
+		if t, ok := rep.Namespaces[samples[i].Namespace]; ok {
+			samples[i].TrafficIn, samples[i].TrafficOut = t.In, t.Out
+		}
+	}
 }

@@ -45,11 +45,12 @@ cat >&2 <<'Q'
 Q
 cat >&2 <<Q
   Metering is sampled every 15s into SQLite ($CLUSTERGRAPH_TESTBED_DIR/data):
-        { metering(timeUnit: HOUR) { nodes { cluster namespace cpu memory storage publicIp privateIp } } }
+        { metering(timeUnit: HOUR) { nodes { cluster namespace cpu memory storage publicIp privateIp trafficIn trafficOut } } }
   Post an alert (Alertmanager's format or hypercloud's list) and query alerts:
         curl -d '[{"name":"frontend-0","alert":"CPU_noti","namespace":"shop","message":"cpu 90%","cluster":"kwok-demo-east"}]' http://$listen/alert
 Q
 # The demo runs without authentication so GraphiQL works at once; the
 # server says so loudly. Real deployments authenticate every caller.
 bin/clustergraph --kubeconfig "$kubeconfig" --listen "$listen" --insecure-disable-auth \
-  --data-dir "$CLUSTERGRAPH_TESTBED_DIR/data" --metering-interval 15s
+  --data-dir "$CLUSTERGRAPH_TESTBED_DIR/data" --metering-interval 15s \
+  --traffic-source kubelet --traffic-path '/metrics/nodes/{node}/metrics/cadvisor'

@@ -62,6 +62,11 @@ module_dir() {
     sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
 }
 
+# host_address: this machine's first non-loopback IPv4 address (empty if none).
+host_address() {
+  hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9.]+$' | grep -v '^127\.' | head -n1 || true
+}
+
 # write_extras NAME: the extra kwok/kwokctl config for cluster NAME, written to
 # $KWOK_WORKDIR/extras/NAME/extras.yaml (path printed on stdout).
 write_extras() {
@@ -120,13 +125,141 @@ spec:
     follow: true
 ---
 EOF
-    # kwok's own Metric (the kubelet /metrics/resource endpoint metrics-server
-    # scrapes) and ClusterResourceUsage (usage from the pod annotations
-    # kwok.x-k8s.io/usage-cpu / -memory). kwokctl would default to the same
-    # ones; they are listed here so the setup is explicit and editable.
+    # The nodes `kwokctl scale node` makes: kwok's default template but for
+    # the addresses. InternalIP 127.0.1.N per node, so metrics-server (which
+    # prefers it) reaches each node's kwok endpoint; Hostname this machine's
+    # own address, which the apiserver prefers for exec, logs and the node
+    # proxy (/api/v1/nodes/N/proxy/...): its proxy refuses loopback. kwok
+    # would otherwise add Hostname "localhost".
+    cat <<'EOF'
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlResource
+metadata:
+  name: node
+parameters:
+  nodeIPs: ["127.0.1.1"]
+  podCIDRs: ["10.244.0.0/24"]
+  hostAddress: ""
+template: |-
+  kind: Node
+  apiVersion: v1
+  metadata:
+    name: {{ Name }}
+    annotations:
+      kwok.x-k8s.io/node: fake
+      node.alpha.kubernetes.io/ttl: "0"
+      metrics.k8s.io/resource-metrics-path: "/metrics/nodes/{{ Name }}/metrics/resource"
+    labels:
+      beta.kubernetes.io/arch: amd64
+      beta.kubernetes.io/os: linux
+      kubernetes.io/arch: amd64
+      kubernetes.io/hostname: {{ Name }}
+      kubernetes.io/os: linux
+      kubernetes.io/role: agent
+      node-role.kubernetes.io/agent: ""
+      type: kwok
+  spec:
+    {{ $index := Index }}
+    podCIDR: {{ AddCIDR (index .podCIDRs 0) $index }}
+    podCIDRs:
+    {{ range .podCIDRs }}
+    - {{ AddCIDR . $index }}
+    {{ end }}
+  status:
+    addresses:
+    {{ range .nodeIPs }}
+    - address: {{ AddIP . $index | Quote }}
+      type: InternalIP
+    {{ end }}
+    {{ with .hostAddress }}
+    - address: {{ . | Quote }}
+      type: Hostname
+    {{ end }}
+    allocatable:
+      cpu: 32
+      memory: 256Gi
+      pods: 110
+    capacity:
+      cpu: 32
+      memory: 256Gi
+      pods: 110
+    nodeInfo:
+      architecture: amd64
+      operatingSystem: linux
+---
+# The kubelet's cAdvisor endpoint, as much of it as clustergraph's traffic
+# source reads: each pod's network byte counters, growing at the rates the pod
+# annotations kwok.x-k8s.io/usage-network-rx / -tx give (bytes per second, 0
+# without them; counted on the first container, so the pod's rate is the
+# annotation's).
+kind: Metric
+apiVersion: kwok.x-k8s.io/v1alpha1
+metadata:
+  name: metrics-cadvisor
+spec:
+  path: "/metrics/nodes/{nodeName}/metrics/cadvisor"
+  metrics:
+  - name: container_network_receive_bytes_total
+    dimension: pod
+    help: Cumulative count of bytes received
+    kind: counter
+    labels:
+    - name: interface
+      value: '"eth0"'
+    - name: namespace
+      value: 'pod.metadata.namespace'
+    - name: pod
+      value: 'pod.metadata.name'
+    value: 'pod.CumulativeUsage("network-rx")'
+  - name: container_network_transmit_bytes_total
+    dimension: pod
+    help: Cumulative count of bytes transmitted
+    kind: counter
+    labels:
+    - name: interface
+      value: '"eth0"'
+    - name: namespace
+      value: 'pod.metadata.namespace'
+    - name: pod
+      value: 'pod.metadata.name'
+    value: 'pod.CumulativeUsage("network-tx")'
+---
+# Usage from pod annotations: kwok's usage-from-annotation (cpu, memory; kwok
+# takes the first ClusterResourceUsage that matches a pod, so it is one
+# object) plus the network rates above.
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterResourceUsage
+metadata:
+  name: usage-from-annotation
+spec:
+  usages:
+  - usage:
+      cpu:
+        expression: |
+          "kwok.x-k8s.io/usage-cpu" in pod.metadata.annotations
+          ? Quantity(pod.metadata.annotations["kwok.x-k8s.io/usage-cpu"])
+          : Quantity("1m")
+      memory:
+        expression: |
+          "kwok.x-k8s.io/usage-memory" in pod.metadata.annotations
+          ? Quantity(pod.metadata.annotations["kwok.x-k8s.io/usage-memory"])
+          : Quantity("1Mi")
+      network-rx:
+        expression: |
+          container.name == pod.spec.containers[0].name && "kwok.x-k8s.io/usage-network-rx" in pod.metadata.annotations
+          ? Quantity(pod.metadata.annotations["kwok.x-k8s.io/usage-network-rx"])
+          : Quantity("0")
+      network-tx:
+        expression: |
+          container.name == pod.spec.containers[0].name && "kwok.x-k8s.io/usage-network-tx" in pod.metadata.annotations
+          ? Quantity(pod.metadata.annotations["kwok.x-k8s.io/usage-network-tx"])
+          : Quantity("0")
+---
+EOF
+    # kwok's own Metric for the kubelet /metrics/resource endpoint that
+    # metrics-server scrapes (kwokctl would default to it; listed so the setup
+    # is explicit).
     cat "$kwok/kustomize/metrics/resource/metrics-resource.yaml"
-    echo '---'
-    cat "$kwok/kustomize/metrics/usage/usage-from-annotation.yaml"
   } >"$dir/extras.yaml"
   echo "$dir/extras.yaml"
 }
@@ -172,13 +305,15 @@ up() {
   exec 9>&- # ports are taken now; let other creations proceed
 
   log "scaling cluster $name to $nodes nodes"
-  # Node InternalIPs on loopback (127.0.1.1, .2, ...): metrics-server scrapes
-  # each node's InternalIP at kwok's port, so it must reach this machine (kwok's
-  # default 192.0.2.x is TEST-NET, unreachable, or this machine's own eth0 by
-  # chance). Pod CIDRs 10.244.N.0/24 so pod IPs do not overlap the service
-  # range 10.0.0.0/24 (kwok's default pod CIDR is 10.0.N.0/24).
+  # The node template (write_extras) puts InternalIPs on loopback (127.0.1.1,
+  # .2, ...): metrics-server scrapes each node's InternalIP at kwok's port, so
+  # it must reach this machine (kwok's default 192.0.2.x is TEST-NET,
+  # unreachable, or this machine's own eth0 by chance). Hostname is this
+  # machine's address, for the apiserver's node proxy. Pod CIDRs
+  # 10.244.N.0/24 so pod IPs do not overlap the service range 10.0.0.0/24
+  # (kwok's default pod CIDR is 10.0.N.0/24).
   kwokctl --name "$name" scale node --replicas "$nodes" \
-    --param '.nodeIPs = ["127.0.1.1"]' --param '.podCIDRs = ["10.244.0.0/24"]' >&2
+    --config "$KWOK_WORKDIR/extras/$name/extras.yaml" --param ".hostAddress = \"$(host_address)\"" >&2
   # The node objects appear at once; kwok marks them Ready shortly after.
   "$bin/kubectl" --kubeconfig "$kc" wait --for=condition=Ready node --all --timeout="$(( nodes > 300 ? nodes / 3 : 60 ))s" >/dev/null ||
     die "nodes of $name not Ready in time"
