@@ -37,6 +37,7 @@ import (
 // config is everything the server can be told, by flag or environment.
 type config struct {
 	listen      string
+	debugListen string
 	kubeconfigs []string
 	inCluster   bool
 	maxPage     int
@@ -92,6 +93,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	var cfg config
 	var kubeconfig string
 	fs.StringVar(&cfg.listen, "listen", env("CLUSTERGRAPH_LISTEN", "127.0.0.1:8080"), "address to serve HTTP on (env CLUSTERGRAPH_LISTEN)")
+	fs.StringVar(&cfg.debugListen, "debug-listen", getenv("CLUSTERGRAPH_DEBUG_LISTEN"), "address to serve Go profiles (/debug/pprof/) on, apart from the API; off when empty (env CLUSTERGRAPH_DEBUG_LISTEN)")
 	fs.StringVar(&kubeconfig, "kubeconfig", getenv("CLUSTERGRAPH_KUBECONFIG"), "kubeconfig file(s), separated by '"+string(os.PathListSeparator)+"' (env CLUSTERGRAPH_KUBECONFIG; default $KUBECONFIG, then ~/.kube/config)")
 	fs.BoolVar(&cfg.inCluster, "in-cluster", env("CLUSTERGRAPH_IN_CLUSTER", "true") == "true", "also serve the cluster clustergraph runs in, when it runs in a pod (env CLUSTERGRAPH_IN_CLUSTER)")
 	fs.IntVar(&cfg.maxPage, "max-page", envInt("CLUSTERGRAPH_MAX_PAGE", 100), "largest first/limit a list accepts, also the default page size (env CLUSTERGRAPH_MAX_PAGE)")
@@ -219,6 +221,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net
 		return err
 	}
 
+	if cfg.debugListen != "" {
+		if err := serveDebug(ctx, cfg.debugListen, log); err != nil {
+			return fmt.Errorf("-debug-listen: %w", err)
+		}
+	}
 	var openSockets sync.WaitGroup
 	sockets, closeSockets := context.WithCancel(context.Background())
 	defer closeSockets()

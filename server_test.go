@@ -23,8 +23,15 @@ import (
 // (going away), so a console reconnects, and serve returns.
 func TestServeAndShutdown(t *testing.T) {
 	cs := testenv.Clusters(t)
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	debugAddr := free.Addr().String()
+	free.Close()
 	cfg, err := parseConfig([]string{"--kubeconfig", cs[0].Kubeconfig, "--listen", "127.0.0.1:0", "--insecure-disable-auth",
-		"--data-dir", t.TempDir(), "--leader-elect=false", "--audit-log", filepath.Join(t.TempDir(), "audit.log")}, func(string) string { return "" })
+		"--data-dir", t.TempDir(), "--leader-elect=false", "--audit-log", filepath.Join(t.TempDir(), "audit.log"),
+		"--debug-listen", debugAddr}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +64,22 @@ func TestServeAndShutdown(t *testing.T) {
 			t.Fatal("not ready within a minute")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// Profiles are served on the debug address only, never on the API's.
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("http://" + debugAddr + "/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("debug address: %d %.200s", code, body)
+	}
+	if code, body := get(base + "/debug/pprof/goroutine?debug=1"); code == 200 && strings.Contains(body, "goroutine profile") {
+		t.Errorf("the API address serves profiles")
 	}
 	// Storage is wired: an alert is stored (demo mode needs no credentials).
 	resp, err := http.Post(base+"/alert", "application/json", strings.NewReader(`[{"alert": "Wired", "namespace": "default"}]`))

@@ -998,7 +998,7 @@ type WorkloadResolver interface {
 	Alerts(ctx context.Context, obj *model.Workload, status *model.AlertStatus, first *int) ([]*model.Alert, error)
 
 	Owner(ctx context.Context, obj *model.Workload) (*model.Workload, error)
-	Pods(ctx context.Context, obj *model.Workload, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
+	Pods(ctx context.Context, objs []*model.Workload, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) ([]*model.Connection[*model.Pod], error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -27266,8 +27266,7 @@ func (ec *executionContext) _Workload_pods(ctx context.Context, field graphql.Co
 			return ec.fieldContext_Workload_pods(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Workload().Pods(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.resolveBatch_Workload_pods(ctx, field, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Pod]) graphql.Marshaler {
@@ -27299,6 +27298,30 @@ func (ec *executionContext) fieldContext_Workload_pods(ctx context.Context, fiel
 		return fc, err
 	}
 	return fc, nil
+}
+func (ec *executionContext) resolveBatch_Workload_pods(ctx context.Context, field graphql.CollectedField, obj *model.Workload) (any, error) {
+	resolver := ec.Resolvers.Workload()
+	fc := graphql.GetFieldContext(ctx)
+	if batch, ok := graphql.BatchParentsFor[*model.Workload](ctx, "Workload"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Pods(ctx, batch.Parents, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
+		})
+		return graphql.ResolveBatchGroupResult[*model.Connection[*model.Pod]](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Workload.pods",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Pods(ctx, []*model.Workload{obj}, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
+	return graphql.ResolveBatchSingleResult[*model.Connection[*model.Pod]](
+		ctx,
+		results,
+		err,
+		"Workload.pods",
+	)
 }
 
 func (ec *executionContext) _WorkloadConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Workload]) (ret graphql.Marshaler) {
@@ -36536,6 +36559,7 @@ func (ec *executionContext) marshalNViewerCluster2ᚖgithubᚗcomᚋclustergraph
 }
 
 func (ec *executionContext) marshalNWorkload2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐWorkloadᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Workload) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "Workload", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]

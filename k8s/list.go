@@ -206,13 +206,17 @@ type PageArgs struct {
 
 // Page is one page of a sorted list.
 type Page struct {
-	Items   []Item
-	Cursors []string
+	Items []Item
+	keys  []sortKey
 	// Total counts every item that passed the filter, on all pages.
 	Total   int
 	HasNext bool
 	HasPrev bool
 }
+
+// Cursor is the cursor of Items[i]: a page after it starts with Items[i+1].
+// Computed on demand (it costs a JSON encoding); most pages never need one.
+func (p Page) Cursor(i int) string { return p.keys[i].cursor() }
 
 // sortKey orders items; its first element depends on the order field.
 type sortKey [4]string
@@ -421,14 +425,14 @@ func Paginate(items []Item, order Order, args PageArgs, maxFirst int) (Page, err
 	end := min(start+first, len(ks))
 	p := Page{
 		Items:   make([]Item, 0, end-start),
-		Cursors: make([]string, 0, end-start),
+		keys:    make([]sortKey, 0, end-start),
 		Total:   len(items),
 		HasNext: end < remaining,
 		HasPrev: before+start > 0,
 	}
 	for _, k := range ks[start:end] {
 		p.Items = append(p.Items, k.item)
-		p.Cursors = append(p.Cursors, k.key.cursor())
+		p.keys = append(p.keys, k.key)
 	}
 	return p, nil
 }

@@ -79,7 +79,7 @@ func TestPaginateCursorsAndOffsets(t *testing.T) {
 				if !p.HasNext {
 					break
 				}
-				after = p.Cursors[len(p.Cursors)-1]
+				after = p.Cursor(len(p.Items) - 1)
 			}
 			if diff := cmp.Diff(names(full.Items), walked); diff != "" {
 				t.Errorf("order %+v size %d (-full +walked):\n%s", order, size, diff)
@@ -183,7 +183,7 @@ func TestPaginateShortPagesMatchAFullSort(t *testing.T) {
 					if got.Total != len(items) || got.HasNext != (pos+10 < len(items)) || got.HasPrev != (pos > 0) {
 						t.Fatalf("%s page %d: total %d next %v prev %v at position %d", field, page, got.Total, got.HasNext, got.HasPrev, pos)
 					}
-					after = got.Cursors[len(got.Cursors)-1]
+					after = got.Cursor(len(got.Items) - 1)
 					offset = 0
 				}
 			}

@@ -60,6 +60,42 @@ func (l *Loader[K, V]) LoadMany(ctx context.Context, keys []K) ([]V, []error) {
 	return vals, errs
 }
 
+// LoadAll returns the values for keys, in order, for a caller that already
+// holds every key it needs (a batch resolver): the keys nobody asked for yet
+// are fetched at once, in one call and in the caller's goroutine, with no
+// batch window; keys already asked for (done, or in a pending batch) are
+// waited for as by Load.
+func (l *Loader[K, V]) LoadAll(ctx context.Context, keys []K) ([]V, []error) {
+	rs := make([]*result[V], len(keys))
+	var mine batch[K, V]
+	l.mu.Lock()
+	for i, k := range keys {
+		r, ok := l.cache[k]
+		if !ok {
+			r = &result[V]{done: make(chan struct{})}
+			l.cache[k] = r
+			mine.keys = append(mine.keys, k)
+			mine.results = append(mine.results, r)
+		}
+		rs[i] = r
+	}
+	l.mu.Unlock()
+	for len(mine.keys) > 0 {
+		n := len(mine.keys)
+		if l.maxBatch > 0 {
+			n = min(n, l.maxBatch)
+		}
+		l.run(ctx, &batch[K, V]{keys: mine.keys[:n], results: mine.results[:n]})
+		mine.keys, mine.results = mine.keys[n:], mine.results[n:]
+	}
+	vals := make([]V, len(keys))
+	errs := make([]error, len(keys))
+	for i, r := range rs {
+		vals[i], errs[i] = r.wait(ctx)
+	}
+	return vals, errs
+}
+
 func (r *result[V]) wait(ctx context.Context) (V, error) {
 	select {
 	case <-r.done:

@@ -98,3 +98,38 @@ func TestLoadManyOneBatch(t *testing.T) {
 		t.Errorf("batches = %v, want [[3] [1 2 4]]", batches)
 	}
 }
+
+// TestLoadAllFetchesAtOnce: LoadAll answers every key without a batch
+// window (the wait here is an hour), fetches each new key once, in batches
+// of at most maxBatch, and reuses what earlier loads fetched.
+func TestLoadAllFetchesAtOnce(t *testing.T) {
+	var batches [][]int
+	l := NewLoader(time.Hour, 3, func(_ context.Context, ks []int) ([]int, []error) {
+		batches = append(batches, append([]int(nil), ks...))
+		out, errs := make([]int, len(ks)), make([]error, len(ks))
+		for i, k := range ks {
+			out[i] = k * 2
+			if k < 0 {
+				errs[i] = context.Canceled
+			}
+		}
+		return out, errs
+	})
+	vals, errs := l.LoadAll(context.Background(), []int{1, 2, 1, 3, 4, -1})
+	want := []int{2, 4, 2, 6, 8}
+	for i, w := range want {
+		if vals[i] != w || errs[i] != nil {
+			t.Errorf("key %d: %d, %v; want %d", i, vals[i], errs[i], w)
+		}
+	}
+	if errs[5] == nil {
+		t.Errorf("key -1: no error")
+	}
+	if len(batches) != 2 || len(batches[0]) != 3 || len(batches[1]) != 2 {
+		t.Errorf("batches %v, want the 5 distinct keys in two calls of at most 3", batches)
+	}
+	vals, _ = l.LoadAll(context.Background(), []int{4, 5})
+	if vals[0] != 8 || vals[1] != 10 || len(batches) != 3 || len(batches[2]) != 1 || batches[2][0] != 5 {
+		t.Errorf("second LoadAll: %v after batches %v; want only key 5 fetched", vals, batches)
+	}
+}

@@ -59,13 +59,14 @@ func paged[T any](ctx context.Context, r *Resolver, items []k8s.Item, errs []err
 		TotalCount: pg.Total,
 		PageInfo:   &model.PageInfo{HasNextPage: pg.HasNext, HasPreviousPage: pg.HasPrev},
 		Nodes:      make([]T, len(pg.Items)),
-		Cursors:    pg.Cursors,
+		Cursor:     pg.Cursor,
 	}
 	for i, it := range pg.Items {
 		conn.Nodes[i] = wrap(it)
 	}
-	if n := len(pg.Cursors); n > 0 {
-		conn.PageInfo.StartCursor, conn.PageInfo.EndCursor = &pg.Cursors[0], &pg.Cursors[n-1]
+	if n := len(pg.Items); n > 0 {
+		start, end := pg.Cursor(0), pg.Cursor(n-1)
+		conn.PageInfo.StartCursor, conn.PageInfo.EndCursor = &start, &end
 	}
 	return conn, nil
 }

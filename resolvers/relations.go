@@ -112,3 +112,14 @@ func viewerNamespaces(v *model.ViewerCluster, nss []*corev1.Namespace) []*model.
 	}
 	return out
 }
+
+// nodeOf reads a node straight from the cache: a map lookup costs less than
+// a loader's batch window and memo (a page of pods names a few nodes, each
+// many times). A node the cache lacks, or the caller may not read, is null.
+func (r *Resolver) nodeOf(ctx context.Context, c *k8s.Cluster, name string) (*corev1.Node, error) {
+	o, err := c.Get(ctx, k8s.GVKNode, "", name)
+	if err != nil {
+		return nil, nil
+	}
+	return o.(*corev1.Node), nil
+}

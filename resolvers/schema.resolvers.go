@@ -609,7 +609,7 @@ func (r *podResolver) Node(ctx context.Context, obj *model.Pod) (*model.Node, er
 	if obj.P.Spec.NodeName == "" {
 		return nil, nil
 	}
-	n, err := loaders.For(ctx).Node.Load(ctx, loaders.Ref{C: obj.C, Name: obj.P.Spec.NodeName})
+	n, err := r.nodeOf(ctx, obj.C, obj.P.Spec.NodeName)
 	if err != nil || n == nil {
 		return nil, err
 	}
@@ -1024,16 +1024,32 @@ func (r *workloadResolver) Owner(ctx context.Context, obj *model.Workload) (*mod
 	return ownerOf(ctx, obj.C, obj.Obj)
 }
 
-func (r *workloadResolver) Pods(ctx context.Context, obj *model.Workload, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
+func (r *workloadResolver) Pods(ctx context.Context, objs []*model.Workload, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) ([]*model.Connection[*model.Pod], error) {
 	f, err := podFilter(filter)
 	if err != nil {
 		return nil, err
 	}
-	pods, err := loaders.For(ctx).PodsOf.Load(ctx, loaders.ObjRef{C: obj.C, Obj: obj.Obj})
-	if err != nil {
-		return nil, err
+	refs := make([]loaders.ObjRef, len(objs))
+	for i, o := range objs {
+		refs[i] = loaders.ObjRef{C: o.C, Obj: o.Obj}
 	}
-	return paged(ctx, r.Resolver, itemsOf(obj.C, pods, f), nil, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapPod)
+	pods, errs := loaders.For(ctx).PodsOf.LoadAll(ctx, refs)
+	out := make([]*model.Connection[*model.Pod], len(objs))
+	outErrs := make(graphql.BatchErrorList, len(objs))
+	failed := false
+	pg := page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}
+	for i, o := range objs {
+		if errs[i] == nil {
+			out[i], errs[i] = paged(ctx, r.Resolver, itemsOf(o.C, pods[i], f), nil, pg, defaultOrder, wrapPod)
+		}
+		if errs[i] != nil {
+			outErrs[i], failed = errs[i], true
+		}
+	}
+	if failed {
+		return out, outErrs
+	}
+	return out, nil
 }
 
 func (r *Resolver) Alert() graph.AlertResolver { return &alertResolver{r} }

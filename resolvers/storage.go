@@ -124,13 +124,11 @@ func offsetConn[T any](nodes []T, total int64, off int) *model.Connection[T] {
 		TotalCount: int(total),
 		PageInfo:   &model.PageInfo{HasNextPage: int64(off+len(nodes)) < total, HasPreviousPage: off > 0},
 		Nodes:      nodes,
-		Cursors:    make([]string, len(nodes)),
-	}
-	for i := range nodes {
-		conn.Cursors[i] = offsetCursor(off + i)
+		Cursor:     func(i int) string { return offsetCursor(off + i) },
 	}
 	if n := len(nodes); n > 0 {
-		conn.PageInfo.StartCursor, conn.PageInfo.EndCursor = &conn.Cursors[0], &conn.Cursors[n-1]
+		start, end := offsetCursor(off), offsetCursor(off+n-1)
+		conn.PageInfo.StartCursor, conn.PageInfo.EndCursor = &start, &end
 	}
 	return conn
 }

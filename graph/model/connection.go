@@ -5,7 +5,9 @@ type Connection[T any] struct {
 	TotalCount int
 	PageInfo   *PageInfo
 	Nodes      []T
-	Cursors    []string
+	// Cursor is the cursor of Nodes[i], computed only when a client asks
+	// for edges: most list queries never do.
+	Cursor func(i int) string
 }
 
 // Edge pairs a node with its cursor.
@@ -18,7 +20,7 @@ type Edge[T any] struct {
 func (c *Connection[T]) Edges() []*Edge[T] {
 	out := make([]*Edge[T], len(c.Nodes))
 	for i, n := range c.Nodes {
-		out[i] = &Edge[T]{Cursor: c.Cursors[i], Node: n}
+		out[i] = &Edge[T]{Cursor: c.Cursor(i), Node: n}
 	}
 	return out
 }
