@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -71,10 +72,17 @@ type caches struct {
 }
 
 // stripForCache drops what clustergraph never serves before an object is
-// stored: managedFields are often the largest part of an object.
+// stored (managedFields are often the largest part of an object) and shares
+// what objects repeat (see share.go).
 func stripForCache(obj any) (any, error) {
 	if a, ok := obj.(metav1.ObjectMetaAccessor); ok {
-		a.GetObjectMeta().SetManagedFields(nil)
+		m := a.GetObjectMeta()
+		m.SetManagedFields(nil)
+		if p, ok := obj.(*corev1.Pod); ok {
+			sharePod(p)
+		} else if om, ok := m.(*metav1.ObjectMeta); ok {
+			shareMeta(om)
+		}
 	}
 	return obj, nil
 }
