@@ -23,7 +23,7 @@ import (
 
 // maxShared bounds each table: when one is full it starts afresh (values
 // already shared stay shared; new ones share from then on).
-const maxShared = 1 << 15
+const maxShared = 1 << 16
 
 // sharedTable keeps one copy of each value by a key that renders it whole.
 type sharedTable[V any] struct {
@@ -61,7 +61,30 @@ func str(s string) string {
 // sharePod makes p's repeated parts shared copies.
 func sharePod(p *corev1.Pod) {
 	shareMeta(&p.ObjectMeta)
-	s := &p.Spec
+	sharePodSpec(&p.Spec)
+	st := &p.Status
+	st.Phase = corev1.PodPhase(str(string(st.Phase)))
+	st.QOSClass = corev1.PodQOSClass(str(string(st.QOSClass)))
+	st.HostIP = str(st.HostIP)
+	for i := range st.HostIPs {
+		st.HostIPs[i].IP = str(st.HostIPs[i].IP)
+	}
+	for _, cs := range [][]corev1.ContainerStatus{st.InitContainerStatuses, st.ContainerStatuses} {
+		for i := range cs {
+			c := &cs[i]
+			c.Name, c.Image, c.ImageID = str(c.Name), str(c.Image), str(c.ImageID)
+		}
+	}
+}
+
+// shareTemplate shares a workload's pod template: Deployments, their
+// ReplicaSets and StatefulSets each hold one.
+func shareTemplate(t *corev1.PodTemplateSpec) {
+	shareMeta(&t.ObjectMeta)
+	sharePodSpec(&t.Spec)
+}
+
+func sharePodSpec(s *corev1.PodSpec) {
 	s.NodeName = str(s.NodeName)
 	s.ServiceAccountName = str(s.ServiceAccountName)
 	s.DeprecatedServiceAccount = str(s.DeprecatedServiceAccount)
@@ -82,19 +105,6 @@ func sharePod(p *corev1.Pod) {
 				m := &c.VolumeMounts[j]
 				m.Name, m.MountPath = str(m.Name), str(m.MountPath)
 			}
-		}
-	}
-	st := &p.Status
-	st.Phase = corev1.PodPhase(str(string(st.Phase)))
-	st.QOSClass = corev1.PodQOSClass(str(string(st.QOSClass)))
-	st.HostIP = str(st.HostIP)
-	for i := range st.HostIPs {
-		st.HostIPs[i].IP = str(st.HostIPs[i].IP)
-	}
-	for _, cs := range [][]corev1.ContainerStatus{st.InitContainerStatuses, st.ContainerStatuses} {
-		for i := range cs {
-			c := &cs[i]
-			c.Name, c.Image, c.ImageID = str(c.Name), str(c.Image), str(c.ImageID)
 		}
 	}
 }

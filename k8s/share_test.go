@@ -2,8 +2,10 @@ package k8s
 
 import (
 	"reflect"
+	"strconv"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -75,7 +77,7 @@ func TestSharePodKeepsValues(t *testing.T) {
 func TestSharedTableStartsAfreshWhenFull(t *testing.T) {
 	var tb sharedTable[int]
 	for i := range maxShared + 10 {
-		if got := tb.get(string(rune(i))+"k", i); got != i {
+		if got := tb.get(strconv.Itoa(i), i); got != i {
 			t.Fatalf("get %d = %d", i, got)
 		}
 	}
@@ -89,5 +91,26 @@ func BenchmarkSharePod(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		sharePod(p)
+	}
+}
+
+// TestStripSharesTemplates: a Deployment's pod template and its pods share
+// their resource lists once both went through the cache transform.
+func TestStripSharesTemplates(t *testing.T) {
+	p := testPod("web-9", "300m", "64Mi", 30)
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+		Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: *testPod("", "300m", "64Mi", 30).Spec.DeepCopy()}}}
+	want := d.DeepCopy()
+	if _, err := stripForCache(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stripForCache(d); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(d, want) {
+		t.Errorf("the transform changed the deployment")
+	}
+	if reflect.ValueOf(p.Spec.Containers[0].Resources.Requests).UnsafePointer() != reflect.ValueOf(d.Spec.Template.Spec.Containers[0].Resources.Requests).UnsafePointer() {
+		t.Errorf("pod and template requests not shared")
 	}
 }
