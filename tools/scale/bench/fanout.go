@@ -254,6 +254,10 @@ type recorder struct {
 	subs    []subRecord
 
 	received, synced, resyncs, errors, ended atomic.Int64
+	// unsynced counts down, per subscriber, what it still has to receive
+	// of the initial state (raw watches: ADDED events; clustergraph: its
+	// SYNCED marker), to say who is missing when the wait times out.
+	unsynced []atomic.Int64
 }
 
 type subRecord struct {
@@ -262,7 +266,7 @@ type subRecord struct {
 }
 
 func newRecorder(base, n int64, subs int) *recorder {
-	r := &recorder{base: base, n: n, subs: make([]subRecord, subs)}
+	r := &recorder{base: base, n: n, subs: make([]subRecord, subs), unsynced: make([]atomic.Int64, subs)}
 	for i := range r.subs {
 		r.subs[i].seen = make([]uint64, (n+63)/64)
 	}
@@ -289,11 +293,26 @@ func (r *recorder) saw(sub int, annotations map[string]string, now time.Time) {
 	r.received.Add(1)
 }
 
+// initialized counts one initial event of subscriber sub and reports
+// whether it completed the initial state.
+func (r *recorder) initialized(sub int) {
+	if r.unsynced[sub].Add(-1) == 0 {
+		r.synced.Add(1)
+	}
+}
+
 func (r *recorder) waitSynced(want int, what string) {
 	deadline := time.Now().Add(5 * time.Minute)
 	for r.synced.Load() < int64(want) {
 		if time.Now().After(deadline) {
-			fatalf("fan-out: %d of %d %s after 5 minutes", r.synced.Load(), want, what)
+			var behind []string
+			for i := range r.unsynced {
+				if left := r.unsynced[i].Load(); left > 0 && len(behind) < 40 {
+					behind = append(behind, fmt.Sprintf("%d:%d", i, left))
+				}
+			}
+			fatalf("fan-out: %d of %d %s after 5 minutes (%d errors, %d ended); subscriber:left %v", r.synced.Load(), want, what,
+				r.errors.Load(), r.ended.Load(), behind)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -469,6 +488,7 @@ func subscribe(addr string, namespaces []string, nsOf []int, perSocket int, r *r
 				readSocket(ctx, conn, r)
 			}()
 			for i := first; i < min(first+perSocket, len(nsOf)); i++ {
+				r.unsynced[i].Store(1)
 				send(ctx, conn, map[string]any{"id": "s" + strconv.Itoa(i), "type": "subscribe",
 					"payload": map[string]any{"query": fanoutQuery, "variables": map[string]any{"ns": namespaces[nsOf[i]]}}})
 			}
@@ -516,7 +536,7 @@ func readSocket(ctx context.Context, conn *websocket.Conn, r *recorder) {
 		sub, _ := strconv.Atoi(strings.TrimPrefix(m.ID, "s"))
 		switch ev := m.Payload.Data.Watch; ev.Type {
 		case "SYNCED":
-			r.synced.Add(1)
+			r.initialized(sub)
 		case "RESYNC":
 			r.resyncs.Add(1)
 		default:
@@ -550,6 +570,7 @@ func rawWatches(cfg *rest.Config, w *writer, nsOf []int, perSocket, conns int, r
 			cl := clients[first/perSocket]
 			for i := first; i < min(first+perSocket, len(nsOf)); i++ {
 				ns := nsOf[i]
+				r.unsynced[i].Store(int64(len(w.pods[ns])))
 				wi, err := cl.CoreV1().Pods(w.namespaces[ns]).Watch(ctx, metav1.ListOptions{})
 				if err != nil {
 					fatalf("fan-out: watch: %v", err)
@@ -558,7 +579,7 @@ func rawWatches(cfg *rest.Config, w *writer, nsOf []int, perSocket, conns int, r
 				go func() {
 					defer c.wg.Done()
 					defer wi.Stop()
-					initial := len(w.pods[ns])
+					initial := true
 					for {
 						select {
 						case <-ctx.Done():
@@ -566,20 +587,21 @@ func rawWatches(cfg *rest.Config, w *writer, nsOf []int, perSocket, conns int, r
 						case ev, ok := <-wi.ResultChan():
 							now := time.Now()
 							if !ok {
-								if ctx.Err() == nil {
-									r.ended.Add(1)
+								if ctx.Err() == nil && r.ended.Add(1) <= 3 {
+									log.Printf("fan-out: raw watch %d ended by the apiserver", i)
 								}
 								return
 							}
 							p, isPod := ev.Object.(*corev1.Pod)
 							switch {
 							case ev.Type == watch.Error || !isPod:
-								r.errors.Add(1)
-								continue
-							case initial > 0 && ev.Type == watch.Added:
-								if initial--; initial == 0 {
-									r.synced.Add(1)
+								if r.errors.Add(1) <= 3 {
+									log.Printf("fan-out: raw watch %d: %s %v", i, ev.Type, ev.Object)
 								}
+								continue
+							case initial && ev.Type == watch.Added:
+								r.initialized(i)
+								initial = r.unsynced[i].Load() > 0
 							}
 							r.saw(i, p.Annotations, now)
 						}
