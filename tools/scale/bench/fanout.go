@@ -40,6 +40,7 @@ import (
 
 	"github.com/coder/websocket"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -94,7 +95,9 @@ func fanout(cfg *rest.Config, cg *proc, o fanoutOpts) {
 		"round-robin over the %d namespaces, %d per websocket over %d websockets; the raw client-go watches (typed Pods(ns).Watch, JSON, "+
 		"in the driver's process) are spread the same way over %d HTTP/2 connections. A writer patches an annotation at %d pods/s for %s, "+
 		"round-robin over the namespaces, so each write reaches the %d or so subscribers of its namespace; latency is the receipt minus "+
-		"the patch's start. *_cpu_s: CPU seconds from the first write to the last delivery (or %s past the last write). "+
+		"the patch's start; missing: deliveries not received %[9]s past the last write (lost to a resync, or later than that). Raw watches the "+
+		"apiserver ends are reopened from their last resourceVersion, as a reflector would (reopened). *_cpu_s: CPU seconds from the first "+
+		"write to the last delivery (or %[9]s past the last write). "+
 		"server_rss_bytes_per_sub: growth of clustergraph's (for the raw watches: the apiserver's) resident memory per idle subscription "+
 		"(watch): subscriptions and watches are opened side by side and the resident memory of both servers read from /proc %s after "+
 		"they synced and %s before they opened (after the baseline writes), past Go's two-minute forced collection; RSS includes the collector's headroom (GOGC=100: up to twice the live heap). client_heap_bytes_per_sub: "+
@@ -151,9 +154,8 @@ func fanout(cfg *rest.Config, cg *proc, o fanoutOpts) {
 	}
 	m["client_heap_bytes_per_sub"] = (heap2 - heap1) / float64(o.subs)
 	m["errors"] = float64(rec.errors.Load())
-	// A watch the apiserver ended during the run (a client-go watch is not
-	// resumed by itself): what it would have received counts as missing.
-	m["ended"] = float64(rec.ended.Load())
+	// Watches the apiserver ended, reopened as a reflector would.
+	m["reopened"] = float64(rec.reopened.Load())
 	add(scenario, "raw client-go watches", m)
 }
 
@@ -253,7 +255,7 @@ type recorder struct {
 	base, n int64 // the run's writes: sequence numbers base+1 … base+n
 	subs    []subRecord
 
-	received, synced, resyncs, errors, ended atomic.Int64
+	received, synced, resyncs, errors, reopened atomic.Int64
 	// unsynced counts down, per subscriber, what it still has to receive
 	// of the initial state (raw watches: ADDED events; clustergraph: its
 	// SYNCED marker), to say who is missing when the wait times out.
@@ -311,8 +313,8 @@ func (r *recorder) waitSynced(want int, what string) {
 					behind = append(behind, fmt.Sprintf("%d:%d", i, left))
 				}
 			}
-			fatalf("fan-out: %d of %d %s after 5 minutes (%d errors, %d ended); subscriber:left %v", r.synced.Load(), want, what,
-				r.errors.Load(), r.ended.Load(), behind)
+			fatalf("fan-out: %d of %d %s after 5 minutes (%d errors, %d reopened); subscriber:left %v", r.synced.Load(), want, what,
+				r.errors.Load(), r.reopened.Load(), behind)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -568,48 +570,104 @@ func rawWatches(cfg *rest.Config, w *writer, nsOf []int, perSocket, conns int, r
 		go func() {
 			defer opening.Done()
 			cl := clients[first/perSocket]
+			// One at a time on each connection, as the subscriptions are
+			// sent one after the other on a socket.
 			for i := first; i < min(first+perSocket, len(nsOf)); i++ {
-				ns := nsOf[i]
-				r.unsynced[i].Store(int64(len(w.pods[ns])))
-				wi, err := cl.CoreV1().Pods(w.namespaces[ns]).Watch(ctx, metav1.ListOptions{})
-				if err != nil {
-					fatalf("fan-out: watch: %v", err)
-				}
+				ns := w.namespaces[nsOf[i]]
+				rw := &rawWatch{cl: cl, ns: ns, sub: i, r: r, initial: len(w.pods[nsOf[i]])}
+				r.unsynced[i].Store(int64(rw.initial))
+				wi := rw.open(ctx)
 				c.wg.Add(1)
 				go func() {
 					defer c.wg.Done()
-					defer wi.Stop()
-					initial := true
-					for {
-						select {
-						case <-ctx.Done():
-							return
-						case ev, ok := <-wi.ResultChan():
-							now := time.Now()
-							if !ok {
-								if ctx.Err() == nil && r.ended.Add(1) <= 3 {
-									log.Printf("fan-out: raw watch %d ended by the apiserver", i)
-								}
-								return
-							}
-							p, isPod := ev.Object.(*corev1.Pod)
-							switch {
-							case ev.Type == watch.Error || !isPod:
-								if r.errors.Add(1) <= 3 {
-									log.Printf("fan-out: raw watch %d: %s %v", i, ev.Type, ev.Object)
-								}
-								continue
-							case initial && ev.Type == watch.Added:
-								r.initialized(i)
-								initial = r.unsynced[i].Load() > 0
-							}
-							r.saw(i, p.Annotations, now)
-						}
-					}
+					rw.read(ctx, wi)
 				}()
 			}
 		}()
 	}
 	opening.Wait()
 	return c
+}
+
+// rawWatch is one raw watch, reopened as a client-go reflector would when
+// the apiserver ends it: from the last resourceVersion seen, or from the
+// current state when that is gone (its ADDED events then deliver only
+// what the subscriber has not seen).
+type rawWatch struct {
+	cl  kubernetes.Interface
+	ns  string
+	sub int
+	r   *recorder
+	rv  string // the last resourceVersion seen; empty: start with the current state
+	// initial is the number of pods of the initial state.
+	initial int
+}
+
+// open starts the watch, retrying every second until it starts or ctx
+// ends (then it returns nil).
+func (rw *rawWatch) open(ctx context.Context) watch.Interface {
+	for {
+		wi, err := rw.cl.CoreV1().Pods(rw.ns).Watch(ctx, metav1.ListOptions{ResourceVersion: rw.rv})
+		if err == nil || ctx.Err() != nil {
+			return wi
+		}
+		if rw.r.errors.Add(1) <= 3 {
+			log.Printf("fan-out: raw watch %d: %v", rw.sub, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// read hands the watch's events to the recorder until ctx ends.
+func (rw *rawWatch) read(ctx context.Context, wi watch.Interface) {
+	r := rw.r
+	for wi != nil {
+		ended := false
+		for !ended {
+			select {
+			case <-ctx.Done():
+				wi.Stop()
+				return
+			case ev, ok := <-wi.ResultChan():
+				now := time.Now()
+				if !ok {
+					ended = true
+					break
+				}
+				if ev.Type == watch.Error {
+					// A failed watch (e.g. "Too large resource version" when
+					// the apiserver's cache lags etcd; 410 Gone when rv was
+					// compacted): start again from the current state.
+					if r.errors.Add(1) <= 3 {
+						log.Printf("fan-out: raw watch %d: %v", rw.sub, apierrors.FromObject(ev.Object))
+					}
+					rw.rv = ""
+					continue
+				}
+				p, isPod := ev.Object.(*corev1.Pod)
+				if !isPod {
+					continue
+				}
+				rw.rv = p.ResourceVersion
+				if ev.Type == watch.Added && r.unsynced[rw.sub].Load() > 0 {
+					r.initialized(rw.sub)
+				}
+				r.saw(rw.sub, p.Annotations, now)
+			}
+		}
+		wi.Stop()
+		if ctx.Err() != nil {
+			return
+		}
+		if r.reopened.Add(1) <= 3 {
+			log.Printf("fan-out: raw watch %d ended by the apiserver; reopening", rw.sub)
+		}
+		if r.unsynced[rw.sub].Load() > 0 {
+			// It failed during its initial state: count that again.
+			rw.rv = ""
+			r.unsynced[rw.sub].Store(int64(rw.initial))
+		}
+		time.Sleep(time.Second)
+		wi = rw.open(ctx)
+	}
 }
