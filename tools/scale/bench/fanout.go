@@ -107,9 +107,9 @@ func fanout(cfg *rest.Config, cg *proc, o fanoutOpts) {
 	// What the writes cost with nobody subscribed: clustergraph's
 	// informer and the apiserver still see every one.
 	c0 := cpuNow(cg, o.apiserverPid)
-	n, took := w.run(o.rate, o.duration, nil)
+	took, failed := w.run(o.rate, o.duration, nil)
 	c1 := cpuNow(cg, o.apiserverPid)
-	add(scenario, "no subscribers (baseline)", c1.since(c0, map[string]float64{"writes": float64(n), "writes_per_s": float64(n) / took.Seconds()}))
+	add(scenario, "no subscribers (baseline)", c1.since(c0, writeFigures(took, failed)))
 
 	// Idle memory: clustergraph's subscriptions and the raw watches open
 	// side by side (neither adds to the other's server), read once both
@@ -207,9 +207,13 @@ func (w *writer) count(rate int, d time.Duration) int64 { return int64(float64(r
 
 // run writes rate patches a second for d, each due at its own time,
 // counting the writes to each namespace in perNS (when not nil). It
-// returns the number of writes and how long they took.
-func (w *writer) run(rate int, d time.Duration, perNS []int) (int, time.Duration) {
+// returns how long they took and, for each write, whether it failed: a
+// loaded apiserver may time a PATCH out (which may or may not have been
+// applied), and the run goes on.
+func (w *writer) run(rate int, d time.Duration, perNS []int) (time.Duration, []bool) {
 	n := int(w.count(rate, d))
+	failed := make([]bool, n)
+	var failures atomic.Int64
 	interval := time.Second / time.Duration(rate)
 	base, first := w.seq, w.next
 	var taken atomic.Int64
@@ -229,7 +233,10 @@ func (w *writer) run(rate int, d time.Duration, perNS []int) (int, time.Duration
 				patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q,%q:%q}}}`, seqAnnotation, strconv.FormatInt(base+int64(i)+1, 10),
 					sentAnnotation, strconv.FormatInt(time.Now().UnixNano(), 10))
 				if _, err := w.cl.CoreV1().Pods(w.namespaces[ns]).Patch(context.Background(), pod, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-					fatalf("fan-out: patching %s/%s: %v", w.namespaces[ns], pod, err)
+					failed[i] = true
+					if failures.Add(1) <= 3 {
+						log.Printf("fan-out: patching %s/%s: %v", w.namespaces[ns], pod, err)
+					}
 				}
 			}
 		}()
@@ -237,14 +244,25 @@ func (w *writer) run(rate int, d time.Duration, perNS []int) (int, time.Duration
 	wg.Wait()
 	took := time.Since(start)
 	for i := range n {
-		if perNS != nil {
+		if perNS != nil && !failed[i] {
 			ns, _ := w.target(first + i)
 			perNS[ns]++
 		}
 	}
 	w.seq += int64(n)
 	w.next += n
-	return n, took
+	return took, failed
+}
+
+// writeFigures are the writer's figures of a run.
+func writeFigures(took time.Duration, failed []bool) map[string]float64 {
+	errs := 0
+	for _, f := range failed {
+		if f {
+			errs++
+		}
+	}
+	return map[string]float64{"writes": float64(len(failed) - errs), "write_errors": float64(errs), "writes_per_s": float64(len(failed)) / took.Seconds()}
 }
 
 // recorder collects the deliveries of one run. Each subscriber's record
@@ -256,6 +274,9 @@ type recorder struct {
 	subs    []subRecord
 
 	received, synced, resyncs, errors, reopened atomic.Int64
+	// failed are the writes that failed (set once they are done): what
+	// they delivered if the apiserver applied them anyway is not counted.
+	failed []bool
 	// unsynced counts down, per subscriber, what it still has to receive
 	// of the initial state (raw watches: ADDED events; clustergraph: its
 	// SYNCED marker), to say who is missing when the wait times out.
@@ -263,8 +284,14 @@ type recorder struct {
 }
 
 type subRecord struct {
-	seen []uint64 // a bit per sequence number of the run
-	lat  []time.Duration
+	seen    []uint64 // a bit per sequence number of the run
+	samples []sample
+}
+
+// sample is one delivery: the write (its index in the run) and its latency.
+type sample struct {
+	write int32
+	lat   time.Duration
 }
 
 func newRecorder(base, n int64, subs int) *recorder {
@@ -291,7 +318,7 @@ func (r *recorder) saw(sub int, annotations map[string]string, now time.Time) {
 	}
 	s.seen[i/64] |= 1 << (i % 64)
 	sent, _ := strconv.ParseInt(annotations[sentAnnotation], 10, 64)
-	s.lat = append(s.lat, now.Sub(time.Unix(0, sent)))
+	s.samples = append(s.samples, sample{int32(i), now.Sub(time.Unix(0, sent))})
 	r.received.Add(1)
 }
 
@@ -327,7 +354,8 @@ func (r *recorder) waitSynced(want int, what string) {
 func (r *recorder) measure(w *writer, o fanoutOpts, subsIn []int, cg *proc) map[string]float64 {
 	perNS := make([]int, len(w.namespaces))
 	c0 := cpuNow(cg, o.apiserverPid)
-	n, took := w.run(o.rate, o.duration, perNS)
+	took, failed := w.run(o.rate, o.duration, perNS)
+	r.failed = failed
 	var expected int64
 	for ns, writes := range perNS {
 		expected += int64(writes * subsIn[ns])
@@ -337,7 +365,9 @@ func (r *recorder) measure(w *writer, o fanoutOpts, subsIn []int, cg *proc) map[
 		time.Sleep(10 * time.Millisecond)
 	}
 	c1 := cpuNow(cg, o.apiserverPid)
-	return c1.since(c0, map[string]float64{"writes": float64(n), "writes_per_s": float64(n) / took.Seconds(), "deliveries_expected": float64(expected)})
+	m := c1.since(c0, writeFigures(took, failed))
+	m["deliveries_expected"] = float64(expected)
+	return m
 }
 
 // loadAverage is the machine's one-minute load average: other work on
@@ -358,7 +388,11 @@ func loadAverage() float64 {
 func (r *recorder) latencies(m map[string]float64) {
 	var all []time.Duration
 	for _, s := range r.subs {
-		all = append(all, s.lat...)
+		for _, d := range s.samples {
+			if r.failed == nil || !r.failed[d.write] {
+				all = append(all, d.lat)
+			}
+		}
 	}
 	m["deliveries"] = float64(len(all))
 	m["missing"] = m["deliveries_expected"] - float64(len(all))
