@@ -57,6 +57,9 @@ const (
 	// writers are the goroutines sharing the writes, so that PATCHes
 	// taking up to a second (a loaded apiserver) do not lower the rate.
 	writers = 100
+	// maxPerSocket is clustergraph's default limit of subscriptions a
+	// websocket runs at once (api.Limits.MaxSubscriptions; no flag).
+	maxPerSocket = 100
 )
 
 // fanoutQuery is the subscription of a console's pod list of one
@@ -89,6 +92,9 @@ func fanout(cfg *rest.Config, cg *proc, o fanoutOpts) {
 		subsIn[i%k]++
 	}
 	perSocket := (o.subs + o.sockets - 1) / o.sockets
+	if perSocket > maxPerSocket {
+		fatalf("fan-out: %d subscriptions a websocket; clustergraph allows %d: raise -sockets", perSocket, maxPerSocket)
+	}
 	sockets := (o.subs + perSocket - 1) / perSocket
 	scenario := fmt.Sprintf("fan-out, %d subscribers", o.subs)
 	report.Notes = append(report.Notes, fmt.Sprintf("%s: each subscription watches one namespace's pods (a console's pod list), "+

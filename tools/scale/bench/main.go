@@ -7,7 +7,8 @@
 //
 // -scenarios picks some of first-page, whole-list, deep and fanout (cold
 // start always runs: it starts the servers). The fan-out scenario
-// (fanout.go) takes -subs, -sockets, -write-rate and -fanout-duration.
+// (fanout.go) takes -subs, -sockets, -write-rate, -fanout-duration and
+// -settle.
 package main
 
 import (
