@@ -4,7 +4,11 @@
 # live benchmarks (watch, terminal) next to raw client-go, the storage
 # benchmarks on SQLite and a private MariaDB, then the scale scenarios of
 # issue 7 on bare kwok clusters of 1,000, 10,000 and 50,000 pods
-# (BENCH_SIZES="S M" picks sizes).
+# (BENCH_SIZES="S M" picks sizes): cold start, first page, whole list,
+# deep query and subscription fan-out (1,000 subscribers next to 1,000
+# raw watches; about 8 minutes a size, most of it waiting for memory to
+# settle). SCALEFLAGS adds flags to tools/scale/bench (e.g.
+# "-scenarios fanout -subs 500").
 # Environment: BENCHFLAGS adds flags to `go test` (e.g. -count 5).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,14 +34,15 @@ log "storage: samples written (rows/s) next to a raw batched INSERT, metering qu
 # shellcheck disable=SC2086
 go test -run '^$' -bench . -benchtime 20x ${BENCHFLAGS:-} ./db
 
-log "scale benchmarks (issue 7) at sizes ${BENCH_SIZES:-S M L}: clustergraph next to bare informers and the apiserver"
+log "scale benchmarks (issue 7) at sizes ${BENCH_SIZES:-S M L}: clustergraph next to bare informers, the apiserver and raw watches"
 go build -o bin/clustergraph .
 go build -o bin/peer ./tools/scale/peer
 mkdir -p bench-results
 : >bench-results/scale.md
 for size in ${BENCH_SIZES:-S M L}; do
   kc=$(tools/testbed/scale.sh up "$size" | tail -n1)
-  go run ./tools/scale/bench -kubeconfig "$kc" -size "$size" -clustergraph bin/clustergraph -peer bin/peer -out bench-results | tee -a bench-results/scale.md
+  # shellcheck disable=SC2086
+  go run ./tools/scale/bench -kubeconfig "$kc" -size "$size" -clustergraph bin/clustergraph -peer bin/peer -out bench-results ${SCALEFLAGS:-} | tee -a bench-results/scale.md
   tools/testbed/scale.sh down "$size" >/dev/null
 done
 log "scale results: bench-results/scale.md and bench-results/scale-*.json ($((SECONDS - start))s in all)"

@@ -4,6 +4,11 @@
 // JSON file and prints a markdown table.
 //
 //	bench -kubeconfig FILE -size M -clustergraph bin/clustergraph -peer bin/peer -out results/
+//
+// -scenarios picks some of first-page, whole-list, deep and fanout (cold
+// start always runs: it starts the servers). The fan-out scenario
+// (fanout.go) takes -subs, -sockets, -write-rate, -fanout-duration and
+// -settle.
 package main
 
 import (
@@ -49,6 +54,8 @@ type Report struct {
 	Pods    int               `json:"pods"`
 	Nodes   int               `json:"nodes"`
 	Results []Result          `json:"results"`
+	// Notes say how scenarios were run where their name cannot.
+	Notes []string `json:"notes,omitempty"`
 }
 
 var report Report
@@ -80,7 +87,28 @@ func main() {
 	peer := flag.String("peer", "bin/peer", "peer binary (tools/scale/peer)")
 	out := flag.String("out", "bench-results", "directory for the JSON results")
 	duration := flag.Duration("duration", 5*time.Second, "how long each concurrency level of the first-page scenario runs")
+	scenarios := flag.String("scenarios", "first-page,whole-list,deep,fanout", "scenarios to run after the cold start, comma-separated")
+	var fo fanoutOpts
+	flag.IntVar(&fo.subs, "subs", 1000, "fan-out: subscriptions (and raw watches)")
+	flag.IntVar(&fo.sockets, "sockets", 50, "fan-out: websockets (and HTTP/2 connections) they are spread over")
+	flag.IntVar(&fo.rate, "write-rate", 100, "fan-out: pod updates per second")
+	flag.DurationVar(&fo.duration, "fanout-duration", 20*time.Second, "fan-out: how long each run writes")
+	flag.DurationVar(&fo.settle, "settle", 140*time.Second, "fan-out: how long memory settles before it is read (past Go's two-minute forced collection)")
+	flag.IntVar(&fo.apiserverPid, "apiserver-pid", 0, "fan-out: the apiserver's process id (default: read from kwokctl's pid file beside the kubeconfig)")
 	flag.Parse()
+	run := map[string]bool{}
+	for _, s := range strings.Split(*scenarios, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "first-page", "whole-list", "deep", "fanout":
+			run[s] = true
+		case "":
+		default:
+			fatalf("unknown scenario %q", s)
+		}
+	}
+	if fo.subs < 1 || fo.sockets < 1 || fo.rate < 1 {
+		fatal("-subs, -sockets and -write-rate must be positive")
+	}
 	report = Report{Date: time.Now().UTC().Format(time.RFC3339), Size: *size, Pods: *pods, Nodes: *nodes, Machine: machine()}
 
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
@@ -138,6 +166,9 @@ func main() {
 		return nil
 	}
 	for _, clients := range []int{1, 10, 50} {
+		if !run["first-page"] {
+			break
+		}
 		add(fmt.Sprintf("first page, %d clients", clients), "clustergraph", load(clients, *duration, firstPage))
 		add(fmt.Sprintf("first page, %d clients", clients), "apiserver LIST (kubectl)", load(clients, *duration, listPage))
 	}
@@ -152,17 +183,31 @@ func main() {
 		return err
 	}
 	peerPods := func() error { return get("http://" + peerProc.addr + "/pods") }
-	add("whole pod list", "clustergraph", repeat(5, whole))
-	add("whole pod list", "kubectl get pods -A -o json", repeat(5, rawList))
-	add("whole pod list", "encoding/json handler (peer)", repeat(5, peerPods))
+	if run["whole-list"] {
+		add("whole pod list", "clustergraph", repeat(5, whole))
+		add("whole pod list", "kubectl get pods -A -o json", repeat(5, rawList))
+		add("whole pod list", "encoding/json handler (peer)", repeat(5, peerPods))
+	}
 
 	// 4. The deep query: every deployment, its pods, each pod's node.
 	// Page sizes as a console would ask: every deployment (the cluster has
 	// pods/10), each with its 10 pods.
 	deep := cgQuery(fmt.Sprintf(`{ workloads(kinds: [DEPLOYMENT], first: %d) { totalCount nodes { name namespace pods(first: 20) { nodes { name node { name } } } } } }`, *pods/10+100))
 	peerDeep := func() error { return get("http://" + peerProc.addr + "/deep") }
-	add("deep query", "clustergraph", repeat(5, deep))
-	add("deep query", "single Go function (peer)", repeat(5, peerDeep))
+	if run["deep"] {
+		add("deep query", "clustergraph", repeat(5, deep))
+		add("deep query", "single Go function (peer)", repeat(5, peerDeep))
+	}
+
+	// 5. Subscription fan-out. The bare informers are no part of it: stop
+	// them so their work on every write does not load the machine.
+	if run["fanout"] {
+		peerProc.kill()
+		if fo.apiserverPid == 0 {
+			fo.apiserverPid = apiserverPid(*kubeconfig)
+		}
+		fanout(cfg, cgProc, fo)
+	}
 
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		fatal(err)
@@ -250,8 +295,15 @@ func (p *proc) waitReady() time.Duration {
 }
 
 // memory reads the process's resident and peak resident set size in bytes.
-func (p *proc) memory() (rss, peak float64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+func (p *proc) memory() (rss, peak float64) { return memoryOf(p.cmd.Process.Pid) }
+
+// memoryOf reads a process's resident and peak resident set size in
+// bytes (zero for pid 0).
+func memoryOf(pid int) (rss, peak float64) {
+	if pid == 0 {
+		return 0, 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		fatal(err)
 	}
@@ -357,6 +409,12 @@ func markdown() string {
 			parts = append(parts, fmt.Sprintf("%s %.4g", k, r.Metrics[k]))
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", r.Scenario, r.Subject, strings.Join(parts, ", "))
+	}
+	if len(report.Notes) > 0 {
+		b.WriteString("\n")
+		for _, n := range report.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
 	}
 	return b.String()
 }
