@@ -53,14 +53,23 @@ type hub struct {
 	ringRes []resource // the resource of each change in ring
 	next    int
 	full    bool
-	subs    map[*subscriber]struct{}
+	// subs holds the subscribers by resource and namespace ("" for every
+	// namespace): a change reaches only the subscribers of its namespace
+	// and those of all, not every subscriber's buffer (an object's
+	// namespace never changes).
+	subs map[subKey]map[*subscriber]struct{}
+}
+
+type subKey struct {
+	r  resource
+	ns string
 }
 
 // ringSize is how many recent changes per cluster a stream can resume over.
 const ringSize = 8192
 
 type subscriber struct {
-	r resource
+	key subKey
 	// ch holds pointers: one published change is shared by every
 	// subscriber, and an idle subscriber's buffer costs 8 bytes a slot
 	// rather than a whole Change (80 bytes; 20 KiB at the default 256).
@@ -74,7 +83,7 @@ type subscriber struct {
 func newHub() *hub {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return &hub{epoch: hex.EncodeToString(b), ring: make([]Change, ringSize), ringRes: make([]resource, ringSize), subs: map[*subscriber]struct{}{}}
+	return &hub{epoch: hex.EncodeToString(b), ring: make([]Change, ringSize), ringRes: make([]resource, ringSize), subs: map[subKey]map[*subscriber]struct{}{}}
 }
 
 // handler returns the informer event handler of a resource.
@@ -114,15 +123,47 @@ func (h *hub) publishChange(c *Cluster, r resource, ch Change) {
 		h.full = true
 	}
 	shared := &ch
-	for s := range h.subs {
-		if s.r != r || s.overflow.Load() {
-			continue
+	offer := func(subs map[*subscriber]struct{}) {
+		for s := range subs {
+			if s.overflow.Load() {
+				continue
+			}
+			select {
+			case s.ch <- shared:
+			default:
+				s.overflow.Store(true)
+			}
 		}
-		select {
-		case s.ch <- shared:
-		default:
-			s.overflow.Store(true)
+	}
+	offer(h.subs[subKey{r: r}])
+	m, err := metaOf(ch.Obj)
+	switch {
+	case err != nil:
+		// No namespace to go by: every subscriber of the resource decides.
+		for k, subs := range h.subs {
+			if k.r == r && k.ns != "" {
+				offer(subs)
+			}
 		}
+	case m.GetNamespace() != "":
+		offer(h.subs[subKey{r: r, ns: m.GetNamespace()}])
+	}
+}
+
+func (h *hub) add(s *subscriber) {
+	subs := h.subs[s.key]
+	if subs == nil {
+		subs = map[*subscriber]struct{}{}
+		h.subs[s.key] = subs
+	}
+	subs[s] = struct{}{}
+}
+
+func (h *hub) remove(s *subscriber) {
+	subs := h.subs[s.key]
+	delete(subs, s)
+	if len(subs) == 0 {
+		delete(h.subs, s.key)
 	}
 }
 
@@ -187,7 +228,7 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 		opts.Buffer = 256
 	}
 	h := c.hub
-	s := &subscriber{r: r, ch: make(chan *Change, opts.Buffer)}
+	s := &subscriber{key: subKey{r: r, ns: ns}, ch: make(chan *Change, opts.Buffer)}
 
 	// Register and take the starting point under the hub lock, so no change
 	// falls between the replay (or snapshot) and the live stream.
@@ -197,7 +238,7 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 	if resumed {
 		replay = h.since(opts.Seq, r)
 	}
-	h.subs[s] = struct{}{}
+	h.add(s)
 	h.mu.Unlock()
 
 	out := make(chan Change)
@@ -207,7 +248,7 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 		defer release()
 		defer func() {
 			h.mu.Lock()
-			delete(h.subs, s)
+			h.remove(s)
 			h.mu.Unlock()
 		}()
 		w := &watcher{c: c, ctx: ctx, subject: SubjectFrom(ctx), r: r, f: f, out: out, readable: opts.Readable}
