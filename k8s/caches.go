@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -80,30 +78,12 @@ func stripForCache(obj any) (any, error) {
 	if a, ok := obj.(metav1.ObjectMetaAccessor); ok {
 		m := a.GetObjectMeta()
 		m.SetManagedFields(nil)
-		switch o := obj.(type) {
-		case *corev1.Pod:
-			sharePod(o)
-		case *appsv1.Deployment:
-			shareMeta(&o.ObjectMeta)
-			shareTemplate(&o.Spec.Template)
-		case *appsv1.ReplicaSet:
-			shareMeta(&o.ObjectMeta)
-			shareTemplate(&o.Spec.Template)
-		case *appsv1.StatefulSet:
-			shareMeta(&o.ObjectMeta)
-			shareTemplate(&o.Spec.Template)
-		case *appsv1.DaemonSet:
-			shareMeta(&o.ObjectMeta)
-			shareTemplate(&o.Spec.Template)
-		case *batchv1.Job:
-			shareMeta(&o.ObjectMeta)
-			shareTemplate(&o.Spec.Template)
-		case *batchv1.CronJob:
-			shareMeta(&o.ObjectMeta)
-			shareTemplate(&o.Spec.JobTemplate.Spec.Template)
-		default:
-			if om, ok := m.(*metav1.ObjectMeta); ok {
-				shareMeta(om)
+		if p, ok := obj.(*corev1.Pod); ok {
+			sharePod(p)
+		} else if om, ok := m.(*metav1.ObjectMeta); ok {
+			shareMeta(om)
+			if t, _ := PodTemplate(obj); t != nil {
+				shareTemplate(t)
 			}
 		}
 	}

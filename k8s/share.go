@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -76,6 +78,27 @@ func sharePod(p *corev1.Pod) {
 			c.Name, c.Image, c.ImageID = str(c.Name), str(c.Image), str(c.ImageID)
 		}
 	}
+}
+
+// PodTemplate returns the pod template and selector of a workload object
+// (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob); nil for
+// other objects.
+func PodTemplate(obj any) (*corev1.PodTemplateSpec, *metav1.LabelSelector) {
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		return &o.Spec.Template, o.Spec.Selector
+	case *appsv1.StatefulSet:
+		return &o.Spec.Template, o.Spec.Selector
+	case *appsv1.DaemonSet:
+		return &o.Spec.Template, o.Spec.Selector
+	case *appsv1.ReplicaSet:
+		return &o.Spec.Template, o.Spec.Selector
+	case *batchv1.Job:
+		return &o.Spec.Template, o.Spec.Selector
+	case *batchv1.CronJob:
+		return &o.Spec.JobTemplate.Spec.Template, o.Spec.JobTemplate.Spec.Selector
+	}
+	return nil, nil
 }
 
 // shareTemplate shares a workload's pod template: Deployments, their

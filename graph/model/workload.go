@@ -64,19 +64,8 @@ func (w *Workload) Labels() JSON { return stringMap(w.meta().GetLabels()) }
 
 // template returns the pod template and selector of the workload.
 func (w *Workload) template() (*corev1.PodTemplateSpec, *metav1.LabelSelector) {
-	switch o := w.Obj.(type) {
-	case *appsv1.Deployment:
-		return &o.Spec.Template, o.Spec.Selector
-	case *appsv1.StatefulSet:
-		return &o.Spec.Template, o.Spec.Selector
-	case *appsv1.DaemonSet:
-		return &o.Spec.Template, o.Spec.Selector
-	case *appsv1.ReplicaSet:
-		return &o.Spec.Template, o.Spec.Selector
-	case *batchv1.Job:
-		return &o.Spec.Template, o.Spec.Selector
-	case *batchv1.CronJob:
-		return &o.Spec.JobTemplate.Spec.Template, o.Spec.JobTemplate.Spec.Selector
+	if t, sel := k8s.PodTemplate(w.Obj); t != nil {
+		return t, sel
 	}
 	return &corev1.PodTemplateSpec{}, nil
 }
