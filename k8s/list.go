@@ -1,9 +1,11 @@
 package k8s
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -229,11 +231,8 @@ type sortKey struct {
 }
 
 func (a sortKey) compare(b sortKey) int {
-	if a.t != b.t {
-		if a.t < b.t {
-			return -1
-		}
-		return 1
+	if c := cmp.Compare(a.t, b.t); c != 0 {
+		return c
 	}
 	return slices.Compare(a.s[:], b.s[:])
 }
@@ -266,25 +265,9 @@ func parseCursor(c string, field OrderField) (sortKey, error) {
 	return k, nil
 }
 
-// timeKey formats a time so that string order is time order.
-func timeKey(n int64) string {
-	// Zero-padded to 20 digits so string order is time order (as
-	// fmt's %020d).
-	var b [20]byte
-	neg := n < 0
-	u := uint64(n)
-	if neg {
-		u = uint64(-n)
-	}
-	for i := len(b) - 1; i >= 0; i-- {
-		b[i] = byte('0' + u%10)
-		u /= 10
-	}
-	if neg {
-		b[0] = '-'
-	}
-	return string(b[:])
-}
+// timeKey renders Unix nanoseconds in 20 digits, so that a cursor's string
+// order is time order.
+func timeKey(n int64) string { return fmt.Sprintf("%020d", n) }
 
 // smallest returns the n smallest elements of s by cmp, sorted, keeping a
 // bounded max-heap of the best so far.

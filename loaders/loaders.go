@@ -26,8 +26,6 @@ type ObjRef struct {
 
 // Loaders are one request's loaders.
 type Loaders struct {
-	// Node loads a node by name.
-	Node *Loader[Ref, *corev1.Node]
 	// Service loads a service by namespace and name.
 	Service *Loader[Ref, *corev1.Service]
 	// PodsOfNode loads the pods scheduled on a node.
@@ -85,13 +83,6 @@ var DefaultConfig = Config{Wait: 500 * time.Microsecond, MaxBatch: 1000}
 // New returns fresh loaders for one request.
 func New(cfg Config) *Loaders {
 	return &Loaders{
-		Node: NewLoader(cfg.Wait, cfg.MaxBatch, each(func(ctx context.Context, r Ref) (*corev1.Node, error) {
-			o, err := r.C.Get(ctx, k8s.GVKNode, "", r.Name)
-			if err != nil {
-				return nil, nil // a missing node is a null, not an error
-			}
-			return o.(*corev1.Node), nil
-		})),
 		Service: NewLoader(cfg.Wait, cfg.MaxBatch, each(func(ctx context.Context, r Ref) (*corev1.Service, error) {
 			o, err := r.C.Get(ctx, k8s.GVKService, r.Namespace, r.Name)
 			if err != nil {

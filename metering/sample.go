@@ -21,13 +21,7 @@ var system = &k8s.Subject{User: "clustergraph:metering", Unrestricted: true}
 // a period's sample count says how long the namespace was watched.
 func Sample(ctx context.Context, c *k8s.Cluster, tick time.Time) ([]db.Sample, []db.UsageSample, error) {
 	ctx = k8s.WithSubject(ctx, system)
-	list := func(gvk schema.GroupVersionKind) ([]k8s.Item, error) {
-		items, err := c.List(ctx, gvk, &k8s.Filter{})
-		if err != nil && len(items) == 0 {
-			return nil, err
-		}
-		return items, nil
-	}
+	list := func(gvk schema.GroupVersionKind) ([]k8s.Item, error) { return listAll(ctx, c, gvk) }
 	nsItems, err := list(k8s.GVKNamespace)
 	if err != nil {
 		return nil, nil, err
@@ -147,6 +141,16 @@ func Sample(ctx context.Context, c *k8s.Cluster, tick time.Time) ([]db.Sample, [
 		out = append(out, *s)
 	}
 	return out, usage, nil
+}
+
+// listAll lists every cached object of a kind; a partial list (one of
+// several informers of the kind failing) is used as it is.
+func listAll(ctx context.Context, c *k8s.Cluster, gvk schema.GroupVersionKind) ([]k8s.Item, error) {
+	items, err := c.List(ctx, gvk, &k8s.Filter{})
+	if err != nil && len(items) == 0 {
+		return nil, err
+	}
+	return items, nil
 }
 
 // gpuMillis sums a scheduled pod's requests of GPU extended resources

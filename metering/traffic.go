@@ -72,12 +72,12 @@ func (t *Traffic) Read(ctx context.Context, c *k8s.Cluster) (TrafficReport, erro
 	// Pods that start after this are new to the next read.
 	started := time.Now()
 	ctx = k8s.WithSubject(ctx, system)
-	nodeItems, err := c.List(ctx, k8s.GVKNode, &k8s.Filter{})
-	if err != nil && len(nodeItems) == 0 {
+	nodeItems, err := listAll(ctx, c, k8s.GVKNode)
+	if err != nil {
 		return TrafficReport{}, err
 	}
-	podItems, err := c.List(ctx, k8s.GVKPod, &k8s.Filter{})
-	if err != nil && len(podItems) == 0 {
+	podItems, err := listAll(ctx, c, k8s.GVKPod)
+	if err != nil {
 		return TrafficReport{}, err
 	}
 	// Pods whose traffic is their own: not host-network pods (cAdvisor gives
@@ -91,7 +91,7 @@ func (t *Traffic) Read(ctx context.Context, c *k8s.Cluster) (TrafficReport, erro
 	}
 	var nodes []string
 	for _, it := range nodeItems {
-		if n := it.Obj.(*corev1.Node); nodeReady(n) {
+		if n := it.Obj.(*corev1.Node); k8s.NodeStatus(n) == "Ready" {
 			nodes = append(nodes, n.Name)
 		}
 	}
@@ -157,15 +157,6 @@ func delta(prev, cur float64) int64 {
 		return int64(cur)
 	}
 	return int64(cur) - int64(prev)
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // readNodes reads the counters of every node, Parallel at a time.
