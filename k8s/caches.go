@@ -69,6 +69,8 @@ type caches struct {
 	// rbacGen counts RBAC changes; access sets of an older generation are
 	// recomputed.
 	rbacGen atomic.Uint64
+	// sorted keeps the sorted matches of frequent list queries.
+	sorted *sortedLists
 }
 
 // stripForCache drops what clustergraph never serves before an object is
@@ -97,6 +99,7 @@ func newCaches(ctx context.Context, typed kubernetes.Interface, meta metadata.In
 		meta:      metadatainformer.NewFilteredSharedInformerFactory(meta, 0, metav1.NamespaceAll, nil),
 		dyn:       dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0),
 		informers: map[resource]cache.SharedIndexInformer{},
+		sorted:    newSortedLists(),
 	}
 	f := c.typed
 	add := func(r resource, inf cache.SharedIndexInformer, extra cache.Indexers) {
@@ -108,6 +111,7 @@ func newCaches(ctx context.Context, typed kubernetes.Interface, meta metadata.In
 			panic(err) // only possible when an index is added twice: a programming error
 		}
 		c.informers[r] = inf
+		c.sorted.track(r, inf)
 	}
 	owner := cache.Indexers{IndexOwner: ownerIndex}
 	add(resNamespaces, f.Core().V1().Namespaces().Informer(), nil)

@@ -269,50 +269,62 @@ func parseCursor(c string, field OrderField) (sortKey, error) {
 // order is time order.
 func timeKey(n int64) string { return fmt.Sprintf("%020d", n) }
 
-// smallest returns the n smallest elements of s by cmp, sorted, keeping a
-// bounded max-heap of the best so far.
-func smallest[T any](s []T, n int, cmp func(a, b T) int) []T {
-	if n <= 0 {
-		return s[:0]
+// bounded keeps the n smallest values pushed to it by cmp in a max-heap,
+// so that a short page of a long list costs n log k and memory for k
+// values, not a key for every item.
+type bounded[T any] struct {
+	h   []T
+	n   int
+	cmp func(a, b T) int
+}
+
+func newBounded[T any](n int, cmp func(a, b T) int) *bounded[T] {
+	return &bounded[T]{h: make([]T, 0, n), n: n, cmp: cmp}
+}
+
+// above reports whether heap slot i orders after slot j (max at the root).
+func (b *bounded[T]) above(i, j int) bool { return b.cmp(b.h[i], b.h[j]) > 0 }
+
+func (b *bounded[T]) push(x T) {
+	if b.n <= 0 {
+		return
 	}
-	h := make([]T, 0, n)
-	less := func(i, j int) bool { return cmp(h[i], h[j]) > 0 } // max at the root
-	down := func(i int) {
-		for {
-			l, m := 2*i+1, i
-			if l < len(h) && less(l, m) {
-				m = l
+	if len(b.h) < b.n {
+		b.h = append(b.h, x)
+		for i := len(b.h) - 1; i > 0; {
+			p := (i - 1) / 2
+			if !b.above(i, p) {
+				break
 			}
-			if r := l + 1; r < len(h) && less(r, m) {
-				m = r
-			}
-			if m == i {
-				return
-			}
-			h[i], h[m] = h[m], h[i]
-			i = m
+			b.h[i], b.h[p] = b.h[p], b.h[i]
+			i = p
 		}
+		return
 	}
-	for _, x := range s {
-		if len(h) < n {
-			h = append(h, x)
-			for i := len(h) - 1; i > 0; {
-				p := (i - 1) / 2
-				if !less(i, p) {
-					break
-				}
-				h[i], h[p] = h[p], h[i]
-				i = p
-			}
-			continue
-		}
-		if cmp(x, h[0]) < 0 {
-			h[0] = x
-			down(0)
-		}
+	if b.cmp(x, b.h[0]) >= 0 {
+		return
 	}
-	slices.SortFunc(h, cmp)
-	return h
+	b.h[0] = x
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < len(b.h) && b.above(l, m) {
+			m = l
+		}
+		if r := l + 1; r < len(b.h) && b.above(r, m) {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		b.h[i], b.h[m] = b.h[m], b.h[i]
+		i = m
+	}
+}
+
+// sorted returns the values kept, smallest first.
+func (b *bounded[T]) sorted() []T {
+	slices.SortFunc(b.h, b.cmp)
+	return b.h
 }
 
 func keyOf(it Item, field OrderField) sortKey {
@@ -374,20 +386,68 @@ func LastSeen(obj any) time.Time {
 // the cursor come first, then offset skips, then first limits. maxFirst
 // bounds first; a larger first is ErrBadInput.
 func Paginate(items []Item, order Order, args PageArgs, maxFirst int) (Page, error) {
+	order, first, after, err := pageArgs(order, args, maxFirst)
+	if err != nil {
+		return Page{}, err
+	}
+	return paginate(items, order, first, args.Offset, after), nil
+}
+
+// PageAcross lists a kind in several clusters and cuts a page, as
+// ListAcross and Paginate do. Where every cluster keeps the query's sorted
+// matches (see sorted.go) the page costs a lookup per item on it rather
+// than a filter of the whole cache.
+func PageAcross(ctx context.Context, clusters []*Cluster, gvk schema.GroupVersionKind, f *Filter, order Order, args PageArgs, maxFirst int) (Page, []error, error) {
+	order, first, after, err := pageArgs(order, args, maxFirst)
+	if err != nil {
+		return Page{}, nil, err
+	}
+	var items []Item
+	before, total := 0, 0
+	for _, c := range clusters {
+		w, ok := c.sortedWindow(ctx, gvk, f, order, after, args.Offset+first+1)
+		if !ok {
+			items, errs := ListAcross(ctx, clusters, gvk, f)
+			return paginate(items, order, first, args.Offset, after), errs, nil
+		}
+		items = append(items, w.items...)
+		before, total = before+w.before, total+w.total
+	}
+	// The windows hold only keys after the cursor, and enough of each
+	// cluster's for the page and one more.
+	p := paginate(items, order, first, args.Offset, nil)
+	p.Total, p.HasPrev = total, p.HasPrev || before > 0
+	return p, nil, nil
+}
+
+// pageArgs checks paging arguments: the order with its default field, the
+// page size and the parsed cursor.
+func pageArgs(order Order, args PageArgs, maxFirst int) (Order, int, *sortKey, error) {
 	first := args.First
 	if first > maxFirst {
-		return Page{}, BadInput("first/limit %d is over the maximum of %d", first, maxFirst)
+		return order, 0, nil, BadInput("first/limit %d is over the maximum of %d", first, maxFirst)
 	}
 	if first < 0 {
 		first = maxFirst
 	}
 	if args.Offset < 0 {
-		return Page{}, BadInput("offset must not be negative")
+		return order, 0, nil, BadInput("offset must not be negative")
 	}
+	if order.Field == "" {
+		order.Field = OrderCluster
+	}
+	if args.After == "" {
+		return order, first, nil, nil
+	}
+	k, err := parseCursor(args.After, order.Field)
+	if err != nil {
+		return order, 0, nil, err
+	}
+	return order, first, &k, nil
+}
+
+func paginate(items []Item, order Order, first, offset int, after *sortKey) Page {
 	field := order.Field
-	if field == "" {
-		field = OrderCluster
-	}
 	type keyed struct {
 		key  sortKey
 		item Item
@@ -399,17 +459,20 @@ func Paginate(items []Item, order Order, args PageArgs, maxFirst int) (Page, err
 		}
 		return c
 	}
-	var after *sortKey
-	if args.After != "" {
-		k, err := parseCursor(args.After, field)
-		if err != nil {
-			return Page{}, err
-		}
-		after = &k
-	}
 	// Only what lies after the cursor can be on the page; the rest counts
-	// towards HasPrev.
-	ks := make([]keyed, 0, len(items))
+	// towards HasPrev. A page needs the smallest offset+first keys in
+	// order, not all of them: for a short page of a long list, keys go
+	// straight into a bounded heap (n log k, and no key kept for every
+	// item) instead of a slice that is sorted whole (n log n).
+	byKey := func(a, b keyed) int { return cmp(a.key, b.key) }
+	need := offset + first + 1 // one more says whether a next page exists
+	var ks []keyed
+	var top *bounded[keyed]
+	if need < len(items)/4 {
+		top = newBounded(need, byKey)
+	} else {
+		ks = make([]keyed, 0, len(items))
+	}
 	before := 0
 	for _, it := range items {
 		k := keyOf(it, field)
@@ -417,21 +480,19 @@ func Paginate(items []Item, order Order, args PageArgs, maxFirst int) (Page, err
 			before++
 			continue
 		}
-		ks = append(ks, keyed{k, it})
+		if top != nil {
+			top.push(keyed{k, it})
+		} else {
+			ks = append(ks, keyed{k, it})
+		}
 	}
-	byKey := func(a, b keyed) int { return cmp(a.key, b.key) }
-	remaining := len(ks)
-	// A page needs the smallest offset+first keys in order, not all of
-	// them: for a short page of a long list, keep those in a bounded heap
-	// (n log k) instead of sorting everything (n log n).
-	need := args.Offset + first + 1 // one more says whether a next page exists
-	if need < len(ks)/4 {
-		ks = smallest(ks, need, byKey)
+	remaining := len(items) - before
+	if top != nil {
+		ks = top.sorted()
 	} else {
 		slices.SortFunc(ks, byKey)
 	}
-	start := 0
-	start = min(start+args.Offset, len(ks))
+	start := min(offset, len(ks))
 	end := min(start+first, len(ks))
 	p := Page{
 		Items:   make([]Item, 0, end-start),
@@ -444,5 +505,5 @@ func Paginate(items []Item, order Order, args PageArgs, maxFirst int) (Page, err
 		p.Items = append(p.Items, k.item)
 		p.keys = append(p.keys, k.key)
 	}
-	return p, nil
+	return p
 }

@@ -31,6 +31,20 @@ func paged[T any](ctx context.Context, r *Resolver, items []k8s.Item, errs []err
 	for _, err := range errs {
 		graphql.AddError(ctx, err)
 	}
+	order, args, err := p.args(def)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := k8s.Paginate(items, order, args, r.MaxPage)
+	if err != nil {
+		return nil, err
+	}
+	return connection(pg, wrap), nil
+}
+
+// args converts a list field's paging arguments; def is the order of lists
+// that do not ask for one.
+func (p page) args(def k8s.Order) (k8s.Order, k8s.PageArgs, error) {
 	args := k8s.PageArgs{First: -1}
 	if p.After != nil {
 		args.After = *p.After
@@ -42,7 +56,7 @@ func paged[T any](ctx context.Context, r *Resolver, items []k8s.Item, errs []err
 		args.First = *p.Limit
 	}
 	if (p.First != nil || p.Limit != nil) && args.First < 0 {
-		return nil, k8s.BadInput("first/limit must not be negative")
+		return def, args, k8s.BadInput("first/limit must not be negative")
 	}
 	if p.Offset != nil {
 		args.Offset = *p.Offset
@@ -51,10 +65,11 @@ func paged[T any](ctx context.Context, r *Resolver, items []k8s.Item, errs []err
 	if p.OrderBy != nil {
 		order = k8s.Order{Field: k8s.OrderField(p.OrderBy.Field), Desc: p.OrderBy.Direction != nil && *p.OrderBy.Direction == model.OrderDirectionDesc}
 	}
-	pg, err := k8s.Paginate(items, order, args, r.MaxPage)
-	if err != nil {
-		return nil, err
-	}
+	return order, args, nil
+}
+
+// connection wraps a page's items.
+func connection[T any](pg k8s.Page, wrap func(k8s.Item) T) *model.Connection[T] {
 	conn := &model.Connection[T]{
 		TotalCount: pg.Total,
 		PageInfo:   &model.PageInfo{HasNextPage: pg.HasNext, HasPreviousPage: pg.HasPrev},
@@ -68,11 +83,26 @@ func paged[T any](ctx context.Context, r *Resolver, items []k8s.Item, errs []err
 		start, end := pg.Cursor(0), pg.Cursor(n-1)
 		conn.PageInfo.StartCursor, conn.PageInfo.EndCursor = &start, &end
 	}
-	return conn, nil
+	return conn
 }
 
-// listKinds lists kinds across clusters and pages the union.
+// listKinds lists kinds across clusters and pages the union. One kind is
+// paged by k8s.PageAcross, which can answer from kept sorted lists.
 func listKinds[T any](ctx context.Context, r *Resolver, clusters []*k8s.Cluster, gvks []schema.GroupVersionKind, f *k8s.Filter, p page, def k8s.Order, wrap func(k8s.Item) T) (*model.Connection[T], error) {
+	if len(gvks) == 1 {
+		order, args, err := p.args(def)
+		if err != nil {
+			return nil, err
+		}
+		pg, errs, err := k8s.PageAcross(ctx, clusters, gvks[0], f, order, args, r.MaxPage)
+		for _, e := range errs {
+			graphql.AddError(ctx, e)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return connection(pg, wrap), nil
+	}
 	var items []k8s.Item
 	var errs []error
 	for _, gvk := range gvks {

@@ -1,0 +1,224 @@
+package k8s
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/clustergraph/clustergraph/internal/testenv"
+)
+
+// TestKeptSortedLists (real apiserver): a label query ordered by creation
+// is answered from a kept sorted list after its first use, the list
+// follows adds, deletes and relabels and survives status-like updates,
+// every page agrees with sorting the apiserver's objects, and a query
+// whose objects churn between requests keeps no list until they hold still.
+func TestKeptSortedLists(t *testing.T) {
+	tc := testenv.Clusters(t)[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reg := NewRegistry(RegistryConfig{Kubeconfigs: []string{tc.Kubeconfig}})
+	if err := reg.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := reg.Cluster(tc.Context)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := fmt.Sprintf("kept-%d", time.Now().UnixNano())
+	if _, err := tc.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tc.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	pods := tc.Client.CoreV1().Pods(ns)
+	create := func(name string) {
+		t.Helper()
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kept": ns}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example/app:1"}}}}
+		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 12 {
+		create(fmt.Sprintf("p-%02d", i))
+	}
+
+	user := WithSubject(ctx, &Subject{User: "test", Unrestricted: true})
+	f := &Filter{Labels: labels.SelectorFromSet(labels.Set{"kept": ns})}
+	order := Order{Field: OrderCreated, Desc: true}
+	q, _ := sortable(resPods, f, order.Field)
+	sorted := c.caches.sorted
+	kept := func() (*sortedList, uint64) {
+		sorted.mu.Lock()
+		defer sorted.mu.Unlock()
+		return sorted.lists[q], sorted.gens[resPods].Load()
+	}
+	// want is every labelled pod, newest first, as the apiserver has them.
+	want := func() []string {
+		l, err := pods.List(ctx, metav1.ListOptions{LabelSelector: "kept=" + ns})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(l.Items, func(a, b corev1.Pod) int {
+			if c := b.CreationTimestamp.Compare(a.CreationTimestamp.Time); c != 0 {
+				return c
+			}
+			return -slices.Compare([]string{a.Namespace, a.Name}, []string{b.Namespace, b.Name})
+		})
+		var names []string
+		for _, p := range l.Items {
+			names = append(names, p.Name)
+		}
+		return names
+	}
+	// walk pages through the query, five at a time, by cursor. A total
+	// that changes between pages (the cache moved) is -1.
+	walk := func() ([]string, int) {
+		var names []string
+		after, total := "", -1
+		for {
+			p, errs, err := PageAcross(user, []*Cluster{c}, GVKPod, f, order, PageArgs{First: 5, After: after}, 100)
+			if err != nil || len(errs) > 0 {
+				t.Fatal(err, errs)
+			}
+			if total >= 0 && p.Total != total {
+				return names, -1
+			}
+			total = p.Total
+			for _, it := range p.Items {
+				names = append(names, it.Obj.(*corev1.Pod).Name)
+			}
+			if !p.HasNext {
+				return names, total
+			}
+			if p.HasPrev != (after != "") {
+				t.Fatalf("hasPrev %v after %q", p.HasPrev, after)
+			}
+			after = p.Cursor(len(p.Items) - 1)
+		}
+	}
+	agree := func(what string) {
+		t.Helper()
+		var diff string
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			names, total := walk()
+			w := want()
+			if diff = cmp.Diff(w, names); diff == "" && total == len(w) {
+				return
+			}
+			diff += fmt.Sprintf("total %d, want %d", total, len(w))
+		}
+		t.Fatalf("%s: pages disagree with the apiserver (-apiserver +pages):\n%s", what, diff)
+	}
+
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	eventually("the cluster's caches", func() bool { return c.Status().State == StateReady })
+	agree("first walk")
+	// The pods' adds reach the tracker after the cache: once it holds
+	// still, a walk builds the list on its first page and uses it after.
+	eventually("the generation to hold still", func() bool {
+		_, g := kept()
+		time.Sleep(300 * time.Millisecond)
+		_, g2 := kept()
+		return g == g2
+	})
+	agree("second walk")
+	l, gen := kept()
+	if l == nil || l.keys == nil || l.hits == 0 {
+		t.Fatalf("no kept list used after a walk of three pages: %+v", l)
+	}
+	if l.gen != gen || len(l.keys) != 12 {
+		t.Fatalf("kept list at generation %d with %d keys; the resource is at %d with 12 matches", l.gen, len(l.keys), gen)
+	}
+
+	// An update that leaves labels alone keeps the list, and the page
+	// serves the updated object.
+	if _, err := pods.Patch(ctx, "p-03", types.MergePatchType, []byte(`{"metadata":{"annotations":{"touched":"yes"}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually("the annotation on a page", func() bool {
+		p, _, err := PageAcross(user, []*Cluster{c}, GVKPod, f, Order{Field: OrderName}, PageArgs{First: 20}, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range p.Items {
+			if pod := it.Obj.(*corev1.Pod); pod.Name == "p-03" && pod.Annotations["touched"] == "yes" {
+				return true
+			}
+		}
+		return false
+	})
+	if l2, gen2 := kept(); l2 != l || gen2 != gen {
+		t.Fatalf("an annotation rebuilt the list (generation %d -> %d)", gen, gen2)
+	}
+
+	// Adds, relabels and deletes show on the next page.
+	create("p-new")
+	agree("after an add")
+	if _, err := pods.Patch(ctx, "p-05", types.MergePatchType, []byte(`{"metadata":{"labels":{"kept":null}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	agree("after a relabel")
+	if err := pods.Delete(ctx, "p-07", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+		t.Fatal(err)
+	}
+	agree("after a delete")
+	if got := len(want()); got != 11 {
+		t.Fatalf("%d labelled pods, want 11", got)
+	}
+
+	// A list that goes out of date unused is not rebuilt at once: the
+	// next request only notes the generation, the one after builds.
+	_, _ = kept()
+	create("p-churn")
+	eventually("the add counted", func() bool {
+		l, gen := kept()
+		return l.gen != gen
+	})
+	// Drop the hit the walks counted, as if the last list went unused.
+	sorted.mu.Lock()
+	sorted.lists[q].hits = 0
+	sorted.mu.Unlock()
+	page := func() Page {
+		p, _, err := PageAcross(user, []*Cluster{c}, GVKPod, f, order, PageArgs{First: 5}, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// (Creation times have seconds: p-churn may tie with p-new, and the
+	// names break the tie.)
+	if p, w := page(), want(); p.Total != len(w) || p.Items[0].Obj.(*corev1.Pod).Name != w[0] || len(w) != 12 {
+		t.Fatalf("churned query: total %d, first %s; want %d, %s", p.Total, p.Items[0].Obj.(*corev1.Pod).Name, len(w), w[0])
+	}
+	if l, _ := kept(); l.keys != nil {
+		t.Fatal("a list that went out of date unused was rebuilt at once")
+	}
+	page()
+	if l, gen := kept(); l.keys == nil || l.gen != gen {
+		t.Fatal("no list built when the generation held still")
+	}
+
+	// Queries the list cannot answer are answered by filtering.
+	if _, ok := sortable(resPods, &Filter{Status: "Running"}, OrderCreated); ok {
+		t.Fatal("a status filter is not kept: status changes without a label change")
+	}
+	if _, ok := sortable(resPods, f, OrderStatus); ok {
+		t.Fatal("a status order is not kept")
+	}
+}
