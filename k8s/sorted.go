@@ -25,9 +25,13 @@ import (
 // churns, and is answered without keeping a list until its generation holds
 // still (so a busy cluster does not pay for sorting every match).
 
-// maxSortedLists bounds the lists kept per cluster (each holds a key per
-// match: about 100 bytes).
-const maxSortedLists = 64
+// maxSortedLists bounds the lists kept per cluster, and maxSortedKeys the
+// keys in them all (a key is about 80 bytes: 40 MB at most); a list larger
+// than that is used once and not kept.
+const (
+	maxSortedLists = 64
+	maxSortedKeys  = 1 << 19
+)
 
 type sortedLists struct {
 	gens map[resource]*atomic.Uint64 // fixed after newCaches
@@ -35,6 +39,9 @@ type sortedLists struct {
 	mu    sync.Mutex
 	lists map[sortedQuery]*sortedList
 	clock uint64
+	keys  int // in all lists
+
+	maxLists, maxKeys int
 }
 
 // sortedQuery is what a kept list answers. Its filter holds only
@@ -54,10 +61,14 @@ type sortedList struct {
 	// keys are the matches in ascending order; nil while the query waits
 	// for its generation to hold still.
 	keys []sortKey
+	// tooLarge: the query matched more than the whole budget; it is
+	// answered by filtering from then on.
+	tooLarge bool
 }
 
 func newSortedLists() *sortedLists {
-	return &sortedLists{gens: map[resource]*atomic.Uint64{}, lists: map[sortedQuery]*sortedList{}}
+	return &sortedLists{gens: map[resource]*atomic.Uint64{}, lists: map[sortedQuery]*sortedList{},
+		maxLists: maxSortedLists, maxKeys: maxSortedKeys}
 }
 
 // track counts r's membership changes from its informer's events.
@@ -169,10 +180,14 @@ func (s *sortedLists) wanted(q sortedQuery, g uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l := s.lists[q]
-	if l == nil || l.gen == g || l.hits > 0 {
+	switch {
+	case l != nil && l.tooLarge:
+		return false
+	case l == nil || l.gen == g || l.hits > 0:
 		return true
 	}
 	s.clock++
+	s.keys -= len(l.keys)
 	l.gen, l.used, l.keys = g, s.clock, nil
 	return false
 }
@@ -189,11 +204,21 @@ func (s *sortedLists) build(q sortedQuery, g uint64, c *Cluster, store cache.Ind
 	slices.SortFunc(keys, sortKey.compare)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.lists[q] == nil && len(s.lists) >= maxSortedLists {
+	if old := s.lists[q]; old != nil {
+		s.keys -= len(old.keys)
+		delete(s.lists, q)
+	}
+	large := len(keys) > s.maxKeys
+	for len(s.lists) > 0 && (len(s.lists) >= s.maxLists || !large && s.keys+len(keys) > s.maxKeys) {
 		s.evict()
 	}
 	s.clock++
+	if large {
+		s.lists[q] = &sortedList{gen: g, used: s.clock, tooLarge: true}
+		return keys
+	}
 	s.lists[q] = &sortedList{gen: g, used: s.clock, keys: keys}
+	s.keys += len(keys)
 	return keys
 }
 
@@ -207,6 +232,7 @@ func (s *sortedLists) evict() {
 		}
 	}
 	if oldest != nil {
+		s.keys -= len(s.lists[*oldest].keys)
 		delete(s.lists, *oldest)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/clustergraph/clustergraph/internal/testenv"
 )
@@ -220,5 +222,70 @@ func TestKeptSortedLists(t *testing.T) {
 	}
 	if _, ok := sortable(resPods, f, OrderStatus); ok {
 		t.Fatal("a status order is not kept")
+	}
+}
+
+// TestSortedListsBudget: kept lists stay within their count and key
+// budgets, the least recently used going first, and a query larger than
+// the whole budget is answered without being kept, then not built again.
+func TestSortedListsBudget(t *testing.T) {
+	store := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{IndexLabel: labelIndex})
+	for i := range 100 {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p-%03d", i), Namespace: "ns",
+			Labels: map[string]string{"group": fmt.Sprint(i % 10), "all": "yes"}}}
+		if err := store.Add(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &Cluster{Name: "c"}
+	s := newSortedLists()
+	s.maxLists, s.maxKeys = 3, 35
+	query := func(sel string) (sortedQuery, *Filter) {
+		f := &Filter{Labels: labels.SelectorFromSet(labels.Set{sel[:strings.Index(sel, "=")]: sel[strings.Index(sel, "=")+1:]})}
+		q, _ := sortable(resPods, f, OrderName)
+		return q, f
+	}
+	keep := func(sel string) sortedQuery {
+		t.Helper()
+		q, f := query(sel)
+		if !s.wanted(q, 1) {
+			t.Fatalf("%s not wanted", sel)
+		}
+		if got := len(s.build(q, 1, c, store, f)); got != 10 && sel != "all=yes" {
+			t.Fatalf("%s: %d keys, want 10", sel, got)
+		}
+		if s.lookup(q, 1) == nil && sel != "all=yes" {
+			t.Fatalf("%s not kept", sel)
+		}
+		return q
+	}
+	kept := func() int {
+		n := 0
+		for _, l := range s.lists {
+			n += len(l.keys)
+		}
+		if n != s.keys {
+			t.Fatalf("the budget counts %d keys, the lists hold %d", s.keys, n)
+		}
+		return n
+	}
+	g0, g1, g2 := keep("group=0"), keep("group=1"), keep("group=2")
+	s.lookup(g0, 1) // g1 is now the least recently used
+	keep("group=3") // a fourth list: over the count budget
+	if _, ok := s.lists[g1]; ok || s.lists[g0] == nil || s.lists[g2] == nil {
+		t.Fatalf("the least recently used list was not the one evicted: %v", s.lists)
+	}
+	if kept() != 30 {
+		t.Fatalf("%d keys kept, want 30", kept())
+	}
+	all := keep("all=yes") // 100 keys: over the whole budget
+	if s.lookup(all, 1) != nil {
+		t.Fatal("a list over the whole key budget was kept")
+	}
+	if s.wanted(all, 1) || s.wanted(all, 2) {
+		t.Fatal("a query over the whole budget is built again")
+	}
+	if kept() > 35 {
+		t.Fatalf("%d keys kept, over the budget of 35", kept())
 	}
 }
