@@ -420,6 +420,10 @@ func PageAcross(ctx context.Context, clusters []*Cluster, gvk schema.GroupVersio
 	return p, nil, nil
 }
 
+// maxOffset bounds offsets far past any list, so that offset+first never
+// overflows.
+const maxOffset = 1 << 31
+
 // pageArgs checks paging arguments: the order with its default field, the
 // page size and the parsed cursor.
 func pageArgs(order Order, args PageArgs, maxFirst int) (Order, int, *sortKey, error) {
@@ -432,6 +436,9 @@ func pageArgs(order Order, args PageArgs, maxFirst int) (Order, int, *sortKey, e
 	}
 	if args.Offset < 0 {
 		return order, 0, nil, BadInput("offset must not be negative")
+	}
+	if args.Offset > maxOffset {
+		return order, 0, nil, BadInput("offset %d is over the maximum of %d", args.Offset, maxOffset)
 	}
 	if order.Field == "" {
 		order.Field = OrderCluster

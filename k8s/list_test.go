@@ -3,6 +3,7 @@ package k8s
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -96,7 +97,9 @@ func TestPaginateCursorsAndOffsets(t *testing.T) {
 }
 
 func TestPaginateBadArgs(t *testing.T) {
-	for _, args := range []PageArgs{{First: 101}, {First: 1, Offset: -1}, {First: 1, After: "%%%"}} {
+	for _, args := range []PageArgs{{First: 101}, {First: 1, Offset: -1}, {First: 1, After: "%%%"},
+		// offset+first+1 would wrap around.
+		{First: 1, Offset: math.MaxInt}} {
 		if _, err := Paginate(testPods(3), Order{}, args, 100); !errors.Is(err, ErrBadInput) {
 			t.Errorf("Paginate(%+v) = %v, want ErrBadInput", args, err)
 		}

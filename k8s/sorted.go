@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
@@ -51,7 +52,7 @@ type sortedQuery struct {
 	r                           resource
 	field                       OrderField
 	namespace, name, labels     string
-	createdAfter, createdBefore int64
+	createdAfter, createdBefore time.Time // zero: not set
 }
 
 type sortedList struct {
@@ -78,14 +79,24 @@ func (s *sortedLists) track(r resource, inf cache.SharedIndexInformer) {
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { g.Add(1) },
 		UpdateFunc: func(old, obj any) {
-			om, err1 := metaOf(old)
-			nm, err2 := metaOf(obj)
-			if err1 != nil || err2 != nil || !maps.Equal(om.GetLabels(), nm.GetLabels()) {
+			if regrouped(old, obj) {
 				g.Add(1)
 			}
 		},
 		DeleteFunc: func(any) { g.Add(1) },
 	})
+}
+
+// regrouped reports whether an update may move an object in or out of a
+// kept list, or within it: its labels changed, or it is another object of
+// the same name (deleted and created again while the watch was down, which
+// a relist reports as an update), with its own UID and creation time.
+func regrouped(old, obj any) bool {
+	om, err1 := metaOf(old)
+	nm, err2 := metaOf(obj)
+	return err1 != nil || err2 != nil || om.GetUID() != nm.GetUID() ||
+		!om.GetCreationTimestamp().Time.Equal(nm.GetCreationTimestamp().Time) ||
+		!maps.Equal(om.GetLabels(), nm.GetLabels())
 }
 
 // sortable reports whether a query can be answered from a kept list, and
@@ -105,12 +116,8 @@ func sortable(r resource, f *Filter, field OrderField) (sortedQuery, bool) {
 	if f.Labels != nil {
 		q.labels = f.Labels.String()
 	}
-	if !f.CreatedAfter.IsZero() {
-		q.createdAfter = f.CreatedAfter.UnixNano()
-	}
-	if !f.CreatedBefore.IsZero() {
-		q.createdBefore = f.CreatedBefore.UnixNano()
-	}
+	// The instant alone: no location or monotonic reading in the key.
+	q.createdAfter, q.createdBefore = f.CreatedAfter.Round(0).UTC(), f.CreatedBefore.Round(0).UTC()
 	return q, true
 }
 

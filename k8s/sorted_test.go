@@ -289,3 +289,39 @@ func TestSortedListsBudget(t *testing.T) {
 		t.Fatalf("%d keys kept, over the budget of 35", kept())
 	}
 }
+
+// TestSortedQueryKeys: queries that can differ in their answer never share
+// a kept list; an update regroups an object when its labels change or a
+// relist reports another object under the same name.
+func TestSortedQueryKeys(t *testing.T) {
+	epoch := time.Unix(0, 0)
+	unset, _ := sortable(resPods, &Filter{}, OrderCreated)
+	atEpoch, _ := sortable(resPods, &Filter{CreatedBefore: epoch}, OrderCreated)
+	if unset == atEpoch {
+		t.Error("createdBefore 1970-01-01 shares a kept list with no bound")
+	}
+	local, _ := sortable(resPods, &Filter{CreatedAfter: epoch.In(time.FixedZone("x", 3600))}, OrderCreated)
+	utc, _ := sortable(resPods, &Filter{CreatedAfter: epoch.UTC()}, OrderCreated)
+	if local != utc {
+		t.Error("one instant in two locations keys two lists")
+	}
+
+	pod := func(uid string, created int64, l map[string]string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: types.UID(uid),
+			CreationTimestamp: metav1.Unix(created, 0), Labels: l, ResourceVersion: uid}}
+	}
+	a := map[string]string{"app": "a"}
+	for _, tc := range []struct {
+		name     string
+		old, new *corev1.Pod
+		want     bool
+	}{
+		{"status-like update", pod("1", 10, a), pod("1", 10, map[string]string{"app": "a"}), false},
+		{"relabel", pod("1", 10, a), pod("1", 10, map[string]string{"app": "b"}), true},
+		{"recreated under the same name", pod("1", 10, a), pod("2", 20, a), true},
+	} {
+		if got := regrouped(tc.old, tc.new); got != tc.want {
+			t.Errorf("%s: regrouped = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
