@@ -327,6 +327,9 @@ func (b *bounded[T]) sorted() []T {
 	return b.h
 }
 
+// keyOf is an item's sort key for an order field. sortKey.storeKey reads
+// the namespace and name back from where each order puts them: change the
+// two together.
 func keyOf(it Item, field OrderField) sortKey {
 	m, err := metaOf(it.Obj)
 	if err != nil {

@@ -161,7 +161,11 @@ func (c *Cluster) sortedWindow(ctx context.Context, gvk schema.GroupVersionKind,
 		if !s.wanted(q, g) {
 			return w, false
 		}
-		keys = s.build(q, g, c, store, f)
+		items, err := c.List(ctx, gvk, f) // the same matches a filtering answer has
+		if err != nil {
+			return w, false
+		}
+		keys = s.build(q, g, items)
 	}
 	return cutWindow(c, store, f, keys, order, after, need)
 }
@@ -199,14 +203,11 @@ func (s *sortedLists) wanted(q sortedQuery, g uint64) bool {
 	return false
 }
 
-// build filters and sorts every match of q and keeps them at generation g.
-func (s *sortedLists) build(q sortedQuery, g uint64, c *Cluster, store cache.Indexer, f *Filter) []sortKey {
-	objs := candidates(store, f)
-	keys := make([]sortKey, 0, len(objs))
-	for _, o := range objs {
-		if f.Matches(o) {
-			keys = append(keys, keyOf(Item{Cluster: c, Obj: o}, q.field))
-		}
+// build sorts the keys of q's matches and keeps them at generation g.
+func (s *sortedLists) build(q sortedQuery, g uint64, matches []Item) []sortKey {
+	keys := make([]sortKey, len(matches))
+	for i, it := range matches {
+		keys[i] = keyOf(it, q.field)
 	}
 	slices.SortFunc(keys, sortKey.compare)
 	s.mu.Lock()
