@@ -74,12 +74,13 @@ type caches struct {
 }
 
 // stripForCache drops what clustergraph never serves before an object is
-// stored (managedFields are often the largest part of an object) and shares
+// stored (the redaction rule: managedFields, often the largest part of an
+// object, and a Secret's values; see redact.go) and shares
 // what objects repeat (see share.go).
 func stripForCache(obj any) (any, error) {
 	if a, ok := obj.(metav1.ObjectMetaAccessor); ok {
+		redact(obj, false)
 		m := a.GetObjectMeta()
-		m.SetManagedFields(nil)
 		if p, ok := obj.(*corev1.Pod); ok {
 			sharePod(p)
 		} else if om, ok := m.(*metav1.ObjectMeta); ok {
@@ -145,12 +146,18 @@ func newCaches(ctx context.Context, typed kubernetes.Interface, meta metadata.In
 
 	// ConfigMaps and Secrets are cached as metadata only: Secret values
 	// never enter clustergraph's memory, and ConfigMap bodies can be large.
+	// Metadata carries no kind, so the Secret cache has a transform of its
+	// own that applies the redaction rule (see redact.go).
 	for r, gvr := range map[resource]schema.GroupVersionResource{
 		resConfigMaps: {Version: "v1", Resource: "configmaps"},
 		resSecrets:    {Version: "v1", Resource: "secrets"},
 	} {
 		inf := c.meta.ForResource(gvr).Informer()
-		_ = inf.SetTransform(stripForCache)
+		transform := stripForCache
+		if r == resSecrets {
+			transform = redactSecret
+		}
+		_ = inf.SetTransform(transform)
 		add(r, inf, nil)
 	}
 	return c

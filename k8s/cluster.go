@@ -123,7 +123,7 @@ func newCluster(parent context.Context, name string, cfg *rest.Config, hash stri
 		config:    cfg,
 		log:       log.With("cluster", name),
 		Typed:     typed,
-		Dynamic:   dyn,
+		Dynamic:   redactingDynamic{dyn},
 		Discovery: disc,
 		metrics:   mc,
 		ctx:       ctx,

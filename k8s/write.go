@@ -33,7 +33,11 @@ func (c *Cluster) dynamicFor(ctx context.Context) (dynamic.Interface, error) {
 	if err != nil {
 		return nil, err
 	}
-	return dynamic.NewForConfig(cfg)
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return redactingDynamic{dyn}, nil
 }
 
 // resourceFor maps an object's kind to its resource and scope.
@@ -131,6 +135,14 @@ func decodeManifest(manifest string) ([]*unstructured.Unstructured, error) {
 }
 
 func (c *Cluster) applyOne(ctx context.Context, dyn dynamic.Interface, u *unstructured.Unstructured, o ApplyOptions) (*unstructured.Unstructured, string, error) {
+	obj, action, err := c.applyDoc(ctx, dyn, u, o)
+	if isSecret(u) {
+		err = redactError(err, secretValues(u))
+	}
+	return obj, action, err
+}
+
+func (c *Cluster) applyDoc(ctx context.Context, dyn dynamic.Interface, u *unstructured.Unstructured, o ApplyOptions) (*unstructured.Unstructured, string, error) {
 	gvk := u.GroupVersionKind()
 	switch {
 	case u.GetAPIVersion() == "" || gvk.Kind == "":
@@ -209,6 +221,14 @@ const (
 // Patch patches an object. With expectedVersion set, a newer object is a
 // conflict (the version is sent as a precondition inside the patch).
 func (c *Cluster) Patch(ctx context.Context, id ObjectID, t PatchType, patch any, expectedVersion string) (*unstructured.Unstructured, error) {
+	out, err := c.patch(ctx, id, t, patch, expectedVersion)
+	if id.GVK.GroupKind() == GVKSecret.GroupKind() {
+		err = redactError(err, stringsIn(patch, nil))
+	}
+	return out, err
+}
+
+func (c *Cluster) patch(ctx context.Context, id ObjectID, t PatchType, patch any, expectedVersion string) (*unstructured.Unstructured, error) {
 	ri, _, err := c.target(ctx, id)
 	if err != nil {
 		return nil, err
