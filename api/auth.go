@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -46,6 +47,9 @@ func stripSmuggledHeaders(h http.Header) {
 func authenticate(authn *auth.Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		stripSmuggledHeaders(r.Header)
+		// New tokens are reviewed within a budget per client address (see
+		// auth.Config), sockets' included.
+		r = r.WithContext(auth.WithClient(r.Context(), clientIP(r.RemoteAddr)))
 		if authn == nil {
 			next.ServeHTTP(w, r.WithContext(k8s.WithSubject(r.Context(), devSubject)))
 			return
@@ -75,6 +79,14 @@ func bearer(ctx context.Context, authn *auth.Authenticator, header string) (*k8s
 	return authn.Authenticate(ctx, token)
 }
 
+// clientIP is the address part of a remote address.
+func clientIP(remoteAddr string) string {
+	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		return host
+	}
+	return remoteAddr
+}
+
 func isUpgrade(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
@@ -84,11 +96,13 @@ func isUpgrade(r *http.Request) bool {
 // lives only as long as its token is accepted: the token is checked again
 // every recheck, and the socket is closed (every subscription and terminal
 // on it ending) once the identity cluster refuses it, expired or revoked.
+// The acknowledgement carries no payload: nothing the client sent (its
+// token above all) is ever sent back.
 func wsInit(authn *auth.Authenticator, recheck time.Duration) transport.WebsocketInitFunc {
 	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		ctx = terminal.WithConnection(ctx)
 		if authn == nil {
-			return ctx, &p, nil
+			return ctx, nil, nil
 		}
 		s, err := bearer(ctx, authn, p.Authorization())
 		if err != nil {
@@ -110,7 +124,7 @@ func wsInit(authn *auth.Authenticator, recheck time.Duration) transport.Websocke
 				}
 			}
 		}()
-		return ctx, &p, nil
+		return ctx, nil, nil
 	}
 }
 

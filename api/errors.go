@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -52,10 +54,69 @@ func presenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		case model.CodeOf(err) != CodeInternal:
 			ext["code"] = model.CodeOf(err)
 		default:
-			log.ErrorContext(ctx, "internal error", "err", err, "path", gqlErr.Path.String())
+			log.ErrorContext(ctx, "internal error", "err", withoutVariables(ctx, err.Error(), anyName), "path", gqlErr.Path.String())
 			ext["code"] = CodeInternal
 			gqlErr.Message = "internal error"
 		}
+		// A message that quotes a credential the caller sent (a variable
+		// named like one) does not send it back.
+		gqlErr.Message = withoutVariables(ctx, gqlErr.Message, credentialName)
 		return gqlErr
 	}
+}
+
+// withoutVariables cuts out of msg the string values of the operation's
+// variables whose names pick selects: an error message may quote what the
+// caller sent, which must not reach the log (any variable: a password, an
+// apply manifest holding a Secret) nor come back (a credential).
+func withoutVariables(ctx context.Context, msg string, pick func(name string) bool) string {
+	vars, _ := ctx.Value(rawVariablesKey{}).(map[string]any)
+	if graphql.HasOperationContext(ctx) && graphql.GetOperationContext(ctx).Variables != nil {
+		vars = graphql.GetOperationContext(ctx).Variables
+	}
+	var vals []string
+	for name, v := range vars {
+		if pick(name) {
+			vals = stringLeaves(v, vals)
+		}
+	}
+	slices.SortFunc(vals, func(a, b string) int { return len(b) - len(a) })
+	for _, v := range vals {
+		msg = strings.ReplaceAll(msg, v, "[redacted]")
+	}
+	return msg
+}
+
+func anyName(string) bool { return true }
+
+// credentialName reports whether a variable's name says it holds a
+// credential.
+func credentialName(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"token", "password", "passwd", "secret", "credential", "auth", "apikey", "api_key", "privatekey", "private_key"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// stringLeaves collects the strings of a variable's value (4 bytes or
+// longer: shorter ones would cut ordinary words out of messages).
+func stringLeaves(v any, into []string) []string {
+	switch t := v.(type) {
+	case string:
+		if len(t) >= 4 {
+			into = append(into, t)
+		}
+	case map[string]any:
+		for _, e := range t {
+			into = stringLeaves(e, into)
+		}
+	case []any:
+		for _, e := range t {
+			into = stringLeaves(e, into)
+		}
+	}
+	return into
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -146,11 +148,44 @@ func NewHandler(cfg Config) http.Handler {
 		Store: cfg.DB.Store, Hub: cfg.Alerts, Token: cfg.AlertAuth.Token, BasicAuth: cfg.AlertAuth.BasicAuth,
 		Insecure: cfg.Authenticator == nil, MaxBody: cfg.MaxBodyBytes, DefaultCluster: onlyCluster(cfg.Registry), Log: cfg.Logger,
 	})
-	mux.Handle("/query", limitBody(cfg.MaxBodyBytes, authenticate(cfg.Authenticator, perUser(cfg.Limits.PerUserConcurrency, graphQL(cfg)))))
+	mux.Handle("/query", limitBody(cfg.MaxBodyBytes, cfg.Logger, authenticate(cfg.Authenticator, perUser(cfg.Limits.PerUserConcurrency, checkBody(cfg.Logger, graphQL(cfg))))))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.Handle("/readyz", readyz(cfg.Registry))
+	mux.Handle("/readyz", readyz(cfg.Registry, cfg.Authenticator))
 	mux.Handle("/", graphiql.Handler("clustergraph", "/query", "/query"))
+	if cfg.Authenticator == nil {
+		return localHostOnly(mux)
+	}
 	return mux
+}
+
+// localHostOnly serves requests addressed to this host by a loopback name
+// only. Without authentication (a local demo) any web page the user opens
+// could otherwise reach the server through a DNS name rebound to 127.0.0.1
+// and act with clustergraph's own credentials. The shell proxy carries its
+// own token and is addressed by pods, so it is left out.
+func localHostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/shell-proxy/") && !isLocalHost(r.Host) {
+			writeError(w, http.StatusForbidden, CodeForbidden, "authentication is off (--insecure-disable-auth): only requests addressed to localhost or a loopback address are served")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isLocalHost reports whether a Host header names this host by a loopback
+// name or address.
+func isLocalHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func graphQL(cfg Config) http.Handler {
@@ -203,15 +238,40 @@ func graphQL(cfg Config) http.Handler {
 }
 
 // limitBody rejects bodies over max with a GraphQL-shaped 413.
-func limitBody(max int64, next http.Handler) http.Handler {
+func limitBody(max int64, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			writeError(w, http.StatusRequestEntityTooLarge, CodeBadUserInput, fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, max))
+			msg := fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, max)
+			log.WarnContext(r.Context(), "refused request body", "reason", msg, "client", r.RemoteAddr, "bytes", r.ContentLength)
+			writeError(w, http.StatusRequestEntityTooLarge, CodeBadUserInput, msg)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// mayReadDetail reports whether a request comes from this host (the
+// loopback interface), runs without authentication (a local demo), or
+// carries a token the identity cluster accepts.
+func mayReadDetail(r *http.Request, authn *auth.Authenticator) bool {
+	if authn == nil || isLoopback(r.RemoteAddr) {
+		return true
+	}
+	if r.Header.Get("Authorization") == "" {
+		return false
+	}
+	_, err := bearer(r.Context(), authn, r.Header.Get("Authorization"))
+	return err == nil
+}
+
+func isLoopback(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // onlyCluster names the cluster of alerts without a cluster label: the only
@@ -225,10 +285,12 @@ func onlyCluster(reg *k8s.Registry) func() string {
 	}
 }
 
-// readyz reports 200 once no cluster is still on its first sync, with each
-// cluster's state; an unreachable cluster does not hold readiness back.
-func readyz(reg *k8s.Registry) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+// readyz reports 200 once no cluster is still on its first sync; an
+// unreachable cluster does not hold readiness back. Each cluster's state
+// (which names the clusters) is told only to a caller on the same host or
+// with an accepted token: probes need only the status code.
+func readyz(reg *k8s.Registry, authn *auth.Authenticator) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		states := map[string]k8s.State{}
 		ready := true
 		for _, c := range reg.Clusters() {
@@ -242,6 +304,10 @@ func readyz(reg *k8s.Registry) http.Handler {
 		if !ready {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"ready": ready, "clusters": states})
+		body := map[string]any{"ready": ready}
+		if mayReadDetail(r, authn) {
+			body["clusters"] = states
+		}
+		_ = json.NewEncoder(w).Encode(body)
 	})
 }

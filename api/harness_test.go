@@ -139,11 +139,14 @@ func startServer(t testing.TB, o serverOpts) *server {
 // testLogger is the servers' logger: silent unless -v. client-go logs
 // through klog, a process global, so it is pointed at the same logger once;
 // watches that end when a test stops its server or cluster are expected.
+// Whatever it logs also goes to logFile, which the run checks for
+// secrets (see leak_test.go).
 var testLogger = sync.OnceValue(func() *slog.Logger {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var out io.Writer = logFile
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		out = io.MultiWriter(logFile, os.Stderr)
 	}
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	klog.SetSlogLogger(log)
 	return log
 })
@@ -265,10 +268,18 @@ func key(cluster, namespace, name string) string {
 
 // TestMain points klog at the test logger before any client starts a
 // goroutine that logs (klog's logger is a process global).
+// Every response any test reads and the whole server log are checked for
+// secrets at the end (see leak_test.go).
 func TestMain(m *testing.M) {
 	flag.Parse()
 	testLogger()
-	os.Exit(m.Run())
+	http.DefaultTransport = recordingTransport{http.DefaultTransport}
+	code := m.Run()
+	if !checkRunForLeaks() && code == 0 {
+		fmt.Fprintln(os.Stderr, "FAIL: a secret the tests planted left the server (above)")
+		code = 1
+	}
+	os.Exit(code)
 }
 
 func base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

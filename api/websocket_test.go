@@ -61,6 +61,7 @@ func wsRead(c *websocket.Conn) (wsMessage, error) {
 		if err != nil {
 			return wsMessage{}, err
 		}
+		leaks.check("a websocket frame", b)
 		var m wsMessage
 		if err := json.Unmarshal(b, &m); err != nil {
 			return m, err
@@ -230,6 +231,31 @@ func TestWebsocket(t *testing.T) {
 					t.Errorf("third subscription: %+v, want an error", m)
 				}
 				break
+			}
+		}
+	})
+	t.Run("trailing bytes", func(t *testing.T) {
+		// gqlgen would run the subscription and ignore " x"; the guard
+		// could not read it and would not count it: it closes the socket.
+		capped := startServerWith(t, serverOpts{kubeconfigs: []string{cs[0].Kubeconfig}, waitReady: true, auth: true}, func(cfg *api.Config) {
+			cfg.Limits.MaxSubscriptions = 1
+		})
+		st := subscribeWS(t, capped, u.token, watchQuery, map[string]any{"ns": "shop"})
+		st.until("SYNCED", "")
+		b, _ := json.Marshal(map[string]any{"id": "second", "type": "subscribe", "payload": map[string]any{"query": watchQuery, "variables": map[string]any{"ns": "data"}}})
+		if err := st.c.Write(context.Background(), websocket.MessageText, append(b, " x"...)); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			m, err := wsRead(st.c)
+			if err != nil {
+				if code := websocket.CloseStatus(err); code != 4400 {
+					t.Fatalf("closed with %d (%v), want 4400", code, err)
+				}
+				break
+			}
+			if m.ID == "second" {
+				t.Fatalf("a message with trailing bytes ran past the cap: %+v", m)
 			}
 		}
 	})

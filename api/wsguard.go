@@ -70,8 +70,16 @@ func (c *guardedConn) NextReader() (int, io.Reader, error) {
 		if err != nil {
 			return t, nil, err
 		}
+		// gqlgen reads the first JSON value of a message and ignores what
+		// follows; the guard must see exactly what gqlgen runs, so a
+		// message that is not one JSON object (trailing bytes, say) ends
+		// the socket, as graphql-transport-ws asks of invalid messages.
 		var m wsEnvelope
-		_ = json.Unmarshal(b, &m)
+		if err := json.Unmarshal(b, &m); err != nil {
+			_ = c.WebsocketConn.WriteClose(websocketInvalidMessage, "invalid message: want one JSON object")
+			_ = c.WebsocketConn.Close()
+			return t, nil, transport.ErrWebsocketClosed
+		}
 		switch m.Type {
 		case "subscribe", "start":
 			c.mu.Lock()
@@ -154,6 +162,9 @@ func (c *guardedConn) WriteClose(code int, message string) error {
 const (
 	websocketNormalClosure = 1000
 	websocketGoingAway     = 1001
+	// websocketInvalidMessage is graphql-transport-ws's close code for a
+	// message the server cannot read.
+	websocketInvalidMessage = 4400
 )
 
 // Close closes the socket and counts it closed.

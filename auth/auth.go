@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,6 +39,10 @@ type Config struct {
 	// hammer the identity cluster; past it a new token is UNAVAILABLE
 	// (retryable) while cached ones keep working.
 	ReviewsPerSecond float64
+	// ClientReviewsPerSecond bounds them per client address (default 5,
+	// bursts of 10), so one client's flood cannot use up the global rate
+	// that everyone else's new tokens need.
+	ClientReviewsPerSecond float64
 }
 
 // Authenticator turns bearer tokens into subjects.
@@ -51,6 +56,21 @@ type Authenticator struct {
 
 	mu    sync.Mutex
 	cache map[[sha256.Size]byte]entry
+	// clients are the per-address limiters; reviews collapses concurrent
+	// reviews of one token into one.
+	clients map[string]*rate.Limiter
+	reviews singleflight.Group
+}
+
+// maxClients bounds the per-address limiters; past it they start over
+// (which only forgives the flooders for a moment).
+const maxClients = 10000
+
+type clientKey struct{}
+
+// WithClient tells Authenticate which client address a token comes from.
+func WithClient(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientKey{}, addr)
 }
 
 type entry struct {
@@ -73,7 +93,10 @@ func New(cfg Config) *Authenticator {
 	if cfg.ReviewsPerSecond <= 0 {
 		cfg.ReviewsPerSecond = 50
 	}
-	a := &Authenticator{cfg: cfg, now: time.Now, cache: map[[sha256.Size]byte]entry{},
+	if cfg.ClientReviewsPerSecond <= 0 {
+		cfg.ClientReviewsPerSecond = 5
+	}
+	a := &Authenticator{cfg: cfg, now: time.Now, cache: map[[sha256.Size]byte]entry{}, clients: map[string]*rate.Limiter{},
 		limiter: rate.NewLimiter(rate.Limit(cfg.ReviewsPerSecond), int(2*cfg.ReviewsPerSecond))}
 	a.review = a.tokenReview
 	return a
@@ -102,19 +125,36 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*k8s.Su
 	if ok && now.Before(e.expires) {
 		return e.subject, e.err
 	}
+	exp, hasExp := expiry(token)
+	if hasExp && !now.Before(exp) {
+		// Expired by its own word: no review needed to refuse it.
+		return nil, expired(exp)
+	}
+	if !a.clientAllows(ctx) {
+		return nil, fmt.Errorf("%w: too many new tokens from your address to check right now; retry shortly", k8s.ErrUnavailable)
+	}
 	if !a.limiter.Allow() {
 		return nil, fmt.Errorf("%w: too many new tokens to check right now; retry shortly", k8s.ErrUnavailable)
 	}
-	s, err := a.review(ctx, token)
+	type result struct {
+		s   *k8s.Subject
+		err error
+	}
+	// Callers of the same token at once (a console's burst of requests
+	// after its cached review expired) share one review.
+	v, _, _ := a.reviews.Do(string(key[:]), func() (any, error) {
+		s, err := a.review(context.WithoutCancel(ctx), token)
+		return result{s, err}, nil
+	})
+	s, err := v.(result).s, v.(result).err
 	if err != nil && !errors.Is(err, ErrUnauthenticated) {
 		return nil, err // the identity cluster failed: do not remember that
 	}
-	exp, hasExp := expiry(token)
 	if err == nil && hasExp && !now.Before(exp) {
 		// The apiserver accepts a JWT for a while past its expiry (its
 		// validation allows a minute of clock skew); a socket is meant to
 		// close when its token expires, so the token's own word counts.
-		s, err = nil, fmt.Errorf("%w: the token expired at %s", ErrUnauthenticated, exp.UTC().Format(time.RFC3339))
+		s, err = nil, expired(exp)
 	}
 	ttl := a.cfg.TTL
 	if err != nil {
@@ -132,10 +172,34 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*k8s.Su
 	return s, err
 }
 
+func expired(exp time.Time) error {
+	return fmt.Errorf("%w: the token expired at %s", ErrUnauthenticated, exp.UTC().Format(time.RFC3339))
+}
+
+// clientAllows takes one review from the client address's own budget.
+// A context without an address (an in-process caller) is not limited
+// per client.
+func (a *Authenticator) clientAllows(ctx context.Context) bool {
+	addr, _ := ctx.Value(clientKey{}).(string)
+	if addr == "" {
+		return true
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l := a.clients[addr]
+	if l == nil {
+		if len(a.clients) >= maxClients {
+			clear(a.clients)
+		}
+		l = rate.NewLimiter(rate.Limit(a.cfg.ClientReviewsPerSecond), int(2*a.cfg.ClientReviewsPerSecond))
+		a.clients[addr] = l
+	}
+	return l.Allow()
+}
+
 // expiry returns the exp claim of a JWT (service-account and OIDC tokens
-// are JWTs), read without checking the signature: it is only used for a
-// token the identity cluster has just accepted, and only to refuse it
-// sooner. ok is false for tokens that are not JWTs.
+// are JWTs), read without checking the signature: it is only used to
+// refuse a token sooner, never to accept one. ok is false for tokens that are not JWTs.
 func expiry(token string) (time.Time, bool) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,7 +95,8 @@ func TestExpiry(t *testing.T) {
 		at       time.Duration
 		calls    int
 		accepted bool
-	}{{0, 1, true}, {4 * time.Second, 1, true}, {6 * time.Second, 2, false}, {7 * time.Second, 2, false}} {
+		// Past its exp the token is refused without a review.
+	}{{0, 1, true}, {4 * time.Second, 1, true}, {6 * time.Second, 1, false}, {7 * time.Second, 1, false}} {
 		now = time.Unix(1_000_000, 0).Add(step.at)
 		_, err := a.Authenticate(context.Background(), short)
 		if (err == nil) != step.accepted || err != nil && !errors.Is(err, ErrUnauthenticated) {
@@ -112,5 +115,74 @@ func TestExpiry(t *testing.T) {
 	}
 	if calls != 1 {
 		t.Errorf("a static token was reviewed %d times within the TTL, want 1", calls)
+	}
+}
+
+// TestFloodFromOneAddress: one client's flood of made-up tokens uses its
+// own review budget, not the one other clients' new tokens need.
+func TestFloodFromOneAddress(t *testing.T) {
+	calls := 0
+	a := New(Config{ReviewsPerSecond: 20, ClientReviewsPerSecond: 2})
+	a.review = fakeReview(&calls)
+	flooder := WithClient(context.Background(), "192.0.2.66")
+	held := 0
+	for i := range 200 {
+		if _, err := a.Authenticate(flooder, fmt.Sprintf("made-up-%d", i)); errors.Is(err, k8s.ErrUnavailable) {
+			held++
+		}
+	}
+	if held == 0 || calls > 10 {
+		t.Errorf("the flood made %d reviews and was held back %d times", calls, held)
+	}
+	for i := range 10 {
+		user := WithClient(context.Background(), fmt.Sprintf("192.0.2.%d", i))
+		if s, err := a.Authenticate(user, fmt.Sprintf("good-user%d", i)); err != nil || s == nil {
+			t.Errorf("user %d beside the flood: %v", i, err)
+		}
+	}
+}
+
+// TestExpiredJWTNeedsNoReview: a JWT past its exp claim is refused
+// before any review.
+func TestExpiredJWTNeedsNoReview(t *testing.T) {
+	calls := 0
+	a := New(Config{})
+	a.review = fakeReview(&calls)
+	payload := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf(`{"exp":%d}`, time.Now().Add(-time.Minute).Unix())))
+	if _, err := a.Authenticate(context.Background(), "good-x."+payload+".sig"); !errors.Is(err, ErrUnauthenticated) || calls != 0 {
+		t.Errorf("expired JWT: %v after %d reviews, want refused after none", err, calls)
+	}
+}
+
+// TestConcurrentReviewsCollapse: callers of one new token at once share
+// one review.
+func TestConcurrentReviewsCollapse(t *testing.T) {
+	var calls atomic.Int32
+	release := make(chan struct{})
+	a := New(Config{})
+	a.review = func(_ context.Context, token string) (*k8s.Subject, error) {
+		calls.Add(1)
+		<-release
+		return &k8s.Subject{User: token}, nil
+	}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := a.Authenticate(context.Background(), "good-burst"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	// Let every caller reach the review before it answers.
+	for deadline := time.Now().Add(5 * time.Second); calls.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d reviews for one token asked 20 times at once, want 1", n)
 	}
 }

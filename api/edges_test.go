@@ -1,0 +1,100 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/clustergraph/clustergraph/api"
+	"github.com/clustergraph/clustergraph/auth"
+	"github.com/clustergraph/clustergraph/internal/testenv"
+)
+
+// TestReadyzDetail: readiness tells every caller its status code, but
+// names the clusters only to this host, or to a caller with an accepted
+// token. Requests from elsewhere are made in process with a remote
+// address set, so the test needs no second network interface.
+func TestReadyzDetail(t *testing.T) {
+	cs := testenv.Clusters(t)
+	u := makeUser(t, cs, "cg-readyz", nil)
+	s := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs[:1]), waitReady: true})
+	h := api.NewHandler(api.Config{Registry: s.Registry, Authenticator: auth.New(auth.Config{Registry: s.Registry}), Logger: testLogger()})
+	for _, c := range []struct {
+		name, remote, authz string
+		detail              bool
+	}{
+		{"remote, no token", "192.0.2.9:4000", "", false},
+		{"remote, refused token", "192.0.2.9:4000", "Bearer " + leakMarker + "nope", false},
+		{"remote, accepted token", "192.0.2.9:4000", "Bearer " + u.token, true},
+		{"loopback", "127.0.0.1:4000", "", true},
+		{"loopback v6", "[::1]:4000", "", true},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "http://clustergraph:8080/readyz", nil)
+		req.RemoteAddr = c.remote
+		if c.authz != "" {
+			req.Header.Set("Authorization", c.authz)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var body struct {
+			Ready    bool
+			Clusters map[string]string
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusOK || !body.Ready {
+			t.Errorf("%s: %d %s, want 200 ready", c.name, rec.Code, rec.Body)
+			continue
+		}
+		if got := body.Clusters[cs[0].Context] != ""; got != c.detail {
+			t.Errorf("%s: cluster states shown = %v, want %v: %s", c.name, got, c.detail, rec.Body)
+		}
+		secretFree(t, "readyz "+c.name, rec.Body.Bytes())
+	}
+}
+
+// TestInsecureModeServesLocalHostOnly: with authentication off, a request
+// whose Host is not a loopback name (a DNS name rebound to 127.0.0.1 by a
+// web page) is refused before it reads anything; localhost names pass.
+func TestInsecureModeServesLocalHostOnly(t *testing.T) {
+	cs := testenv.Clusters(t)
+	s := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs[:1]), waitReady: true})
+	query := []byte(`{"query":"{ clusters { name } }"}`)
+	for host, allowed := range map[string]bool{
+		"":                       true, // the test server's own 127.0.0.1:port
+		"localhost:8080":         true,
+		"app.localhost":          true,
+		"[::1]:8080":             true,
+		"attacker.example.com":   false,
+		"127.0.0.1.nip.io:8080":  false,
+		"clustergraph.internal.": false,
+	} {
+		for _, path := range []string{"/query", "/"} {
+			method := http.MethodPost
+			var body io.Reader = bytes.NewReader(query)
+			if path == "/" {
+				method, body = http.MethodGet, nil
+			}
+			req, _ := http.NewRequest(method, s.URL+path, body)
+			req.Header.Set("Content-Type", "application/json")
+			if host != "" {
+				req.Host = host
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			refused := resp.StatusCode == http.StatusForbidden && strings.Contains(string(raw), "FORBIDDEN")
+			if refused == allowed {
+				t.Errorf("Host %q, %s %s: %d %s", host, method, path, resp.StatusCode, raw)
+			}
+			if !allowed && strings.Contains(string(raw), cs[0].Context) {
+				t.Errorf("Host %q: the refusal names a cluster: %s", host, raw)
+			}
+		}
+	}
+}
