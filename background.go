@@ -58,6 +58,9 @@ func runCollectors(ctx context.Context, reg *k8s.Registry, h *db.Handle, sc stor
 	if n := spool.Len(); n > 0 {
 		log.Info("metering samples waiting in the spool from an earlier run", "samples", n)
 	}
+	if n := spool.Torn(); n > 0 {
+		log.Warn("metering spool: skipped lines torn by a crash mid-write; the rest is kept", "lines", n)
+	}
 	var traffic *metering.Traffic
 	if sc.trafficSource == "kubelet" {
 		traffic = &metering.Traffic{Path: sc.trafficPath}

@@ -160,7 +160,7 @@ func (q *EventQuery) apply(tx *gorm.DB) (*gorm.DB, error) {
 		}
 	}
 	if q.NameContains != "" {
-		tx = tx.Where("LOWER(name) LIKE ?", "%"+strings.ToLower(escapeLike(q.NameContains))+"%")
+		tx = tx.Where("LOWER(name) LIKE ? ESCAPE '!'", "%"+strings.ToLower(escapeLike(q.NameContains))+"%")
 	}
 	if !q.Since.IsZero() {
 		tx = tx.Where("last_seen >= ?", q.Since.Unix())
@@ -176,8 +176,11 @@ func (q *EventQuery) apply(tx *gorm.DB) (*gorm.DB, error) {
 	return tx, nil
 }
 
+// escapeLike makes LIKE's wildcards in s literal, with '!' as the escape
+// character: SQLite has no default escape and MySQL's default (a
+// backslash) would need writing differently in each dialect's literal.
 func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+	return strings.NewReplacer(`!`, `!!`, `%`, `!%`, `_`, `!_`).Replace(s)
 }
 
 // Events returns a page of archived events (their raw JSON) and how many

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -27,6 +28,10 @@ func TestEventArchive(t *testing.T) {
 			ev("a", "u2", "shop", "Pod", "web-1", "Warning", "BackOff", 3, 5),
 			ev("a", "u3", "ops", "Pod", "db-0", "Normal", "Pulled", 1, 2),
 			ev("b", "u1", "shop", "Deployment", "web", "Normal", "ScalingReplicaSet", 1, 1),
+			// Names with LIKE's wildcards, in a cluster of their own.
+			ev("c", "u7", "shop", "Pod", "pct%x", "Normal", "Pulled", 1, 0),
+			ev("c", "u8", "shop", "Pod", "db_1", "Normal", "Pulled", 1, 1),
+			ev("c", "u9", "shop", "Pod", "dbx1", "Normal", "Pulled", 1, 2),
 		}
 		if err := s.ArchiveEvents(ctx, in); err != nil {
 			t.Fatal(err)
@@ -58,15 +63,17 @@ func TestEventArchive(t *testing.T) {
 			q    db.EventQuery
 			want []string
 		}{
-			"namespace scope": {db.EventQuery{Scope: db.Scope{"a": {Namespaces: []string{"ops"}}}}, []string{"a/u3"}},
-			"type":            {db.EventQuery{Scope: all("a", "b"), Type: "Warning"}, []string{"a/u2"}},
-			"reason":          {db.EventQuery{Scope: all("a", "b"), Reason: "Pulled"}, []string{"a/u3"}},
-			"involved":        {db.EventQuery{Scope: all("a", "b"), InvolvedKind: "Pod", InvolvedName: "web-1"}, []string{"a/u2", "a/u1"}},
-			"name contains":   {db.EventQuery{Scope: all("a", "b"), NameContains: "DB-0"}, []string{"a/u3"}},
-			"like is escaped": {db.EventQuery{Scope: all("a", "b"), NameContains: "%"}, nil},
-			"time range":      {db.EventQuery{Scope: all("a", "b"), Since: t0.Add(time.Minute), Until: t0.Add(3 * time.Minute)}, []string{"a/u3", "b/u1"}},
-			"exclude live":    {db.EventQuery{Scope: all("a", "b"), ExcludeUIDs: map[string][]string{"a": {"u2", "u3"}}}, []string{"b/u1", "a/u1"}},
-			"by name asc":     {db.EventQuery{Scope: all("a"), Order: db.EventsByName}, []string{"a/u3", "a/u1", "a/u2"}},
+			"namespace scope":       {db.EventQuery{Scope: db.Scope{"a": {Namespaces: []string{"ops"}}}}, []string{"a/u3"}},
+			"type":                  {db.EventQuery{Scope: all("a", "b"), Type: "Warning"}, []string{"a/u2"}},
+			"reason":                {db.EventQuery{Scope: all("a", "b"), Reason: "Pulled"}, []string{"a/u3"}},
+			"involved":              {db.EventQuery{Scope: all("a", "b"), InvolvedKind: "Pod", InvolvedName: "web-1"}, []string{"a/u2", "a/u1"}},
+			"name contains":         {db.EventQuery{Scope: all("a", "b"), NameContains: "DB-0"}, []string{"a/u3"}},
+			"like is escaped":       {db.EventQuery{Scope: all("a", "b"), NameContains: "%"}, nil},
+			"underscore is literal": {db.EventQuery{Scope: all("c"), NameContains: "db_1"}, []string{"c/u8"}},
+			"percent is literal":    {db.EventQuery{Scope: all("c"), NameContains: "t%x"}, []string{"c/u7"}},
+			"time range":            {db.EventQuery{Scope: all("a", "b"), Since: t0.Add(time.Minute), Until: t0.Add(3 * time.Minute)}, []string{"a/u3", "b/u1"}},
+			"exclude live":          {db.EventQuery{Scope: all("a", "b"), ExcludeUIDs: map[string][]string{"a": {"u2", "u3"}}}, []string{"b/u1", "a/u1"}},
+			"by name asc":           {db.EventQuery{Scope: all("a"), Order: db.EventsByName}, []string{"a/u3", "a/u1", "a/u2"}},
 		} {
 			t.Run(name, func(t *testing.T) {
 				tc.q.Limit = 10
@@ -185,5 +192,46 @@ func TestSpool(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"3", "4", "5", "6", "7"}, got); diff != "" {
 		t.Errorf("flushed (-want +got):\n%s", diff)
+	}
+}
+
+// TestSpoolTornLine: a line torn by a crash mid-write costs that line
+// only: records before it and records added after it are kept.
+func TestSpoolTornLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "samples.jsonl")
+	sp, err := db.OpenSpool[db.Sample](path, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(i int) db.Sample { return db.Sample{Cluster: "a", Namespace: fmt.Sprint(i)} }
+	if err := sp.Add([]db.Sample{mk(1), mk(2)}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(`{"cluster":"a","names`); err != nil { // the crash
+		t.Fatal(err)
+	}
+	f.Close()
+	sp, err = db.OpenSpool[db.Sample](path, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Add([]db.Sample{mk(3), mk(4)}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if _, err := sp.Flush(func(s []db.Sample) error {
+		for _, x := range s {
+			got = append(got, x.Namespace)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"1", "2", "3", "4"}, got); diff != "" || sp.Torn() != 1 {
+		t.Errorf("torn %d, flushed (-want +got):\n%s", sp.Torn(), diff)
 	}
 }

@@ -2,6 +2,7 @@ package db
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +15,8 @@ import (
 // Spool keeps records on disk while the database is down, so a collector
 // loses nothing to an outage. It is bounded: past MaxRecords the oldest
 // records are dropped (and counted), never memory or disk without end.
-// Records are JSON lines in one file; a flush that fails keeps them all.
+// Records are JSON lines in one file; a flush that fails keeps them all,
+// and a line torn by a crash is skipped (and counted) without the rest.
 type Spool[T any] struct {
 	path string
 	max  int
@@ -22,6 +24,8 @@ type Spool[T any] struct {
 	mu      sync.Mutex
 	pending int
 	dropped int64
+	// torn counts unreadable lines skipped (a crash mid-write).
+	torn int64
 }
 
 // OpenSpool opens (or creates) the spool file at path, holding at most max records.
@@ -52,8 +56,14 @@ func (s *Spool[T]) Add(recs []T) error {
 		s.dropped += int64(drop)
 		return s.rewrite(all[drop:])
 	}
-	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_APPEND|os.O_RDWR, 0o600)
 	if err != nil {
+		return fmt.Errorf("spool %s: %w", s.path, err)
+	}
+	// A line torn by a crash mid-write is ended first, so the records
+	// added now start a line of their own and are not lost with it.
+	if err := endTornLine(f); err != nil {
+		f.Close()
 		return fmt.Errorf("spool %s: %w", s.path, err)
 	}
 	if err := writeRecords(f, recs); err != nil {
@@ -61,6 +71,23 @@ func (s *Spool[T]) Add(recs []T) error {
 	}
 	s.pending += len(recs)
 	return nil
+}
+
+// endTornLine writes a newline when the file does not end with one.
+func endTornLine(f *os.File) error {
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return err
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, st.Size()-1); err != nil {
+		return err
+	}
+	if last[0] == '\n' {
+		return nil
+	}
+	_, err = f.Write([]byte{'\n'})
+	return err
 }
 
 // writeRecords appends recs as JSON lines, syncs and closes f.
@@ -131,20 +158,36 @@ func (s *Spool[T]) read() ([]T, error) {
 	}
 	defer f.Close()
 	var out []T
-	dec := json.NewDecoder(bufio.NewReader(f))
+	var torn int64
+	br := bufio.NewReader(f)
 	for {
-		var r T
-		err := dec.Decode(&r)
+		line, err := br.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			// A line torn by a crash mid-write is skipped and counted;
+			// the records around it are kept.
+			var r T
+			if json.Unmarshal(line, &r) == nil {
+				out = append(out, r)
+			} else {
+				torn++
+			}
+		}
 		if errors.Is(err, io.EOF) {
+			s.torn = torn
 			return out, nil
 		}
 		if err != nil {
-			// A torn last line (crash mid-write) ends the spool; what came
-			// before it is kept.
-			return out, nil
+			return nil, fmt.Errorf("spool %s: %w", s.path, err)
 		}
-		out = append(out, r)
 	}
+}
+
+// Torn is how many unreadable lines (torn by a crash mid-write) the
+// last read of the spool skipped.
+func (s *Spool[T]) Torn() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.torn
 }
 
 func (s *Spool[T]) rewrite(recs []T) error {
