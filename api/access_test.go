@@ -97,12 +97,17 @@ func can(t *testing.T, c testenv.Cluster, u testUser, verb string, gr schema.Gro
 }
 
 // TestAccessMatchesRBAC: for a cluster admin, a user bound to two
-// namespaces, a user limited by resourceNames and a user with no grant,
-// every list returns exactly the objects the apiserver would let them list
-// or get, in both clusters, and a direct lookup of anything else is
-// FORBIDDEN. So it is with the SubjectAccessReview fallback on: the
-// testbed authorizes with RBAC alone, so the apiserver's answers to the
-// fallback's reviews must change nothing.
+// namespaces, a user limited by resourceNames, a user who may get (not
+// list) in one namespace and a user with no grant, every list returns
+// exactly the objects the apiserver would let them enumerate (see
+// mayEnumerate), in both clusters, and a direct lookup of anything they
+// may not get is FORBIDDEN. So it is with the SubjectAccessReview fallback
+// on: the testbed authorizes with RBAC alone, so the apiserver's answers to
+// the fallback's reviews must change nothing.
+//
+// Its oracle was once "may list in the namespace, or may get by name",
+// which encoded issue 24's defect: a get without resourceNames allows a get
+// of every name, and the apiserver still refuses that caller the list.
 func TestAccessMatchesRBAC(t *testing.T) {
 	cs := testenv.Clusters(t)
 	paths := kubeconfigs(cs)
@@ -131,6 +136,16 @@ func TestAccessMatchesRBAC(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = c.Client.RbacV1().Roles("shop").Delete(ctx, "cg-named", metav1.DeleteOptions{}) })
 			roleBinding(t, c, "shop", "cg-named", "Role", "cg-named", user)
+		}),
+		makeUser(t, cs, "cg-getter", func(c testenv.Cluster, user string) {
+			r := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "cg-getter", Namespace: "shop"}, Rules: []rbacv1.PolicyRule{
+				{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"pods", "services"}},
+			}}
+			if _, err := c.Client.RbacV1().Roles("shop").Create(ctx, r, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Client.RbacV1().Roles("shop").Delete(ctx, "cg-getter", metav1.DeleteOptions{}) })
+			roleBinding(t, c, "shop", "cg-getter", "Role", "cg-getter", user)
 		}),
 		makeUser(t, cs, "cg-none", nil),
 	}
@@ -187,21 +202,9 @@ func TestAccessMatchesRBAC(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					mayList := map[string]bool{}
+					e := newEnumerationOracle(t, c, u, k.gr)
 					for _, o := range objs {
-						ns := o.GetNamespace()
-						l, asked := mayList[ns]
-						if !asked {
-							l = can(t, c, u, "list", k.gr, ns, "")
-							mayList[ns] = l
-						}
-						// The apiserver asks about one namespace object in
-						// that namespace (its request info does so).
-						getNS := ns
-						if k.gr.Resource == "namespaces" {
-							getNS = o.GetName()
-						}
-						if l || can(t, c, u, "get", k.gr, getNS, o.GetName()) {
+						if e.mayEnumerate(o.GetNamespace(), o.GetName()) {
 							want = append(want, key(c.Context, o.GetNamespace(), o.GetName()))
 						}
 					}
@@ -235,12 +238,17 @@ func TestAccessMatchesRBAC(t *testing.T) {
 	if reviews.Load() == 0 {
 		t.Error("no SubjectAccessReview was made with the fallback on")
 	}
-	// The lists were not trivially empty or full.
-	var none, two struct{ Pods struct{ TotalCount int } }
-	s.as(users[3].token).query(t, `{ pods { totalCount } }`, nil, &none)
+	// The lists were not trivially empty or full, and the get-only user,
+	// who may get every shop pod, lists none.
+	var none, two, getter struct{ Pods struct{ TotalCount int } }
+	s.as(users[4].token).query(t, `{ pods { totalCount } }`, nil, &none)
 	s.as(users[1].token).query(t, `{ pods { totalCount } }`, nil, &two)
-	if none.Pods.TotalCount != 0 || two.Pods.TotalCount == 0 {
-		t.Errorf("pods seen: none %d, two-namespace user %d", none.Pods.TotalCount, two.Pods.TotalCount)
+	s.as(users[3].token).query(t, `{ pods { totalCount } }`, nil, &getter)
+	if none.Pods.TotalCount != 0 || two.Pods.TotalCount == 0 || getter.Pods.TotalCount != 0 {
+		t.Errorf("pods seen: none %d, two-namespace user %d, get-only user %d", none.Pods.TotalCount, two.Pods.TotalCount, getter.Pods.TotalCount)
+	}
+	if !can(t, cs[0], users[3], "get", schema.GroupResource{Resource: "pods"}, "shop", namedPod) {
+		t.Error("the get-only user may not get a shop pod: its grant is not what the test means")
 	}
 	t.Run("viewer", func(t *testing.T) {
 		var out struct {
@@ -274,6 +282,54 @@ func TestAccessMatchesRBAC(t *testing.T) {
 			}
 		}
 	})
+}
+
+// enumerationOracle answers, from the apiserver's SubjectAccessReviews,
+// which objects of one resource an account may enumerate, asking each
+// namespace's questions once.
+type enumerationOracle struct {
+	t      *testing.T
+	c      testenv.Cluster
+	u      testUser
+	gr     schema.GroupResource
+	list   map[string]bool // may list in the namespace (or cluster-wide)
+	anyGet map[string]bool // may get a name no object has
+}
+
+func newEnumerationOracle(t *testing.T, c testenv.Cluster, u testUser, gr schema.GroupResource) *enumerationOracle {
+	return &enumerationOracle{t: t, c: c, u: u, gr: gr, list: map[string]bool{}, anyGet: map[string]bool{}}
+}
+
+// mayEnumerate is the rule of package k8s asked of the apiserver: the
+// account may list the resource in the object's namespace (or
+// cluster-wide), or list it by name (a list narrowed to one name is
+// authorized against resourceNames), or a get rule names it: it may get
+// the object, but not a name no object has (a get without resourceNames
+// allows both; here no account holds both kinds of get rule on one
+// resource and namespace, which keeps this exact). The apiserver asks
+// about one Namespace object in that namespace (its request info does so);
+// a list of namespaces, even narrowed to a name, is cluster-wide.
+func (e *enumerationOracle) mayEnumerate(ns, name string) bool {
+	e.t.Helper()
+	l, asked := e.list[ns]
+	if !asked {
+		l = can(e.t, e.c, e.u, "list", e.gr, ns, "")
+		e.list[ns] = l
+	}
+	if l || can(e.t, e.c, e.u, "list", e.gr, ns, name) {
+		return true
+	}
+	getNS, noSuchNS := ns, ns
+	const noSuch = "cg-no-such-object"
+	if e.gr.Group == "" && e.gr.Resource == "namespaces" {
+		getNS, noSuchNS = name, noSuch
+	}
+	g, asked := e.anyGet[noSuchNS]
+	if !asked {
+		g = can(e.t, e.c, e.u, "get", e.gr, noSuchNS, noSuch)
+		e.anyGet[noSuchNS] = g
+	}
+	return !g && can(e.t, e.c, e.u, "get", e.gr, getNS, name)
 }
 
 // TestAuthentication: no token, a malformed header, a token the identity

@@ -160,12 +160,7 @@ func (a *Access) Allows(verb string, gr schema.GroupResource, namespace, name st
 			return v
 		}
 	}
-	// A request for one namespace object is, to the apiserver, a request in
-	// that namespace: a RoleBinding there can grant it (kubectl get ns shop
-	// works for a user with view in shop).
-	if gr.Group == "" && gr.Resource == "namespaces" && namespace == "" && name != "" {
-		namespace = name
-	}
+	namespace = requestNamespace(verb, gr, namespace, name)
 	allowed := rulesAllow(a.cluster, verb, gr, name) || (namespace != "" && rulesAllow(a.namespace[namespace], verb, gr, name))
 	if name == "" {
 		a.mu.Lock()
@@ -175,16 +170,93 @@ func (a *Access) Allows(verb string, gr schema.GroupResource, namespace, name st
 	return allowed
 }
 
-// CanSee reports whether an object may be shown in a list: the subject may
-// list its kind in its namespace (or cluster-wide), or get it by name.
+// requestNamespace is the namespace the apiserver authorizes a request in.
+// A request addressing one Namespace object by its path (get, update,
+// delete of /api/v1/namespaces/NAME) is, to the apiserver, a request in
+// that namespace: a RoleBinding there can grant it (kubectl get ns shop
+// works for a user with view in shop). A list or watch narrowed to one
+// name by a field selector has no namespace in its path and stays
+// cluster-wide.
+func requestNamespace(verb string, gr schema.GroupResource, namespace, name string) string {
+	if isNamespaces(gr) && namespace == "" && name != "" && verb != "list" && verb != "watch" {
+		return name
+	}
+	return namespace
+}
+
+func isNamespaces(gr schema.GroupResource) bool {
+	return gr.Group == "" && gr.Resource == "namespaces"
+}
+
+// CanSee reports whether an object may appear in a list, a connection's
+// count, a to-many relation, a watch or an aggregate, by the package's
+// visibility rule (see the package doc): the subject may list its kind in
+// its namespace or cluster-wide, or a list or get rule names the object
+// (Names). A get rule without resourceNames does not count: it allows a get
+// of every name, and the apiserver still refuses that caller a list.
 func (a *Access) CanSee(gr schema.GroupResource, namespace, name string) bool {
-	return a.Allows("list", gr, namespace, "") || a.Allows("get", gr, namespace, name)
+	return a.Allows("list", gr, namespace, "") || a.Names(gr, namespace, name)
+}
+
+// Names reports whether a list or get rule names the object by
+// resourceNames: the apiserver lets the caller list it (a list narrowed to
+// its name) or get it, and showing it reveals no name the grant did not
+// already give. A Namespace object is also named by a get rule bound in
+// that namespace, which allows a get of it and of no other namespace.
+func (a *Access) Names(gr schema.GroupResource, namespace, name string) bool {
+	switch {
+	case a.all:
+		return true
+	case name == "":
+		return false
+	case isNamespaces(gr):
+		return rulesName(a.cluster, gr, name) || rulesAllow(a.namespace[name], "get", gr, name)
+	case !a.mayName(gr, namespace):
+		return false
+	}
+	return rulesName(a.cluster, gr, name) || namespace != "" && rulesName(a.namespace[namespace], gr, name)
+}
+
+// namingVerb is the memo key of mayName (no RBAC verb has a NUL).
+const namingVerb = "\x00names"
+
+// mayName reports whether any rule could name objects of the resource in
+// the namespace, memoized: a list the subject may not list asks Names per
+// object, and most subjects hold no rule with resourceNames at all.
+func (a *Access) mayName(gr schema.GroupResource, namespace string) bool {
+	k := accessKey{namingVerb, gr.Group, gr.Resource, namespace}
+	a.mu.Lock()
+	v, ok := a.memo[k]
+	a.mu.Unlock()
+	if ok {
+		return v
+	}
+	v = rulesName(a.cluster, gr, "") || namespace != "" && rulesName(a.namespace[namespace], gr, "")
+	a.mu.Lock()
+	a.memo[k] = v
+	a.mu.Unlock()
+	return v
+}
+
+// rulesName reports whether a list or get rule on the resource names the
+// object by resourceNames ("" for: names any object).
+func rulesName(rules []rbacv1.PolicyRule, gr schema.GroupResource, name string) bool {
+	for i := range rules {
+		r := &rules[i]
+		if len(r.ResourceNames) > 0 && (name == "" || slices.Contains(r.ResourceNames, name)) &&
+			(has(r.Verbs, "list") || has(r.Verbs, "get")) && has(r.APIGroups, gr.Group) && resourceMatches(r.Resources, gr.Resource) {
+			return true
+		}
+	}
+	return false
 }
 
 // Namespaces returns the namespaces in which the subject holds any rule; all
-// is true when a cluster-wide rule lets it read a namespaced main kind in
-// every namespace. (Every authenticated user holds cluster-wide rules on
-// things like selfsubjectaccessreviews; those do not open namespaces.)
+// is true when a cluster-wide rule lets it list a namespaced main kind in
+// every namespace. A cluster-wide get does not: it shows no object in a
+// list (see CanSee), and offering every namespace would enumerate them.
+// (Every authenticated user holds cluster-wide rules on things like
+// selfsubjectaccessreviews; those do not open namespaces.)
 func (a *Access) Namespaces() (names []string, all bool) {
 	if a.all {
 		return nil, true
@@ -193,7 +265,7 @@ func (a *Access) Namespaces() (names []string, all bool) {
 		if gr.Resource == "namespaces" || gr.Resource == "nodes" {
 			continue
 		}
-		if rulesAllow(a.cluster, "list", gr, "") || rulesAllow(a.cluster, "get", gr, "") {
+		if rulesAllow(a.cluster, "list", gr, "") {
 			return nil, true
 		}
 	}
@@ -415,19 +487,22 @@ func (c *Cluster) AccessibleNamespaces(ctx context.Context, sel labels.Selector)
 			}
 		}
 		// With an authorizer fallback, the namespaces RBAC shows nothing
-		// in are put to it in one batch: may the caller get each?
+		// in are put to it in one batch: which does the visibility rule
+		// let the caller see? (Not: which may it get; an authorizer that
+		// allows a get of every namespace would list them all.)
 		if r := c.reviewer(ctx); r != nil {
 			var rest []any
-			var qs []Question
+			var unknown []string
 			for _, o := range store.List() {
 				if n := o.(*corev1.Namespace).Name; !known[n] {
 					rest = append(rest, o)
-					qs = append(qs, question("get", schema.GroupResource{Resource: "namespaces"}, n, n))
+					unknown = append(unknown, n)
 				}
 			}
-			if len(qs) > 0 {
-				for i, ok := range r.Review(ctx, c, qs) {
-					if ok {
+			if len(unknown) > 0 {
+				named := c.namedNamespaces(ctx, r, unknown)
+				for i, n := range unknown {
+					if named[n] {
 						objs = append(objs, rest[i])
 					}
 				}
@@ -445,26 +520,39 @@ func (c *Cluster) AccessibleNamespaces(ctx context.Context, sel labels.Selector)
 	return out, warn
 }
 
-// AnyOn reports whether the subject may get or list the resource anywhere:
-// cluster-wide, in some namespace, or by name.
+// AnyOn reports whether the subject could see some object of the resource
+// anywhere, by the visibility rule (see CanSee): it holds a list rule on it
+// (cluster-wide, in a namespace, or naming objects), or a get rule naming
+// objects (for Namespace objects, also a get rule bound in a namespace). A
+// get rule without resourceNames shows nothing in a list and does not count.
 func (a *Access) AnyOn(gr schema.GroupResource) bool {
 	if a.all {
 		return true
 	}
-	any := func(rules []rbacv1.PolicyRule) bool {
+	any := func(rules []rbacv1.PolicyRule, boundInNamespace bool) bool {
 		for i := range rules {
 			r := &rules[i]
-			if (has(r.Verbs, "get") || has(r.Verbs, "list") || has(r.Verbs, "watch")) && has(r.APIGroups, gr.Group) && resourceMatches(r.Resources, gr.Resource) {
+			if !has(r.APIGroups, gr.Group) || !resourceMatches(r.Resources, gr.Resource) {
+				continue
+			}
+			switch {
+			case boundInNamespace && isNamespaces(gr):
+				// A namespace rule sees its own Namespace object by a
+				// get; a list of namespaces is never in a namespace.
+				if has(r.Verbs, "get") {
+					return true
+				}
+			case has(r.Verbs, "list") || has(r.Verbs, "get") && len(r.ResourceNames) > 0:
 				return true
 			}
 		}
 		return false
 	}
-	if any(a.cluster) {
+	if any(a.cluster, false) {
 		return true
 	}
 	for _, rules := range a.namespace {
-		if any(rules) {
+		if any(rules, true) {
 			return true
 		}
 	}

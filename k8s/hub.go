@@ -180,9 +180,10 @@ type SubscribeOptions struct {
 	// LiveOnly streams new changes only: no current state, no markers. A
 	// reader that falls behind loses the changes it could not take.
 	LiveOnly bool
-	// Readable delivers what the subject may get or list rather than
-	// watch: for followers inside clustergraph (pod logs follow their pods)
-	// where the caller asked for something else than a watch.
+	// Readable delivers what the visibility rule shows (see CanSee)
+	// without asking for watch: for followers inside clustergraph (pod
+	// logs follow their pods) where the caller asked for something else
+	// than a watch.
 	Readable bool
 }
 
@@ -204,18 +205,12 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 	if err != nil {
 		return nil, nil, err
 	}
-	// Refuse before any informer starts for a caller with no grant on the
-	// kind: an on-demand informer lists with clustergraph's credentials.
 	ns := ""
 	if f != nil {
 		ns = f.Namespace
 	}
-	// With an authorizer fallback, grants RBAC does not show may exist in
-	// any namespace: the watch starts and every change passes the caller's
-	// access (an on-demand informer only when the authorizer allows the
-	// watch outright).
 	gr := groupResource(r)
-	if !c.AccessFor(SubjectFrom(ctx)).AnyOn(gr) && (c.reviewer(ctx) == nil || gvr != nil && !c.allows(ctx, "watch", gr, ns, "")) {
+	if !c.maySubscribe(ctx, gr, gvr != nil, f, opts) {
 		return nil, nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "you may not read %s", gr.String())}
 	}
 	release := func() {}
@@ -308,6 +303,38 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 	return out, errc, nil
 }
 
+// maySubscribe decides before any informer starts (an on-demand one lists
+// with clustergraph's credentials) whether a subscription may: the subject
+// could see some object of the kind (AnyOn: a get without resourceNames
+// does not count), or it is a readable follower of one object, pinned by
+// name, that the subject may get. With an authorizer fallback, grants RBAC
+// does not show may exist in any namespace: the watch starts and every
+// change passes the caller's access (an on-demand informer only when the
+// authorizer allows the watch outright).
+func (c *Cluster) maySubscribe(ctx context.Context, gr schema.GroupResource, onDemand bool, f *Filter, opts SubscribeOptions) bool {
+	if c.AccessFor(SubjectFrom(ctx)).AnyOn(gr) {
+		return true
+	}
+	ns := ""
+	if f != nil {
+		ns = f.Namespace
+	}
+	if name := f.pinnedName(); opts.Readable && name != "" && c.allows(ctx, "get", gr, ns, name) {
+		return true
+	}
+	return c.reviewer(ctx) != nil && (!onDemand || c.allows(ctx, "watch", gr, ns, ""))
+}
+
+// pinnedName is the one name a filter selects by an exact metadata.name
+// field requirement, or "".
+func (f *Filter) pinnedName() string {
+	if f == nil || f.Fields == nil {
+		return ""
+	}
+	name, _ := f.Fields.RequiresExactMatch("metadata.name")
+	return name
+}
+
 // holds reports whether the ring still has every change after seq.
 func (h *hub) holds(seq uint64) bool {
 	oldest := uint64(1)
@@ -378,9 +405,11 @@ func (w *watcher) send(ch Change) bool {
 	return true
 }
 
-// passes reports whether the watcher delivers obj: it matches the filter
-// and the subject may watch it (the verb the apiserver asks of a watch; by
-// name where a rule names the object).
+// passes reports whether the watcher delivers obj: it matches the filter,
+// the visibility rule shows it (see the package doc: a watch enumerates
+// like a list, so a get without resourceNames shows nothing here either),
+// and, unless the watcher is readable, the subject may watch it (the verb
+// the apiserver asks of a watch; by name where a rule names the object).
 func (w *watcher) passes(obj any) bool {
 	if !w.f.Matches(obj) {
 		return false
@@ -391,19 +420,35 @@ func (w *watcher) passes(obj any) bool {
 	}
 	a := w.access()
 	gr := groupResource(w.r)
+	ns, name := m.GetNamespace(), m.GetName()
 	if w.readable {
-		return a.CanSee(gr, m.GetNamespace(), m.GetName()) || w.reviewed("list", gr, m.GetNamespace())
+		return a.CanSee(gr, ns, name) || w.pinnedGet(a, ns, name) || w.reviewed("list", gr, ns, "")
 	}
-	return a.Allows("watch", gr, m.GetNamespace(), "") || a.Allows("watch", gr, m.GetNamespace(), m.GetName()) ||
-		w.reviewed("watch", gr, m.GetNamespace())
+	if !a.CanSee(gr, ns, name) && !w.reviewed("list", gr, ns, "") {
+		return false
+	}
+	return a.Allows("watch", gr, ns, "") || a.Allows("watch", gr, ns, name) || w.reviewed("watch", gr, ns, "")
+}
+
+// pinnedGet reports whether a readable follower pinned to the object's
+// name may get it: following one object the caller named is a lookup by
+// name (podLogs of one pod), which a get allows without a list.
+func (w *watcher) pinnedGet(a *Access, namespace, name string) bool {
+	if !w.readable || name == "" || w.f.pinnedName() != name {
+		return false
+	}
+	gr := groupResource(w.r)
+	return a.Allows("get", gr, namespace, name) || w.reviewed("get", gr, namespace, name)
 }
 
 // reviewed asks the cluster's authorizer, with --authz-fallback=sar, what
 // RBAC refused: one question per namespace, answered once per subscription
-// (the operation's reviewer remembers it), never one per object.
-func (w *watcher) reviewed(verb string, gr schema.GroupResource, namespace string) bool {
+// (the operation's reviewer remembers it), never one per object (so, as in
+// visibleGR, a grant by name that only the authorizer gives stays hidden);
+// name is set only for the one object a pinned follower may get.
+func (w *watcher) reviewed(verb string, gr schema.GroupResource, namespace, name string) bool {
 	r := w.c.reviewer(w.ctx)
-	return r != nil && r.Review(w.ctx, w.c, []Question{question(verb, gr, namespace, "")})[0]
+	return r != nil && r.Review(w.ctx, w.c, []Question{question(verb, gr, requestNamespace(verb, gr, namespace, name), name)})[0]
 }
 
 // access is the subject's access set, asked of the cluster again only
@@ -447,12 +492,17 @@ func (w *watcher) snapshot() bool {
 	return true
 }
 
-// revoked returns ErrForbidden once the subject holds no grant at all on
-// the watched kind (a binding was deleted, say).
+// revoked returns ErrForbidden once the subject could see no object of the
+// watched kind any more (a binding was deleted, say; see maySubscribe).
 func (w *watcher) revoked() error {
 	// With an authorizer fallback, grants RBAC does not show may exist:
 	// the stream stays, and every change still passes the caller's access.
-	if w.access().AnyOn(groupResource(w.r)) || w.c.reviewer(w.ctx) != nil {
+	a := w.access()
+	ns := ""
+	if w.f != nil {
+		ns = w.f.Namespace
+	}
+	if a.AnyOn(groupResource(w.r)) || w.pinnedGet(a, ns, w.f.pinnedName()) || w.c.reviewer(w.ctx) != nil {
 		return nil
 	}
 	return &ClusterError{Cluster: w.c.Name, Err: coded(ErrForbidden, "you may no longer read %s", groupResource(w.r).String())}

@@ -66,11 +66,8 @@ func (c *Cluster) allows(ctx context.Context, verb string, gr schema.GroupResour
 	if c.AccessFor(SubjectFrom(ctx)).Allows(verb, gr, namespace, name) {
 		return true
 	}
-	if gr.Group == "" && gr.Resource == "namespaces" && namespace == "" {
-		namespace = name // as the apiserver asks about one namespace
-	}
 	r := c.reviewer(ctx)
-	return r != nil && r.Review(ctx, c, []Question{question(verb, gr, namespace, name)})[0]
+	return r != nil && r.Review(ctx, c, []Question{question(verb, gr, requestNamespace(verb, gr, namespace, name), name)})[0]
 }
 
 // Allows reports whether the context's subject may do verb on the
@@ -81,30 +78,45 @@ func (c *Cluster) Allows(ctx context.Context, verb string, gr schema.GroupResour
 	return c.allows(ctx, verb, gr, namespace, name)
 }
 
-// visibleGR keeps the objects the context's subject may see: those it may
-// list in their namespace (or cluster-wide) or get by name. What the access
-// set hides is put to the reviewer as at most one question for the whole
-// cluster and then one per namespace of the hidden objects (for Namespace
-// objects: may get it), never one per object.
+// visibleGR keeps the objects the context's subject may see by the
+// visibility rule (see the package doc): the access set's CanSee, and where
+// it hides objects and the context has a reviewer, the cluster's
+// authorizer, asked the same rule's questions: at most one list for the
+// whole cluster, then one list per namespace of the hidden objects, never
+// one per object and never a bare get (a get without resourceNames shows
+// nothing in a list). Namespace objects are asked about by name (see
+// namedNamespaces). An object an authorizer besides RBAC grants only by
+// name therefore stays hidden: that fails closed, where asking per object
+// would cost a review per hidden object of every list. RBAC's own
+// resourceNames are in the access set.
 func (c *Cluster) visibleGR(ctx context.Context, gr schema.GroupResource, objs []any) []any {
 	a := c.AccessFor(SubjectFrom(ctx))
 	if a.Allows("list", gr, "", "") {
 		return objs
 	}
+	isNamespace := isNamespaces(gr)
+	// scope is what the fallback asks about for a hidden object: its
+	// namespace, or a Namespace object's own name.
+	scope := func(o any) (string, bool) {
+		m, err := metaOf(o)
+		if err != nil {
+			return "", false
+		}
+		if isNamespace {
+			return m.GetName(), true
+		}
+		return m.GetNamespace(), true
+	}
 	seen := make([]bool, len(objs))
-	hidden := map[string]bool{} // namespaces of hidden objects
-	isNamespace := gr.Group == "" && gr.Resource == "namespaces"
+	hidden := map[string]bool{}
 	for i, o := range objs {
 		m, err := metaOf(o)
 		if err != nil {
 			continue
 		}
 		if seen[i] = a.CanSee(gr, m.GetNamespace(), m.GetName()); !seen[i] {
-			ns := m.GetNamespace()
-			if isNamespace {
-				ns = m.GetName()
-			}
-			hidden[ns] = true
+			s, _ := scope(o)
+			hidden[s] = true
 		}
 	}
 	r := c.reviewer(ctx)
@@ -118,33 +130,68 @@ func (c *Cluster) visibleGR(ctx context.Context, gr schema.GroupResource, objs [
 	if len(hidden) == 0 {
 		return masked(objs, seen)
 	}
-	namespaces := make([]string, 0, len(hidden))
-	qs := make([]Question, 0, len(hidden))
-	for ns := range hidden {
-		namespaces = append(namespaces, ns)
-		if isNamespace {
-			qs = append(qs, question("get", gr, ns, ns))
-		} else {
-			qs = append(qs, question("list", gr, ns, ""))
-		}
+	scopes := make([]string, 0, len(hidden))
+	for s := range hidden {
+		scopes = append(scopes, s)
 	}
-	answers := r.Review(ctx, c, qs)
-	for i, ns := range namespaces {
-		hidden[ns] = answers[i]
+	var allowed map[string]bool
+	if isNamespace {
+		allowed = c.namedNamespaces(ctx, r, scopes)
+	} else {
+		allowed = c.listableIn(ctx, r, gr, scopes)
 	}
 	for i, o := range objs {
-		if seen[i] {
-			continue
-		}
-		if m, err := metaOf(o); err == nil {
-			ns := m.GetNamespace()
-			if isNamespace {
-				ns = m.GetName()
-			}
-			seen[i] = hidden[ns]
+		if !seen[i] {
+			s, ok := scope(o)
+			seen[i] = ok && allowed[s]
 		}
 	}
 	return masked(objs, seen)
+}
+
+// listableIn asks the reviewer, in one batch, in which of the namespaces
+// the subject may list the resource.
+func (c *Cluster) listableIn(ctx context.Context, r Reviewer, gr schema.GroupResource, namespaces []string) map[string]bool {
+	qs := make([]Question, len(namespaces))
+	for i, ns := range namespaces {
+		qs[i] = question("list", gr, ns, "")
+	}
+	answers := r.Review(ctx, c, qs)
+	out := make(map[string]bool, len(namespaces))
+	for i, ns := range namespaces {
+		out[ns] = answers[i]
+	}
+	return out
+}
+
+// probeNamespace is a namespace name asked about to learn whether an
+// authorizer allows a get of every namespace. Should a namespace of that
+// name exist, the answer is taken as yes (which hides, failing closed).
+const probeNamespace = "clustergraph-probe-no-such-namespace"
+
+// namedNamespaces asks the reviewer, in one batch, which of the named
+// Namespace objects the visibility rule lets the subject see: a list of
+// every namespace, a list narrowed to its name, or a get of it (asked in
+// that namespace, as the apiserver asks it) by a grant that does not allow
+// a get of every namespace. An authorizer that lets the subject get a
+// namespace that does not exist allows the get of any name, which names no
+// object: its yes per namespace would enumerate them all. Two questions
+// per namespace and two for all.
+func (c *Cluster) namedNamespaces(ctx context.Context, r Reviewer, names []string) map[string]bool {
+	gr := schema.GroupResource{Resource: "namespaces"}
+	qs := make([]Question, 0, 2+2*len(names))
+	qs = append(qs, question("list", gr, "", ""), question("get", gr, probeNamespace, probeNamespace))
+	for _, n := range names {
+		qs = append(qs, question("list", gr, "", n), question("get", gr, n, n))
+	}
+	answers := r.Review(ctx, c, qs)
+	_, probeExists, _ := c.caches.store(resNamespaces).GetByKey(probeNamespace)
+	listsAll, getsEvery := answers[0], answers[1] || probeExists
+	out := make(map[string]bool, len(names))
+	for i, n := range names {
+		out[n] = listsAll || answers[2+2*i] || answers[3+2*i] && !getsEvery
+	}
+	return out
 }
 
 func masked(objs []any, mask []bool) []any {

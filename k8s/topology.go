@@ -81,7 +81,7 @@ func (c *Cluster) Topology(ctx context.Context, namespace string) ([]TopologyNod
 			if v.Spec.NodeName == "" {
 				continue
 			}
-			if n, err := c.Get(ctx, GVKNode, "", v.Spec.NodeName); err == nil {
+			if n := c.visibleByKey(ctx, resNodes, v.Spec.NodeName); n != nil {
 				edges = append(edges, TopologyEdge{From: id, To: add(n), Type: "RUNS_ON"})
 			}
 		case *corev1.Service:
@@ -98,6 +98,21 @@ func (c *Cluster) Topology(ctx context.Context, namespace string) ([]TopologyNod
 		}
 	}
 	return nodes, edges, warn
+}
+
+// visibleByKey returns the cached object of a resource under a store key
+// when the visibility rule shows it, else nil. Topology is an aggregate:
+// a node a pod runs on joins the graph only if the caller could list it,
+// not merely get it by name (see the package doc).
+func (c *Cluster) visibleByKey(ctx context.Context, r resource, key string) any {
+	o, exists, err := c.caches.store(r).GetByKey(key)
+	if err != nil || !exists {
+		return nil
+	}
+	if seen := c.visible(ctx, r, []any{o}); len(seen) == 1 {
+		return seen[0]
+	}
+	return nil
 }
 
 // IDOf returns the global id of an object of this cluster.

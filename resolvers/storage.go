@@ -37,7 +37,12 @@ var (
 
 // scopeOf is what the caller may list of gr in each cluster, as a database
 // condition: every namespace when the caller may list gr cluster-wide, else
-// the namespaces where a grant allows it.
+// the namespaces where a grant allows it. Stored records follow the
+// visibility rule of package k8s by its namespace part alone: alerts and
+// metering sums are no API objects a resourceNames rule could name, and
+// archived events carry generated names no such rule names in practice, so
+// a record by name is left out (which fails closed). A get without
+// resourceNames never opens a namespace here.
 func scopeOf(ctx context.Context, cs []*k8s.Cluster, gr schema.GroupResource) db.Scope {
 	sc := db.Scope{}
 	subject := k8s.SubjectFrom(ctx)
@@ -62,7 +67,8 @@ func scopeOf(ctx context.Context, cs []*k8s.Cluster, gr schema.GroupResource) db
 }
 
 // mayList reports whether the caller may list gr in namespace ("" means
-// cluster-wide) of c.
+// cluster-wide) of c: the namespace part of the visibility rule, for
+// stored records (see scopeOf).
 func mayList(ctx context.Context, c *k8s.Cluster, gr schema.GroupResource, namespace string) bool {
 	return c.AccessFor(k8s.SubjectFrom(ctx)).Allows("list", gr, namespace, "")
 }
@@ -354,7 +360,9 @@ func (r *Resolver) workloadAlerts(ctx context.Context, w *model.Workload, status
 	return out[:min(n, len(out))], nil
 }
 
-// usageHistory loads a node's or pod's recent samples.
+// usageHistory loads a node's or pod's recent samples, when the caller may
+// see the object's metrics by the visibility rule (k8s.Access.CanSee), as
+// the live usage is served.
 func (r *Resolver) usageHistory(ctx context.Context, c *k8s.Cluster, kind, namespace, name string, since *time.Time) ([]*model.UsagePoint, error) {
 	if !c.AccessFor(k8s.SubjectFrom(ctx)).CanSee(metricsGR[kind], namespace, name) {
 		return []*model.UsagePoint{}, nil
