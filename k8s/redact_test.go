@@ -62,11 +62,6 @@ func TestRedactingDynamic(t *testing.T) {
 	fake := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{gvr: "SecretList"}, s)
 	d := redactingDynamic{fake}
 	ctx := context.Background()
-	w, err := d.Resource(gvr).Namespace("ns").Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
 	got, err := d.Resource(gvr).Namespace("ns").Get(ctx, "s", metav1.GetOptions{})
 	if err != nil || got.Object["data"] != nil {
 		t.Errorf("get: %v %v", got, err)
@@ -75,6 +70,13 @@ func TestRedactingDynamic(t *testing.T) {
 	if err != nil || len(l.Items) != 1 || l.Items[0].Object["data"] != nil {
 		t.Errorf("list: %v %v", l, err)
 	}
+	// The fake's watch events share maps with its store (a real client's
+	// are decoded afresh), so the watch starts after the reads.
+	w, err := d.Resource(gvr).Namespace("ns").Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
 	upd := s.DeepCopy()
 	upd.SetLabels(map[string]string{"a": "b"})
 	if _, err := fake.Resource(gvr).Namespace("ns").Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
