@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/clustergraph/clustergraph/k8s"
@@ -19,10 +18,11 @@ type Limits struct {
 	// MaxDepth bounds the nesting of fields (default 15).
 	MaxDepth int
 	// MaxComplexity bounds the estimated number of fields resolved: each
-	// field counts once per object it is resolved for, and a connection's
-	// nodes and edges count once per object of the page its first/limit
-	// asks for (default page: MaxPage). Default 250000: a page of 100
-	// workloads with 100 pods each and a dozen fields passes.
+	// field counts once per object it is resolved for, and every list
+	// counts the most it can return: a connection's nodes and edges the
+	// page its first/limit asks for (default page: MaxPage), other lists
+	// as cost.go tells. Default 250000: a page of 100 workloads with 100
+	// pods each and a dozen fields passes.
 	MaxComplexity int
 	// MaxTokens bounds the tokens the parser reads (default 20000), which
 	// stops alias floods and giant documents before validation.
@@ -53,7 +53,10 @@ func (l *Limits) defaults() {
 	}
 }
 
-// queryLimits is the gqlgen extension enforcing depth and complexity.
+// queryLimits is the gqlgen extension enforcing depth and complexity. A
+// refusal carries the measure and its limit in extensions (depth and
+// maxDepth, or complexity and maxComplexity), so a client can tell how far
+// over it is.
 type queryLimits struct {
 	maxDepth, maxComplexity, defaultPage int
 }
@@ -69,81 +72,27 @@ func (q queryLimits) MutateOperationContext(_ context.Context, oc *graphql.Opera
 	if oc.Operation == nil {
 		return nil
 	}
-	if d := depth(oc.Operation.SelectionSet); d > q.maxDepth {
-		return limitError("the query nests %d levels deep; the limit is %d", d, q.maxDepth)
+	e := newEstimator(q.defaultPage, oc.Variables)
+	if d := e.depth(oc.Operation.SelectionSet); d > q.maxDepth {
+		err := limitError("the query nests %d levels deep; the limit is %d", d, q.maxDepth)
+		err.Extensions["depth"], err.Extensions["maxDepth"] = d, q.maxDepth
+		return err
 	}
-	if c := q.cost(oc.Operation.SelectionSet, 1, oc.Variables); c > q.maxComplexity {
-		return limitError("the query could resolve about %d fields; the limit is %d: ask for smaller pages (first/limit) or fewer nested lists", c, q.maxComplexity)
+	limit := min(q.maxComplexity, costCeiling-1)
+	if c := e.cost(oc.Operation.SelectionSet, outsideConnection); c > limit {
+		about := "about"
+		if c == costCeiling {
+			about = "more than"
+		}
+		err := limitError("the query could resolve %s %d fields; the limit is %d: ask for smaller pages (first/limit), fewer aliases or fewer nested lists", about, c, limit)
+		err.Extensions["complexity"], err.Extensions["maxComplexity"] = c, limit
+		return err
 	}
 	return nil
 }
 
 func limitError(format string, args ...any) *gqlerror.Error {
 	return &gqlerror.Error{Message: fmt.Sprintf(format, args...), Extensions: map[string]any{"code": CodeBadUserInput, "reason": "QUERY_TOO_LARGE"}}
-}
-
-// fields visits the fields of a selection set, through fragments.
-func fields(set ast.SelectionSet, visit func(*ast.Field)) {
-	for _, s := range set {
-		switch s := s.(type) {
-		case *ast.Field:
-			visit(s)
-		case *ast.InlineFragment:
-			fields(s.SelectionSet, visit)
-		case *ast.FragmentSpread:
-			if s.Definition != nil {
-				fields(s.Definition.SelectionSet, visit)
-			}
-		}
-	}
-}
-
-func depth(set ast.SelectionSet) int {
-	deepest := 0
-	fields(set, func(f *ast.Field) { deepest = max(deepest, 1+depth(f.SelectionSet)) })
-	return deepest
-}
-
-// cost estimates the fields resolved under set when it is resolved mult
-// times; it stops counting once past any limit worth checking.
-func (q queryLimits) cost(set ast.SelectionSet, mult int, vars map[string]any) int {
-	total := 0
-	fields(set, func(f *ast.Field) {
-		if total > q.maxComplexity {
-			return
-		}
-		total += mult
-		page := q.pageOf(f, vars)
-		fields(f.SelectionSet, func(child *ast.Field) {
-			m := mult
-			if page > 0 && (child.Name == "nodes" || child.Name == "edges") {
-				m = mult * page
-			}
-			total += q.cost(ast.SelectionSet{child}, m, vars)
-		})
-	})
-	return total
-}
-
-// pageOf is the page size a connection field asks for, or 0 for fields
-// that take no paging arguments.
-func (q queryLimits) pageOf(f *ast.Field, vars map[string]any) int {
-	if f.Definition == nil || f.Definition.Arguments.ForName("first") == nil {
-		return 0
-	}
-	for _, name := range []string{"first", "limit"} {
-		if a := f.Arguments.ForName(name); a != nil {
-			if v, err := a.Value.Value(vars); err == nil {
-				switch n := v.(type) {
-				case int64:
-					return max(int(n), 1)
-				case int:
-					return max(n, 1)
-				}
-			}
-		}
-	}
-	return q.defaultPage
 }
 
 // perUser caps the requests each user has in flight, so one caller cannot

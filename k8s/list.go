@@ -39,17 +39,11 @@ type Filter struct {
 }
 
 // ParseSelectors parses a label and a field selector; empty strings select
-// everything. Malformed selectors are ErrBadInput.
+// everything. Malformed selectors, and selectors over MaxSelectorBytes or
+// MaxSelectorTerms, are ErrBadInput. A selector repeated (under many
+// aliases, say) is parsed once: the result is shared, and never changed.
 func ParseSelectors(label, field string) (labels.Selector, fields.Selector, error) {
-	ls, err := labels.Parse(label)
-	if err != nil {
-		return nil, nil, BadInput("invalid label selector %q: %v", label, err)
-	}
-	fs, err := fields.ParseSelector(field)
-	if err != nil {
-		return nil, nil, BadInput("invalid field selector %q: %v", field, err)
-	}
-	return ls, fs, nil
+	return selectors.parse(label, field)
 }
 
 // Matches reports whether obj passes the filter.

@@ -212,9 +212,10 @@ func alertQuery(f *model.AlertFilter) (db.AlertQuery, error) {
 	}
 	q.Start, q.End = timeOr(f.Since), timeOr(f.Until)
 	if sel := str(f.LabelSelector); sel != "" {
-		parsed, err := labels.Parse(sel)
+		// Bounded like every selector (k8s.ParseSelectors): it becomes SQL.
+		parsed, _, err := k8s.ParseSelectors(sel, "")
 		if err != nil {
-			return q, k8s.BadInput("labelSelector: %v", err)
+			return q, err
 		}
 		reqs, _ := parsed.Requirements()
 		for _, r := range reqs {
@@ -248,7 +249,7 @@ func (r *Resolver) alertMatcher(ctx context.Context, cs []*k8s.Cluster, f *model
 	}
 	var sel labels.Selector
 	if f != nil && str(f.LabelSelector) != "" {
-		sel, _ = labels.Parse(*f.LabelSelector)
+		sel, _, _ = k8s.ParseSelectors(*f.LabelSelector, "") // checked by alertQuery
 	}
 	byName := map[string]*k8s.Cluster{}
 	for _, c := range cs {

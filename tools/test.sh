@@ -44,6 +44,18 @@ CLUSTERGRAPH_TEST_MYSQL_DSN=$(tools/testbed/mariadb.sh up | tail -n1)
 export CLUSTERGRAPH_REQUIRE_ASSETS=1
 # shellcheck disable=SC2086
 go test -race -count=1 -timeout 30m ${GOTESTFLAGS:-} ./...
+# A short fuzz run per target (each target's seeds already ran above, as
+# tests). Minimizing an input of kilobytes takes longer than the run: 1s each.
+# FUZZTIME lengthens them (e.g. FUZZTIME=5m make test).
+log "short fuzz runs"
+fuzz() { go test -run='^$' -fuzz="^$1\$" -fuzztime="${FUZZTIME:-$2}" -fuzzminimizetime=1s "$3"; }
+fuzz FuzzQueryCost 10s ./api
+fuzz FuzzWebsocketGuard 5s ./api
+fuzz FuzzParseSelectors 10s ./k8s
+fuzz FuzzParseID 5s ./k8s
+fuzz FuzzIDRoundTrip 5s ./k8s
+fuzz FuzzCursor 5s ./k8s
+fuzz FuzzParse 5s ./alerting
 
 log "GraphiQL in a real browser (Debian's Chromium) against clustergraph on both clusters"
 if [ ! -x /usr/bin/chromium ]; then
