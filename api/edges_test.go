@@ -8,6 +8,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clustergraph/clustergraph/api"
 	"github.com/clustergraph/clustergraph/auth"
@@ -96,5 +99,35 @@ func TestInsecureModeServesLocalHostOnly(t *testing.T) {
 				t.Errorf("Host %q: the refusal names a cluster: %s", host, raw)
 			}
 		}
+	}
+}
+
+// TestResourcesListsNothingForNoGrant: resources() of a caller no grant
+// lets see any object of the kind answers empty without the apiserver
+// LIST clustergraph would make with its own credentials; a caller who may
+// list still gets the apiserver's answer.
+func TestResourcesListsNothingForNoGrant(t *testing.T) {
+	cs := testenv.Clusters(t)
+	none := makeUser(t, cs[:1], "cg-resources-none", nil)
+	viewer := makeUser(t, cs[:1], "cg-resources-view", func(c testenv.Cluster, user string) {
+		roleBinding(t, c, "shop", "cg-resources-view", "ClusterRole", "view", user)
+	})
+	// No probes during the count: only the queries' own requests.
+	s := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs[:1]), waitReady: true, auth: true, probeInterval: time.Hour})
+	q := `{ a: resources(group: "", version: "v1", resource: "configmaps") { totalCount }
+		b: resources(group: "apps", version: "v1", resource: "deployments") { totalCount }
+		c: resources(group: "", version: "v1", resource: "pods", filter: {namespace: "shop"}) { totalCount } }`
+	var warm struct{ Viewer struct{ Username string } }
+	s.as(none.token).query(t, `{ viewer { username } }`, nil, &warm) // the token review
+	before := s.requests.Load()
+	var out struct{ A, B, C struct{ TotalCount int } }
+	s.as(none.token).query(t, q, nil, &out)
+	if n := s.requests.Load() - before; n != 0 || out.A.TotalCount+out.B.TotalCount+out.C.TotalCount != 0 {
+		t.Errorf("a caller without grants: %d apiserver requests, counts %+v; want none and 0", n, out)
+	}
+	s.as(viewer.token).query(t, q, nil, &out)
+	pods, err := cs[0].Client.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{})
+	if err != nil || out.C.TotalCount != len(pods.Items) || out.C.TotalCount == 0 {
+		t.Errorf("a viewer of shop: %d pods, want %d (%v)", out.C.TotalCount, len(pods.Items), err)
 	}
 }

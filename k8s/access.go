@@ -217,6 +217,27 @@ func (a *Access) Names(gr schema.GroupResource, namespace, name string) bool {
 	return rulesName(a.cluster, gr, name) || namespace != "" && rulesName(a.namespace[namespace], gr, name)
 }
 
+// MaySeeAny reports whether the visibility rule could show the subject any
+// object of the resource in the namespace ("" for any namespace). Where it
+// cannot, a list needs no apiserver LIST: a caller without a grant costs
+// the apiserver nothing.
+func (a *Access) MaySeeAny(gr schema.GroupResource, namespace string) bool {
+	switch {
+	case a.all || isNamespaces(gr):
+		return true // Namespace objects are named by grants in themselves
+	case namespace != "":
+		return a.Allows("list", gr, namespace, "") || a.mayName(gr, namespace)
+	case rulesAllow(a.cluster, "list", gr, "") || rulesName(a.cluster, gr, ""):
+		return true
+	}
+	for _, rules := range a.namespace {
+		if rulesAllow(rules, "list", gr, "") || rulesName(rules, gr, "") {
+			return true
+		}
+	}
+	return false
+}
+
 // namingVerb is the memo key of mayName (no RBAC verb has a NUL).
 const namingVerb = "\x00names"
 

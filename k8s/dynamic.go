@@ -23,6 +23,11 @@ const listChunk = 500
 // which rejects fields it does not support for the kind (ErrBadInput); the
 // rest of the filter runs here.
 func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionResource, f *Filter) ([]Item, error) {
+	// A caller no grant lets see any of them gets nothing, without a LIST
+	// made with clustergraph's credentials on its behalf.
+	if c.reviewer(ctx) == nil && !c.AccessFor(SubjectFrom(ctx)).MaySeeAny(gvr.GroupResource(), f.Namespace) {
+		return nil, nil
+	}
 	opts := metav1.ListOptions{Limit: listChunk}
 	if f.Labels != nil {
 		opts.LabelSelector = f.Labels.String()
