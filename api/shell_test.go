@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -38,7 +40,24 @@ func TestClusterShell(t *testing.T) {
 		configHook: func(cfg *api.Config) { cfg.Shell = shell }})
 	shell.ProxyURL = s.URL
 
-	st := subscribeWS(t, s, user.token, `subscription { terminal: clusterShell(cluster: "`+c.Context+`", cols: 120, rows: 40) { session type data exitCode error } }`, nil)
+	// A shell needs a right of its own (create on clustershells in the
+	// shell namespace): view in shop is not enough.
+	shellQuery := `subscription { terminal: clusterShell(cluster: "` + c.Context + `", cols: 120, rows: 40) { session type data exitCode error } }`
+	if code := subscribeWS(t, s, user.token, shellQuery, nil).errorCode(); code != "FORBIDDEN" {
+		t.Errorf("a shell without the shell right: %q, want FORBIDDEN", code)
+	}
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "cg-shell-user", Namespace: shellNS}, Rules: []rbacv1.PolicyRule{
+		{Verbs: []string{"create"}, APIGroups: []string{terminal.ShellResource.Group}, Resources: []string{terminal.ShellResource.Resource}},
+	}}
+	if _, err := c.Client.RbacV1().Roles(shellNS).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	roleBinding(t, c, shellNS, "cg-shell-user", "Role", "cg-shell-user", user.user)
+	eventually(t, 10*time.Second, "the shell right cached", func() bool {
+		cl, _ := s.Registry.Cluster(c.Context)
+		return cl.AccessFor(&k8s.Subject{User: user.user, Groups: user.groups, Identity: c.Context}).Allows("create", terminal.ShellResource, shellNS, "")
+	})
+	st := subscribeWS(t, s, user.token, shellQuery, nil)
 	started, ok := st.nextFrame()
 	if !ok || started.Type != "STARTED" || started.Session == "" {
 		t.Fatalf("first frame %+v", started)
@@ -56,6 +75,20 @@ func TestClusterShell(t *testing.T) {
 		t.Fatal(err)
 	}
 	kubeconfig := secret.Data["kubeconfig"]
+	// Nothing anyone may read of the pod reveals its proxy token.
+	_, tail, _ := strings.Cut(string(kubeconfig), "/shell-proxy/")
+	token, _, _ := strings.Cut(tail, "\n")
+	token = strings.Trim(strings.TrimSpace(token), `"'`)
+	if len(token) < 32 {
+		t.Fatalf("no proxy token in the shell's kubeconfig: %s", kubeconfig)
+	}
+	watchFor(token)
+	podText := pod.Name + fmt.Sprint(pod.Labels, pod.Annotations)
+	for i := 0; i+8 <= len(token); i += 4 {
+		if strings.Contains(podText, token[i:i+8]) {
+			t.Fatalf("the shell pod's name or labels carry part of its token: %s", podText)
+		}
+	}
 
 	// What kubectl in the pod can do: exactly what the caller may.
 	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)

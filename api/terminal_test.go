@@ -10,6 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/clustergraph/clustergraph/api"
+	"github.com/clustergraph/clustergraph/audit"
 	"github.com/clustergraph/clustergraph/internal/testenv"
 	"github.com/clustergraph/clustergraph/terminal"
 )
@@ -182,4 +184,114 @@ func TestTerminalIdle(t *testing.T) {
 			break
 		}
 	}
+}
+
+// TestTerminalOutputIsNotActivity: a command that prints forever with
+// nobody typing still ends at the idle limit (output used to restart the
+// idle timer, so a session left open on `top` lived for 8 hours).
+func TestTerminalOutputIsNotActivity(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	ns := "term-chatty"
+	makeNamespace(t, c, ns)
+	makePod(t, c, ns, "chatty")
+	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true, terminal: terminal.Limits{Idle: 2 * time.Second}})
+	s.waitRunning(t, ns, 1)
+	st := subscribeWS(t, s, "", `subscription { terminal(cluster: "`+c.Context+`", namespace: "term-chatty", pod: "chatty", tty: false,
+		command: ["sh", "-c", "while true; do echo tick; sleep 0.2; done"]) { type error } }`, nil)
+	ticks := 0
+	for {
+		f, ok := st.nextFrame()
+		if !ok {
+			t.Fatal("the stream ended without EXIT")
+		}
+		if f.Type == "STDOUT" {
+			ticks++
+		}
+		if f.Type == "EXIT" {
+			if f.Error == nil || !strings.Contains(*f.Error, "idle") || ticks == 0 {
+				t.Errorf("EXIT %+v after %d outputs, want an idle error after some", f, ticks)
+			}
+			break
+		}
+	}
+}
+
+// TestTerminalEndsWhenExecIsRevoked: a running session is checked again;
+// once its caller may no longer exec into the pod it ends with a message,
+// and the audit log records its start and its end.
+func TestTerminalEndsWhenExecIsRevoked(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	ns := "term-revoke"
+	makeNamespace(t, c, ns)
+	makePod(t, c, ns, "target")
+	u := makeUser(t, cs[:1], "cg-term-revoked", func(c testenv.Cluster, user string) {
+		roleBinding(t, c, ns, "cg-term-revoked", "ClusterRole", "admin", user)
+	})
+	auditLog := &syncBuffer{}
+	s := startServerWith(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true, auth: true,
+		terminal: terminal.Limits{Recheck: 300 * time.Millisecond}}, func(cfg *api.Config) { cfg.Audit = audit.New(auditLog) })
+	s.as(u.token).waitRunning(t, ns, 1)
+	st := subscribeWS(t, s, u.token, `subscription { terminal(cluster: "`+c.Context+`", namespace: "term-revoke", pod: "target", tty: false,
+		command: ["sh", "-c", "echo running; sleep 60"]) { type error } }`, nil)
+	// Revoked once the command runs (the apiserver checked the exec).
+	for {
+		f, ok := st.nextFrame()
+		if !ok || f.Type == "EXIT" {
+			t.Fatalf("the session ended before it ran: %+v", f)
+		}
+		if f.Type == "STDOUT" {
+			break
+		}
+	}
+	if err := c.Client.RbacV1().RoleBindings(ns).Delete(ctx, "cg-term-revoked", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, ok := st.nextFrame()
+		if !ok {
+			t.Fatal("the stream ended without EXIT")
+		}
+		if f.Type == "EXIT" {
+			if f.Error == nil || !strings.Contains(*f.Error, "no longer") {
+				t.Errorf("EXIT %+v (%s), want the revocation named", f, deref(f.Error))
+			}
+			break
+		}
+	}
+	eventually(t, 10*time.Second, "the session's end audited", func() bool {
+		return strings.Contains(auditLog.String(), `"action":"terminal.end"`) && strings.Contains(auditLog.String(), "no longer")
+	})
+}
+
+// TestTerminalEndAuditedWhenSubscriberLeaves: a client that drops its
+// socket mid-session still leaves an end record.
+func TestTerminalEndAuditedWhenSubscriberLeaves(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	ns := "term-leave"
+	makeNamespace(t, c, ns)
+	makePod(t, c, ns, "target")
+	auditLog := &syncBuffer{}
+	s := startServerWith(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true}, func(cfg *api.Config) { cfg.Audit = audit.New(auditLog) })
+	s.waitRunning(t, ns, 1)
+	st := subscribeWS(t, s, "", `subscription { terminal(cluster: "`+c.Context+`", namespace: "term-leave", pod: "target", tty: false,
+		command: ["sh", "-c", "while true; do echo tick; sleep 0.05; done"]) { type error } }`, nil)
+	for range 5 {
+		if _, ok := st.nextFrame(); !ok {
+			t.Fatal("the stream ended early")
+		}
+	}
+	st.c.CloseNow()
+	eventually(t, 15*time.Second, "the session's end audited", func() bool {
+		return strings.Contains(auditLog.String(), `"action":"terminal.end"`)
+	})
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
 }

@@ -931,11 +931,6 @@ func (r *subscriptionResolver) Terminal(ctx context.Context, cluster string, nam
 		return nil, err
 	}
 	p := o.(*corev1.Pod)
-	// Exec needs create on pods/exec; ask for it here too, not only the
-	// apiserver (which for websocket exec may only check get).
-	if !c.Allows(ctx, "create", schema.GroupResource{Resource: "pods/exec"}, namespace, pod) {
-		return nil, &k8s.ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: you may not exec into pod %s/%s", k8s.ErrForbidden, namespace, pod)}
-	}
 	ct, cmd, err := execTarget(p, container, command)
 	if err != nil {
 		return nil, err
@@ -944,7 +939,10 @@ func (r *subscriptionResolver) Terminal(ctx context.Context, cluster string, nam
 	if cols != nil && rows != nil {
 		w, h = *cols, *rows
 	}
-	return r.openTerminal(ctx, c, k8s.ExecOptions{Namespace: namespace, Pod: pod, Container: ct, Command: cmd, TTY: tty == nil || *tty}, w, h), nil
+	// Exec needs create on pods/exec, checked by the terminal when it
+	// starts and while it runs (the apiserver may check only get for a
+	// websocket exec, and only once).
+	return r.execTerminal(ctx, c, k8s.ExecOptions{Namespace: namespace, Pod: pod, Container: ct, Command: cmd, TTY: tty == nil || *tty}, w, h)
 }
 
 func (r *subscriptionResolver) ClusterShell(ctx context.Context, cluster string, cols *int, rows *int) (<-chan *model.TerminalFrame, error) {

@@ -28,13 +28,20 @@ func (r *Resolver) clusterShell(ctx context.Context, cluster string, cols, rows 
 	if subject == nil {
 		return nil, fmt.Errorf("%w: no caller", k8s.ErrForbidden)
 	}
-	token := sh.Tokens.Add(terminal.ShellSession{Cluster: c.Name, Subject: subject})
+	authorize := terminal.ShellRight(c, sh.Namespace)
+	if !authorize(ctx) {
+		return nil, &k8s.ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: a cluster shell needs create on %s in namespace %s", k8s.ErrForbidden, terminal.ShellResource, sh.Namespace)}
+	}
+	token, err := sh.Tokens.Add(terminal.ShellSession{Cluster: c.Name, Subject: subject}, sh.MaxPerUser)
+	if err != nil {
+		return nil, err
+	}
 	timeout := sh.StartTimeout
 	if timeout <= 0 {
 		timeout = 2 * time.Minute
 	}
 	pod, cleanup, err := c.StartShellPod(ctx, k8s.ShellPod{
-		Namespace: sh.Namespace, Image: sh.Image, Session: token[:32], User: subject.User,
+		Namespace: sh.Namespace, Image: sh.Image, Session: terminal.NewShellID(), User: subject.User,
 		Kubeconfig: k8s.ShellKubeconfig(strings.TrimSuffix(sh.ProxyURL, "/")+"/shell-proxy/"+token, c.Name),
 		MaxLength:  r.Terminals.Limits().MaxLength,
 	}, timeout)
@@ -48,7 +55,12 @@ func (r *Resolver) clusterShell(ctx context.Context, cluster string, cols, rows 
 		w, h = *cols, *rows
 	}
 	_, cmd, _ := execTarget(nil, nil, nil)
-	frames := r.openTerminal(ctx, c, k8s.ExecOptions{Namespace: sh.Namespace, Pod: pod, Container: "shell", Command: cmd, TTY: true, AsServer: true}, w, h)
+	frames, err := r.openTerminal(ctx, c, k8s.ExecOptions{Namespace: sh.Namespace, Pod: pod, Container: "shell", Command: cmd, TTY: true, AsServer: true}, w, h, authorize)
+	if err != nil {
+		sh.Tokens.Remove(token)
+		cleanup()
+		return nil, err
+	}
 	out := make(chan *model.TerminalFrame)
 	go func() {
 		defer close(out)

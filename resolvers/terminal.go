@@ -11,47 +11,70 @@ import (
 
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/terminal"
 )
 
-// openTerminal starts a session and turns its output into frames.
-func (r *Resolver) openTerminal(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions, cols, rows int) <-chan *model.TerminalFrame {
-	s, outputs := r.Terminals.Start(ctx, c, o, cols, rows)
+// openTerminal starts a session and turns its output into frames. The
+// session's output is read to its end whatever happens to the subscriber,
+// so its end is always audited.
+func (r *Resolver) openTerminal(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions, cols, rows int, authorize terminal.Authorize) (<-chan *model.TerminalFrame, error) {
+	s, outputs, err := r.Terminals.Start(ctx, c, o, cols, rows, authorize)
+	if err != nil {
+		return nil, err
+	}
 	object := "pods/" + o.Namespace + "/" + o.Pod + "/" + o.Container
 	r.Audit.Record(ctx, "terminal.start", c.Name, object, nil, "session", s.ID, "command", o.Command, "tty", o.TTY)
 	out := make(chan *model.TerminalFrame)
 	go func() {
 		defer close(out)
+		gone := false // the subscriber left: outputs are drained, not sent
 		send := func(f *model.TerminalFrame) bool {
+			if gone {
+				return false
+			}
 			f.Session = s.ID
 			select {
 			case out <- f:
 				return true
 			case <-ctx.Done():
+				gone = true
 				return false
 			}
 		}
-		if !send(&model.TerminalFrame{Type: model.TerminalFrameTypeStarted}) {
-			return
-		}
+		send(&model.TerminalFrame{Type: model.TerminalFrameTypeStarted})
 		for o := range outputs {
 			if o.Done {
-				r.Audit.Record(ctx, "terminal.end", c.Name, object, o.Err, "session", s.ID)
+				err := o.Err
+				if err == nil && gone {
+					err = errSubscriberLeft
+				}
+				r.Audit.Record(context.WithoutCancel(ctx), "terminal.end", c.Name, object, err, "session", s.ID)
 				send(exitFrame(o.Err))
-				return
+				continue
 			}
 			t := model.TerminalFrameTypeStdout
 			if o.Stderr {
 				t = model.TerminalFrameTypeStderr
 			}
+			if gone {
+				continue
+			}
 			text := strings.ToValidUTF8(string(o.Data), "\uFFFD")
 			b64 := base64.StdEncoding.EncodeToString(o.Data)
-			if !send(&model.TerminalFrame{Type: t, Data: &text, DataBase64: &b64}) {
-				return
-			}
+			send(&model.TerminalFrame{Type: t, Data: &text, DataBase64: &b64})
 		}
 	}()
-	return out
+	return out, nil
 }
+
+// execTerminal opens a terminal in a pod's container, for as long as the
+// caller may exec into it.
+func (r *Resolver) execTerminal(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions, cols, rows int) (<-chan *model.TerminalFrame, error) {
+	return r.openTerminal(ctx, c, o, cols, rows, terminal.ExecRight(c, o))
+}
+
+// errSubscriberLeft is the audited end of a session whose subscriber left.
+var errSubscriberLeft = errors.New("the subscriber left")
 
 // exitFrame says how a command ended: its exit code when it ran to an
 // end, or the error that cut it short.

@@ -1,10 +1,14 @@
 package terminal
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"sync"
 	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/clustergraph/clustergraph/k8s"
 )
@@ -24,7 +28,26 @@ type ShellConfig struct {
 	StartTimeout time.Duration
 	// Tokens are the live shells' proxy credentials.
 	Tokens *ShellTokens
+	// MaxPerUser bounds one user's shells running at once (default 2).
+	MaxPerUser int
 }
+
+// ShellResource is what a cluster shell needs a grant on: create on
+// clustershells.clustergraph.io in the shell namespace (a Role there) or
+// cluster-wide. A right of its own, not create on pods/exec in the shell
+// namespace, which would let the holder exec into other users' shell pods
+// and take their proxy credentials.
+var ShellResource = schema.GroupResource{Group: "clustergraph.io", Resource: "clustershells"}
+
+// ShellRight is the right to open (and keep) a cluster shell.
+func ShellRight(c *k8s.Cluster, namespace string) Authorize {
+	return func(ctx context.Context) bool {
+		return c.Allows(ctx, "create", ShellResource, namespace, "")
+	}
+}
+
+// ErrTooManyShells refuses a shell past ShellConfig.MaxPerUser.
+var ErrTooManyShells = fmt.Errorf("%w: you already run the most cluster shells allowed at once; close one first", k8s.ErrBadInput)
 
 // ShellSession is what a shell's proxy token stands for.
 type ShellSession struct {
@@ -42,16 +65,38 @@ type ShellTokens struct {
 // NewShellTokens returns an empty token table.
 func NewShellTokens() *ShellTokens { return &ShellTokens{m: map[string]ShellSession{}} }
 
-// Add mints a token for a caller's shell in a cluster.
-func (t *ShellTokens) Add(s ShellSession) string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	tok := hex.EncodeToString(b)
+// Add mints a token for a caller's shell in a cluster, unless the caller
+// already runs max shells (ErrTooManyShells; max <= 0 means 2).
+func (t *ShellTokens) Add(s ShellSession, max int) (string, error) {
+	if max <= 0 {
+		max = 2
+	}
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, other := range t.m {
+		if other.Subject != nil && s.Subject != nil && other.Subject.User == s.Subject.User {
+			n++
+		}
+	}
+	if n >= max {
+		return "", ErrTooManyShells
+	}
+	tok := randomHex(32)
 	t.m[tok] = s
-	t.mu.Unlock()
-	return tok
+	return tok, nil
 }
+
+// randomHex is n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// NewShellID names a shell's pod: random, and unrelated to its token, so
+// nothing anyone may read of the pod reveals the token.
+func NewShellID() string { return randomHex(16) }
 
 // Lookup returns the session of a token.
 func (t *ShellTokens) Lookup(tok string) (ShellSession, bool) {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/remotecommand"
 
 	"github.com/clustergraph/clustergraph/k8s"
@@ -26,9 +27,13 @@ var ErrNoSession = fmt.Errorf("%w: no such terminal session of yours on this con
 
 // Limits bound sessions.
 type Limits struct {
-	// Idle ends a session after this long without input or output
-	// (default 30 minutes).
+	// Idle ends a session after this long without input (default 30
+	// minutes). Output does not count: a command that prints forever
+	// (top, tail -f) keeps nobody at the keyboard.
 	Idle time.Duration
+	// Recheck is how often a running session's right to exec is checked
+	// again (default 10 s): a session whose caller lost it ends.
+	Recheck time.Duration
 	// MaxLength ends a session after this long in any case (default 8 h).
 	MaxLength time.Duration
 	// MaxFrame bounds one output piece; larger writes are split (default
@@ -40,6 +45,9 @@ type Limits struct {
 var (
 	ErrIdle    = errors.New("ended after being idle too long")
 	ErrTooLong = errors.New("ended at the maximum session length")
+	// ErrRevoked ends a session whose caller may no longer exec into its
+	// container.
+	ErrRevoked = fmt.Errorf("%w: ended: you may no longer exec into this container", k8s.ErrForbidden)
 )
 
 // Output is one piece of a session's output, or its end.
@@ -61,7 +69,7 @@ type Session struct {
 	stdin *io.PipeWriter
 	sizes chan remotecommand.TerminalSize
 	stop  context.CancelCauseFunc
-	// active is signalled on input and output; the idle timer restarts.
+	// active is signalled on input; the idle timer restarts.
 	active chan struct{}
 }
 
@@ -105,6 +113,9 @@ func NewRegistry(l Limits) *Registry {
 	if l.MaxFrame <= 0 {
 		l.MaxFrame = 32 << 10
 	}
+	if l.Recheck <= 0 {
+		l.Recheck = 10 * time.Second
+	}
 	return &Registry{limits: l, sessions: map[string]*Session{}}
 }
 
@@ -118,7 +129,6 @@ type writer struct {
 }
 
 func (w writer) Write(p []byte) (int, error) {
-	w.s.touch()
 	for written := 0; written < len(p); {
 		n := min(len(p)-written, w.max)
 		select {
@@ -131,11 +141,28 @@ func (w writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Authorize reports whether the context's caller may (still) run the
+// session: checked before it starts and every Limits.Recheck while it runs.
+type Authorize func(ctx context.Context) bool
+
+// ExecRight is the right to exec into the options' container, by the
+// cluster's RBAC as the access sets evaluate it: create on pods/exec.
+func ExecRight(c *k8s.Cluster, o k8s.ExecOptions) Authorize {
+	return func(ctx context.Context) bool {
+		return c.Allows(ctx, "create", schema.GroupResource{Resource: "pods/exec"}, o.Namespace, o.Pod)
+	}
+}
+
 // Start runs the command in the container as the context's subject and
-// returns its session. Output goes to out, which Start's goroutine closes
-// after the final Done output; the session ends when the command exits,
-// when ctx ends (the subscriber left) or on Close.
-func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions, cols, rows int) (*Session, <-chan Output) {
+// returns its session, or ErrRevoked's refusal when authorize says no.
+// Output goes to out, which Start's goroutine closes after the final Done
+// output (every output is delivered: the reader must drain out); the
+// session ends when the command exits, when ctx ends (the subscriber left),
+// on Close, at its limits, or once authorize says no.
+func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions, cols, rows int, authorize Authorize) (*Session, <-chan Output, error) {
+	if !authorize(ctx) {
+		return nil, nil, &k8s.ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: you may not exec into pod %s/%s", k8s.ErrForbidden, o.Namespace, o.Pod)}
+	}
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	ctx, stop := context.WithCancelCause(ctx)
@@ -154,11 +181,11 @@ func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions,
 	r.mu.Lock()
 	r.sessions[s.ID] = s
 	r.mu.Unlock()
-	go s.watchdog(ctx, r.limits)
+	go s.watchdog(ctx, r.limits, authorize)
 	go func() {
 		defer close(out)
 		err := c.Exec(ctx, o)
-		if cause := context.Cause(ctx); errors.Is(cause, ErrIdle) || errors.Is(cause, ErrTooLong) {
+		if cause := context.Cause(ctx); errors.Is(cause, ErrIdle) || errors.Is(cause, ErrTooLong) || errors.Is(cause, ErrRevoked) {
 			err = cause
 		}
 		r.mu.Lock()
@@ -166,21 +193,22 @@ func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions,
 		r.mu.Unlock()
 		stop(nil)
 		_ = pr.Close()
-		// The subscriber may be gone; the final output must not block.
-		select {
-		case out <- Output{Done: true, Err: err}:
-		default:
-		}
+		// The reader drains out to its end (see openTerminal), so the
+		// final output is never lost, and the audit's end record with it.
+		out <- Output{Done: true, Err: err}
 	}()
-	return s, out
+	return s, out, nil
 }
 
-// watchdog ends the session when it idles or runs too long.
-func (s *Session) watchdog(ctx context.Context, l Limits) {
+// watchdog ends the session when it idles, runs too long, or its caller
+// loses the right to run it.
+func (s *Session) watchdog(ctx context.Context, l Limits, authorize Authorize) {
 	idle := time.NewTimer(l.Idle)
 	defer idle.Stop()
 	deadline := time.NewTimer(l.MaxLength)
 	defer deadline.Stop()
+	recheck := time.NewTicker(l.Recheck)
+	defer recheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -193,6 +221,11 @@ func (s *Session) watchdog(ctx context.Context, l Limits) {
 		case <-deadline.C:
 			s.stop(ErrTooLong)
 			return
+		case <-recheck.C:
+			if !authorize(ctx) {
+				s.stop(ErrRevoked)
+				return
+			}
 		}
 	}
 }
