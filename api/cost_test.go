@@ -1,12 +1,7 @@
 package api_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -81,34 +76,8 @@ func TestQueryCostCannotBeDodged(t *testing.T) {
 	})
 }
 
-// postWithin posts a query as do does, but within a deadline, so a request
-// the server never answers fails the test instead of hanging it.
+// postWithin posts a query within a deadline (see doWithin).
 func postWithin(t *testing.T, s *server, query string, vars map[string]any) response {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/query", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if s.token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("no answer: %v", err)
-	}
-	defer resp.Body.Close()
-	var r response
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("reading the answer: %v", err)
-	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		t.Fatalf("response is not JSON (%d): %s", resp.StatusCode, raw)
-	}
-	r.Status = resp.StatusCode
-	return r
+	return s.doWithin(t, 2*time.Minute, query, vars)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -77,14 +76,10 @@ func withoutVariables(ctx context.Context, msg string, pick func(name string) bo
 	var vals []string
 	for name, v := range vars {
 		if pick(name) {
-			vals = stringLeaves(v, vals)
+			vals = k8s.StringLeaves(v, vals)
 		}
 	}
-	slices.SortFunc(vals, func(a, b string) int { return len(b) - len(a) })
-	for _, v := range vals {
-		msg = strings.ReplaceAll(msg, v, "[redacted]")
-	}
-	return msg
+	return k8s.RedactedText(msg, vals)
 }
 
 func anyName(string) bool { return true }
@@ -99,24 +94,4 @@ func credentialName(name string) bool {
 		}
 	}
 	return false
-}
-
-// stringLeaves collects the strings of a variable's value (4 bytes or
-// longer: shorter ones would cut ordinary words out of messages).
-func stringLeaves(v any, into []string) []string {
-	switch t := v.(type) {
-	case string:
-		if len(t) >= 4 {
-			into = append(into, t)
-		}
-	case map[string]any:
-		for _, e := range t {
-			into = stringLeaves(e, into)
-		}
-	case []any:
-		for _, e := range t {
-			into = stringLeaves(e, into)
-		}
-	}
-	return into
 }

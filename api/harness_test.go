@@ -184,8 +184,17 @@ type response struct {
 // do posts a query and returns the raw response.
 func (s *server) do(t testing.TB, query string, vars map[string]any) response {
 	t.Helper()
+	return s.doWithin(t, 2*time.Minute, query, vars)
+}
+
+// doWithin posts a query within a deadline, so a request the server never
+// answers fails the test instead of hanging it.
+func (s *server) doWithin(t testing.TB, d time.Duration, query string, vars map[string]any) response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, err := http.NewRequest(http.MethodPost, s.URL+"/query", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/query", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,11 +204,14 @@ func (s *server) do(t testing.TB, query string, vars map[string]any) response {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("no answer: %v", err)
 	}
 	defer resp.Body.Close()
 	var r response
-	raw, _ := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatalf("response is not JSON (%d): %s", resp.StatusCode, raw)
 	}

@@ -266,8 +266,11 @@ func TestMeteringOverGraphQL(t *testing.T) {
 			}
 		}
 	}
+	// A page of 20 pods (the namespace has fewer): usage history since a
+	// time is charged as up to a day of samples per pod, so a full page of
+	// 100 pods' histories is over the query cost limit.
 	admin.query(t, `query($c: String!, $ns: String!, $since: Time) { cluster(name: $c) { metering(timeUnit: HOUR) { cpuMillis }
-		namespace(name: $ns) { metering(timeUnit: HOUR) { samples } pods { nodes { name usageHistory(since: $since) { cpuMillis } } } } } }`,
+		namespace(name: $ns) { metering(timeUnit: HOUR) { samples } pods(first: 20) { nodes { name usageHistory(since: $since) { cpuMillis } } } } } }`,
 		map[string]any{"c": c.Context, "ns": meterNS, "since": t1.Format(time.RFC3339)}, &nested)
 	if len(nested.Cluster.Metering) != 1 || nested.Cluster.Metering[0].CPUMillis < 290 {
 		t.Errorf("cluster metering %+v", nested.Cluster.Metering)

@@ -31,6 +31,24 @@ func (st *stream) nextFrame() (terminalFrame, bool) {
 	return out.Terminal, ok
 }
 
+// untilExit reads a terminal to its EXIT frame and counts the output
+// frames before it; a stream that ends without one fails the test.
+func (st *stream) untilExit() (exit terminalFrame, outputs int) {
+	st.t.Helper()
+	for {
+		f, ok := st.nextFrame()
+		if !ok {
+			st.t.Fatal("the stream ended without EXIT")
+		}
+		switch f.Type {
+		case "EXIT":
+			return f, outputs
+		case "STDOUT", "STDERR":
+			outputs++
+		}
+	}
+}
+
 // TestTerminal runs an interactive command in a container (kwok runs it on
 // this machine): input arrives by mutation, output by frames, the exit
 // code at the end. Another user cannot type into the session.
@@ -172,17 +190,8 @@ func TestTerminalIdle(t *testing.T) {
 	s.waitRunning(t, ns, 1)
 	st := subscribeWS(t, s, "", `subscription { terminal(cluster: "`+c.Context+`", namespace: "term-idle", pod: "sleeper", tty: false,
 		command: ["sh", "-c", "sleep 60"]) { type error } }`, nil)
-	for {
-		f, ok := st.nextFrame()
-		if !ok {
-			t.Fatal("the stream ended without EXIT")
-		}
-		if f.Type == "EXIT" {
-			if f.Error == nil || !strings.Contains(*f.Error, "idle") {
-				t.Errorf("EXIT %+v, want an idle error", f)
-			}
-			break
-		}
+	if f, _ := st.untilExit(); f.Error == nil || !strings.Contains(*f.Error, "idle") {
+		t.Errorf("EXIT %+v, want an idle error", f)
 	}
 }
 
@@ -199,21 +208,8 @@ func TestTerminalOutputIsNotActivity(t *testing.T) {
 	s.waitRunning(t, ns, 1)
 	st := subscribeWS(t, s, "", `subscription { terminal(cluster: "`+c.Context+`", namespace: "term-chatty", pod: "chatty", tty: false,
 		command: ["sh", "-c", "while true; do echo tick; sleep 0.2; done"]) { type error } }`, nil)
-	ticks := 0
-	for {
-		f, ok := st.nextFrame()
-		if !ok {
-			t.Fatal("the stream ended without EXIT")
-		}
-		if f.Type == "STDOUT" {
-			ticks++
-		}
-		if f.Type == "EXIT" {
-			if f.Error == nil || !strings.Contains(*f.Error, "idle") || ticks == 0 {
-				t.Errorf("EXIT %+v after %d outputs, want an idle error after some", f, ticks)
-			}
-			break
-		}
+	if f, ticks := st.untilExit(); f.Error == nil || !strings.Contains(*f.Error, "idle") || ticks == 0 {
+		t.Errorf("EXIT %+v after %d outputs, want an idle error after some", f, ticks)
 	}
 }
 
@@ -248,17 +244,8 @@ func TestTerminalEndsWhenExecIsRevoked(t *testing.T) {
 	if err := c.Client.RbacV1().RoleBindings(ns).Delete(ctx, "cg-term-revoked", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		f, ok := st.nextFrame()
-		if !ok {
-			t.Fatal("the stream ended without EXIT")
-		}
-		if f.Type == "EXIT" {
-			if f.Error == nil || !strings.Contains(*f.Error, "no longer") {
-				t.Errorf("EXIT %+v (%s), want the revocation named", f, deref(f.Error))
-			}
-			break
-		}
+	if f, _ := st.untilExit(); f.Error == nil || !strings.Contains(*f.Error, "no longer") {
+		t.Errorf("EXIT %+v (%s), want the revocation named", f, deref(f.Error))
 	}
 	eventually(t, 10*time.Second, "the session's end audited", func() bool {
 		return strings.Contains(auditLog.String(), `"action":"terminal.end"`) && strings.Contains(auditLog.String(), "no longer")

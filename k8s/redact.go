@@ -206,26 +206,34 @@ func secretValues(u *unstructured.Unstructured) []string {
 	return vals
 }
 
-// stringsIn collects every string of a JSON value (a patch of a Secret:
-// any of them may be a value).
+// stringsIn collects the values a patch of a Secret may carry (any of its
+// strings): as sent, and both ways of base64, since a patch's stringData
+// reaches admission as base64 data.
 func stringsIn(v any, into []string) []string {
+	for _, t := range StringLeaves(v, nil) {
+		into = append(into, t, base64.StdEncoding.EncodeToString([]byte(t)))
+		if b, err := base64.StdEncoding.DecodeString(t); err == nil && len(b) >= minSecretLen {
+			into = append(into, string(b))
+		}
+	}
+	return into
+}
+
+// StringLeaves collects the strings of a JSON value that are long enough
+// to cut out of a message (see minSecretLen).
+func StringLeaves(v any, into []string) []string {
 	switch t := v.(type) {
 	case string:
 		if len(t) >= minSecretLen {
-			// As sent, and both ways of base64: a patch's stringData
-			// reaches admission as base64 data.
-			into = append(into, t, base64.StdEncoding.EncodeToString([]byte(t)))
-			if b, err := base64.StdEncoding.DecodeString(t); err == nil && len(b) >= minSecretLen {
-				into = append(into, string(b))
-			}
+			into = append(into, t)
 		}
 	case map[string]any:
 		for _, e := range t {
-			into = stringsIn(e, into)
+			into = StringLeaves(e, into)
 		}
 	case []any:
 		for _, e := range t {
-			into = stringsIn(e, into)
+			into = StringLeaves(e, into)
 		}
 	}
 	return into
@@ -235,9 +243,9 @@ func stringsIn(v any, into []string) []string {
 // ("1", "ok") would cut ordinary words out of every error.
 const minSecretLen = 4
 
-// redactedText replaces every value in msg, longest first (so a value that
-// contains another is cut whole).
-func redactedText(msg string, vals []string) string {
+// RedactedText replaces every value in msg with "[redacted]", longest
+// first (so a value that contains another is cut whole).
+func RedactedText(msg string, vals []string) string {
 	vals = slices.Clone(vals)
 	slices.SortFunc(vals, func(a, b string) int { return len(b) - len(a) })
 	for _, v := range vals {
@@ -253,7 +261,7 @@ func redactError(err error, vals []string) error {
 		return err
 	}
 	msg := err.Error()
-	clean := redactedText(msg, vals)
+	clean := RedactedText(msg, vals)
 	if clean == msg {
 		return err
 	}
@@ -266,7 +274,7 @@ func redactError(err error, vals []string) error {
 	}
 	var ce *ClusterError
 	if errors.As(err, &ce) {
-		clean = redactedText(ce.Err.Error(), vals)
+		clean = RedactedText(ce.Err.Error(), vals)
 		return &ClusterError{Cluster: ce.Cluster, Err: &codedError{kind: kind, msg: clean}}
 	}
 	return &codedError{kind: kind, msg: clean}
