@@ -126,9 +126,23 @@ type writer struct {
 	out    chan<- Output
 	stderr bool
 	max    int
+	gate   *outGate
+}
+
+// outGate keeps out open while a writer may send to it: the exec's copy
+// goroutines can still be writing when Exec returns, and a send on the
+// closed channel would panic.
+type outGate struct {
+	mu     sync.RWMutex
+	closed bool
 }
 
 func (w writer) Write(p []byte) (int, error) {
+	w.gate.mu.RLock()
+	defer w.gate.mu.RUnlock()
+	if w.gate.closed {
+		return 0, io.ErrClosedPipe
+	}
 	for written := 0; written < len(p); {
 		n := min(len(p)-written, w.max)
 		select {
@@ -172,9 +186,10 @@ func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions,
 		s.sizes <- remotecommand.TerminalSize{Width: uint16(cols), Height: uint16(rows)}
 	}
 	out := make(chan Output, 16)
+	gate := &outGate{}
 	o.Stdin = pr
-	o.Stdout = writer{ctx: ctx, s: s, out: out, max: r.limits.MaxFrame}
-	o.Stderr = writer{ctx: ctx, s: s, out: out, stderr: true, max: r.limits.MaxFrame}
+	o.Stdout = writer{ctx: ctx, s: s, out: out, max: r.limits.MaxFrame, gate: gate}
+	o.Stderr = writer{ctx: ctx, s: s, out: out, stderr: true, max: r.limits.MaxFrame, gate: gate}
 	if o.TTY {
 		o.Resize = sizeQueue{ctx: ctx, sizes: s.sizes}
 	}
@@ -191,8 +206,11 @@ func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions,
 		r.mu.Lock()
 		delete(r.sessions, s.ID)
 		r.mu.Unlock()
-		stop(nil)
+		stop(nil) // a writer still sending gives up (its ctx is done)
 		_ = pr.Close()
+		gate.mu.Lock()
+		gate.closed = true
+		gate.mu.Unlock()
 		// The reader drains out to its end (see openTerminal), so the
 		// final output is never lost, and the audit's end record with it.
 		out <- Output{Done: true, Err: err}
