@@ -41,6 +41,20 @@ func (s *Subject) ForeignServiceAccount(cluster string) bool {
 	return s != nil && !s.Unrestricted && s.Identity != "" && s.Identity != cluster && strings.HasPrefix(s.User, serviceAccountPrefix)
 }
 
+// ForeignSystemIdentity reports whether the subject is a system identity
+// of its identity cluster other than a service account (a node
+// system:node:NAME, a bootstrap token system:bootstrap:ID, a control-plane
+// component system:kube-scheduler, ...) seen in another cluster. Such an
+// identity names a component of one cluster, and authorizers besides RBAC
+// grant by that name alone (the Node authorizer lets system:node:NAME
+// act for the pods of any node so named), so it may read and do nothing
+// in any other cluster: a kubeadm join token of one cluster must not act
+// as a node of the next.
+func (s *Subject) ForeignSystemIdentity(cluster string) bool {
+	return s != nil && !s.Unrestricted && s.Identity != "" && s.Identity != cluster &&
+		strings.HasPrefix(s.User, "system:") && !strings.HasPrefix(s.User, serviceAccountPrefix)
+}
+
 // foreignGroups drops the service-account groups, which name the identity
 // cluster's namespaces, not another cluster's.
 func foreignGroups(groups []string) []string {
@@ -354,7 +368,7 @@ const maxAccessSets = 10000
 // nothing.
 func (c *Cluster) AccessFor(s *Subject) *Access {
 	switch {
-	case s == nil:
+	case s == nil || s.ForeignSystemIdentity(c.Name):
 		return &Access{memo: map[accessKey]bool{}}
 	case s.Unrestricted:
 		return unrestricted

@@ -35,6 +35,9 @@ func (c *Cluster) configFor(ctx context.Context) (*rest.Config, error) {
 	if s.Unrestricted {
 		return cfg, nil
 	}
+	if s.ForeignSystemIdentity(c.Name) {
+		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "%s is a system identity of cluster %s and acts only there", s.User, s.Identity)}
+	}
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: s.User, Groups: s.GroupsIn(c.Name)}
 	if s.ForeignServiceAccount(c.Name) {
 		a := c.AccessFor(s)

@@ -53,7 +53,7 @@ func WithReviewer(ctx context.Context, r Reviewer) context.Context {
 // ServiceAccount bindings by name (see ForeignServiceAccount).
 func (c *Cluster) reviewer(ctx context.Context) Reviewer {
 	s := SubjectFrom(ctx)
-	if s == nil || s.Unrestricted || s.ForeignServiceAccount(c.Name) {
+	if s == nil || s.Unrestricted || s.ForeignServiceAccount(c.Name) || s.ForeignSystemIdentity(c.Name) {
 		return nil
 	}
 	r, _ := ctx.Value(reviewerKey{}).(Reviewer)

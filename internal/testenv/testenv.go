@@ -156,8 +156,9 @@ func (c Cluster) LogFile() string {
 
 // StaticTokens are the bearer tokens every test cluster accepts (its
 // apiserver's --token-auth-file, see tools/testbed/cluster.sh), by user:
-// alice is in group devs, bob in devs and ops.
-var StaticTokens = map[string]string{"alice": "testbed-alice-token", "bob": "testbed-bob-token"}
+// alice is in group devs, bob in devs and ops; node is
+// system:node:node-000000 in group system:nodes (a node's identity).
+var StaticTokens = map[string]string{"alice": "testbed-alice-token", "bob": "testbed-bob-token", "node": "testbed-node-token"}
 
 var kubectlDir struct {
 	sync.Once

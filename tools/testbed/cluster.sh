@@ -87,7 +87,10 @@ write_extras() {
 
   # Static bearer tokens (user, uid, groups), so tests can act as plain users
   # and groups, not only as service accounts. Test-only credentials.
-  printf '%s\n' 'testbed-alice-token,alice,alice-uid,"devs"' 'testbed-bob-token,bob,bob-uid,"devs,ops"' >"$dir/tokens.csv"
+  # The node identity is a system identity, local to the cluster that
+  # authenticates it (tests of that rule).
+  printf '%s\n' 'testbed-alice-token,alice,alice-uid,"devs"' 'testbed-bob-token,bob,bob-uid,"devs,ops"' \
+    'testbed-node-token,system:node:node-000000,node-uid,"system:nodes"' >"$dir/tokens.csv"
 
   {
     cat <<EOF
