@@ -179,37 +179,34 @@ func TestTerminal(t *testing.T) {
 	})
 }
 
-// TestTerminalIdle ends a session that neither reads nor writes.
+// TestTerminalIdle ends a session nobody types into: a silent one, and one
+// whose command prints forever (output used to restart the idle timer, so
+// a session left open on `top` lived for 8 hours).
 func TestTerminalIdle(t *testing.T) {
 	cs := testenv.Clusters(t)
 	c := cs[0]
 	ns := "term-idle"
 	makeNamespace(t, c, ns)
-	makePod(t, c, ns, "sleeper")
 	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true, terminal: terminal.Limits{Idle: 2 * time.Second}})
-	s.waitRunning(t, ns, 1)
-	st := subscribeWS(t, s, "", `subscription { terminal(cluster: "`+c.Context+`", namespace: "term-idle", pod: "sleeper", tty: false,
-		command: ["sh", "-c", "sleep 60"]) { type error } }`, nil)
-	if f, _ := st.untilExit(); f.Error == nil || !strings.Contains(*f.Error, "idle") {
-		t.Errorf("EXIT %+v, want an idle error", f)
-	}
-}
-
-// TestTerminalOutputIsNotActivity: a command that prints forever with
-// nobody typing still ends at the idle limit (output used to restart the
-// idle timer, so a session left open on `top` lived for 8 hours).
-func TestTerminalOutputIsNotActivity(t *testing.T) {
-	cs := testenv.Clusters(t)
-	c := cs[0]
-	ns := "term-chatty"
-	makeNamespace(t, c, ns)
-	makePod(t, c, ns, "chatty")
-	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true, terminal: terminal.Limits{Idle: 2 * time.Second}})
-	s.waitRunning(t, ns, 1)
-	st := subscribeWS(t, s, "", `subscription { terminal(cluster: "`+c.Context+`", namespace: "term-chatty", pod: "chatty", tty: false,
-		command: ["sh", "-c", "while true; do echo tick; sleep 0.2; done"]) { type error } }`, nil)
-	if f, ticks := st.untilExit(); f.Error == nil || !strings.Contains(*f.Error, "idle") || ticks == 0 {
-		t.Errorf("EXIT %+v after %d outputs, want an idle error after some", f, ticks)
+	for pod, c := range map[string]struct {
+		command    string
+		wantOutput bool
+	}{
+		"sleeper": {"sleep 60", false},
+		"chatty":  {"while true; do echo tick; sleep 0.2; done", true},
+	} {
+		makePod(t, cs[0], ns, pod)
+		s.waitRunning(t, ns, 1)
+		st := subscribeWS(t, s, "", `subscription($pod: String!, $cmd: String!) { terminal(cluster: "`+cs[0].Context+`", namespace: "term-idle", pod: $pod, tty: false,
+			command: ["sh", "-c", $cmd]) { type error } }`, map[string]any{"pod": pod, "cmd": c.command})
+		if f, outputs := st.untilExit(); f.Error == nil || !strings.Contains(*f.Error, "idle") || c.wantOutput != (outputs > 0) {
+			t.Errorf("%s: EXIT %+v after %d outputs, want an idle error", pod, f, outputs)
+		}
+		deletePod(t, cs[0], ns, pod)
+		eventually(t, 30*time.Second, pod+" gone", func() bool {
+			_, err := cs[0].Client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		})
 	}
 }
 
