@@ -80,11 +80,14 @@ func bearer(ctx context.Context, authn *auth.Authenticator, header string) (*k8s
 }
 
 // clientIP is the address part of a remote address.
-func clientIP(remoteAddr string) string {
-	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
+func clientIP(remoteAddr string) string { return hostOf(remoteAddr) }
+
+// hostOf is the host of a host:port, or of a bare host, without brackets.
+func hostOf(hostport string) string {
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
 		return host
 	}
-	return remoteAddr
+	return strings.Trim(hostport, "[]")
 }
 
 func isUpgrade(r *http.Request) bool {

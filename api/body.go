@@ -26,10 +26,7 @@ func checkBody(log *slog.Logger, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		refuse := func(status int, size int, msg string) {
-			log.WarnContext(r.Context(), "refused request body", "reason", msg, "client", r.RemoteAddr, "bytes", size)
-			writeError(w, status, CodeBadUserInput, msg)
-		}
+		refuse := func(status int, size int, msg string) { refuseBody(log, w, r, status, int64(size), msg) }
 		mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || mediaType != "application/json" {
 			refuse(http.StatusUnsupportedMediaType, 0, fmt.Sprintf("Content-Type must be application/json (got %q)", contentTypeName(r.Header.Get("Content-Type"))))
@@ -53,6 +50,13 @@ func checkBody(log *slog.Logger, next http.Handler) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rawVariablesKey{}, req.Variables)))
 	})
+}
+
+// refuseBody answers a body the server will not read as the client's
+// error, and logs the failure, the client and the size: never the body.
+func refuseBody(log *slog.Logger, w http.ResponseWriter, r *http.Request, status int, size int64, msg string) {
+	log.WarnContext(r.Context(), "refused request body", "reason", msg, "client", r.RemoteAddr, "bytes", size)
+	writeError(w, status, CodeBadUserInput, msg)
 }
 
 // contentTypeName is a content type as the message may show it: its

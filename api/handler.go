@@ -176,16 +176,8 @@ func localHostOnly(next http.Handler) http.Handler {
 // isLocalHost reports whether a Host header names this host by a loopback
 // name or address.
 func isLocalHost(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
-	}
-	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	host := strings.ToLower(strings.TrimSuffix(hostOf(hostport), "."))
+	return host == "localhost" || strings.HasSuffix(host, ".localhost") || isLoopback(host)
 }
 
 func graphQL(cfg Config) http.Handler {
@@ -241,9 +233,8 @@ func graphQL(cfg Config) http.Handler {
 func limitBody(max int64, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			msg := fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, max)
-			log.WarnContext(r.Context(), "refused request body", "reason", msg, "client", r.RemoteAddr, "bytes", r.ContentLength)
-			writeError(w, http.StatusRequestEntityTooLarge, CodeBadUserInput, msg)
+			refuseBody(log, w, r, http.StatusRequestEntityTooLarge, r.ContentLength,
+				fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, max))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
@@ -258,19 +249,14 @@ func mayReadDetail(r *http.Request, authn *auth.Authenticator) bool {
 	if authn == nil || isLoopback(r.RemoteAddr) {
 		return true
 	}
-	if r.Header.Get("Authorization") == "" {
-		return false
-	}
 	_, err := bearer(r.Context(), authn, r.Header.Get("Authorization"))
 	return err == nil
 }
 
-func isLoopback(remoteAddr string) bool {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	ip := net.ParseIP(host)
+// isLoopback reports whether an address (with or without a port) is a
+// loopback IP.
+func isLoopback(addr string) bool {
+	ip := net.ParseIP(hostOf(addr))
 	return ip != nil && ip.IsLoopback()
 }
 

@@ -174,42 +174,19 @@ func (r redactingResource) ApplyStatus(ctx context.Context, name string, obj *un
 	return r.one(r.ri.ApplyStatus(ctx, name, obj, o))
 }
 
-// secretValues collects what a write sends that must not come back in an
-// error: every string of a Secret's data (as sent, base64, and decoded) and
-// stringData (as sent, and base64). An apiserver or admission webhook that
-// quotes the object in its refusal quotes one of these.
+// secretValues collects what a write of a Secret sends that must not come
+// back in an error: its data and stringData values in every form (see
+// valueForms). An apiserver or admission webhook that quotes the object in
+// its refusal quotes one of these.
 func secretValues(u *unstructured.Unstructured) []string {
-	var vals []string
-	add := func(s string) {
-		if len(s) >= minSecretLen {
-			vals = append(vals, s)
-		}
-	}
-	if m, ok := u.Object["data"].(map[string]any); ok {
-		for _, v := range m {
-			if s, ok := v.(string); ok {
-				add(s)
-				if b, err := base64.StdEncoding.DecodeString(s); err == nil {
-					add(string(b))
-				}
-			}
-		}
-	}
-	if m, ok := u.Object["stringData"].(map[string]any); ok {
-		for _, v := range m {
-			if s, ok := v.(string); ok {
-				add(s)
-				add(base64.StdEncoding.EncodeToString([]byte(s)))
-			}
-		}
-	}
-	return vals
+	return valueForms(u.Object["stringData"], valueForms(u.Object["data"], nil))
 }
 
-// stringsIn collects the values a patch of a Secret may carry (any of its
-// strings): as sent, and both ways of base64, since a patch's stringData
-// reaches admission as base64 data.
-func stringsIn(v any, into []string) []string {
+// valueForms collects every string of a JSON value as sent, base64-encoded
+// and, where it is base64, decoded: data travels encoded, stringData in
+// clear, and admission sees stringData as encoded data. A patch of a
+// Secret is read whole, since any of its strings may be a value.
+func valueForms(v any, into []string) []string {
 	for _, t := range StringLeaves(v, nil) {
 		into = append(into, t, base64.StdEncoding.EncodeToString([]byte(t)))
 		if b, err := base64.StdEncoding.DecodeString(t); err == nil && len(b) >= minSecretLen {

@@ -223,7 +223,7 @@ const (
 func (c *Cluster) Patch(ctx context.Context, id ObjectID, t PatchType, patch any, expectedVersion string) (*unstructured.Unstructured, error) {
 	out, err := c.patch(ctx, id, t, patch, expectedVersion)
 	if id.GVK.GroupKind() == GVKSecret.GroupKind() {
-		err = redactError(err, stringsIn(patch, nil))
+		err = redactError(err, valueForms(patch, nil))
 	}
 	return out, err
 }
