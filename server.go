@@ -54,6 +54,9 @@ type config struct {
 	limits      api.Limits
 	authzFall   string
 	persisted   string
+	// shutdownDelay is how long /readyz answers 503 before the listener
+	// closes; shutdownGrace bounds the wait for in-flight requests.
+	shutdownDelay, shutdownGrace time.Duration
 }
 
 func main() {
@@ -133,6 +136,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.shell.Namespace, "shell-namespace", getenv("CLUSTERGRAPH_SHELL_NAMESPACE"), "namespace (in every cluster) for cluster-shell pods; empty turns clusterShell off (env CLUSTERGRAPH_SHELL_NAMESPACE)")
 	fs.StringVar(&cfg.shell.Image, "shell-image", env("CLUSTERGRAPH_SHELL_IMAGE", "registry.k8s.io/kubectl:v1.37.2"), "image with kubectl and a shell for cluster shells (env CLUSTERGRAPH_SHELL_IMAGE)")
 	fs.StringVar(&cfg.shell.ProxyURL, "shell-proxy-url", getenv("CLUSTERGRAPH_SHELL_PROXY_URL"), "URL at which shell pods reach this server, e.g. http://clustergraph.clustergraph.svc:8080 (env CLUSTERGRAPH_SHELL_PROXY_URL)")
+	fs.DurationVar(&cfg.shutdownDelay, "shutdown-delay", envDuration("CLUSTERGRAPH_SHUTDOWN_DELAY", 0), "on SIGTERM, how long /readyz answers 503 while new requests are still served, before the listener closes: give load balancers time to stop sending (e.g. 5s behind a Kubernetes Service) (env CLUSTERGRAPH_SHUTDOWN_DELAY)")
+	fs.DurationVar(&cfg.shutdownGrace, "shutdown-grace", envDuration("CLUSTERGRAPH_SHUTDOWN_GRACE", 15*time.Second), "on SIGTERM, how long in-flight requests may run after the listener closed; then websockets close with 1001 and the rest is cut (env CLUSTERGRAPH_SHUTDOWN_GRACE)")
 	fs.StringVar(&cfg.logLevel, "log-level", env("CLUSTERGRAPH_LOG_LEVEL", "info"), "debug, info, warn or error (env CLUSTERGRAPH_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -182,6 +187,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if cfg.maxPage <= 0 {
 		return cfg, fmt.Errorf("-max-page must be positive, got %d", cfg.maxPage)
 	}
+	if cfg.shutdownDelay < 0 || cfg.shutdownGrace < 0 {
+		return cfg, fmt.Errorf("-shutdown-delay and -shutdown-grace must not be negative")
+	}
 	return cfg, nil
 }
 
@@ -199,9 +207,12 @@ func run(cfg config) error {
 	return serve(ctx, cfg, log, nil)
 }
 
-// serve runs the server until ctx ends, then shuts down: HTTP requests
-// finish, websockets close with 1001 (going away). listening, when set,
-// is told the address once the listener is open.
+// serve runs the server until ctx ends, then shuts down in this order:
+// /readyz answers 503 (for shutdownDelay, while requests are still
+// served), the listener closes, in-flight requests finish (up to
+// shutdownGrace), and only then do websockets close, with 1001 (going
+// away) so consoles reconnect to another replica. listening, when set, is
+// told the address once the listener is open.
 func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net.Addr)) error {
 
 	reg := k8s.NewRegistry(k8s.RegistryConfig{Kubeconfigs: cfg.kubeconfigs, InCluster: cfg.inCluster, Logger: log})
@@ -229,6 +240,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net
 	var openSockets sync.WaitGroup
 	sockets, closeSockets := context.WithCancel(context.Background())
 	defer closeSockets()
+	draining := make(chan struct{})
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return err
@@ -260,15 +272,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net
 			Registry: reg, Authenticator: authn, AllowedOrigins: cfg.origins, NoIntrospection: cfg.noIntro, AuthzFallback: cfg.authzFall, PersistedQueries: persisted,
 			MaxPage: cfg.maxPage, MaxBodyBytes: cfg.maxBody, Audit: audit.New(auditOut), VersionsConfigMap: cfg.versionsCM, Logger: log,
 			DB: store, Alerts: hub, AlertAuth: api.AlertAuth{Token: cfg.storage.alertToken, BasicAuth: cfg.storage.alertBasicAuth},
-			Limits: cfg.limits, Shell: shellConfig(cfg.shell), Draining: sockets.Done(), OpenSockets: &openSockets,
+			Limits: cfg.limits, Shell: shellConfig(cfg.shell), Draining: draining, OpenSockets: &openSockets,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Websockets are hijacked connections that Shutdown does not wait
-		// for; their contexts derive from this one, which shutdown cancels,
-		// so every subscription ends and its socket is closed.
+		// for; their contexts derive from this one, which is cancelled
+		// once in-flight requests are done, so every subscription ends and
+		// its socket is closed.
 		BaseContext: func(net.Listener) context.Context { return sockets },
 	}
-	srv.RegisterOnShutdown(closeSockets)
 	log.Info("serving GraphQL", "url", "http://"+ln.Addr().String()+"/query", "graphiql", "http://"+ln.Addr().String()+"/")
 	if listening != nil {
 		listening(ln.Addr())
@@ -280,23 +292,38 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	log.Info("shutting down", "delay", cfg.shutdownDelay, "grace", cfg.shutdownGrace)
+	close(draining)
+	time.Sleep(cfg.shutdownDelay)
+	shutdown, cancel := context.WithTimeout(context.Background(), cfg.shutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Shutdown(shutdown); errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("requests still running at the shutdown deadline; cutting them", "grace", cfg.shutdownGrace)
+		_ = srv.Close()
+	} else if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	// Shutdown does not wait for hijacked connections: wait for the
-	// websockets' close frames (1001, going away) to go out.
+	closeSockets()
+	// Shutdown does not wait for hijacked connections: wait (a few
+	// seconds at most past the deadline) for the websockets' close frames
+	// to go out.
 	closed := make(chan struct{})
 	go func() { openSockets.Wait(); close(closed) }()
 	select {
 	case <-closed:
 		log.Info("every websocket closed")
-	case <-shutdown.Done():
+	case <-time.After(time.Until(deadlineOf(shutdown)) + 5*time.Second):
 		log.Warn("websockets still open at the shutdown deadline")
 	}
 	return nil
+}
+
+// deadlineOf is ctx's deadline (now when it has none).
+func deadlineOf(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return time.Now()
 }
 
 // shellConfig is nil (cluster shells off) unless a namespace is set.

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -22,49 +24,15 @@ import (
 // then shuts it down: a running subscription's socket closes with 1001
 // (going away), so a console reconnects, and serve returns.
 func TestServeAndShutdown(t *testing.T) {
-	cs := testenv.Clusters(t)
 	free, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	debugAddr := free.Addr().String()
 	free.Close()
-	cfg, err := parseConfig([]string{"--kubeconfig", cs[0].Kubeconfig, "--listen", "127.0.0.1:0", "--insecure-disable-auth",
-		"--data-dir", t.TempDir(), "--leader-elect=false", "--audit-log", filepath.Join(t.TempDir(), "audit.log"),
-		"--debug-listen", debugAddr}, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	addrs := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(a net.Addr) { addrs <- a })
-	}()
-	var base string
-	select {
-	case a := <-addrs:
-		base = "http://" + a.String()
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(time.Minute):
-		t.Fatal("the server did not listen within a minute")
-	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("not ready within a minute")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	base, done := startServe(t, ctx, "--debug-listen", debugAddr)
 	// Profiles are served on the debug address only, never on the API's.
 	get := func(url string) (int, string) {
 		resp, err := http.Get(url)
@@ -130,6 +98,155 @@ func TestServeAndShutdown(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Error("serve did not return within 30s of the shutdown")
+	}
+}
+
+// startServe runs serve as main does on the first test cluster (demo mode,
+// SQLite in a temporary directory) until ctx ends, and waits until it is
+// ready. It returns the server's base URL and serve's result.
+func startServe(t *testing.T, ctx context.Context, args ...string) (string, <-chan error) {
+	t.Helper()
+	cs := testenv.Clusters(t)
+	cfg, err := parseConfig(append([]string{"--kubeconfig", cs[0].Kubeconfig, "--listen", "127.0.0.1:0", "--insecure-disable-auth",
+		"--data-dir", t.TempDir(), "--leader-elect=false", "--audit-log", filepath.Join(t.TempDir(), "audit.log")}, args...),
+		func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(a net.Addr) { addrs <- a })
+	}()
+	var base string
+	select {
+	case a := <-addrs:
+		base = "http://" + a.String()
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("the server did not listen within a minute")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return base, done
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not ready within a minute")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestGracefulShutdown: on shutdown /readyz turns 503 at once while
+// requests are still served (the delay), then the listener closes, a
+// request in flight (its body half sent) still gets its answer, and only
+// after it do websockets close, with 1001.
+func TestGracefulShutdown(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	base, done := startServe(t, ctx, "--shutdown-delay", "2s", "--shutdown-grace", "30s")
+	host := strings.TrimPrefix(base, "http://")
+
+	ws, _, err := websocket.Dial(ctx, "ws://"+host+"/query", &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{`{"type":"connection_init","payload":{}}`, `{"id":"1","type":"subscribe","payload":{"query":"subscription { watch(kind: \"Namespace\") { type } }"}}`} {
+		if err := ws.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The socket's end: it must come after the in-flight request's answer.
+	events := make(chan string, 1)
+	go func() {
+		for {
+			if _, _, err := ws.Read(context.Background()); err != nil {
+				events <- fmt.Sprintf("socket closed %d", websocket.CloseStatus(err))
+				return
+			}
+		}
+	}()
+
+	// A request in flight: headers and half its body sent.
+	body := `{"query":"{ clusters { name } }"}`
+	inflight, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inflight.Close()
+	fmt.Fprintf(inflight, "POST /query HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", host, len(body), body[:10])
+
+	stop()
+	eventually(t, 2*time.Second, "/readyz to answer 503 with shuttingDown", func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == 503 && strings.Contains(string(b), `"shuttingDown":true`)
+	})
+	// During the delay new requests are still served.
+	if resp, err := http.Post(base+"/query", "application/json", strings.NewReader(body)); err != nil || resp.StatusCode != 200 {
+		t.Errorf("a request during the shutdown delay: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	eventually(t, 10*time.Second, "the listener to close", func() bool {
+		c, err := net.DialTimeout("tcp", host, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	select {
+	case e := <-events:
+		t.Fatalf("%s before the request in flight was answered", e)
+	default:
+	}
+	if _, err := io.WriteString(inflight, body[10:]); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(inflight), nil)
+	if err != nil {
+		t.Fatalf("the request in flight got no answer: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"clusters"`) {
+		t.Errorf("the request in flight: %d %s", resp.StatusCode, b)
+	}
+	var closed string
+	select {
+	case closed = <-events:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the websocket did not close")
+	}
+	if closed != "socket closed 1001" {
+		t.Errorf("%s, want 1001 (going away)", closed)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("serve did not return within 30s of the shutdown")
+	}
+}
+
+// eventually polls cond until it holds, failing the test after timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
 	}
 }
 

@@ -81,8 +81,10 @@ type Config struct {
 	Alerts *alerting.Hub
 	// AlertAuth is what POST /alert accepts.
 	AlertAuth AlertAuth
-	// Draining is closed when the server starts shutting down: websockets
-	// then close with 1001 (going away) so clients reconnect elsewhere.
+	// Draining is closed when the server starts shutting down: /readyz
+	// answers 503 from then on (so load balancers stop sending new
+	// clients), and websockets, once closed, close with 1001 (going away)
+	// so clients reconnect elsewhere.
 	Draining <-chan struct{}
 	// OpenSockets, when set, counts open websockets (to wait for them at
 	// shutdown).
@@ -150,7 +152,7 @@ func NewHandler(cfg Config) http.Handler {
 	})
 	mux.Handle("/query", limitBody(cfg.MaxBodyBytes, cfg.Logger, authenticate(cfg.Authenticator, perUser(cfg.Limits.PerUserConcurrency, checkBody(cfg.Logger, graphQL(cfg))))))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.Handle("/readyz", readyz(cfg.Registry, cfg.Authenticator))
+	mux.Handle("/readyz", readyz(cfg.Registry, cfg.Authenticator, cfg.Draining))
 	mux.Handle("/", graphiql.Handler("clustergraph", "/query", "/query"))
 	if cfg.Authenticator == nil {
 		return localHostOnly(mux)
@@ -272,13 +274,14 @@ func onlyCluster(reg *k8s.Registry) func() string {
 }
 
 // readyz reports 200 once no cluster is still on its first sync; an
-// unreachable cluster does not hold readiness back. Each cluster's state
-// (which names the clusters) is told only to a caller on the same host or
-// with an accepted token: probes need only the status code.
-func readyz(reg *k8s.Registry, authn *auth.Authenticator) http.Handler {
+// unreachable cluster does not hold readiness back. From the start of a
+// shutdown (draining closed) it reports 503 with "shuttingDown". Each
+// cluster's state (which names the clusters) is told only to a caller on
+// the same host or with an accepted token: probes need only the status code.
+func readyz(reg *k8s.Registry, authn *auth.Authenticator, draining <-chan struct{}) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		states := map[string]k8s.State{}
-		ready := true
+		ready, shuttingDown := true, isClosed(draining)
 		for _, c := range reg.Clusters() {
 			s := c.Status().State
 			states[c.Name] = s
@@ -286,14 +289,28 @@ func readyz(reg *k8s.Registry, authn *auth.Authenticator) http.Handler {
 				ready = false
 			}
 		}
+		ready = ready && !shuttingDown
 		w.Header().Set("Content-Type", "application/json")
 		if !ready {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 		body := map[string]any{"ready": ready}
+		if shuttingDown {
+			body["shuttingDown"] = true
+		}
 		if mayReadDetail(r, authn) {
 			body["clusters"] = states
 		}
 		_ = json.NewEncoder(w).Encode(body)
 	})
+}
+
+// isClosed reports whether ch is closed; a nil channel never is.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
