@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clustergraph/clustergraph/api"
@@ -129,5 +131,47 @@ func TestResourcesListsNothingForNoGrant(t *testing.T) {
 	pods, err := cs[0].Client.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{})
 	if err != nil || out.C.TotalCount != len(pods.Items) || out.C.TotalCount == 0 {
 		t.Errorf("a viewer of shop: %d pods, want %d (%v)", out.C.TotalCount, len(pods.Items), err)
+	}
+}
+
+// TestResourcesListIsBounded: resources() reads at most MaxListObjects
+// objects of a cluster, in pages no larger, and says when it cut the list;
+// a list under the bound is whole and says nothing.
+func TestResourcesListIsBounded(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	ns := "res-bounded"
+	makeNamespace(t, c, ns)
+	for i := range 30 {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%02d", i), Namespace: ns}}
+		if _, err := c.Client.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := c.Client.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := `query($ns: String) { resources(group: "", version: "v1", resource: "configmaps", filter: {namespace: $ns}, first: 5) { totalCount } }`
+	vars := map[string]any{"ns": ns}
+
+	whole := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs[:1]), waitReady: true, probeInterval: time.Hour, maxListObjects: 100})
+	r := whole.do(t, q, vars)
+	var out struct{ Resources struct{ TotalCount int } }
+	if err := jsonInto(r, &out); err != nil || len(r.Errors) > 0 || out.Resources.TotalCount != len(all.Items) {
+		t.Errorf("under the bound: %+v %v, want all %d and no error", out, r.Errors, len(all.Items))
+	}
+
+	cut := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs[:1]), waitReady: true, probeInterval: time.Hour, maxListObjects: 12})
+	before := cut.requests.Load()
+	r = cut.do(t, q, vars)
+	if n := cut.requests.Load() - before; n != 1 {
+		t.Errorf("over the bound: %d apiserver requests, want one page of 12", n)
+	}
+	if err := jsonInto(r, &out); err != nil || out.Resources.TotalCount != 12 {
+		t.Errorf("over the bound: %+v %v, want the first 12", out, err)
+	}
+	if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "only the first 12 objects") {
+		t.Errorf("over the bound: errors %+v, want one BAD_USER_INPUT saying the list was cut", r.Errors)
 	}
 }

@@ -73,6 +73,8 @@ type serverOpts struct {
 	// SubjectAccessReview it makes.
 	authzFallback string
 	accessReview  k8s.ReviewFunc
+	// maxListObjects is k8s.RegistryConfig.MaxListObjects.
+	maxListObjects int
 }
 
 type countingTransport struct {
@@ -93,13 +95,14 @@ func startServer(t testing.TB, o serverOpts) *server {
 	s := &server{requests: &atomic.Int64{}}
 	log := testLogger()
 	s.Registry = k8s.NewRegistry(k8s.RegistryConfig{
-		Kubeconfigs:   o.kubeconfigs,
-		PollInterval:  200 * time.Millisecond,
-		ProbeInterval: o.probeInterval,
-		ProbeTimeout:  2 * time.Second,
-		Logger:        log,
-		WrapTransport: func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, s.requests} },
-		AccessReview:  o.accessReview,
+		Kubeconfigs:    o.kubeconfigs,
+		PollInterval:   200 * time.Millisecond,
+		ProbeInterval:  o.probeInterval,
+		ProbeTimeout:   2 * time.Second,
+		Logger:         log,
+		WrapTransport:  func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, s.requests} },
+		AccessReview:   o.accessReview,
+		MaxListObjects: o.maxListObjects,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

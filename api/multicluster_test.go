@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,7 +144,8 @@ func hasClusterError(errs []gqlError, cluster, code string) bool {
 }
 
 // TestKubeconfigEdited: contexts added to or removed from the kubeconfig
-// are engaged or torn down without a restart.
+// are engaged or torn down without a restart, and watches of a cluster
+// replaced or removed end with ENDED saying so, not silently.
 func TestKubeconfigEdited(t *testing.T) {
 	cs := testenv.Clusters(t)
 	kc := filepath.Join(t.TempDir(), "config")
@@ -162,10 +164,62 @@ func TestKubeconfigEdited(t *testing.T) {
 	}
 	writeKubeconfig(t, kc, false, cs[0].Kubeconfig, cs[1].Kubeconfig)
 	eventually(t, 30*time.Second, "the added context to show up READY", func() bool { return s.states(t)[cs[1].Context] == "READY" })
-	writeKubeconfig(t, kc, false, cs[1].Kubeconfig)
+
+	watch := func(c testenv.Cluster, after string) (*stream, string) {
+		st := subscribeWS(t, s, "", `subscription($c: [String!], $after: String) { watch(kind: "Namespace", clusters: $c, after: $after) {
+			type cursor object { metadata { name } } error { message code } } }`, map[string]any{"c": []string{c.Context}, "after": after})
+		evs := st.until("SYNCED", "")
+		return st, evs[len(evs)-1].Cursor
+	}
+	// ended reads a stream to its end and returns its last event.
+	ended := func(st *stream) watchEvent {
+		var last watchEvent
+		for {
+			var out struct{ Watch watchEvent }
+			if !st.next(&out) {
+				return last
+			}
+			last = out.Watch
+		}
+	}
+	replaced, cursor := watch(cs[0], "")
+	removed, _ := watch(cs[1], "")
+
+	// Replaced: the same name with a changed context (its default
+	// namespace here; a new server or credential alike).
+	writeKubeconfig(t, kc, false, cs[0].Kubeconfig, cs[1].Kubeconfig)
+	cfg, err := clientcmd.LoadFromFile(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Contexts[cs[0].Context].Namespace = "kube-system"
+	if err := clientcmd.WriteToFile(*cfg, kc+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(kc+".tmp", kc); err != nil {
+		t.Fatal(err)
+	}
+	last := ended(replaced)
+	if last.Type != "ENDED" || last.Error == nil || last.Error.Code != "UNAVAILABLE" || !strings.Contains(last.Error.Message, "replaced") {
+		t.Errorf("the replaced cluster's watch ended with %+v, want ENDED, UNAVAILABLE, replaced", last)
+	}
+	// Subscribing again with the last cursor resyncs from the new cluster.
+	eventually(t, 30*time.Second, "the replaced cluster READY again", func() bool { return s.states(t)[cs[0].Context] == "READY" })
+	again := subscribeWS(t, s, "", `subscription($c: [String!], $after: String) { watch(kind: "Namespace", clusters: $c, after: $after) { type } }`,
+		map[string]any{"c": []string{cs[0].Context}, "after": cursor})
+	if ev := again.nextWatch(); ev.Type != "RESYNC" {
+		t.Errorf("resuming on the replaced cluster began with %s, want RESYNC", ev.Type)
+	}
+
+	// (This puts cs[0]'s context back as it was: replaced once more.)
+	writeKubeconfig(t, kc, false, cs[0].Kubeconfig)
 	eventually(t, 30*time.Second, "the removed context to disappear", func() bool {
-		return slices.Equal(names(), []string{cs[1].Context})
+		return slices.Equal(names(), []string{cs[0].Context}) && s.states(t)[cs[0].Context] == "READY"
 	})
+	last = ended(removed)
+	if last.Type != "ENDED" || last.Error == nil || last.Error.Code != "UNAVAILABLE" || !strings.Contains(last.Error.Message, "removed") {
+		t.Errorf("the removed cluster's watch ended with %+v, want ENDED, UNAVAILABLE, removed", last)
+	}
 	// The remaining cluster still serves.
 	var out struct{ Pods struct{ TotalCount int } }
 	s.query(t, `{ pods { totalCount } }`, nil, &out)

@@ -27,6 +27,7 @@ type watchEvent struct {
 	Object *struct {
 		Metadata struct{ Name, Namespace string }
 	}
+	Error *struct{ Message, Code string }
 }
 
 // stream is one subscription over the websocket.
@@ -130,7 +131,7 @@ func (st *stream) errorCode() string {
 }
 
 const watchQuery = `subscription($ns: String, $after: String) { watch(kind: "Pod", namespace: $ns, after: $after) {
-	type cursor object { metadata { name namespace } } } }`
+	type cursor object { metadata { name namespace } } error { message code } } }`
 
 // nextWatch returns the next watch event, failing when the stream ends.
 func (st *stream) nextWatch() watchEvent {
@@ -337,14 +338,20 @@ func TestWatchRBAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	revoked := time.Now()
+	var last watchEvent
 	for {
 		var out struct{ Watch watchEvent }
 		if !st.next(&out) {
 			break
 		}
+		last = out.Watch
 		if time.Since(revoked) > 15*time.Second {
 			t.Fatal("the watch outlived the revoked grant by 15s")
 		}
+	}
+	// The stream says why it ended.
+	if last.Type != "ENDED" || last.Error == nil || last.Error.Code != "FORBIDDEN" {
+		t.Errorf("last event %+v, want ENDED with a FORBIDDEN error", last)
 	}
 	t.Logf("stream ended %s after the RoleBinding was deleted", time.Since(revoked).Round(time.Millisecond))
 }

@@ -676,6 +676,7 @@ type ComplexityRoot struct {
 	ResourceEvent struct {
 		Cluster func(childComplexity int) int
 		Cursor  func(childComplexity int) int
+		Error   func(childComplexity int) int
 		Object  func(childComplexity int) int
 		Type    func(childComplexity int) int
 	}
@@ -3952,6 +3953,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ResourceEvent.Cursor(childComplexity), true
+	case "ResourceEvent.error":
+		if e.ComplexityRoot.ResourceEvent.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ResourceEvent.Error(childComplexity), true
 	case "ResourceEvent.object":
 		if e.ComplexityRoot.ResourceEvent.Object == nil {
 			break
@@ -5398,7 +5405,7 @@ type ApplyResult {
   error: MutationError
 }
 
-"Why one part of a mutation failed."
+"Why one part of a mutation failed, or why a watch ended."
 type MutationError {
   "What was wrong, with the apiserver's message where it helps."
   message: String!
@@ -5554,6 +5561,8 @@ enum ResourceEventType {
   RESYNC
   "The current state (or the replay) is complete; live changes follow."
   SYNCED
+  "The stream ends here and ` + "`" + `error` + "`" + ` says why: the caller lost the right to read the kind (FORBIDDEN), or a cluster was removed from the configuration or replaced by a changed context (UNAVAILABLE). Subscribe again with the last cursor: clusters still served resume where they were, a replaced one starts with RESYNC."
+  ENDED
 }
 
 "One change seen by a watch."
@@ -5566,6 +5575,8 @@ type ResourceEvent {
   object: KubeObject
   "Pass as ` + "`" + `after` + "`" + ` to resume the stream after this event."
   cursor: String!
+  "Why the stream ended, on ENDED; null otherwise."
+  error: MutationError
 }
 
 "Whether a cluster can be read and how fresh its caches are."
@@ -8503,6 +8514,8 @@ func (ec *executionContext) childFields_ResourceEvent(ctx context.Context, field
 		return ec.fieldContext_ResourceEvent_object(ctx, field)
 	case "cursor":
 		return ec.fieldContext_ResourceEvent_cursor(ctx, field)
+	case "error":
+		return ec.fieldContext_ResourceEvent_error(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ResourceEvent", field.Name)
 }
@@ -24649,6 +24662,38 @@ func (ec *executionContext) fieldContext_ResourceEvent_cursor(_ context.Context,
 	return graphql.NewScalarFieldContext("ResourceEvent", field, false, false, "String")
 }
 
+func (ec *executionContext) _ResourceEvent_error(ctx context.Context, field graphql.CollectedField, obj *model.ResourceEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ResourceEvent_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MutationError) graphql.Marshaler {
+			return ec.marshalOMutationError2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐMutationError(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ResourceEvent_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ResourceEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MutationError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ResourceUsage_cpuMillis(ctx context.Context, field graphql.CollectedField, obj *model.ResourceUsage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -33505,6 +33550,11 @@ func (ec *executionContext) _ResourceEvent(ctx context.Context, sel ast.Selectio
 		case "cursor":
 			out.Values[i] = ec._ResourceEvent_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._ResourceEvent_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -65,12 +66,16 @@ type Cluster struct {
 	// review and reviews answer what RBAC refuses (see review.go).
 	review  ReviewFunc
 	reviews reviewCache
+	// maxList bounds the objects one dynamic list reads (see ListResources).
+	maxList int
 	hub     *hub
 	dyn     dynWatches
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	// gone says why the cluster was stopped (see retire).
+	gone atomic.Pointer[string]
 
 	mu     sync.RWMutex
 	status Status
@@ -154,6 +159,22 @@ func (c *Cluster) setStatus(f func(*Status)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	f(&c.status)
+}
+
+// retire stops a cluster the configuration no longer holds as it is;
+// why says what happened to it, for the watches it ends.
+func (c *Cluster) retire(why string) {
+	c.gone.Store(&why)
+	c.stop()
+}
+
+// goneError is why a stopped cluster's watches ended.
+func (c *Cluster) goneError() error {
+	why := "stopped: the server is shutting down"
+	if w := c.gone.Load(); w != nil {
+		why = *w
+	}
+	return &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "the watch ended: the cluster was %s", why)}
 }
 
 // stop tears the cluster down: its informers stop and its context is

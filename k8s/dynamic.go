@@ -18,17 +18,28 @@ import (
 // pieces rather than as one huge response.
 const listChunk = 500
 
+// DefaultMaxListObjects is how many objects one ListResources call reads
+// from a cluster at most (RegistryConfig.MaxListObjects).
+const DefaultMaxListObjects = 10000
+
 // ListResources lists any resource through the dynamic client: an apiserver
 // LIST, not the cache. Label and field selectors are sent to the apiserver,
 // which rejects fields it does not support for the kind (ErrBadInput); the
-// rest of the filter runs here.
+// rest of the filter runs here. It reads at most the cluster's
+// MaxListObjects objects, page by page: past that it returns what it read
+// with an ErrBadInput saying the list was cut, so one request cannot make
+// the apiserver stream a whole huge collection.
 func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionResource, f *Filter) ([]Item, error) {
 	// A caller no grant lets see any of them gets nothing, without a LIST
 	// made with clustergraph's credentials on its behalf.
 	if c.reviewer(ctx) == nil && !c.AccessFor(SubjectFrom(ctx)).MaySeeAny(gvr.GroupResource(), f.Namespace) {
 		return nil, nil
 	}
-	opts := metav1.ListOptions{Limit: listChunk}
+	limit := c.maxList
+	if limit <= 0 {
+		limit = DefaultMaxListObjects
+	}
+	opts := metav1.ListOptions{Limit: min(listChunk, int64(limit))}
 	if f.Labels != nil {
 		opts.LabelSelector = f.Labels.String()
 	}
@@ -40,11 +51,13 @@ func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionReso
 	// The LIST runs with clustergraph's credentials; what the caller may
 	// not see is dropped here.
 	var objs []any
-	for {
+	var cut error
+	for read := 0; ; {
 		list, err := c.Dynamic.Resource(gvr).Namespace(f.Namespace).List(ctx, opts)
 		if err != nil {
 			return nil, c.apiError(err, gvr.String())
 		}
+		read += len(list.Items)
 		for i := range list.Items {
 			if u := &list.Items[i]; local.Matches(u) {
 				objs = append(objs, u)
@@ -53,6 +66,12 @@ func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionReso
 		if list.GetContinue() == "" {
 			break
 		}
+		if read >= limit {
+			cut = &ClusterError{Cluster: c.Name, Err: coded(ErrBadInput,
+				"%s: only the first %d objects were read (the most one list reads from a cluster); narrow it with a namespace, labelSelector or fieldSelector", gvr.GroupResource(), read)}
+			break
+		}
+		opts.Limit = min(listChunk, int64(limit-read))
 		opts.Continue = list.GetContinue()
 	}
 	objs = c.visibleGR(ctx, gvr.GroupResource(), objs)
@@ -60,7 +79,7 @@ func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionReso
 	for i, o := range objs {
 		items[i] = Item{Cluster: c, Obj: o}
 	}
-	return items, nil
+	return items, cut
 }
 
 // GetResource reads one object of any kind from the apiserver.

@@ -25,6 +25,9 @@ const (
 	Deleted  ChangeType = "DELETED"
 	Resync   ChangeType = "RESYNC"
 	Synced   ChangeType = "SYNCED"
+	// Ended is the last change of a stream that ended for a reason the
+	// watcher must hear (Change.Err): lost access, a removed cluster.
+	Ended ChangeType = "ENDED"
 )
 
 // Change is one event of a cluster's caches. Seq orders a cluster's
@@ -38,6 +41,8 @@ type Change struct {
 	Old   any
 	Epoch string
 	Seq   uint64
+	// Err says why the stream ended, on Ended.
+	Err error
 }
 
 // hub fans the informer events of one cluster out to its subscribers. An
@@ -194,9 +199,10 @@ type SubscribeOptions struct {
 // stopped with its last subscriber. The stream starts with the current state
 // (ADDED changes, then SYNCED), or with a replay of what was missed since
 // opts' position (then SYNCED), or with RESYNC and the current state when
-// that position is gone. It ends, closing the channel, when ctx ends or
-// when the subject loses every grant on the kind (then err is sent on the
-// error channel first).
+// that position is gone. It ends, closing the channel, when ctx ends, when
+// the subject loses every grant on the kind, or when the cluster is removed
+// or replaced (in the last two cases the reason is sent on the error
+// channel first).
 func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts SubscribeOptions) (<-chan Change, <-chan error, error) {
 	if ok, err := c.readable(); !ok {
 		return nil, nil, err
@@ -273,6 +279,10 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 		for {
 			select {
 			case <-ctx.Done():
+				return
+			case <-c.ctx.Done():
+				// The informers stopped: nothing will come any more.
+				errc <- c.goneError()
 				return
 			case ch := <-s.ch:
 				if !w.send(*ch) {

@@ -44,7 +44,10 @@ type RegistryConfig struct {
 	// for the authorizer fallback (see WithReviewer); nil means a
 	// SubjectAccessReview to the cluster's apiserver. Tests replace it.
 	AccessReview ReviewFunc
-	Logger       *slog.Logger
+	// MaxListObjects bounds the objects one resources() list reads from a
+	// cluster's apiserver (default DefaultMaxListObjects).
+	MaxListObjects int
+	Logger         *slog.Logger
 }
 
 // DefaultKubeconfigs returns the kubeconfig files kubectl would use: the
@@ -147,10 +150,13 @@ func (r *Registry) Reload() error {
 	}
 	r.mu.Lock()
 	r.lastStat, r.current = stat, current
-	var stop []*Cluster
+	stop := map[*Cluster]string{}
 	for name, c := range r.clusters {
 		if w, ok := want[name]; !ok || w.hash != c.hash {
-			stop = append(stop, c)
+			stop[c] = "removed from the configuration"
+			if ok {
+				stop[c] = "replaced (its server or credentials changed): subscribe again to watch the new one"
+			}
 			delete(r.clusters, name)
 			r.log.Info("cluster removed", "cluster", name, "replaced", ok)
 		}
@@ -164,14 +170,14 @@ func (r *Registry) Reload() error {
 			r.log.Error("cluster not engaged", "cluster", name, "err", err)
 			continue
 		}
-		c.review = r.cfg.AccessReview
+		c.review, c.maxList = r.cfg.AccessReview, r.cfg.MaxListObjects
 		r.clusters[name] = c
 		r.log.Info("cluster added", "cluster", name, "server", c.Server)
 	}
 	r.mu.Unlock()
 	// Stopping waits for informers to end; do it outside the lock.
-	for _, c := range stop {
-		c.stop()
+	for c, why := range stop {
+		c.retire(why)
 	}
 	return nil
 }

@@ -41,8 +41,9 @@ func decodeCursor(s *string) (map[string]position, error) {
 }
 
 // subscribe merges the streams of several clusters into one channel, which
-// it closes when ctx ends or when any stream ends because the caller lost
-// their grant. Clusters that cannot be watched when it starts (unreachable,
+// it closes when ctx ends or when any stream ends for a reason (the caller
+// lost their grant, the cluster was removed): that stream's last change is
+// then an Ended one carrying the reason. Clusters that cannot be watched when it starts (unreachable,
 // or not serving the kind) are skipped when the caller did not name them,
 // and are an error when they did or when no cluster is left.
 func subscribe(ctx context.Context, cs []*k8s.Cluster, named bool, kind string, f *k8s.Filter, after map[string]position, liveOnly bool) (<-chan k8s.Change, error) {
@@ -77,6 +78,10 @@ func subscribe(ctx context.Context, cs []*k8s.Cluster, named bool, kind string, 
 			select {
 			case err := <-errc:
 				slog.InfoContext(ctx, "watch ended", "cluster", c.Name, "reason", err)
+				select {
+				case merged <- k8s.Change{Type: k8s.Ended, Cluster: c, Err: err}:
+				case <-ctx.Done():
+				}
 				cancel()
 			default:
 			}
@@ -101,8 +106,13 @@ func resourceEvents(ctx context.Context, merged <-chan k8s.Change, after map[str
 		defer close(out)
 		pos := maps.Clone(after)
 		for ch := range merged {
-			pos[ch.Cluster.Name] = position{Epoch: ch.Epoch, Seq: ch.Seq}
+			if ch.Type != k8s.Ended { // an end has no position: resume from the last change
+				pos[ch.Cluster.Name] = position{Epoch: ch.Epoch, Seq: ch.Seq}
+			}
 			ev := &model.ResourceEvent{Type: model.ResourceEventType(ch.Type), C: ch.Cluster, Cursor: encodeCursor(pos)}
+			if ch.Err != nil {
+				ev.Error = model.FromError(ch.Err)
+			}
 			if ch.Obj != nil {
 				ev.Object = wrap(ch.Cluster, ch.Obj)
 			}

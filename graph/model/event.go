@@ -8,6 +8,8 @@ type ResourceEvent struct {
 	C      *k8s.Cluster
 	Object KubeObject
 	Cursor string
+	// Error says why the stream ended, on ENDED.
+	Error *MutationError
 }
 
 // Cluster is the cluster of the change.

@@ -314,7 +314,7 @@ type MeteringSort struct {
 type Mutation struct {
 }
 
-// Why one part of a mutation failed.
+// Why one part of a mutation failed, or why a watch ended.
 type MutationError struct {
 	// What was wrong, with the apiserver's message where it helps.
 	Message string `json:"message"`
@@ -1293,6 +1293,8 @@ const (
 	ResourceEventTypeResync ResourceEventType = "RESYNC"
 	// The current state (or the replay) is complete; live changes follow.
 	ResourceEventTypeSynced ResourceEventType = "SYNCED"
+	// The stream ends here and `error` says why: the caller lost the right to read the kind (FORBIDDEN), or a cluster was removed from the configuration or replaced by a changed context (UNAVAILABLE). Subscribe again with the last cursor: clusters still served resume where they were, a replaced one starts with RESYNC.
+	ResourceEventTypeEnded ResourceEventType = "ENDED"
 )
 
 var AllResourceEventType = []ResourceEventType{
@@ -1301,11 +1303,12 @@ var AllResourceEventType = []ResourceEventType{
 	ResourceEventTypeDeleted,
 	ResourceEventTypeResync,
 	ResourceEventTypeSynced,
+	ResourceEventTypeEnded,
 }
 
 func (e ResourceEventType) IsValid() bool {
 	switch e {
-	case ResourceEventTypeAdded, ResourceEventTypeModified, ResourceEventTypeDeleted, ResourceEventTypeResync, ResourceEventTypeSynced:
+	case ResourceEventTypeAdded, ResourceEventTypeModified, ResourceEventTypeDeleted, ResourceEventTypeResync, ResourceEventTypeSynced, ResourceEventTypeEnded:
 		return true
 	}
 	return false
