@@ -52,6 +52,7 @@ fuzz() { go test -run='^$' -fuzz="^$1\$" -fuzztime="${FUZZTIME:-$2}" -fuzzminimi
 fuzz FuzzQueryCost 10s ./api
 fuzz FuzzWebsocketGuard 5s ./api
 fuzz FuzzParseSelectors 10s ./k8s
+fuzz FuzzFilter 10s ./k8s
 fuzz FuzzParseID 5s ./k8s
 fuzz FuzzIDRoundTrip 5s ./k8s
 fuzz FuzzCursor 5s ./k8s
