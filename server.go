@@ -54,6 +54,8 @@ type config struct {
 	limits      api.Limits
 	authzFall   string
 	persisted   string
+	// maxListObjects bounds what one resources() list reads per cluster.
+	maxListObjects int
 	// shutdownDelay is how long /readyz answers 503 before the listener
 	// closes; shutdownGrace bounds the wait for in-flight requests.
 	shutdownDelay, shutdownGrace time.Duration
@@ -132,6 +134,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.persisted, "persisted-queries", getenv("CLUSTERGRAPH_PERSISTED_QUERIES"), "JSON file mapping sha256 → query: when set, only those queries are run, by hash (APQ extension) or exact text (env CLUSTERGRAPH_PERSISTED_QUERIES)")
 	fs.IntVar(&cfg.limits.MaxComplexity, "max-complexity", envInt("CLUSTERGRAPH_MAX_COMPLEXITY", 250000), "largest estimated query cost (fields times the page sizes of the lists around them) (env CLUSTERGRAPH_MAX_COMPLEXITY)")
 	fs.IntVar(&cfg.limits.PerUserConcurrency, "max-user-concurrency", envInt("CLUSTERGRAPH_MAX_USER_CONCURRENCY", 32), "requests one user may have in flight (env CLUSTERGRAPH_MAX_USER_CONCURRENCY)")
+	fs.IntVar(&cfg.maxListObjects, "max-list-objects", envInt("CLUSTERGRAPH_MAX_LIST_OBJECTS", k8s.DefaultMaxListObjects), "most objects one resources() list reads from a cluster's apiserver; past it the list is cut with an error (env CLUSTERGRAPH_MAX_LIST_OBJECTS)")
 	fs.IntVar(&cfg.limits.MaxDepth, "max-depth", envInt("CLUSTERGRAPH_MAX_DEPTH", 15), "deepest query nesting accepted (env CLUSTERGRAPH_MAX_DEPTH)")
 	fs.StringVar(&cfg.shell.Namespace, "shell-namespace", getenv("CLUSTERGRAPH_SHELL_NAMESPACE"), "namespace (in every cluster) for cluster-shell pods; empty turns clusterShell off (env CLUSTERGRAPH_SHELL_NAMESPACE)")
 	fs.StringVar(&cfg.shell.Image, "shell-image", env("CLUSTERGRAPH_SHELL_IMAGE", "registry.k8s.io/kubectl:v1.37.2"), "image with kubectl and a shell for cluster shells (env CLUSTERGRAPH_SHELL_IMAGE)")
@@ -215,7 +218,7 @@ func run(cfg config) error {
 // told the address once the listener is open.
 func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net.Addr)) error {
 
-	reg := k8s.NewRegistry(k8s.RegistryConfig{Kubeconfigs: cfg.kubeconfigs, InCluster: cfg.inCluster, Logger: log})
+	reg := k8s.NewRegistry(k8s.RegistryConfig{Kubeconfigs: cfg.kubeconfigs, InCluster: cfg.inCluster, MaxListObjects: cfg.maxListObjects, Logger: log})
 	if err := reg.Start(ctx); err != nil {
 		return err
 	}
