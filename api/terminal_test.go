@@ -273,6 +273,46 @@ func TestTerminalEndAuditedWhenSubscriberLeaves(t *testing.T) {
 	})
 }
 
+// TestTerminalCapPerUser: a user runs at most MaxPerUser sessions at once,
+// across sockets; one more is BAD_USER_INPUT, another user is not held
+// back, and a session that ends frees its place.
+func TestTerminalCapPerUser(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	ns := "term-cap"
+	makeNamespace(t, c, ns)
+	makePod(t, c, ns, "target")
+	execer := func(name string) testUser {
+		return makeUser(t, cs[:1], name, func(c testenv.Cluster, user string) {
+			roleBinding(t, c, ns, name, "ClusterRole", "admin", user)
+		})
+	}
+	u, other := execer("cg-term-cap"), execer("cg-term-cap-other")
+	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true, auth: true, terminal: terminal.Limits{MaxPerUser: 2}})
+	s.as(u.token).waitRunning(t, ns, 1)
+	q := `subscription { terminal(cluster: "` + c.Context + `", namespace: "term-cap", pod: "target", tty: false, command: ["sh", "-c", "read x"]) { type error } }`
+	open := func(token string) *stream {
+		st := subscribeWS(t, s, token, q, nil)
+		if f, ok := st.nextFrame(); !ok || f.Type != "STARTED" {
+			t.Fatalf("first frame %+v", f)
+		}
+		return st
+	}
+	first := open(u.token)
+	open(u.token)
+	if code := subscribeWS(t, s, u.token, q, nil).errorCode(); code != "BAD_USER_INPUT" {
+		t.Errorf("a third session: %s, want BAD_USER_INPUT", code)
+	}
+	open(other.token)
+	first.c.CloseNow()
+	eventually(t, 15*time.Second, "the closed session's place to be free", func() bool {
+		st := subscribeWS(t, s, u.token, q, nil)
+		defer st.c.CloseNow()
+		m, err := wsRead(st.c) // a refusal is an error message: try again
+		return err == nil && m.Type == "next" && strings.Contains(string(m.Payload), "STARTED")
+	})
+}
+
 func deref(s *string) string {
 	if s == nil {
 		return "<nil>"

@@ -39,6 +39,9 @@ type Limits struct {
 	// MaxFrame bounds one output piece; larger writes are split (default
 	// 32 KiB).
 	MaxFrame int
+	// MaxPerUser bounds one user's sessions running at once, on all their
+	// sockets (default 10): each holds an exec stream to an apiserver.
+	MaxPerUser int
 }
 
 // ErrIdle and ErrTooLong say why a session was ended by its limits.
@@ -49,6 +52,9 @@ var (
 	// container.
 	ErrRevoked = fmt.Errorf("%w: ended: you may no longer exec into this container", k8s.ErrForbidden)
 )
+
+// ErrTooManySessions refuses a session past Limits.MaxPerUser.
+var ErrTooManySessions = fmt.Errorf("%w: too many terminal sessions", k8s.ErrBadInput)
 
 // Output is one piece of a session's output, or its end.
 type Output struct {
@@ -116,6 +122,9 @@ func NewRegistry(l Limits) *Registry {
 	if l.Recheck <= 0 {
 		l.Recheck = 10 * time.Second
 	}
+	if l.MaxPerUser <= 0 {
+		l.MaxPerUser = 10
+	}
 	return &Registry{limits: l, sessions: map[string]*Session{}}
 }
 
@@ -168,7 +177,8 @@ func ExecRight(c *k8s.Cluster, o k8s.ExecOptions) Authorize {
 }
 
 // Start runs the command in the container as the context's subject and
-// returns its session, or ErrRevoked's refusal when authorize says no.
+// returns its session, or a refusal: FORBIDDEN when authorize says no,
+// ErrTooManySessions when the caller already runs Limits.MaxPerUser.
 // Output goes to out, which Start's goroutine closes after the final Done
 // output (every output is delivered: the reader must drain out); the
 // session ends when the command exits, when ctx ends (the subscriber left),
@@ -182,6 +192,10 @@ func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions,
 	ctx, stop := context.WithCancelCause(ctx)
 	pr, pw := io.Pipe()
 	s := &Session{ID: hex.EncodeToString(b), owner: owner(ctx), conn: connectionOf(ctx), stdin: pw, sizes: make(chan remotecommand.TerminalSize, 1), stop: stop, active: make(chan struct{}, 1)}
+	if !r.register(s) {
+		stop(nil)
+		return nil, nil, fmt.Errorf("%w: you already run %d, the most one user may; close one first", ErrTooManySessions, r.limits.MaxPerUser)
+	}
 	if o.TTY && cols > 0 && rows > 0 {
 		s.sizes <- remotecommand.TerminalSize{Width: uint16(cols), Height: uint16(rows)}
 	}
@@ -193,9 +207,6 @@ func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions,
 	if o.TTY {
 		o.Resize = sizeQueue{ctx: ctx, sizes: s.sizes}
 	}
-	r.mu.Lock()
-	r.sessions[s.ID] = s
-	r.mu.Unlock()
 	go s.watchdog(ctx, r.limits, authorize)
 	go func() {
 		defer close(out)
@@ -246,6 +257,23 @@ func (s *Session) watchdog(ctx context.Context, l Limits, authorize Authorize) {
 			}
 		}
 	}
+}
+
+// register adds a session unless its owner already runs MaxPerUser.
+func (r *Registry) register(s *Session) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, other := range r.sessions {
+		if other.owner == s.owner {
+			n++
+		}
+	}
+	if n >= r.limits.MaxPerUser {
+		return false
+	}
+	r.sessions[s.ID] = s
+	return true
 }
 
 func owner(ctx context.Context) string {
