@@ -1,8 +1,12 @@
 package api_test
 
 import (
+	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -10,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/clustergraph/clustergraph/auth"
 	"github.com/clustergraph/clustergraph/internal/testenv"
 )
 
@@ -41,9 +46,16 @@ func TestForeignServiceAccount(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The identity cluster's default/cg-twin, bound by user name in byUser.
+	// The identity cluster's default/cg-twin, bound by user name in byUser,
+	// and in bySA to list (not watch) ConfigMaps.
 	u := makeUser(t, cs[:1], twin, nil)
 	roleBinding(t, b, byUser, twin, "ClusterRole", "edit", u.user)
+	lister := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: twin + "-lister", Namespace: bySA},
+		Rules: []rbacv1.PolicyRule{{Verbs: []string{"list"}, APIGroups: []string{""}, Resources: []string{"configmaps"}}}}
+	if _, err := b.Client.RbacV1().Roles(bySA).Create(ctx, lister, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	roleBinding(t, b, bySA, lister.Name, "Role", lister.Name, u.user)
 	// In the identity cluster its own ServiceAccount bindings count.
 	home := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: twin + "-sa", Namespace: "shop"},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
@@ -103,5 +115,56 @@ func TestForeignServiceAccount(t *testing.T) {
 		map[string]any{"b": []string{b.Context}, "ns": byUser}, &cms)
 	if cms.Resources.TotalCount == 0 {
 		t.Errorf("the ConfigMaps of %s, which the User binding grants, are not listed", byUser)
+	}
+
+	// Requests the account sends itself (kubectl in a cluster shell goes
+	// through the same transport) are read as the apiserver reads them: it
+	// takes ?watch=yes (any value but false and 0) for a watch, which the
+	// User binding in bySA does not grant and cg-b's apiserver would allow
+	// through the twin's ServiceAccount binding. The hand-written parser
+	// this replaced read it as a list and let it through.
+	if !can(t, b, testUser{user: u.user, groups: []string{"system:authenticated"}}, "watch", configmaps, bySA, "") {
+		t.Fatal("cg-b's apiserver does not let the twin's name watch; the watch case proves nothing")
+	}
+	subject, err := auth.New(auth.Config{Registry: s.Registry}).Authenticate(ctx, u.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := s.Registry.Cluster(b.Context)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, base, err := cl.ProxyTransport(subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path, query string
+		want        int
+	}{
+		{"/api/v1/namespaces/" + bySA + "/configmaps", "", http.StatusOK},
+		{"/api/v1/namespaces/" + bySA + "/configmaps", "watch=yes", http.StatusForbidden},
+		{"/api/v1/namespaces/" + bySA + "/configmaps", "watch=true", http.StatusForbidden},
+		{"/api/v1/watch/namespaces/" + bySA + "/configmaps", "", http.StatusForbidden},
+		{"/api/v1/namespaces/" + byUser + "/configmaps", "watch=yes", http.StatusOK},
+	} {
+		target := *base
+		target.Path, target.RawQuery = tc.path, tc.query
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		req, _ := http.NewRequestWithContext(rctx, http.MethodGet, target.String(), nil)
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			cancel()
+			t.Fatalf("GET %s: %v", target.String(), err)
+		}
+		var body []byte
+		if resp.StatusCode != http.StatusOK {
+			body, _ = io.ReadAll(resp.Body)
+		}
+		_ = resp.Body.Close()
+		cancel()
+		if resp.StatusCode != tc.want || tc.want == http.StatusForbidden && !strings.Contains(string(body), "identity cluster") {
+			t.Errorf("GET %s?%s as the foreign account: %d %s, want %d", tc.path, tc.query, resp.StatusCode, body, tc.want)
+		}
 	}
 }

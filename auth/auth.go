@@ -257,6 +257,20 @@ func (a *Authenticator) tokenReview(ctx context.Context, token string) (*k8s.Sub
 		}
 		return nil, fmt.Errorf("%w: %s", ErrUnauthenticated, msg)
 	}
-	u := tr.Status.User
-	return &k8s.Subject{User: u.Username, Groups: u.Groups, Identity: c.Name}, nil
+	return subjectOf(tr.Status.User, c.Name), nil
+}
+
+// subjectOf is the subject a TokenReview authenticated, everything it said
+// about the user kept: name, UID, groups and extra attributes (a bound
+// token's credential ID and pod, a scoped token's scopes), which
+// impersonation and SubjectAccessReviews pass on.
+func subjectOf(u authenticationv1.UserInfo, identity string) *k8s.Subject {
+	s := &k8s.Subject{User: u.Username, UID: u.UID, Groups: u.Groups, Identity: identity}
+	if len(u.Extra) > 0 {
+		s.Extra = make(map[string][]string, len(u.Extra))
+		for k, v := range u.Extra {
+			s.Extra[k] = []string(v)
+		}
+	}
+	return s
 }

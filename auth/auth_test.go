@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+
 	"github.com/clustergraph/clustergraph/k8s"
 )
 
@@ -184,5 +186,19 @@ func TestConcurrentReviewsCollapse(t *testing.T) {
 	wg.Wait()
 	if n := calls.Load(); n != 1 {
 		t.Errorf("%d reviews for one token asked 20 times at once, want 1", n)
+	}
+}
+
+// TestSubjectKeepsUIDAndExtra: everything a TokenReview says about the
+// user reaches the subject, which impersonation and reviews pass on.
+func TestSubjectKeepsUIDAndExtra(t *testing.T) {
+	s := subjectOf(authenticationv1.UserInfo{Username: "system:serviceaccount:ci:deployer", UID: "0b5e", Groups: []string{"system:authenticated"},
+		Extra: map[string]authenticationv1.ExtraValue{"authentication.kubernetes.io/credential-id": {"JTI=1"}, "authentication.kubernetes.io/pod-name": {"web"}}}, "a")
+	if s.User != "system:serviceaccount:ci:deployer" || s.UID != "0b5e" || s.Identity != "a" || len(s.Groups) != 1 ||
+		len(s.Extra) != 2 || s.Extra["authentication.kubernetes.io/credential-id"][0] != "JTI=1" || s.Extra["authentication.kubernetes.io/pod-name"][0] != "web" {
+		t.Errorf("subject %+v", s)
+	}
+	if s := subjectOf(authenticationv1.UserInfo{Username: "alice"}, "a"); s.Extra != nil || s.UID != "" {
+		t.Errorf("a user without extras: %+v", s)
 	}
 }

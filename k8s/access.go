@@ -19,6 +19,16 @@ import (
 type Subject struct {
 	User   string
 	Groups []string
+	// UID and Extra are the rest of what the identity cluster's
+	// TokenReview said about the caller: the UID of the user (a service
+	// account's object UID) and the extra attributes, such as the
+	// credential ID and the pod a service-account token is bound to, or a
+	// token's scopes. Both are passed on wherever the caller is
+	// impersonated or reviewed, to every cluster: an extra attribute can
+	// narrow what an authorizer or admission allows (scopes), so dropping
+	// one could widen the token, never narrow it.
+	UID   string
+	Extra map[string][]string
 	// Identity names the cluster whose TokenReview authenticated the
 	// subject. A service account of that cluster is a service account only
 	// there (see ForeignServiceAccount).
@@ -91,19 +101,46 @@ func SubjectFrom(ctx context.Context) *Subject {
 	return s
 }
 
-// key identifies the subject in caches. Every part is length-prefixed, so
-// no user name or group (which may hold any byte) can make two different
-// subjects share a key.
+// key identifies the subject in the caches of RBAC answers. Every part is
+// length-prefixed, so no user name or group (which may hold any byte) can
+// make two different subjects share a key. RBAC matches users and groups
+// only, so UID and Extra are not part of it (see reviewKey).
 func (s *Subject) key() string {
 	g := slices.Clone(s.Groups)
 	sort.Strings(g)
 	var b strings.Builder
 	for _, part := range append([]string{s.Identity, s.User}, g...) {
-		b.WriteString(strconv.Itoa(len(part)))
-		b.WriteByte(':')
-		b.WriteString(part)
+		writePart(&b, part)
 	}
 	return b.String()
+}
+
+// reviewKey identifies the subject in the cache of the authorizer's
+// answers: its key, its UID and every extra attribute, since an authorizer
+// other than RBAC may decide by any of them.
+func (s *Subject) reviewKey() string {
+	var b strings.Builder
+	writePart(&b, s.key())
+	writePart(&b, s.UID)
+	keys := make([]string, 0, len(s.Extra))
+	for k := range s.Extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		writePart(&b, k)
+		writePart(&b, strconv.Itoa(len(s.Extra[k])))
+		for _, v := range s.Extra[k] {
+			writePart(&b, v)
+		}
+	}
+	return b.String()
+}
+
+func writePart(b *strings.Builder, part string) {
+	b.WriteString(strconv.Itoa(len(part)))
+	b.WriteByte(':')
+	b.WriteString(part)
 }
 
 // Access is what one subject may do in one cluster, computed from the

@@ -124,37 +124,6 @@ func TestSubjectKeysDistinct(t *testing.T) {
 	}
 }
 
-// TestRequestAttributes: requests are authorized as the apiserver would
-// name them.
-func TestRequestAttributes(t *testing.T) {
-	for _, tc := range []struct {
-		method, path, watch string
-		want                Question
-		ok                  bool
-	}{
-		{"GET", "/api/v1/pods", "", Question{Verb: "list", Resource: "pods"}, true},
-		{"GET", "/api/v1/namespaces/shop/pods", "true", Question{Verb: "watch", Resource: "pods", Namespace: "shop"}, true},
-		{"GET", "/api/v1/namespaces/shop/pods/web/log", "", Question{Verb: "get", Resource: "pods/log", Namespace: "shop", Name: "web"}, true},
-		{"GET", "/api/v1/namespaces/shop/pods/web/exec", "", Question{Verb: "create", Resource: "pods/exec", Namespace: "shop", Name: "web"}, true},
-		{"POST", "/api/v1/namespaces/shop/pods/web/eviction", "", Question{Verb: "create", Resource: "pods/eviction", Namespace: "shop", Name: "web"}, true},
-		{"PATCH", "/apis/apps/v1/namespaces/shop/deployments/web", "", Question{Verb: "patch", Group: "apps", Resource: "deployments", Namespace: "shop", Name: "web"}, true},
-		{"PUT", "/apis/apps/v1/namespaces/shop/deployments/web/scale", "", Question{Verb: "update", Group: "apps", Resource: "deployments/scale", Namespace: "shop", Name: "web"}, true},
-		{"DELETE", "/api/v1/namespaces/shop/configmaps", "", Question{Verb: "deletecollection", Resource: "configmaps", Namespace: "shop"}, true},
-		{"DELETE", "/api/v1/namespaces/shop", "", Question{Verb: "delete", Resource: "namespaces", Namespace: "shop", Name: "shop"}, true},
-		{"PUT", "/api/v1/namespaces/shop/finalize", "", Question{Verb: "update", Resource: "namespaces/finalize", Namespace: "shop", Name: "shop"}, true},
-		{"PATCH", "/api/v1/nodes/n1", "", Question{Verb: "patch", Resource: "nodes", Name: "n1"}, true},
-		{"POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", "", Question{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"}, true},
-		{"GET", "/apis", "", Question{}, false},
-		{"GET", "/version", "", Question{}, false},
-		{"GET", "/apis/apps/v1", "", Question{}, false},
-	} {
-		got, ok := requestAttributes(tc.method, tc.path, tc.watch)
-		if ok != tc.ok || ok && got != tc.want {
-			t.Errorf("%s %s: %+v %v, want %+v %v", tc.method, tc.path, got, ok, tc.want, tc.ok)
-		}
-	}
-}
-
 // TestForeignServiceAccountPolicy: outside its identity cluster a service
 // account matches User and Group subjects, never ServiceAccount subjects or
 // its service-account groups; in the identity cluster it matches all.

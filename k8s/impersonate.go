@@ -7,16 +7,29 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
+	"net/url"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
+	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/client-go/rest"
 )
 
 // configFor is the cluster's REST config acting as the context's subject:
-// every request impersonates the caller (user, groups), so the apiserver
-// enforces its authorization and its audit log names the real person.
+// every request impersonates the caller (user, UID, groups and extra
+// attributes, as the identity cluster's TokenReview gave them), so the
+// apiserver enforces its authorization and admission on the caller as they
+// are, scopes and all, and its audit log names the real person and
+// credential. (The UID and the extra attributes go to every cluster, also
+// for a service account of the identity cluster elsewhere: they can only
+// narrow what it may do there, its access set bounds it whatever they say,
+// and the other cluster's audit log then tells it from a same-named local
+// account by its UID and credential ID.) Impersonating them needs
+// impersonate on uids and on userextras/KEY for every extra key
+// (authentication.k8s.io; RBAC has no userextras/* wildcard, so resources
+// ["*"] of that group) besides users and groups.
 // Only the unrestricted demo subject uses clustergraph's own identity.
 //
 // A foreign service account (see ForeignServiceAccount) cannot simply be
@@ -38,7 +51,7 @@ func (c *Cluster) configFor(ctx context.Context) (*rest.Config, error) {
 	if s.ForeignSystemIdentity(c.Name) {
 		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "%s is a system identity of cluster %s and acts only there", s.User, s.Identity)}
 	}
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: s.User, Groups: s.GroupsIn(c.Name)}
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: s.User, UID: s.UID, Groups: s.GroupsIn(c.Name), Extra: s.Extra}
 	if s.ForeignServiceAccount(c.Name) {
 		a := c.AccessFor(s)
 		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
@@ -57,18 +70,26 @@ type foreignGuard struct {
 }
 
 func (g *foreignGuard) RoundTrip(r *http.Request) (*http.Response, error) {
-	attrs, ok := requestAttributes(r.Method, r.URL.Path, r.URL.Query().Get("watch"))
-	if ok && g.access.Allows(attrs.Verb, schema.GroupResource{Group: attrs.Group, Resource: attrs.Resource}, attrs.Namespace, attrs.Name) {
+	qs, ok := requestQuestions(r)
+	refused := -1
+	for i, q := range qs {
+		if !g.access.Allows(q.Verb, schema.GroupResource{Group: q.Group, Resource: q.Resource}, q.Namespace, q.Name) {
+			refused = i
+			break
+		}
+	}
+	if ok && refused < 0 {
 		return g.next.RoundTrip(r)
 	}
 	what := r.URL.Path
 	if ok {
-		what = fmt.Sprintf("%s %s", attrs.Verb, schema.GroupResource{Group: attrs.Group, Resource: attrs.Resource})
-		if attrs.Namespace != "" {
-			what += " in namespace " + attrs.Namespace
+		q := qs[refused]
+		what = fmt.Sprintf("%s %s", q.Verb, schema.GroupResource{Group: q.Group, Resource: q.Resource})
+		if q.Namespace != "" {
+			what += " in namespace " + q.Namespace
 		}
-		if attrs.Name != "" {
-			what += " named " + attrs.Name
+		if q.Name != "" {
+			what += " named " + q.Name
 		}
 	}
 	msg := fmt.Sprintf("%s is a service account of the identity cluster %s: in cluster %s it holds only what User and Group bindings grant, never the ServiceAccount bindings of the same name, and those do not allow %s", g.user, g.identity, g.cluster, what)
@@ -86,69 +107,55 @@ func (g *foreignGuard) RoundTrip(r *http.Request) (*http.Response, error) {
 	}, nil
 }
 
-// requestAttributes tells what the apiserver authorizes a resource request
-// as: its verb, group, resource ("resource/subresource"), namespace and
-// name. ok is false for anything else (discovery, non-resource URLs),
-// which a foreign service account is never let through to.
-func requestAttributes(method, path, watch string) (q Question, ok bool) {
-	parts := strings.Split(strings.Trim(path, "/"), "/")
-	switch {
-	case len(parts) >= 3 && parts[0] == "api":
-		parts = parts[2:]
-	case len(parts) >= 4 && parts[0] == "apis":
-		q.Group = parts[1]
-		parts = parts[3:]
-	default:
-		return q, false
+// requestInfos is the apiserver's own request parser, set up as the
+// apiserver sets it up (/api without a group, /apis with one).
+var requestInfos = &apirequest.RequestInfoFactory{
+	APIPrefixes:          sets.NewString("api", "apis"),
+	GrouplessAPIPrefixes: sets.NewString("api"),
+}
+
+// requestQuestions tells what the apiserver authorizes a resource request
+// as, read by the apiserver's own parser (RequestInfoFactory): its verb,
+// group, resource ("resource/subresource"), namespace and name, so legacy
+// /watch/ paths, every spelling of ?watch the apiserver takes for true,
+// deletecollection, subresources, proxy and a list narrowed to one name
+// by fieldSelector=metadata.name= are read as the apiserver reads them. A
+// websocket upgrade to exec, attach or portforward (a GET) is asked twice,
+// as the apiserver asks it: get by the request, and create by the
+// subresource (the AuthorizePodWebsocketUpgradeCreatePermission check).
+// ok is false for anything else (discovery, non-resource URLs, a method
+// the apiserver has no verb for), which a foreign service account is
+// never let through to.
+func requestQuestions(r *http.Request) (qs []Question, ok bool) {
+	// Only the parameters that name the verb and the object are handed
+	// on: the parser logs the query of a request it cannot decode, and
+	// nothing of a request may reach the log.
+	query := url.Values{}
+	all := r.URL.Query()
+	if v, found := all["watch"]; found {
+		query["watch"] = v[:1]
 	}
-	if parts[0] == "namespaces" && len(parts) >= 2 {
-		q.Namespace = parts[1]
-		// /namespaces/NAME and its status and finalize subresources are
-		// the Namespace object itself, asked about in its own namespace.
-		if len(parts) > 2 && parts[2] != "status" && parts[2] != "finalize" {
-			parts = parts[2:]
+	if v := all["fieldSelector"]; len(v) > 0 {
+		if _, err := fields.ParseSelector(v[0]); err == nil {
+			query["fieldSelector"] = v[:1]
 		}
 	}
-	var resource, sub string
-	switch len(parts) {
-	case 1:
-		resource = parts[0]
-	case 2:
-		resource, q.Name = parts[0], parts[1]
-	case 3:
-		resource, q.Name, sub = parts[0], parts[1], parts[2]
-	default:
-		return q, false
+	u := &url.URL{Path: r.URL.Path, RawQuery: query.Encode()}
+	info, err := requestInfos.NewRequestInfo(&http.Request{Method: r.Method, URL: u})
+	if err != nil || !info.IsResourceRequest || info.Verb == "" || info.Resource == "" {
+		return nil, false
 	}
-	q.Resource = resource
-	if sub != "" {
-		q.Resource += "/" + sub
+	q := Question{Verb: info.Verb, Group: info.APIGroup, Resource: info.Resource, Namespace: info.Namespace, Name: info.Name}
+	if info.Subresource != "" {
+		q.Resource += "/" + info.Subresource
 	}
-	switch method {
-	case http.MethodGet, http.MethodHead:
-		switch {
-		case sub == "exec" || sub == "attach" || sub == "portforward":
-			q.Verb = "create" // a websocket upgrade; the apiserver asks create too
-		case watch == "true" || watch == "1":
-			q.Verb = "watch"
-		case q.Name == "":
-			q.Verb = "list"
-		default:
-			q.Verb = "get"
+	qs = []Question{q}
+	if info.Verb == "get" {
+		switch info.Subresource {
+		case "exec", "attach", "portforward":
+			q.Verb = "create"
+			qs = append(qs, q)
 		}
-	case http.MethodPost:
-		q.Verb = "create"
-	case http.MethodPut:
-		q.Verb = "update"
-	case http.MethodPatch:
-		q.Verb = "patch"
-	case http.MethodDelete:
-		q.Verb = "delete"
-		if q.Name == "" {
-			q.Verb = "deletecollection"
-		}
-	default:
-		return q, false
 	}
-	return q, true
+	return qs, true
 }

@@ -2,6 +2,7 @@ package k8s
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -248,7 +249,7 @@ func (c *Cluster) Review(ctx context.Context, qs []Question) []bool {
 	if s.ForeignServiceAccount(c.Name) {
 		return out
 	}
-	subject := s.key()
+	subject := s.reviewKey()
 	now := time.Now()
 	rc := &c.reviews
 	var ask []int
@@ -302,18 +303,32 @@ func (c *Cluster) Review(ctx context.Context, qs []Question) []bool {
 // clustergraph's credentials (which need create on
 // subjectaccessreviews.authorization.k8s.io).
 func SubjectAccessReview(ctx context.Context, c *Cluster, s *Subject, q Question) (bool, error) {
-	resource, sub, _ := strings.Cut(q.Resource, "/")
-	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-		User: s.User, Groups: s.GroupsIn(c.Name),
-		ResourceAttributes: &authorizationv1.ResourceAttributes{
-			Verb: q.Verb, Group: q.Group, Resource: resource, Subresource: sub, Namespace: q.Namespace, Name: q.Name,
-		},
-	}}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	got, err := c.Typed.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+	got, err := c.Typed.AuthorizationV1().SubjectAccessReviews().Create(ctx, accessReview(s, c.Name, q), metav1.CreateOptions{})
 	if err != nil {
 		return false, err
 	}
 	return got.Status.Allowed && !got.Status.Denied, nil
+}
+
+// accessReview is the SubjectAccessReview of q about s in the cluster: the
+// subject as impersonation presents it there (see configFor), UID and
+// extra attributes included, so an authorizer that decides by them (a
+// token's scopes) answers for the caller as they are.
+func accessReview(s *Subject, cluster string, q Question) *authorizationv1.SubjectAccessReview {
+	resource, sub, _ := strings.Cut(q.Resource, "/")
+	var extra map[string]authorizationv1.ExtraValue
+	if len(s.Extra) > 0 {
+		extra = make(map[string]authorizationv1.ExtraValue, len(s.Extra))
+		for k, v := range s.Extra {
+			extra[k] = slices.Clone(v)
+		}
+	}
+	return &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: s.User, UID: s.UID, Groups: s.GroupsIn(cluster), Extra: extra,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Verb: q.Verb, Group: q.Group, Resource: resource, Subresource: sub, Namespace: q.Namespace, Name: q.Name,
+		},
+	}}
 }
