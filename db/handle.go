@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Handle is a Store that connects in the background: the server starts
@@ -19,7 +21,8 @@ type Handle struct {
 	ready   chan struct{}
 }
 
-// Connect opens dsn now or, failing that, retries every retry (default 5s)
+// Connect opens dsn now or, failing that, retries every retry (default 5s,
+// each wait drawn up to half again as long)
 // until it succeeds or ctx ends, logging each failure. A bad DSN (ErrBadInput)
 // is returned at once: retrying cannot fix it.
 func Connect(ctx context.Context, dsn string, o Options, retry time.Duration) (*Handle, error) {
@@ -45,7 +48,9 @@ func Connect(ctx context.Context, dsn string, o Options, retry time.Duration) (*
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(retry):
+			// Up to half again as long, so replicas that lost the
+			// database together do not all come back at the same instant.
+			case <-time.After(wait.Jitter(retry, 0.5)):
 			}
 			s, err := Open(ctx, dsn, o)
 			if err == nil {

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -184,26 +186,34 @@ func (c *Cluster) stop() {
 	<-c.done
 }
 
+// reconnectBackoff is the schedule of connection attempts to a cluster
+// that does not answer: from 1 s, doubling, up to 20 s, each wait drawn
+// up to half again as long, so after an outage the replicas (and the
+// clusters of one replica) do not all retry at the same instants.
+func reconnectBackoff() wait.Backoff {
+	return wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.5, Cap: 20 * time.Second, Steps: math.MaxInt32}
+}
+
 // run connects, fills the caches and then probes the apiserver until the
 // cluster is stopped. It never blocks start-up or other clusters: each
 // cluster has its own goroutine.
 func (c *Cluster) run(t clusterTimeouts) {
 	defer close(c.done)
-	backoff := time.Second
+	backoff := reconnectBackoff()
 	for {
 		version, err := c.probe(t.probe)
 		if err == nil {
 			c.setStatus(func(s *Status) { s.ServerVersion = version })
 			break
 		}
-		c.log.Warn("cluster unreachable, will retry", "err", err, "retryIn", backoff)
+		retryIn := backoff.Step()
+		c.log.Warn("cluster unreachable, will retry", "err", err, "retryIn", retryIn.Round(time.Millisecond))
 		c.setStatus(func(s *Status) { s.State, s.LastError = StateUnreachable, err.Error() })
 		select {
 		case <-c.ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(retryIn):
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 	c.setStatus(func(s *Status) { s.State = StateSyncing })
 
