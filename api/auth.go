@@ -100,17 +100,25 @@ func isUpgrade(r *http.Request) bool {
 // every recheck, and the socket is closed (every subscription and terminal
 // on it ending) once the identity cluster refuses it, expired or revoked.
 // The acknowledgement carries no payload: nothing the client sent (its
-// token above all) is ever sent back.
+// token above all) is ever sent back. An authenticated socket counts
+// against its user's socket cap; one over it is refused.
 func wsInit(authn *auth.Authenticator, recheck time.Duration) transport.WebsocketInitFunc {
 	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		ctx = terminal.WithConnection(ctx)
 		if authn == nil {
-			return ctx, nil, nil
+			ctx, err := authenticated(ctx, devSubject.User)
+			return ctx, nil, err
 		}
 		s, err := bearer(ctx, authn, p.Authorization())
 		if err != nil {
 			return ctx, nil, err
 		}
+		if ctx, err = authenticated(ctx, s.User); err != nil {
+			return ctx, nil, err
+		}
+		// Once refused, the socket closes even while a client that stopped
+		// reading holds its writes back: every write has a deadline (see
+		// wsImplementation).
 		ctx, cancel := context.WithCancel(k8s.WithSubject(ctx, s))
 		go func() {
 			defer cancel()

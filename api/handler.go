@@ -189,7 +189,12 @@ func graphQL(cfg Config) http.Handler {
 	// an Origin of "null" is refused.
 	srv.AddTransport(transport.Websocket{
 		Implementation: guardedWebsockets{
-			inner:    transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{OriginPatterns: cfg.AllowedOrigins}},
+			inner: wsImplementation{
+				accept:       coderws.AcceptOptions{OriginPatterns: cfg.AllowedOrigins},
+				writeTimeout: cfg.Limits.SocketWriteTimeout,
+				pingInterval: cfg.Limits.SocketPingInterval,
+				pongTimeout:  cfg.Limits.SocketPongTimeout,
+			},
 			max:      cfg.Limits.MaxSubscriptions,
 			draining: cfg.Draining,
 			open:     cfg.OpenSockets,
@@ -228,7 +233,9 @@ func graphQL(cfg Config) http.Handler {
 		}
 		return next(ctx)
 	})
-	return srv
+	// Websockets are counted from their upgrade on, per client address
+	// until authenticated, then per user (see socketCaps).
+	return newSocketCaps(cfg.Limits).admit(srv)
 }
 
 // limitBody rejects bodies over max with a GraphQL-shaped 413.

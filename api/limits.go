@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -12,8 +13,9 @@ import (
 	"github.com/clustergraph/clustergraph/k8s"
 )
 
-// Limits bound what one request may ask for. They are checked on the parsed
-// and validated operation, before any resolver runs.
+// Limits bound what one request, one websocket and one user may ask for.
+// Query limits are checked on the parsed and validated operation, before
+// any resolver runs.
 type Limits struct {
 	// MaxDepth bounds the nesting of fields (default 15).
 	MaxDepth int
@@ -31,8 +33,36 @@ type Limits struct {
 	// (default 32).
 	PerUserConcurrency int
 	// MaxSubscriptions bounds the subscriptions one websocket runs at once
-	// (default 100).
+	// (default 100); a further one is refused with an error message
+	// (BAD_USER_INPUT), the socket and its other subscriptions live on.
 	MaxSubscriptions int
+	// MaxSubscriptionsPerUser bounds the subscriptions one user runs at
+	// once across all their websockets (default 200); a further one is
+	// refused as one over MaxSubscriptions is.
+	MaxSubscriptionsPerUser int
+	// MaxSocketsPerUser bounds the websockets one user holds open (default
+	// 16): a further socket is refused at connection_init and closed with
+	// 4429, its close reason (and, on the legacy graphql-ws protocol, a
+	// connection_error message) naming the limit.
+	MaxSocketsPerUser int
+	// MaxPendingSockets bounds the websockets that have not yet been
+	// authenticated by their connection_init, server-wide (default 256);
+	// MaxPendingSocketsPerIP bounds them per client address (default 16).
+	// An upgrade over either is refused with 429 (UNAVAILABLE) and
+	// Retry-After; a socket that sends no connection_init is closed after
+	// 10 s.
+	MaxPendingSockets, MaxPendingSocketsPerIP int
+	// SocketWriteTimeout bounds one write to a websocket (default 10 s): a
+	// client that stops reading is disconnected once the server's writes
+	// back up that long, and every subscription and terminal on the socket
+	// ends.
+	SocketWriteTimeout time.Duration
+	// SocketPingInterval is how often a websocket is pinged (default 25 s;
+	// a protocol-level ping, which browsers answer by themselves), and
+	// SocketPongTimeout how long the pong may take (default 20 s) before
+	// the socket is closed as dead. The pings also keep idle sockets from
+	// being cut by proxies' idle timeouts (commonly 60 s).
+	SocketPingInterval, SocketPongTimeout time.Duration
 }
 
 func (l *Limits) defaults() {
@@ -50,6 +80,27 @@ func (l *Limits) defaults() {
 	}
 	if l.MaxSubscriptions <= 0 {
 		l.MaxSubscriptions = 100
+	}
+	if l.MaxSubscriptionsPerUser <= 0 {
+		l.MaxSubscriptionsPerUser = 200
+	}
+	if l.MaxSocketsPerUser <= 0 {
+		l.MaxSocketsPerUser = 16
+	}
+	if l.MaxPendingSockets <= 0 {
+		l.MaxPendingSockets = 256
+	}
+	if l.MaxPendingSocketsPerIP <= 0 {
+		l.MaxPendingSocketsPerIP = 16
+	}
+	if l.SocketWriteTimeout <= 0 {
+		l.SocketWriteTimeout = 10 * time.Second
+	}
+	if l.SocketPingInterval <= 0 {
+		l.SocketPingInterval = 25 * time.Second
+	}
+	if l.SocketPongTimeout <= 0 {
+		l.SocketPongTimeout = 20 * time.Second
 	}
 }
 
@@ -103,7 +154,7 @@ func perUser(limit int, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A websocket is authenticated after the upgrade and lives long;
 		// counting it here would put every socket under one empty user.
-		// Sockets are bounded by their subscription cap instead.
+		// Sockets are bounded by socketCaps instead.
 		if isUpgrade(r) {
 			next.ServeHTTP(w, r)
 			return

@@ -16,8 +16,9 @@ import (
 // GraphQL websocket protocols ask of a server and gqlgen leaves out: a
 // subscription id already in use closes the socket (4409, as
 // graphql-transport-ws says), and a connection holds at most max
-// subscriptions (a further one is refused with an error message, the
-// others keep running).
+// subscriptions, and its user at most the per-user cap across all their
+// sockets (a further one is refused with an error message, the others keep
+// running).
 type guardedWebsockets struct {
 	inner transport.WebsocketImplementation
 	max   int
@@ -31,21 +32,28 @@ type guardedWebsockets struct {
 }
 
 func (g guardedWebsockets) Accept(w http.ResponseWriter, r *http.Request, o transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	c, err := g.inner.Accept(w, r, o)
-	if err != nil {
-		return nil, err
-	}
-	gc := &guardedConn{WebsocketConn: c, max: g.max, active: map[string]bool{}, draining: g.draining}
+	// Counted open before the client can learn it is: a shutdown (or a
+	// test) waiting for open sockets then sees it.
+	done := func() {}
 	if g.open != nil {
 		g.open.Add(1)
-		gc.done = sync.OnceFunc(g.open.Done)
+		done = sync.OnceFunc(g.open.Done)
 	}
+	c, err := g.inner.Accept(w, r, o)
+	if err != nil {
+		done()
+		return nil, err
+	}
+	gc := &guardedConn{WebsocketConn: c, max: g.max, socket: socketFrom(r.Context()), active: map[string]bool{}, draining: g.draining, done: done}
+	gc.socket.accepted(gc)
 	return gc, nil
 }
 
 type guardedConn struct {
 	transport.WebsocketConn
-	max      int
+	max int
+	// socket holds the socket's share of its user's counts.
+	socket   *socket
 	draining <-chan struct{}
 	done     func()
 
@@ -84,20 +92,21 @@ func (c *guardedConn) NextReader() (int, io.Reader, error) {
 		case "subscribe", "start":
 			c.mu.Lock()
 			dup, full := c.active[m.ID], len(c.active) >= c.max
-			if !dup && !full {
+			userFull := !dup && !full && !c.socket.subscribe(m.ID)
+			if !dup && !full && !userFull {
 				c.active[m.ID] = true
 			}
 			c.mu.Unlock()
-			if dup {
+			switch {
+			case dup:
 				_ = c.WebsocketConn.WriteClose(4409, fmt.Sprintf("Subscriber for %s already exists", m.ID))
 				_ = c.WebsocketConn.Close()
 				return t, nil, transport.ErrWebsocketClosed
-			}
-			if full {
-				_ = c.WebsocketConn.WriteJSON(map[string]any{"id": m.ID, "type": "error", "payload": []any{map[string]any{
-					"message":    fmt.Sprintf("this connection already runs %d subscriptions, the most allowed", c.max),
-					"extensions": map[string]any{"code": CodeBadUserInput},
-				}}})
+			case full:
+				c.refuse(m.ID, fmt.Sprintf("this connection already runs %d subscriptions, the most allowed", c.max))
+				continue
+			case userFull:
+				c.refuse(m.ID, fmt.Sprintf("you already run %d subscriptions across your connections, the most allowed", c.socket.caps.subscriptionsPerUser))
 				continue
 			}
 		case "complete", "stop":
@@ -124,10 +133,19 @@ func (c *guardedConn) WriteJSON(v any) error {
 	return c.WebsocketConn.WriteJSON(json.RawMessage(b))
 }
 
+// refuse answers a subscription the caps do not let run with an error
+// message; the socket lives on.
+func (c *guardedConn) refuse(id, msg string) {
+	_ = c.WebsocketConn.WriteJSON(map[string]any{"id": id, "type": "error", "payload": []any{map[string]any{
+		"message": msg, "extensions": map[string]any{"code": CodeBadUserInput},
+	}}})
+}
+
 func (c *guardedConn) forget(id string) {
 	c.mu.Lock()
 	delete(c.active, id)
 	c.mu.Unlock()
+	c.socket.unsubscribe(id)
 }
 
 // The optional interfaces of the wrapped connection stay available.
@@ -167,9 +185,12 @@ const (
 	websocketInvalidMessage = 4400
 )
 
-// Close closes the socket and counts it closed.
+// Close closes the socket, counts it closed, and gives its subscriptions
+// back to its user's cap: gqlgen cancels every operation of a closing
+// socket.
 func (c *guardedConn) Close() error {
 	err := c.WebsocketConn.Close()
+	c.socket.unsubscribeAll()
 	if c.done != nil {
 		c.done()
 	}
