@@ -112,46 +112,10 @@ func TestImpersonationCarriesIdentity(t *testing.T) {
 // apiserver enforces it.
 func echoPolicy(t *testing.T, c testenv.Cluster, ns string) {
 	t.Helper()
-	name := "cg-echo-" + ns
-	fail := admissionregistrationv1.Fail
-	p := &admissionregistrationv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy: &fail,
-			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
-				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}},
-				},
-			}}},
-			Validations: []admissionregistrationv1.Validation{{
-				Expression: `object.metadata.name != 'probe'`,
-				MessageExpression: `'echo<uid=' + (has(request.userInfo.uid) ? request.userInfo.uid : '') + ' extra=' +
-					(has(request.userInfo.extra) ? request.userInfo.extra.map(k, k + '=' + request.userInfo.extra[k].join(',')).join(' ') : '') + '>'`,
-			}},
-		},
-	}
-	if _, err := c.Client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Create(ctx, p, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = c.Client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Delete(ctx, name, metav1.DeleteOptions{})
-	})
-	b := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        name,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
-			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-				MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns},
-			}},
-		},
-	}
-	if _, err := c.Client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Create(ctx, b, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = c.Client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, name, metav1.DeleteOptions{})
+	denyingPolicy(t, c, "cg-echo-"+ns, ns, "configmaps", admissionregistrationv1.Validation{
+		Expression: `object.metadata.name != 'probe'`,
+		MessageExpression: `'echo<uid=' + (has(request.userInfo.uid) ? request.userInfo.uid : '') + ' extra=' +
+			(has(request.userInfo.extra) ? request.userInfo.extra.map(k, k + '=' + request.userInfo.extra[k].join(',')).join(' ') : '') + '>'`,
 	})
 	probe := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns}}
 	eventually(t, time.Minute, "the echo policy enforced in "+c.Context, func() bool {

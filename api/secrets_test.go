@@ -65,7 +65,28 @@ stringData:
 // apiserver enforces it.
 func quotingPolicy(t *testing.T, c testenv.Cluster, ns string) {
 	t.Helper()
-	name := "cg-quote-" + ns
+	denyingPolicy(t, c, "cg-quote-"+ns, ns, "secrets", admissionregistrationv1.Validation{
+		Expression:        `!has(object.metadata.labels) || !('refuse-me' in object.metadata.labels)`,
+		MessageExpression: `'the password ' + string(object.data['password']) + ' is refused'`,
+	})
+	// The policy is loaded asynchronously; the apiserver's own refusal
+	// quotes the value (which is what makes this a test of redaction).
+	probe := secretManifest("probe", ns, "refuse-me", "probe")
+	eventually(t, time.Minute, "the quoting policy enforced", func() bool {
+		cmd := testenv.KubectlCommand(t, c, "apply", "--dry-run=server", "-f", "-")
+		cmd.Stdin = strings.NewReader(probe)
+		out, _ := cmd.CombinedOutput()
+		return bytes.Contains(out, []byte(b64(leakMarker+"probe-data")))
+	})
+}
+
+// denyingPolicy installs a ValidatingAdmissionPolicy (and its binding, both
+// named name) that applies validation to creates and updates of core
+// resource in namespace ns, denying what fails it; both are deleted when
+// the test ends. The apiserver loads policies asynchronously: callers
+// wait until it enforces it.
+func denyingPolicy(t *testing.T, c testenv.Cluster, name, ns, resource string, validation admissionregistrationv1.Validation) {
+	t.Helper()
 	fail := admissionregistrationv1.Fail
 	p := &admissionregistrationv1.ValidatingAdmissionPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -74,13 +95,10 @@ func quotingPolicy(t *testing.T, c testenv.Cluster, ns string) {
 			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
 				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
 					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"secrets"}},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{resource}},
 				},
 			}}},
-			Validations: []admissionregistrationv1.Validation{{
-				Expression:        `!has(object.metadata.labels) || !('refuse-me' in object.metadata.labels)`,
-				MessageExpression: `'the password ' + string(object.data['password']) + ' is refused'`,
-			}},
+			Validations: []admissionregistrationv1.Validation{validation},
 		},
 	}
 	if _, err := c.Client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Create(ctx, p, metav1.CreateOptions{}); err != nil {
@@ -104,15 +122,6 @@ func quotingPolicy(t *testing.T, c testenv.Cluster, ns string) {
 	}
 	t.Cleanup(func() {
 		_ = c.Client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(ctx, name, metav1.DeleteOptions{})
-	})
-	// The policy is loaded asynchronously; the apiserver's own refusal
-	// quotes the value (which is what makes this a test of redaction).
-	probe := secretManifest("probe", ns, "refuse-me", "probe")
-	eventually(t, time.Minute, "the quoting policy enforced", func() bool {
-		cmd := testenv.KubectlCommand(t, c, "apply", "--dry-run=server", "-f", "-")
-		cmd.Stdin = strings.NewReader(probe)
-		out, _ := cmd.CombinedOutput()
-		return bytes.Contains(out, []byte(b64(leakMarker+"probe-data")))
 	})
 }
 
