@@ -10,7 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 )
 
@@ -105,6 +107,12 @@ func (c *Cluster) GetResource(ctx context.Context, id ObjectID) (any, error) {
 // apiError translates an apiserver error into the package's sentinels,
 // keeping the apiserver's message.
 func (c *Cluster) apiError(err error, what string) error {
+	// Already one of ours (a request refused or abandoned because the
+	// apiserver is not answering, see answering).
+	var ce *ClusterError
+	if errors.As(err, &ce) {
+		return ce
+	}
 	var kind error
 	switch {
 	case apierrors.IsNotFound(err):
@@ -137,6 +145,14 @@ func (c *Cluster) mapper() meta.RESTMapper {
 	if m, ok := mappers.Load(c); ok {
 		return m.(meta.RESTMapper)
 	}
-	m, _ := mappers.LoadOrStore(c, restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.Discovery)))
+	// Its discovery requests, like writes, are not left hanging on an
+	// apiserver that stopped answering (see answering).
+	var disc discovery.DiscoveryInterface = c.Discovery
+	cfg := rest.CopyConfig(c.config)
+	cfg.Wrap(c.whileAnswering)
+	if d, err := discovery.NewDiscoveryClientForConfig(cfg); err == nil {
+		disc = d
+	}
+	m, _ := mappers.LoadOrStore(c, restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)))
 	return m.(meta.RESTMapper)
 }

@@ -6,9 +6,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,6 +78,7 @@ func sanitize(s string) string {
 type MariaDBServer struct {
 	t   testing.TB
 	env []string
+	dir string
 	// DSN is the clustergraph DSN of its database "clustergraph".
 	DSN string
 }
@@ -100,7 +103,7 @@ func StartMariaDB(t testing.TB) *MariaDBServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &MariaDBServer{t: t, env: []string{"CLUSTERGRAPH_MARIADB_DIR=" + dir, "CLUSTERGRAPH_MARIADB_PORT=" + strconv.Itoa(port)}}
+	m := &MariaDBServer{t: t, dir: dir, env: []string{"CLUSTERGRAPH_MARIADB_DIR=" + dir, "CLUSTERGRAPH_MARIADB_PORT=" + strconv.Itoa(port)}}
 	out := strings.TrimSpace(scriptEnv(t, 2*time.Minute, m.env, "mariadb.sh", "up"))
 	lines := strings.Split(out, "\n")
 	m.DSN = "mysql://" + lines[len(lines)-1]
@@ -115,6 +118,24 @@ func StartMariaDB(t testing.TB) *MariaDBServer {
 func (m *MariaDBServer) Stop() {
 	m.t.Helper()
 	scriptEnv(m.t, time.Minute, m.env, "mariadb.sh", "stop")
+}
+
+// Kill kills the server with SIGKILL: a crash, with no shutdown and no
+// goodbye to its clients (Start then recovers InnoDB from its log).
+func (m *MariaDBServer) Kill() {
+	m.t.Helper()
+	b, err := os.ReadFile(filepath.Join(m.dir, "mysqld.pid"))
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		m.t.Fatalf("mysqld.pid: %v", err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		m.t.Fatalf("SIGKILL mariadbd (%d): %v", pid, err)
+	}
+	waitGone(m.t, pid)
 }
 
 // Start starts it again on the same port.
