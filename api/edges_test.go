@@ -127,10 +127,21 @@ func TestResourcesListsNothingForNoGrant(t *testing.T) {
 	if n := s.requests.Load() - before; n != 0 || out.A.TotalCount+out.B.TotalCount+out.C.TotalCount != 0 {
 		t.Errorf("a caller without grants: %d apiserver requests, counts %+v; want none and 0", n, out)
 	}
+	before = s.impersonated.Load()
 	s.as(viewer.token).query(t, q, nil, &out)
 	pods, err := cs[0].Client.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{})
 	if err != nil || out.C.TotalCount != len(pods.Items) || out.C.TotalCount == 0 {
 		t.Errorf("a viewer of shop: %d pods, want %d (%v)", out.C.TotalCount, len(pods.Items), err)
+	}
+	// The pods of shop, which the viewer may list, are listed as the
+	// viewer; the cluster-wide lists (they may list in shop only) are
+	// clustergraph's, cut down.
+	if n := s.impersonated.Load() - before; n != 1 {
+		t.Errorf("a viewer of shop: %d LISTs made as the viewer, want 1 (pods in shop)", n)
+	}
+	cms, err := cs[0].Client.CoreV1().ConfigMaps("shop").List(ctx, metav1.ListOptions{})
+	if err != nil || out.A.TotalCount != len(cms.Items) {
+		t.Errorf("a viewer of shop: %d configmaps cluster-wide, want the %d of shop (%v)", out.A.TotalCount, len(cms.Items), err)
 	}
 }
 

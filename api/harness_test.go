@@ -36,8 +36,9 @@ import (
 type server struct {
 	URL      string
 	Registry *k8s.Registry
-	// requests counts HTTP requests clustergraph sent to any apiserver.
-	requests *atomic.Int64
+	// requests counts HTTP requests clustergraph sent to any apiserver;
+	// impersonated those made as a caller (Impersonate-User).
+	requests, impersonated *atomic.Int64
 	// token, when set, is sent as a bearer token.
 	token string
 	// hub streams alerts when the server has a database.
@@ -78,12 +79,15 @@ type serverOpts struct {
 }
 
 type countingTransport struct {
-	next http.RoundTripper
-	n    *atomic.Int64
+	next            http.RoundTripper
+	n, impersonated *atomic.Int64
 }
 
 func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
+	if r.Header.Get("Impersonate-User") != "" {
+		c.impersonated.Add(1)
+	}
 	return c.next.RoundTrip(r)
 }
 
@@ -92,7 +96,7 @@ func startServer(t testing.TB, o serverOpts) *server {
 	if o.probeInterval == 0 {
 		o.probeInterval = 500 * time.Millisecond
 	}
-	s := &server{requests: &atomic.Int64{}}
+	s := &server{requests: &atomic.Int64{}, impersonated: &atomic.Int64{}}
 	log := testLogger()
 	s.Registry = k8s.NewRegistry(k8s.RegistryConfig{
 		Kubeconfigs:    o.kubeconfigs,
@@ -100,7 +104,7 @@ func startServer(t testing.TB, o serverOpts) *server {
 		ProbeInterval:  o.probeInterval,
 		ProbeTimeout:   2 * time.Second,
 		Logger:         log,
-		WrapTransport:  func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, s.requests} },
+		WrapTransport:  func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, s.requests, s.impersonated} },
 		AccessReview:   o.accessReview,
 		MaxListObjects: o.maxListObjects,
 	})

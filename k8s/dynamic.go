@@ -31,11 +31,27 @@ const DefaultMaxListObjects = 10000
 // MaxListObjects objects, page by page: past that it returns what it read
 // with an ErrBadInput saying the list was cut, so one request cannot make
 // the apiserver stream a whole huge collection.
+//
+// A caller RBAC lets list the resource in the asked scope (the namespace,
+// or cluster-wide) lists as themselves, impersonated, so the apiserver
+// authorizes the LIST itself. A caller with narrower grants (some
+// namespaces, some names, or what the authorizer fallback may allow) gets
+// clustergraph's LIST cut down to what they may see.
 func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionResource, f *Filter) ([]Item, error) {
+	s, gr := SubjectFrom(ctx), gvr.GroupResource()
+	a := c.AccessFor(s)
 	// A caller no grant lets see any of them gets nothing, without a LIST
 	// made with clustergraph's credentials on its behalf.
-	if c.reviewer(ctx) == nil && !c.AccessFor(SubjectFrom(ctx)).MaySeeAny(gvr.GroupResource(), f.Namespace) {
+	if c.reviewer(ctx) == nil && !a.MaySeeAny(gr, f.Namespace) {
 		return nil, nil
+	}
+	client := c.Dynamic
+	if s != nil && !s.Unrestricted && a.Allows("list", gr, f.Namespace, "") {
+		dyn, err := c.dynamicFor(ctx)
+		if err != nil {
+			return nil, err
+		}
+		client = dyn
 	}
 	limit := c.maxList
 	if limit <= 0 {
@@ -50,12 +66,12 @@ func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionReso
 	}
 	local := *f
 	local.Labels, local.Fields = nil, nil
-	// The LIST runs with clustergraph's credentials; what the caller may
-	// not see is dropped here.
+	// What the caller may not see is dropped here (a LIST made as the
+	// caller holds none of it).
 	var objs []any
 	var cut error
 	for read := 0; ; {
-		list, err := c.Dynamic.Resource(gvr).Namespace(f.Namespace).List(ctx, opts)
+		list, err := client.Resource(gvr).Namespace(f.Namespace).List(ctx, opts)
 		if err != nil {
 			return nil, c.apiError(err, gvr.String())
 		}
@@ -76,7 +92,7 @@ func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionReso
 		opts.Limit = min(listChunk, int64(limit-read))
 		opts.Continue = list.GetContinue()
 	}
-	objs = c.visibleGR(ctx, gvr.GroupResource(), objs)
+	objs = c.visibleGR(ctx, gr, objs)
 	items := make([]Item, len(objs))
 	for i, o := range objs {
 		items[i] = Item{Cluster: c, Obj: o}
