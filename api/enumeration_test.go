@@ -406,10 +406,13 @@ func makeAccount(t testing.TB, c testenv.Cluster, ns, name string) testUser {
 
 // grant is one binding of the generated policy: rules in a Role of
 // namespace ns (clusterRole false), or in a ClusterRole bound in ns, or
-// bound cluster-wide (ns empty).
+// bound cluster-wide (ns empty). An aggregated grant's ClusterRole has no
+// rules of its own: it aggregates one labelled ClusterRole per rule,
+// which the controller manager copies into it.
 type grant struct {
 	ns          string
 	clusterRole bool
+	aggregated  bool
 	rules       []rbacv1.PolicyRule
 	subject     rbacv1.Subject
 }
@@ -434,7 +437,7 @@ func (g grant) getsIn(u testUser, gr schema.GroupResource, ns string) (unrestric
 		return false, false
 	}
 	for _, r := range g.rules {
-		if slices.Contains(r.Verbs, "get") && slices.Contains(r.Resources, gr.Resource) {
+		if ruleCovers(r, "get", gr) {
 			if len(r.ResourceNames) == 0 {
 				unrestricted = true
 			} else {
@@ -481,41 +484,28 @@ func (p *policyGen) add(g grant) bool {
 	return true
 }
 
-// subset returns a random non-empty subset of from, in its order.
-func (p *policyGen) subset(from []string) []string {
-	for {
-		var out []string
-		for _, s := range from {
-			if p.rng.IntN(2) == 0 {
-				out = append(out, s)
-			}
-		}
-		if len(out) > 0 {
-			return out
-		}
-	}
+// enumVocab is what the random grants' rules are drawn from (see
+// ruleVocab.rule: wildcards and resourceNames among them): the verbs
+// that show objects, the core group of the listed kinds and another
+// (whose rules grant nothing on them), the listed kinds' resources and
+// two that grant no list of them (a subresource, and every status
+// subresource), the objects' names, a name no object has and "" (which
+// allows a list, not a get of any object).
+var enumVocab = ruleVocab{
+	verbs:     []string{"get", "list", "watch"},
+	groups:    []string{"", "", "apps"},
+	resources: []string{"pods", "services", "configmaps", "secrets", "pods/log", "*/status"},
+	names:     []string{"x0", "x1", "x2", "x0", "x1", "x2", "ghost", ""},
 }
 
-// random returns a random grant: verbs among get, list and watch,
-// resources among the listed kinds', resourceNames (sometimes including a
-// name no object has) on some rules, bound by a Role, by a ClusterRole in
-// a namespace or cluster-wide, to an account (as a User or a
-// ServiceAccount) or to one of the test's groups.
+// random returns a random grant: rules of enumVocab, bound by a Role, by
+// a ClusterRole (aggregated one time in three) in a namespace or
+// cluster-wide, to an account (as a User or a ServiceAccount) or to one of
+// the test's groups.
 func (p *policyGen) random() grant {
-	var resources []string
-	for _, k := range listedKinds {
-		resources = append(resources, k.gr.Resource)
-	}
 	var rules []rbacv1.PolicyRule
 	for range 1 + p.rng.IntN(2) {
-		r := coreRule(p.subset([]string{"get", "list", "watch"}), p.subset(resources))
-		if p.rng.IntN(5) < 2 {
-			r.ResourceNames = p.subset(p.names)
-			if p.rng.IntN(4) == 0 {
-				r.ResourceNames = append(r.ResourceNames, "ghost")
-			}
-		}
-		rules = append(rules, r)
+		rules = append(rules, enumVocab.rule(p.rng))
 	}
 	g := grant{rules: rules}
 	switch p.rng.IntN(3) {
@@ -526,6 +516,7 @@ func (p *policyGen) random() grant {
 	default:
 		g.clusterRole = true
 	}
+	g.aggregated = g.clusterRole && p.rng.IntN(3) == 0
 	switch n := p.rng.IntN(len(p.accounts) + len(p.groups)); {
 	case n >= len(p.accounts):
 		g.subject = rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: p.groups[n-len(p.accounts)]}
@@ -538,7 +529,12 @@ func (p *policyGen) random() grant {
 	return g
 }
 
-// apply creates the grant's role and binding, named by i.
+// aggregateLabel labels the sources of an aggregated grant's ClusterRole
+// with its name: no aggregated role of the cluster selects it.
+const aggregateLabel = "cg-enum.test/aggregate-to"
+
+// apply creates the grant's role and binding, named by i, and waits for
+// an aggregated role to hold its rules.
 func (g grant) apply(t *testing.T, c testenv.Cluster, prefix string, i int) {
 	t.Helper()
 	name := fmt.Sprintf("%s-%d", prefix, i)
@@ -546,7 +542,26 @@ func (g grant) apply(t *testing.T, c testenv.Cluster, prefix string, i int) {
 	if g.clusterRole {
 		roleNS = ""
 	}
-	createRole(t, c, roleNS, name, g.rules...)
+	if g.aggregated {
+		roles := c.Client.RbacV1().ClusterRoles()
+		for j, r := range g.rules {
+			src := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-src-%d", name, j), Labels: map[string]string{aggregateLabel: name}},
+				Rules: []rbacv1.PolicyRule{r}}
+			if _, err := roles.Create(ctx, src, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = roles.Delete(ctx, src.Name, metav1.DeleteOptions{}) })
+		}
+		agg := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, AggregationRule: &rbacv1.AggregationRule{
+			ClusterRoleSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{aggregateLabel: name}}}}}
+		if _, err := roles.Create(ctx, agg, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = roles.Delete(ctx, name, metav1.DeleteOptions{}) })
+		awaitAggregated(t, c, name, g.rules)
+	} else {
+		createRole(t, c, roleNS, name, g.rules...)
+	}
 	kind := "Role"
 	if g.clusterRole {
 		kind = "ClusterRole"
@@ -589,25 +604,29 @@ func authorized(t *testing.T, c testenv.Cluster, u testUser, verb string, gr sch
 	})
 }
 
-// probe is a question the grant allows one of the accounts (its first
-// rule's first verb on its first resource, by its first name): once the
-// apiserver allows it, its authorizer has seen the grant.
-func (g grant) probe(accounts []testUser, namespaces []string) (u testUser, verb string, gr schema.GroupResource, ns, name string) {
+// probes are questions the grant allows one of the accounts, one per rule
+// (its first verb, API group and resource, literally, wildcards included,
+// and its first name): once the apiserver allows them all, its authorizer
+// has seen the grant, an aggregated role's rules included.
+func (g grant) probes(accounts []testUser, namespaces []string) (u testUser, qs []authorizationv1.ResourceAttributes) {
 	for _, a := range accounts {
 		if g.binds(a) {
 			u = a
 			break
 		}
 	}
-	r := g.rules[0]
-	ns = g.ns
+	ns := g.ns
 	if ns == "" {
 		ns = namespaces[0]
 	}
-	if len(r.ResourceNames) > 0 {
-		name = r.ResourceNames[0]
+	for _, r := range g.rules {
+		q := authorizationv1.ResourceAttributes{Verb: r.Verbs[0], Group: r.APIGroups[0], Resource: r.Resources[0], Namespace: ns}
+		if len(r.ResourceNames) > 0 {
+			q.Name = r.ResourceNames[0]
+		}
+		qs = append(qs, q)
 	}
-	return u, r.Verbs[0], schema.GroupResource{Resource: r.Resources[0]}, ns, name
+	return u, qs
 }
 
 // noSuchName is a name no object of the test has and no rule names.
@@ -687,10 +706,12 @@ func enumSeed(t *testing.T) uint64 {
 }
 
 // TestEnumerationMatchesSAR is a seeded differential test with the
-// apiserver as the oracle: random Roles and ClusterRoles (verbs among get,
-// list and watch on pods, services, ConfigMaps and Secrets, some rules
-// with resourceNames), bound by RoleBindings and ClusterRoleBindings to
-// service accounts and to their groups; for every account and object, what
+// apiserver as the oracle: random Roles, ClusterRoles and aggregated
+// ClusterRoles (rules of enumVocab: verbs among get, list and watch, API
+// groups, resources and subresources of pods, services, ConfigMaps and
+// Secrets, wildcards, some rules with resourceNames), bound by
+// RoleBindings and ClusterRoleBindings to service accounts (as Users and
+// as ServiceAccounts) and to their groups; for every account and object, what
 // clustergraph lists must be what the oracle (visibleBySAR) says the
 // account may enumerate, in both directions, with and without the
 // SubjectAccessReview fallback. Two witness accounts, which random grants
@@ -737,14 +758,29 @@ func TestEnumerationMatchesSAR(t *testing.T) {
 	for len(gen.grants) < 16 {
 		gen.add(gen.random())
 	}
+	var aggregated, wildcards, unnamed int
 	for i, g := range gen.grants {
 		g.apply(t, c, prefix, i)
+		if g.aggregated {
+			aggregated++
+		}
+		for _, r := range g.rules {
+			if slices.Contains(r.Verbs, "*") || slices.Contains(r.APIGroups, "*") || slices.Contains(r.Resources, "*") {
+				wildcards++
+			}
+			if slices.Contains(r.ResourceNames, "") {
+				unnamed++
+			}
+		}
 	}
+	t.Logf("%d grants, %d of them aggregated; %d rules with a wildcard, %d with resourceNames [\"\"]", len(gen.grants), aggregated, wildcards, unnamed)
 	// The oracle must see every grant: a review racing the authorizer's
 	// watch would judge by part of the policy.
 	for _, g := range gen.grants {
-		u, verb, gr, ns, name := g.probe(gen.all, gen.namespaces)
-		authorized(t, c, u, verb, gr, ns, name)
+		u, qs := g.probes(gen.all, gen.namespaces)
+		for _, q := range qs {
+			authorized(t, c, u, q.Verb, schema.GroupResource{Group: q.Group, Resource: q.Resource}, q.Namespace, q.Name)
+		}
 	}
 
 	// The oracle, asked concurrently per account, kind and namespace.
@@ -754,7 +790,9 @@ func TestEnumerationMatchesSAR(t *testing.T) {
 	var wg sync.WaitGroup
 	var errs []error
 	for _, u := range gen.all {
-		want[u.name] = map[string][]string{}
+		want[u.name] = map[string][]string{} // before any goroutine reads want
+	}
+	for _, u := range gen.all {
 		for _, k := range listedKinds {
 			for _, ns := range gen.namespaces {
 				wg.Go(func() {

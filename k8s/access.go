@@ -361,15 +361,15 @@ func rulesAllow(rules []rbacv1.PolicyRule, verb string, gr schema.GroupResource,
 
 // ruleAllows matches one RBAC rule the way the apiserver's RBAC authorizer
 // does: verbs, API groups and resources (see resourceMatches), and
-// resourceNames, which only restrict requests that name an object.
+// resourceNames, which a request's name (none: "") must be among. A
+// request without a name (a list, a create) is so refused by a rule with
+// resourceNames, unless they hold "": the apiserver accepts such a rule
+// and then allows exactly the requests that carry no name.
 func ruleAllows(r *rbacv1.PolicyRule, verb string, gr schema.GroupResource, name string) bool {
 	if !has(r.Verbs, verb) || !has(r.APIGroups, gr.Group) || !resourceMatches(r.Resources, gr.Resource) {
 		return false
 	}
-	if len(r.ResourceNames) == 0 {
-		return true
-	}
-	return name != "" && slices.Contains(r.ResourceNames, name)
+	return len(r.ResourceNames) == 0 || slices.Contains(r.ResourceNames, name)
 }
 
 // resourceMatches reports whether a rule's resources cover a requested
