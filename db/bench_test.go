@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/glebarez/go-sqlite" // the "sqlite" database/sql driver, for the raw peer
 	gomysql "github.com/go-sql-driver/mysql"
+	_ "github.com/ncruces/go-sqlite3/driver" // the "sqlite3" database/sql driver, for the raw peer
 
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/internal/testenv"
@@ -39,7 +39,7 @@ func rawDB(b *testing.B, dsn string) *sql.DB {
 		}
 		d, err = sql.Open("mysql", cfg.FormatDSN())
 	} else {
-		d, err = sql.Open("sqlite", "file:"+strings.TrimPrefix(dsn, "sqlite://")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+		d, err = sql.Open("sqlite3", "file:"+strings.TrimPrefix(dsn, "sqlite://")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
 		d.SetMaxOpenConns(1)
 	}
 	if err != nil {

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	gomysql "github.com/go-sql-driver/mysql"
+	"github.com/ncruces/go-sqlite3/gormlite"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -106,13 +106,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		}
 		s.dialect = SQLite
 		s.where = "sqlite:" + path
-		q := url.Values{}
-		// WAL lets readers run beside the one writer; busy_timeout makes a
-		// second writer wait instead of failing with SQLITE_BUSY.
-		q.Add("_pragma", "busy_timeout(10000)")
-		q.Add("_pragma", "journal_mode(WAL)")
-		q.Add("_pragma", "synchronous(NORMAL)")
-		dialector = sqlite.Open("file:" + path + "?" + q.Encode())
+		dialector = gormlite.Open(sqliteDSN(path))
 	default:
 		return nil, fmt.Errorf("%w: database DSN must start with mysql:// or sqlite: (got %q)", ErrBadInput, redact(dsn))
 	}
@@ -148,6 +142,45 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// sqliteTimeFormat is how the SQLite driver writes a time.Time: exactly as
+// the engine clustergraph embedded before (github.com/glebarez/go-sqlite on
+// modernc.org/sqlite) wrote it, so existing files and new rows agree. This
+// package keeps times as Unix seconds (see doc.go) and binds no time.Time
+// today; the pin is for one that ever reaches SQLite, whose comparisons and
+// ORDER BY would compare text: ncruces/go-sqlite3's own default, RFC 3339
+// ("2006-01-02T15:04:05.999999999Z"), sorts apart from the old
+// "2006-01-02 15:04:05.999999999+00:00". DATE, DATETIME and TIMESTAMP
+// columns are decoded with this layout only (the old engine also accepted
+// RFC 3339 and zone-less text, which nothing here ever wrote); other text
+// stays text.
+const sqliteTimeFormat = "2006-01-02 15:04:05.999999999-07:00"
+
+// sqliteDSN is the github.com/ncruces/go-sqlite3 data source name for the
+// database file at path, or for a private in-memory database with path
+// ":memory:" (one per connection, so one per Store: Open keeps a single
+// connection). The driver runs each "_pragma" in order on every new
+// connection and writes times in "_timefmt"; SQLite ignores both. Its
+// transactions BEGIN IMMEDIATE: a writer takes the write lock up front,
+// waiting busy_timeout for it, where a deferred one could fail with
+// SQLITE_BUSY on upgrading from reading.
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	// busy_timeout first, as the driver advises, so that switching to WAL
+	// already waits for a busy file: a second writer (another process on
+	// the file, say) waits up to 10s instead of failing. WAL lets readers
+	// run beside the one writer; with WAL, synchronous=NORMAL may lose the
+	// last commits to a power cut but never corrupts the file.
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_timefmt", sqliteTimeFormat)
+	// SQLite percent-decodes a URI's path and ends it at '?' or '#':
+	// escaped, a directory named "a#b" holds the file instead of the
+	// file landing at "a" without these parameters.
+	path = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
+	return "file:" + path + "?" + q.Encode()
 }
 
 // Close closes the connections.
