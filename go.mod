@@ -14,7 +14,7 @@ require (
 	github.com/vektah/gqlparser/v2 v2.5.64
 	golang.org/x/sync v0.24.0
 	golang.org/x/time v0.15.0
-	gorm.io/driver/mysql v1.6.0
+	gorm.io/driver/mysql v1.5.7
 	gorm.io/gorm v1.31.2
 	k8s.io/api v0.37.2
 	k8s.io/apiextensions-apiserver v0.37.2
