@@ -51,15 +51,21 @@ func runCollectors(ctx context.Context, reg *k8s.Registry, h *db.Handle, sc stor
 	if h == nil {
 		return nil
 	}
-	spool, err := db.OpenSpool[db.Sample](filepath.Join(sc.dataDir, "spool", "metering.jsonl"), 1_000_000)
+	dir := filepath.Join(sc.dataDir, "spool")
+	spool, err := db.OpenSpool[db.Sample](filepath.Join(dir, "metering.db"), 1_000_000)
 	if err != nil {
 		return err
 	}
-	if n := spool.Len(); n > 0 {
-		log.Info("metering samples waiting in the spool from an earlier run", "samples", n)
+	// Versions before the outbox spooled to JSON lines: their samples move in.
+	moved, torn, err := spool.ImportJSONL(filepath.Join(dir, "metering.jsonl"))
+	if err != nil {
+		return err
 	}
-	if n := spool.Torn(); n > 0 {
-		log.Warn("metering spool: skipped lines torn by a crash mid-write; the rest is kept", "lines", n)
+	if moved > 0 || torn > 0 {
+		log.Info("metering samples moved from the old spool file into the outbox", "samples", moved, "tornLinesSkipped", torn)
+	}
+	if n := spool.Len(); n > 0 {
+		log.Info("metering samples waiting in the outbox from an earlier run", "samples", n)
 	}
 	var traffic *metering.Traffic
 	if sc.trafficSource == "kubelet" {

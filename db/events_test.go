@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -154,84 +152,4 @@ func TestRetention(t *testing.T) {
 			t.Errorf("sample retention under 2h: %v, want ErrBadInput", err)
 		}
 	})
-}
-
-func TestSpool(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "spool", "samples.jsonl")
-	sp, err := db.OpenSpool[db.Sample](path, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := func(i int) db.Sample { return db.Sample{Cluster: "a", Namespace: fmt.Sprint(i)} }
-	if err := sp.Add([]db.Sample{mk(1), mk(2), mk(3)}); err != nil {
-		t.Fatal(err)
-	}
-	// Reopened (a restart): still there.
-	sp, err = db.OpenSpool[db.Sample](path, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sp.Add([]db.Sample{mk(4), mk(5), mk(6), mk(7)}); err != nil {
-		t.Fatal(err)
-	}
-	if sp.Len() != 5 || sp.Dropped() != 2 {
-		t.Errorf("len %d dropped %d, want 5 and 2 (bounded, oldest dropped)", sp.Len(), sp.Dropped())
-	}
-	if _, err := sp.Flush(func([]db.Sample) error { return errors.New("database down") }); err == nil || sp.Len() != 5 {
-		t.Errorf("failed flush: err %v, len %d; want the error and all 5 kept", err, sp.Len())
-	}
-	var got []string
-	n, err := sp.Flush(func(s []db.Sample) error {
-		for _, x := range s {
-			got = append(got, x.Namespace)
-		}
-		return nil
-	})
-	if err != nil || n != 5 || sp.Len() != 0 {
-		t.Fatalf("flush: n %d err %v len %d", n, err, sp.Len())
-	}
-	if diff := cmp.Diff([]string{"3", "4", "5", "6", "7"}, got); diff != "" {
-		t.Errorf("flushed (-want +got):\n%s", diff)
-	}
-}
-
-// TestSpoolTornLine: a line torn by a crash mid-write costs that line
-// only: records before it and records added after it are kept.
-func TestSpoolTornLine(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "samples.jsonl")
-	sp, err := db.OpenSpool[db.Sample](path, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := func(i int) db.Sample { return db.Sample{Cluster: "a", Namespace: fmt.Sprint(i)} }
-	if err := sp.Add([]db.Sample{mk(1), mk(2)}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString(`{"cluster":"a","names`); err != nil { // the crash
-		t.Fatal(err)
-	}
-	f.Close()
-	sp, err = db.OpenSpool[db.Sample](path, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sp.Add([]db.Sample{mk(3), mk(4)}); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	if _, err := sp.Flush(func(s []db.Sample) error {
-		for _, x := range s {
-			got = append(got, x.Namespace)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff([]string{"1", "2", "3", "4"}, got); diff != "" || sp.Torn() != 1 {
-		t.Errorf("torn %d, flushed (-want +got):\n%s", sp.Torn(), diff)
-	}
 }

@@ -3,135 +3,191 @@ package db
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+
+	_ "github.com/ncruces/go-sqlite3/driver" // the "sqlite3" database/sql driver
 )
 
-// Spool keeps records on disk while the database is down, so a collector
-// loses nothing to an outage. It is bounded: past MaxRecords the oldest
-// records are dropped (and counted), never memory or disk without end.
-// Records are JSON lines in one file; a flush that fails keeps them all,
-// and a line torn by a crash is skipped (and counted) without the rest.
+// Spool is an outbox: records a collector could not write to the database
+// wait in a table of their own in a local SQLite file, so an outage loses
+// nothing. Adding appends rows (never rewriting the file), flushing hands
+// them on oldest first in chunks of SpoolChunk, each removed once written,
+// and past its bound the oldest rows are dropped and counted. What one
+// call costs depends on the records it adds or flushes, not on how many
+// wait.
 type Spool[T any] struct {
+	// Chunk is how many records one write of a flush gets, ChunksPerFlush
+	// how many chunks one Flush hands on at most (SpoolChunk and
+	// SpoolChunksPerFlush unless changed before use).
+	Chunk, ChunksPerFlush int
+
 	path string
 	max  int
+	db   *sql.DB
 
 	mu      sync.Mutex
 	pending int
 	dropped int64
-	// torn counts unreadable lines skipped (a crash mid-write).
-	torn int64
 }
 
-// OpenSpool opens (or creates) the spool file at path, holding at most max records.
+// SpoolChunk is how many records one write of a flush gets by default, and
+// SpoolChunksPerFlush how many chunks one Flush hands on at most, so that
+// catching up after a long outage is spread over ticks (100,000 records
+// each) instead of one giant transaction.
+const (
+	SpoolChunk          = 5000
+	SpoolChunksPerFlush = 20
+)
+
+// OpenSpool opens (or creates) the outbox file at path, holding at most max
+// records.
 func OpenSpool[T any](path string, max int) (*Spool[T], error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("spool %s: %w", path, err)
 	}
-	s := &Spool[T]{path: path, max: max}
-	recs, err := s.read()
+	// synchronous(FULL): the outbox is where records go when nothing else
+	// will take them; each commit is on disk before Add returns.
+	dsn := "file:" + strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path) +
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+	sdb, err := sql.Open("sqlite3", dsn)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("spool %s: %w", path, err)
 	}
-	s.pending = len(recs)
+	sdb.SetMaxOpenConns(1)
+	// AUTOINCREMENT: ids only grow, also past deleted rows, so "oldest
+	// first" is "lowest id first" for the file's whole life.
+	if _, err := sdb.Exec(`CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, rec BLOB NOT NULL)`); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("spool %s: %w", path, err)
+	}
+	s := &Spool[T]{Chunk: SpoolChunk, ChunksPerFlush: SpoolChunksPerFlush, path: path, max: max, db: sdb}
+	if err := sdb.QueryRow(`SELECT COUNT(*) FROM outbox`).Scan(&s.pending); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("spool %s: %w", path, err)
+	}
 	return s, nil
 }
 
-// Add appends records, dropping the oldest past the bound.
+// Close closes the outbox file.
+func (s *Spool[T]) Close() error { return s.db.Close() }
+
+// Add appends records in one transaction, dropping the oldest past the
+// bound.
 func (s *Spool[T]) Add(recs []T) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pending+len(recs) > s.max {
-		all, err := s.read()
+	if len(recs) > s.max {
+		s.dropped += int64(len(recs) - s.max)
+		recs = recs[len(recs)-s.max:]
+	}
+	drop := max(s.pending+len(recs)-s.max, 0)
+	err := s.tx(func(tx *sql.Tx) error {
+		if drop > 0 {
+			if _, err := tx.Exec(`DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)`, drop); err != nil {
+				return err
+			}
+		}
+		ins, err := tx.Prepare(`INSERT INTO outbox (rec) VALUES (?)`)
 		if err != nil {
 			return err
 		}
-		all = append(all, recs...)
-		drop := len(all) - s.max
-		s.dropped += int64(drop)
-		return s.rewrite(all[drop:])
-	}
-	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_APPEND|os.O_RDWR, 0o600)
+		defer ins.Close()
+		for _, r := range recs {
+			b, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if _, err := ins.Exec(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("spool %s: %w", s.path, err)
 	}
-	// A line torn by a crash mid-write is ended first, so the records
-	// added now start a line of their own and are not lost with it.
-	if err := endTornLine(f); err != nil {
-		f.Close()
-		return fmt.Errorf("spool %s: %w", s.path, err)
-	}
-	if err := writeRecords(f, recs); err != nil {
-		return fmt.Errorf("spool %s: %w", s.path, err)
-	}
-	s.pending += len(recs)
+	s.pending += len(recs) - drop
+	s.dropped += int64(drop)
 	return nil
 }
 
-// endTornLine writes a newline when the file does not end with one.
-func endTornLine(f *os.File) error {
-	st, err := f.Stat()
-	if err != nil || st.Size() == 0 {
-		return err
-	}
-	last := make([]byte, 1)
-	if _, err := f.ReadAt(last, st.Size()-1); err != nil {
-		return err
-	}
-	if last[0] == '\n' {
-		return nil
-	}
-	_, err = f.Write([]byte{'\n'})
-	return err
-}
-
-// writeRecords appends recs as JSON lines, syncs and closes f.
-func writeRecords[T any](f *os.File, recs []T) error {
-	w := bufio.NewWriter(f)
-	enc := json.NewEncoder(w)
-	for _, r := range recs {
-		if err := enc.Encode(r); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// Flush hands every spooled record to write in one call and empties the
-// spool when write succeeds. write must be idempotent: a crash between
-// write and truncation replays the records.
+// Flush hands the waiting records to write, oldest first, in chunks of at
+// most Chunk and at most ChunksPerFlush chunks per call; each
+// chunk leaves the outbox once write accepted it. It returns how many were
+// written, and stops at the first error (what is left waits). write must
+// be idempotent: a crash between a write and the chunk's removal hands the
+// chunk on again.
 func (s *Spool[T]) Flush(write func([]T) error) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pending == 0 {
-		return 0, nil
+	flushed := 0
+	for range s.ChunksPerFlush {
+		if s.pending == 0 {
+			break
+		}
+		last, recs, err := s.oldest(s.Chunk)
+		if err != nil {
+			return flushed, fmt.Errorf("spool %s: %w", s.path, err)
+		}
+		if len(recs) == 0 {
+			s.pending = 0
+			break
+		}
+		if err := write(recs); err != nil {
+			return flushed, err
+		}
+		res, err := s.db.Exec(`DELETE FROM outbox WHERE id <= ?`, last)
+		if err != nil {
+			return flushed, fmt.Errorf("spool %s: %w", s.path, err)
+		}
+		n, _ := res.RowsAffected()
+		s.pending -= int(n)
+		flushed += len(recs)
 	}
-	recs, err := s.read()
+	return flushed, nil
+}
+
+// oldest reads up to n records, oldest first, and the id of the last row
+// read. A row that does not decode (written by another version, say) is
+// passed over with the chunk, not retried for ever.
+func (s *Spool[T]) oldest(n int) (last int64, recs []T, err error) {
+	rows, err := s.db.Query(`SELECT id, rec FROM outbox ORDER BY id LIMIT ?`, n)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	if err := write(recs); err != nil {
-		return 0, err
+	defer rows.Close()
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&last, &b); err != nil {
+			return 0, nil, err
+		}
+		var r T
+		if json.Unmarshal(b, &r) == nil {
+			recs = append(recs, r)
+		}
 	}
-	s.pending = 0
-	if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return len(recs), fmt.Errorf("spool %s: %w", s.path, err)
+	return last, recs, rows.Err()
+}
+
+func (s *Spool[T]) tx(f func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		return err
 	}
-	return len(recs), nil
+	if err := f(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 // Len is how many records wait.
@@ -148,57 +204,40 @@ func (s *Spool[T]) Dropped() int64 {
 	return s.dropped
 }
 
-func (s *Spool[T]) read() ([]T, error) {
-	f, err := os.Open(s.path)
+// ImportJSONL moves the records of a spool file of earlier versions (JSON
+// lines) into the outbox and removes the file. It returns how many records
+// it moved and how many lines it skipped as unreadable (torn by a crash
+// mid-write). A missing file is no error.
+func (s *Spool[T]) ImportJSONL(path string) (moved int, torn int64, err error) {
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return 0, 0, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("spool %s: %w", s.path, err)
+		return 0, 0, fmt.Errorf("spool %s: %w", path, err)
 	}
 	defer f.Close()
-	var out []T
-	var torn int64
+	var recs []T
 	br := bufio.NewReader(f)
 	for {
-		line, err := br.ReadBytes('\n')
+		line, rerr := br.ReadBytes('\n')
 		if len(bytes.TrimSpace(line)) > 0 {
-			// A line torn by a crash mid-write is skipped and counted;
-			// the records around it are kept.
 			var r T
 			if json.Unmarshal(line, &r) == nil {
-				out = append(out, r)
+				recs = append(recs, r)
 			} else {
 				torn++
 			}
 		}
-		if errors.Is(err, io.EOF) {
-			s.torn = torn
-			return out, nil
+		if errors.Is(rerr, io.EOF) {
+			break
 		}
-		if err != nil {
-			return nil, fmt.Errorf("spool %s: %w", s.path, err)
+		if rerr != nil {
+			return 0, torn, fmt.Errorf("spool %s: %w", path, rerr)
 		}
 	}
-}
-
-// Torn is how many unreadable lines (torn by a crash mid-write) the
-// last read of the spool skipped.
-func (s *Spool[T]) Torn() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.torn
-}
-
-func (s *Spool[T]) rewrite(recs []T) error {
-	tmp := s.path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("spool %s: %w", s.path, err)
+	if err := s.Add(recs); err != nil {
+		return 0, torn, err
 	}
-	if err := writeRecords(f, recs); err != nil {
-		return fmt.Errorf("spool %s: %w", s.path, err)
-	}
-	s.pending = len(recs)
-	return os.Rename(tmp, s.path)
+	return len(recs), torn, os.Remove(path)
 }
