@@ -691,14 +691,14 @@ func visibleBySAR(c testenv.Cluster, u testUser, gr schema.GroupResource, ns str
 	return out, nil
 }
 
-// enumSeed is the differential test's seed: CLUSTERGRAPH_ENUM_SEED when
-// set (to replay a failure), else the clock.
-func enumSeed(t *testing.T) uint64 {
+// envSeed is a differential test's seed: the environment variable name
+// when set (to replay a failure), else the clock.
+func envSeed(t *testing.T, name string) uint64 {
 	t.Helper()
-	if v := os.Getenv("CLUSTERGRAPH_ENUM_SEED"); v != "" {
+	if v := os.Getenv(name); v != "" {
 		seed, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			t.Fatalf("CLUSTERGRAPH_ENUM_SEED: %v", err)
+			t.Fatalf("%s: %v", name, err)
 		}
 		return seed
 	}
@@ -720,7 +720,7 @@ func enumSeed(t *testing.T) uint64 {
 func TestEnumerationMatchesSAR(t *testing.T) {
 	cs := testenv.Clusters(t)
 	c := cs[0]
-	seed := enumSeed(t)
+	seed := envSeed(t, "CLUSTERGRAPH_ENUM_SEED")
 	t.Logf("seed %d (replay: CLUSTERGRAPH_ENUM_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed>>32|1))
 	prefix := "enum-" + uniqueSuffix(t)

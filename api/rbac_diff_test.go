@@ -238,21 +238,8 @@ type diffPolicy struct {
 	bindings   []diffBinding
 }
 
-// rbacDiffSeed and rbacDiffCases read CLUSTERGRAPH_RBAC_SEED (to replay a
-// failure; else the clock) and CLUSTERGRAPH_RBAC_CASES (more questions;
-// default 4000).
-func rbacDiffSeed(t *testing.T) uint64 {
-	t.Helper()
-	if v := os.Getenv("CLUSTERGRAPH_RBAC_SEED"); v != "" {
-		seed, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("CLUSTERGRAPH_RBAC_SEED: %v", err)
-		}
-		return seed
-	}
-	return uint64(time.Now().UnixNano())
-}
-
+// rbacDiffCases reads CLUSTERGRAPH_RBAC_CASES (more questions; default
+// 4000); the seed is CLUSTERGRAPH_RBAC_SEED (see envSeed).
 func rbacDiffCases(t *testing.T) int {
 	t.Helper()
 	if v := os.Getenv("CLUSTERGRAPH_RBAC_CASES"); v != "" {
@@ -690,7 +677,7 @@ func (p *diffPolicy) explain(id identity) string {
 func TestRBACMatchesSAR(t *testing.T) {
 	cs := testenv.Clusters(t)
 	c := cs[0]
-	seed, cases := rbacDiffSeed(t), rbacDiffCases(t)
+	seed, cases := envSeed(t, "CLUSTERGRAPH_RBAC_SEED"), rbacDiffCases(t)
 	t.Logf("seed %d, %d cases (replay: CLUSTERGRAPH_RBAC_SEED=%d; more: CLUSTERGRAPH_RBAC_CASES=N)", seed, cases, seed)
 	run := uniqueSuffix(t)
 	prefix := "cg-rbacdiff-" + run
