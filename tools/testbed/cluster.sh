@@ -290,17 +290,20 @@ up() {
     else
       mode_flags=(--enable metrics-server)
     fi
-    create "$name" "$extras" "${mode_flags[@]}"
-    # metrics-server can start before its apiserver answers and exit (it
-    # does not retry); its port is then free for the next cluster to take,
-    # and the metrics API stays down, which also keeps every namespace
-    # deletion waiting on discovery. Check it while the lock is held.
-    if [ "${CLUSTERGRAPH_TESTBED_BARE:-}" != 1 ] && ! metrics_available "$kc"; then
-      log "metrics-server of $name is not serving; recreating the cluster"
-      kwokctl delete cluster --name "$name" --kubeconfig "$KWOK_WORKDIR/unused-kubeconfig.yaml" >&2
-      create "$name" "$extras" "${mode_flags[@]}"
-      metrics_available "$kc" || die "metrics-server of $name is not serving (see $KWOK_WORKDIR/clusters/$name/logs/metrics-server.log)"
-    fi
+    log "creating cluster $name (work dir $KWOK_WORKDIR)"
+    # --kubeconfig '': do not add a context to ~/.kube/config (delete, which
+    # refuses '', gets a throw-away file instead).
+    kwokctl create cluster --name "$name" --runtime binary \
+      --kube-apiserver-binary "$bin/kube-apiserver" \
+      --kube-controller-manager-binary "$bin/kube-controller-manager" \
+      --kube-scheduler-binary "$bin/kube-scheduler" \
+      --kwok-controller-binary "$bin/kwok" \
+      --etcd-binary "$bin/etcd" \
+      --metrics-server-binary "$bin/metrics-server" \
+      "${mode_flags[@]}" \
+      --config "$extras" \
+      --kubeconfig '' \
+      --wait 2m >&2
   fi
   exec 9>&- # ports are taken now; let other creations proceed
 
@@ -319,32 +322,6 @@ up() {
     die "nodes of $name not Ready in time"
   log "cluster $name is up with $nodes Ready nodes in $((SECONDS - start))s"
   echo "$kc"
-}
-
-# create NAME EXTRAS MODE_FLAGS...: kwokctl create cluster, waiting until it answers.
-create() {
-  local name=$1 extras=$2
-  shift 2
-  log "creating cluster $name (work dir $KWOK_WORKDIR)"
-  # --kubeconfig '': do not add a context to ~/.kube/config (delete, which
-  # refuses '', gets a throw-away file instead).
-  kwokctl create cluster --name "$name" --runtime binary \
-    --kube-apiserver-binary "$bin/kube-apiserver" \
-    --kube-controller-manager-binary "$bin/kube-controller-manager" \
-    --kube-scheduler-binary "$bin/kube-scheduler" \
-    --kwok-controller-binary "$bin/kwok" \
-    --etcd-binary "$bin/etcd" \
-    --metrics-server-binary "$bin/metrics-server" \
-    "$@" \
-    --config "$extras" \
-    --kubeconfig '' \
-    --wait 2m >&2
-}
-
-# metrics_available KUBECONFIG: the metrics API is served (within a minute).
-metrics_available() {
-  "$bin/kubectl" --kubeconfig "$1" wait --for=condition=Available \
-    apiservice/v1beta1.metrics.k8s.io --timeout=60s >/dev/null 2>&1
 }
 
 down() {
