@@ -106,7 +106,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		}
 		s.dialect = SQLite
 		s.where = "sqlite:" + path
-		dialector = gormlite.Open(sqliteDSN(path))
+		dialector = gormlite.Open(sqliteDSN(path, "NORMAL"))
 	default:
 		return nil, fmt.Errorf("%w: database DSN must start with mysql:// or sqlite: (got %q)", ErrBadInput, redact(dsn))
 	}
@@ -164,8 +164,9 @@ const sqliteTimeFormat = "2006-01-02 15:04:05.999999999-07:00"
 // connection and writes times in "_timefmt"; SQLite ignores both. Its
 // transactions BEGIN IMMEDIATE: a writer takes the write lock up front,
 // waiting busy_timeout for it, where a deferred one could fail with
-// SQLITE_BUSY on upgrading from reading.
-func sqliteDSN(path string) string {
+// SQLITE_BUSY on upgrading from reading. synchronous is NORMAL (the store)
+// or FULL (the metering outbox, see Spool).
+func sqliteDSN(path, synchronous string) string {
 	q := url.Values{}
 	// busy_timeout first, as the driver advises, so that switching to WAL
 	// already waits for a busy file: a second writer (another process on
@@ -174,7 +175,7 @@ func sqliteDSN(path string) string {
 	// last commits to a power cut but never corrupts the file.
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "synchronous("+synchronous+")")
 	q.Set("_timefmt", sqliteTimeFormat)
 	// SQLite percent-decodes a URI's path and ends it at '?' or '#':
 	// escaped, a directory named "a#b" holds the file instead of the

@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	_ "github.com/ncruces/go-sqlite3/driver" // the "sqlite3" database/sql driver
@@ -56,9 +55,7 @@ func OpenSpool[T any](path string, max int) (*Spool[T], error) {
 	}
 	// synchronous(FULL): the outbox is where records go when nothing else
 	// will take them; each commit is on disk before Add returns.
-	dsn := "file:" + strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path) +
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
-	sdb, err := sql.Open("sqlite3", dsn)
+	sdb, err := sql.Open("sqlite3", sqliteDSN(path, "FULL"))
 	if err != nil {
 		return nil, fmt.Errorf("spool %s: %w", path, err)
 	}
