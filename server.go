@@ -305,7 +305,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net
 	log.Info("shutting down", "delay", cfg.shutdownDelay, "grace", cfg.shutdownGrace)
 	close(draining)
 	time.Sleep(cfg.shutdownDelay)
-	shutdown, cancel := context.WithTimeout(context.Background(), cfg.shutdownGrace)
+	deadline := time.Now().Add(cfg.shutdownGrace)
+	shutdown, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := srv.Shutdown(shutdown); errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("requests still running at the shutdown deadline; cutting them", "grace", cfg.shutdownGrace)
@@ -322,18 +323,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net
 	select {
 	case <-closed:
 		log.Info("every websocket closed")
-	case <-time.After(time.Until(deadlineOf(shutdown)) + 5*time.Second):
+	case <-time.After(time.Until(deadline) + 5*time.Second):
 		log.Warn("websockets still open at the shutdown deadline")
 	}
 	return nil
-}
-
-// deadlineOf is ctx's deadline (now when it has none).
-func deadlineOf(ctx context.Context) time.Time {
-	if d, ok := ctx.Deadline(); ok {
-		return d
-	}
-	return time.Now()
 }
 
 // shellConfig is nil (cluster shells off) unless a namespace is set.
