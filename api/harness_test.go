@@ -250,6 +250,19 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	}
 }
 
+// metricsEventually is eventually for a condition on metrics-server's
+// figures: when they never come, the failure says how metrics-server fares.
+func metricsEventually(t testing.TB, c testenv.Cluster, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 3m0s waiting for %s\n%s", what, c.DescribeMetricsServer())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // byCluster lists something in every test cluster, by cluster name.
 func byCluster[T any](t testing.TB, cs []testenv.Cluster, list func(testenv.Cluster) ([]T, error)) map[string][]T {
 	t.Helper()

@@ -26,7 +26,7 @@ func TestUsage(t *testing.T) {
 	cfg := c.Config
 	mc := metricsclient.NewForConfigOrDie(cfg)
 	// metrics-server needs a scrape or two after the pods start.
-	eventually(t, 3*time.Minute, "metrics for every shop pod", func() bool {
+	metricsEventually(t, c, "metrics for every shop pod", func() bool {
 		pm, err := mc.MetricsV1beta1().PodMetricses("shop").List(ctx, metav1.ListOptions{})
 		pods, err2 := c.Client.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{})
 		return err == nil && err2 == nil && len(pm.Items) > 0 && len(pm.Items) == len(pods.Items)

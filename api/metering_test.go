@@ -144,7 +144,7 @@ func TestMeteringSamplesMatchTheCluster(t *testing.T) {
 	s.waitRunning(t, meterNS, 2)
 	var last db.Sample
 	var top [3]int64
-	eventually(t, 3*time.Minute, "a sample that matches kubectl top and the namespace's objects", func() bool {
+	metricsEventually(t, c, "a sample that matches kubectl top and the namespace's objects", func() bool {
 		cpu, mi, pods, err := topPods(t, c, meterNS)
 		if err != nil || pods != 2 {
 			return false
@@ -181,7 +181,7 @@ func TestMeteringOverGraphQL(t *testing.T) {
 	admin.waitRunning(t, meterNS, 2)
 	collector := metering.New(metering.Config{Registry: admin.Registry, Store: h.Store, Log: testLogger()})
 	// Wait for metrics of the new pods, so both ticks carry their usage.
-	eventually(t, 3*time.Minute, "metrics of the test pods", func() bool {
+	metricsEventually(t, c, "metrics of the test pods", func() bool {
 		_, usage := sampleOf(t, admin, c.Context, meterNS, time.Now())
 		n := 0
 		for _, u := range usage {

@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"testing"
-	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,7 +21,7 @@ func TestUsageNeedsMetricsRBAC(t *testing.T) {
 	cs := testenv.Clusters(t)
 	c := cs[0]
 	mc := metricsclient.NewForConfigOrDie(c.Config)
-	eventually(t, 3*time.Minute, "metrics for every shop pod", func() bool {
+	metricsEventually(t, c, "metrics for every shop pod", func() bool {
 		pm, err := mc.MetricsV1beta1().PodMetricses("shop").List(ctx, metav1.ListOptions{})
 		pods, err2 := c.Client.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{})
 		return err == nil && err2 == nil && len(pm.Items) > 0 && len(pm.Items) == len(pods.Items)

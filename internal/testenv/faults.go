@@ -274,3 +274,34 @@ func (e *Etcd) Compact(rev int64) {
 	var resp struct{ Header etcdHeader }
 	e.call("/v3/kv/compaction", map[string]any{"revision": strconv.FormatInt(rev, 10), "physical": true}, &resp)
 }
+
+// DescribeMetricsServer says whether the cluster's metrics-server process
+// runs and how its log ends, for a test that waited for metrics in vain.
+func (c Cluster) DescribeMetricsServer() string {
+	const component = "metrics-server"
+	var b strings.Builder
+	raw, err := os.ReadFile(filepath.Join(c.dir(), "pids", component+".pid"))
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(raw)))
+	switch {
+	case err != nil || perr != nil:
+		fmt.Fprintf(&b, "%s of %s: no pid file (%v)", component, c.Context, err)
+	case syscall.Kill(pid, 0) != nil:
+		fmt.Fprintf(&b, "%s of %s (pid %d) has exited", component, c.Context, pid)
+	default:
+		fmt.Fprintf(&b, "%s of %s (pid %d) runs", component, c.Context, pid)
+	}
+	logText, err := os.ReadFile(filepath.Join(c.dir(), "logs", component+".log"))
+	if err != nil {
+		return b.String()
+	}
+	// The CA-bundle complaint repeats every few seconds on kwok's apiserver
+	// (it has no request-header CA) and says nothing.
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(logText)), "\n") {
+		if !strings.Contains(l, "missing content for CA bundle") {
+			lines = append(lines, l)
+		}
+	}
+	b.WriteString("; its log ends:\n" + strings.Join(lines[max(0, len(lines)-8):], "\n"))
+	return b.String()
+}

@@ -290,6 +290,7 @@ up() {
     else
       mode_flags=(--enable metrics-server)
     fi
+    write_metrics_server_wrapper "$name"
     log "creating cluster $name (work dir $KWOK_WORKDIR)"
     # --kubeconfig '': do not add a context to ~/.kube/config (delete, which
     # refuses '', gets a throw-away file instead).
@@ -299,7 +300,7 @@ up() {
       --kube-scheduler-binary "$bin/kube-scheduler" \
       --kwok-controller-binary "$bin/kwok" \
       --etcd-binary "$bin/etcd" \
-      --metrics-server-binary "$bin/metrics-server" \
+      --metrics-server-binary "$KWOK_WORKDIR/extras/$name/metrics-server" \
       "${mode_flags[@]}" \
       --config "$extras" \
       --kubeconfig '' \
@@ -322,6 +323,31 @@ up() {
     die "nodes of $name not Ready in time"
   log "cluster $name is up with $nodes Ready nodes in $((SECONDS - start))s"
   echo "$kc"
+}
+
+# write_metrics_server_wrapper NAME: what kwokctl starts as NAME's
+# metrics-server. kwokctl's binary runtime starts it as soon as the apiserver
+# process runs and never restarts a component; metrics-server exits when it
+# cannot read its authentication ConfigMap yet (it does not retry). Under load
+# that happened (CI: no metrics for a whole run), and the freed port could
+# then go to the next cluster. The wrapper waits until the apiserver is ready,
+# then execs metrics-server in its own place: the same pid, so kwokctl and
+# `cluster.sh down` stop it as before.
+write_metrics_server_wrapper() {
+  local f="$KWOK_WORKDIR/extras/$1/metrics-server"
+  mkdir -p "$(dirname "$f")"
+  cat >"$f" <<EOF
+#!/usr/bin/env bash
+kubeconfig=
+for a in "\$@"; do case \$a in --kubeconfig=*) kubeconfig=\${a#*=} ;; esac; done
+# No --kubeconfig: kwokctl asking for --version.
+[ -n "\$kubeconfig" ] && for _ in \$(seq 600); do
+  "$bin/kubectl" --kubeconfig "\$kubeconfig" --request-timeout=2s get --raw /readyz >/dev/null 2>&1 && break
+  sleep 0.5
+done
+exec "$bin/metrics-server" "\$@"
+EOF
+  chmod +x "$f"
 }
 
 down() {
