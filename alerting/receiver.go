@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/clustergraph/clustergraph/db"
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // Receiver is the POST /alert endpoint.
@@ -83,7 +84,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	changed, err := store.RecordAlerts(r.Context(), alerts)
 	if err != nil {
-		if errors.Is(err, db.ErrBadInput) {
+		if errors.Is(err, errkind.BadInput) {
 			respond(w, http.StatusBadRequest, reply{Error: err.Error(), Code: "BAD_USER_INPUT"})
 			return
 		}

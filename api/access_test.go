@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/clustergraph/clustergraph/api"
+	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/internal/testenv"
 	"github.com/clustergraph/clustergraph/k8s"
 )
@@ -152,7 +153,7 @@ func TestAccessMatchesRBAC(t *testing.T) {
 	s := startServer(t, serverOpts{kubeconfigs: paths, waitReady: true, auth: true})
 	var reviews atomic.Int64
 	withSAR := startServer(t, serverOpts{kubeconfigs: paths, waitReady: true, auth: true, authzFallback: api.AuthzFallbackSAR,
-		accessReview: func(ctx context.Context, c *k8s.Cluster, sub *k8s.Subject, q k8s.Question) (bool, error) {
+		accessReview: func(ctx context.Context, c *k8s.Cluster, sub *caller.Subject, q k8s.Question) (bool, error) {
 			reviews.Add(1)
 			return k8s.SubjectAccessReview(ctx, c, sub, q)
 		}})

@@ -12,13 +12,14 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
 	"github.com/clustergraph/clustergraph/auth"
-	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/terminal"
 )
 
 // devSubject is the identity of every request when authentication is off
 // (--insecure-disable-auth, for a local demo only).
-var devSubject = &k8s.Subject{User: "clustergraph:insecure-dev", Unrestricted: true}
+var devSubject = &caller.Subject{User: "clustergraph:insecure-dev", Unrestricted: true}
 
 // stripSmuggledHeaders removes what a client must never be able to pass on
 // to an apiserver: Impersonate-* headers, and the headers a Connection
@@ -51,7 +52,7 @@ func authenticate(authn *auth.Authenticator, next http.Handler) http.Handler {
 		// auth.Config), sockets' included.
 		r = r.WithContext(auth.WithClient(r.Context(), clientIP(r.RemoteAddr)))
 		if authn == nil {
-			next.ServeHTTP(w, r.WithContext(k8s.WithSubject(r.Context(), devSubject)))
+			next.ServeHTTP(w, r.WithContext(caller.With(r.Context(), devSubject)))
 			return
 		}
 		if isUpgrade(r) {
@@ -60,18 +61,18 @@ func authenticate(authn *auth.Authenticator, next http.Handler) http.Handler {
 		}
 		s, err := bearer(r.Context(), authn, r.Header.Get("Authorization"))
 		if err != nil {
-			status, code := http.StatusUnauthorized, CodeUnauthenticated
-			if !errors.Is(err, auth.ErrUnauthenticated) {
-				status, code = http.StatusServiceUnavailable, CodeUnavailable
+			status, code := http.StatusUnauthorized, errkind.CodeUnauthenticated
+			if !errors.Is(err, errkind.Unauthenticated) {
+				status, code = http.StatusServiceUnavailable, errkind.CodeUnavailable
 			}
 			writeError(w, status, code, err.Error())
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(k8s.WithSubject(r.Context(), s)))
+		next.ServeHTTP(w, r.WithContext(caller.With(r.Context(), s)))
 	})
 }
 
-func bearer(ctx context.Context, authn *auth.Authenticator, header string) (*k8s.Subject, error) {
+func bearer(ctx context.Context, authn *auth.Authenticator, header string) (*caller.Subject, error) {
 	token, err := auth.BearerToken(header)
 	if err != nil {
 		return nil, err
@@ -119,7 +120,7 @@ func wsInit(authn *auth.Authenticator, recheck time.Duration) transport.Websocke
 		// Once refused, the socket closes even while a client that stopped
 		// reading holds its writes back: every write has a deadline (see
 		// wsImplementation).
-		ctx, cancel := context.WithCancel(k8s.WithSubject(ctx, s))
+		ctx, cancel := context.WithCancel(caller.With(ctx, s))
 		go func() {
 			defer cancel()
 			t := time.NewTicker(recheck)
@@ -130,7 +131,7 @@ func wsInit(authn *auth.Authenticator, recheck time.Duration) transport.Websocke
 					return
 				case <-t.C:
 				}
-				if _, err := bearer(ctx, authn, p.Authorization()); errors.Is(err, auth.ErrUnauthenticated) {
+				if _, err := bearer(ctx, authn, p.Authorization()); errors.Is(err, errkind.Unauthenticated) {
 					return // closes the socket
 				}
 			}

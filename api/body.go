@@ -11,6 +11,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // checkBody answers a POST whose body gqlgen cannot read, before gqlgen
@@ -56,7 +58,7 @@ func checkBody(log *slog.Logger, next http.Handler) http.Handler {
 // error, and logs the failure, the client and the size: never the body.
 func refuseBody(log *slog.Logger, w http.ResponseWriter, r *http.Request, status int, size int64, msg string) {
 	log.WarnContext(r.Context(), "refused request body", "reason", msg, "client", r.RemoteAddr, "bytes", size)
-	writeError(w, status, CodeBadUserInput, msg)
+	writeError(w, status, errkind.CodeBadUserInput, msg)
 }
 
 // contentTypeName is a content type as the message may show it: its

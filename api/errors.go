@@ -10,19 +10,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/clustergraph/clustergraph/graph/model"
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/k8s"
-)
-
-// The error codes, as the API types define them.
-const (
-	CodeUnauthenticated = model.CodeUnauthenticated
-	CodeForbidden       = model.CodeForbidden
-	CodeNotFound        = model.CodeNotFound
-	CodeBadUserInput    = model.CodeBadUserInput
-	CodeConflict        = model.CodeConflict
-	CodeUnavailable     = model.CodeUnavailable
-	CodeInternal        = model.CodeInternal
 )
 
 // presenter maps errors to client errors. Known errors keep their message
@@ -42,19 +31,19 @@ func presenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		switch code, _ := ext["code"].(string); {
 		case code == errcode.ParseFailed || code == errcode.ValidationFailed:
 			// Malformed or invalid GraphQL: the caller's mistake.
-			ext["code"], ext["reason"] = CodeBadUserInput, code
+			ext["code"], ext["reason"] = errkind.CodeBadUserInput, code
 		case code != "":
 			// Already coded (e.g. by gqlgen for a bad variable).
-		case model.CodeOf(err) == CodeUnavailable:
-			ext["code"], ext["retryable"] = CodeUnavailable, true
+		case errkind.Code(err) == errkind.CodeUnavailable:
+			ext["code"], ext["retryable"] = errkind.CodeUnavailable, true
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				gqlErr.Message = "request timed out or was canceled"
 			}
-		case model.CodeOf(err) != CodeInternal:
-			ext["code"] = model.CodeOf(err)
+		case errkind.Code(err) != errkind.CodeInternal:
+			ext["code"] = errkind.Code(err)
 		default:
 			log.ErrorContext(ctx, "internal error", "err", withoutVariables(ctx, err.Error(), anyName), "path", gqlErr.Path.String())
-			ext["code"] = CodeInternal
+			ext["code"] = errkind.CodeInternal
 			gqlErr.Message = "internal error"
 		}
 		// A message that quotes a credential the caller sent (a variable

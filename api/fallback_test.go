@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clustergraph/clustergraph/api"
+	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/internal/testenv"
 	"github.com/clustergraph/clustergraph/k8s"
 )
@@ -25,7 +26,7 @@ type webhook struct {
 	asked []k8s.Question
 }
 
-func (w *webhook) review(ctx context.Context, c *k8s.Cluster, s *k8s.Subject, q k8s.Question) (bool, error) {
+func (w *webhook) review(ctx context.Context, c *k8s.Cluster, s *caller.Subject, q k8s.Question) (bool, error) {
 	w.mu.Lock()
 	w.asked = append(w.asked, q)
 	w.mu.Unlock()

@@ -24,6 +24,7 @@ import (
 	"github.com/clustergraph/clustergraph/audit"
 	"github.com/clustergraph/clustergraph/auth"
 	"github.com/clustergraph/clustergraph/db"
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph"
 	"github.com/clustergraph/clustergraph/graphiql"
 	"github.com/clustergraph/clustergraph/k8s"
@@ -168,7 +169,7 @@ func NewHandler(cfg Config) http.Handler {
 func localHostOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, "/shell-proxy/") && !isLocalHost(r.Host) {
-			writeError(w, http.StatusForbidden, CodeForbidden, "authentication is off (--insecure-disable-auth): only requests addressed to localhost or a loopback address are served")
+			writeError(w, http.StatusForbidden, errkind.CodeForbidden, "authentication is off (--insecure-disable-auth): only requests addressed to localhost or a loopback address are served")
 			return
 		}
 		next.ServeHTTP(w, r)

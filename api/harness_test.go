@@ -25,6 +25,7 @@ import (
 	"github.com/clustergraph/clustergraph/alerting"
 	"github.com/clustergraph/clustergraph/api"
 	"github.com/clustergraph/clustergraph/auth"
+	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/internal/testenv"
 	"github.com/clustergraph/clustergraph/k8s"
@@ -334,7 +335,7 @@ func (s *server) rawSubscribe(t *testing.T, cluster, namespace string, buffer in
 	if err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := context.WithCancel(k8s.WithSubject(context.Background(), &k8s.Subject{User: "test", Unrestricted: true}))
+	wctx, cancel := context.WithCancel(caller.With(context.Background(), &caller.Subject{User: "test", Unrestricted: true}))
 	t.Cleanup(cancel)
 	changes, _, err := cl.Subscribe(wctx, "Pod", &k8s.Filter{Namespace: namespace}, k8s.SubscribeOptions{Buffer: buffer})
 	if err != nil {

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/vektah/gqlparser/v2/gqlerror"
-
-	"github.com/clustergraph/clustergraph/k8s"
 )
 
 // Limits bound what one request, one websocket and one user may ask for.
@@ -143,7 +143,7 @@ func (q queryLimits) MutateOperationContext(_ context.Context, oc *graphql.Opera
 }
 
 func limitError(format string, args ...any) *gqlerror.Error {
-	return &gqlerror.Error{Message: fmt.Sprintf(format, args...), Extensions: map[string]any{"code": CodeBadUserInput, "reason": "QUERY_TOO_LARGE"}}
+	return &gqlerror.Error{Message: fmt.Sprintf(format, args...), Extensions: map[string]any{"code": errkind.CodeBadUserInput, "reason": "QUERY_TOO_LARGE"}}
 }
 
 // perUser caps the requests each user has in flight, so one caller cannot
@@ -160,14 +160,14 @@ func perUser(limit int, next http.Handler) http.Handler {
 			return
 		}
 		user := ""
-		if s := k8s.SubjectFrom(r.Context()); s != nil {
+		if s := caller.From(r.Context()); s != nil {
 			user = s.User
 		}
 		mu.Lock()
 		if inFlight[user] >= limit {
 			mu.Unlock()
 			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusTooManyRequests, CodeUnavailable, fmt.Sprintf("too many requests in flight for %s (limit %d)", user, limit))
+			writeError(w, http.StatusTooManyRequests, errkind.CodeUnavailable, fmt.Sprintf("too many requests in flight for %s (limit %d)", user, limit))
 			return
 		}
 		inFlight[user]++

@@ -16,6 +16,7 @@ import (
 	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph"
 )
 
@@ -291,8 +292,8 @@ func TestRefusedBeforeAnyResolver(t *testing.T) {
 			}
 			ext := errs[0].Extensions
 			maxName := "max" + strings.ToUpper(tc.measure[:1]) + tc.measure[1:]
-			if ext["code"] != CodeBadUserInput || ext[maxName] != tc.limit {
-				t.Errorf("extensions %v, want code %s and %s %d", ext, CodeBadUserInput, maxName, tc.limit)
+			if ext["code"] != errkind.CodeBadUserInput || ext[maxName] != tc.limit {
+				t.Errorf("extensions %v, want code %s and %s %d", ext, errkind.CodeBadUserInput, maxName, tc.limit)
 			}
 			if n, ok := ext[tc.measure].(int); !ok || n <= tc.limit {
 				t.Errorf("%s %v, want the measure, over %d", tc.measure, ext[tc.measure], tc.limit)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -71,14 +72,14 @@ func (p persistedOnly) MutateOperationParameters(_ context.Context, raw *graphql
 		if _, ok := p.queries[queryHash(raw.Query)]; ok {
 			return nil
 		}
-		return &gqlerror.Error{Message: "this server accepts only persisted queries, and this one is not on its list", Extensions: map[string]any{"code": CodeForbidden}}
+		return &gqlerror.Error{Message: "this server accepts only persisted queries, and this one is not on its list", Extensions: map[string]any{"code": errkind.CodeForbidden}}
 	}
 	q, ok := p.queries[strings.ToLower(hash)]
 	if !ok {
 		return &gqlerror.Error{Message: "no persisted query has this sha256Hash", Extensions: map[string]any{"code": CodePersistedQueryNotFound}}
 	}
 	if raw.Query != "" && raw.Query != q {
-		return &gqlerror.Error{Message: "the query is not the persisted query of its sha256Hash", Extensions: map[string]any{"code": CodeBadUserInput}}
+		return &gqlerror.Error{Message: "the query is not the persisted query of its sha256Hash", Extensions: map[string]any{"code": errkind.CodeBadUserInput}}
 	}
 	raw.Query = q
 	return nil

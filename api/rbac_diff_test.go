@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/internal/testenv"
 	"github.com/clustergraph/clustergraph/k8s"
 )
@@ -37,7 +38,7 @@ import (
 // Node,RBAC, and the Node authorizer's answers come from the pods bound to
 // a node, not from RBAC objects, so nothing the evaluator reads could
 // model them (clustergraph never reviews a foreign node identity, see
-// k8s.Subject.ForeignSystemIdentity). system:masters, which the apiserver
+// caller.Subject.ForeignSystemIdentity). system:masters, which the apiserver
 // allows before any authorizer, is asked (the evaluator models it).
 
 // ruleVocab is what random RBAC rules are drawn from: verbs, API groups,
@@ -614,7 +615,7 @@ func reviewAllows(c testenv.Cluster, q question) (bool, error) {
 
 // evaluatorAllows asks the in-process evaluator the question.
 func evaluatorAllows(cl *k8s.Cluster, q question) bool {
-	return cl.AccessFor(&k8s.Subject{User: q.id.user, Groups: q.id.groups, Identity: cl.Name}).Allows(q.verb, q.gr, q.ns, q.name)
+	return cl.AccessFor(&caller.Subject{User: q.id.user, Groups: q.id.groups, Identity: cl.Name}).Allows(q.verb, q.gr, q.ns, q.name)
 }
 
 // probes are, per binding whose role has rules, one question per rule

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/clustergraph/clustergraph/api"
+	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/internal/testenv"
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/terminal"
@@ -55,7 +56,7 @@ func TestClusterShell(t *testing.T) {
 	roleBinding(t, c, shellNS, "cg-shell-user", "Role", "cg-shell-user", user.user)
 	eventually(t, 10*time.Second, "the shell right cached", func() bool {
 		cl, _ := s.Registry.Cluster(c.Context)
-		return cl.AccessFor(&k8s.Subject{User: user.user, Groups: user.groups, Identity: c.Context}).Allows("create", terminal.ShellResource, shellNS, "")
+		return cl.AccessFor(&caller.Subject{User: user.user, Groups: user.groups, Identity: c.Context}).Allows("create", terminal.ShellResource, shellNS, "")
 	})
 	st := subscribeWS(t, s, user.token, shellQuery, nil)
 	started, ok := st.nextFrame()

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // socketCaps counts websockets so that no one caller holds too many: those
@@ -55,7 +56,7 @@ func (sc *socketCaps) admit(next http.Handler) http.Handler {
 		s, err := sc.open(clientIP(r.RemoteAddr))
 		if err != nil {
 			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusTooManyRequests, CodeUnavailable, err.Error())
+			writeError(w, http.StatusTooManyRequests, errkind.CodeUnavailable, err.Error())
 			return
 		}
 		defer s.end()

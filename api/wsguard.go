@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // guardedWebsockets wraps the websocket implementation to enforce what the
@@ -137,7 +138,7 @@ func (c *guardedConn) WriteJSON(v any) error {
 // message; the socket lives on.
 func (c *guardedConn) refuse(id, msg string) {
 	_ = c.WebsocketConn.WriteJSON(map[string]any{"id": id, "type": "error", "payload": []any{map[string]any{
-		"message": msg, "extensions": map[string]any{"code": CodeBadUserInput},
+		"message": msg, "extensions": map[string]any{"code": errkind.CodeBadUserInput},
 	}}})
 }
 

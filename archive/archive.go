@@ -11,11 +11,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/k8s"
 )
 
-var system = &k8s.Subject{User: "clustergraph:event-archive", Unrestricted: true}
+var system = &caller.Subject{User: "clustergraph:event-archive", Unrestricted: true}
 
 // MaxPending bounds the events held while the database is down.
 const MaxPending = 100000
@@ -63,7 +64,7 @@ func (a *Archiver) Sweep(ctx context.Context) (int, error) {
 	if a.seen == nil {
 		a.seen, a.pending = map[string]map[string]string{}, map[[2]string]db.ArchivedEvent{}
 	}
-	ctx2 := k8s.WithSubject(ctx, system)
+	ctx2 := caller.With(ctx, system)
 	live := map[string]bool{}
 	for _, c := range a.Registry.Clusters() {
 		live[c.Name] = true

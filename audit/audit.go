@@ -10,7 +10,7 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/caller"
 )
 
 // Log writes audit records.
@@ -28,7 +28,7 @@ var Discard = New(io.Discard)
 // and how it ended (err nil means success).
 func (a *Log) Record(ctx context.Context, action, cluster, object string, err error, attrs ...any) {
 	user, groups := "", []string(nil)
-	if s := k8s.SubjectFrom(ctx); s != nil {
+	if s := caller.From(ctx); s != nil {
 		user, groups = s.User, s.Groups
 	}
 	result := "ok"

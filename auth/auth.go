@@ -16,12 +16,10 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/k8s"
 )
-
-// ErrUnauthenticated means the caller sent no token, or one the identity
-// cluster does not accept.
-var ErrUnauthenticated = errors.New("unauthenticated")
 
 // Config configures an Authenticator.
 type Config struct {
@@ -52,7 +50,7 @@ type Authenticator struct {
 	limiter *rate.Limiter
 	// review checks a token with the identity cluster (a field so unit
 	// tests can stand in for the apiserver).
-	review func(ctx context.Context, token string) (*k8s.Subject, error)
+	review func(ctx context.Context, token string) (*caller.Subject, error)
 
 	mu    sync.Mutex
 	cache map[[sha256.Size]byte]entry
@@ -74,7 +72,7 @@ func WithClient(ctx context.Context, addr string) context.Context {
 }
 
 type entry struct {
-	subject *k8s.Subject
+	subject *caller.Subject
 	err     error
 	expires time.Time
 }
@@ -105,18 +103,18 @@ func New(cfg Config) *Authenticator {
 // BearerToken extracts the token of an "Authorization: Bearer TOKEN" value.
 func BearerToken(header string) (string, error) {
 	if header == "" {
-		return "", fmt.Errorf("%w: no bearer token: send Authorization: Bearer <token>", ErrUnauthenticated)
+		return "", fmt.Errorf("%w: no bearer token: send Authorization: Bearer <token>", errkind.Unauthenticated)
 	}
 	scheme, token, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "bearer") || strings.TrimSpace(token) == "" {
-		return "", fmt.Errorf("%w: malformed Authorization header: want Bearer <token>", ErrUnauthenticated)
+		return "", fmt.Errorf("%w: malformed Authorization header: want Bearer <token>", errkind.Unauthenticated)
 	}
 	return strings.TrimSpace(token), nil
 }
 
 // Authenticate returns the subject a token belongs to. Tokens are cached by
 // their SHA-256, never in clear.
-func (a *Authenticator) Authenticate(ctx context.Context, token string) (*k8s.Subject, error) {
+func (a *Authenticator) Authenticate(ctx context.Context, token string) (*caller.Subject, error) {
 	key := sha256.Sum256([]byte(token))
 	now := a.now()
 	a.mu.Lock()
@@ -131,13 +129,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*k8s.Su
 		return nil, expired(exp)
 	}
 	if !a.clientAllows(ctx) {
-		return nil, fmt.Errorf("%w: too many new tokens from your address to check right now; retry shortly", k8s.ErrUnavailable)
+		return nil, fmt.Errorf("%w: too many new tokens from your address to check right now; retry shortly", errkind.Unavailable)
 	}
 	if !a.limiter.Allow() {
-		return nil, fmt.Errorf("%w: too many new tokens to check right now; retry shortly", k8s.ErrUnavailable)
+		return nil, fmt.Errorf("%w: too many new tokens to check right now; retry shortly", errkind.Unavailable)
 	}
 	type result struct {
-		s   *k8s.Subject
+		s   *caller.Subject
 		err error
 	}
 	// Callers of the same token at once (a console's burst of requests
@@ -147,7 +145,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*k8s.Su
 		return result{s, err}, nil
 	})
 	s, err := v.(result).s, v.(result).err
-	if err != nil && !errors.Is(err, ErrUnauthenticated) {
+	if err != nil && !errors.Is(err, errkind.Unauthenticated) {
 		return nil, err // the identity cluster failed: do not remember that
 	}
 	if err == nil && hasExp && !now.Before(exp) {
@@ -173,7 +171,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*k8s.Su
 }
 
 func expired(exp time.Time) error {
-	return fmt.Errorf("%w: the token expired at %s", ErrUnauthenticated, exp.UTC().Format(time.RFC3339))
+	return fmt.Errorf("%w: the token expired at %s", errkind.Unauthenticated, exp.UTC().Format(time.RFC3339))
 }
 
 // clientAllows takes one review from the client address's own budget.
@@ -239,7 +237,7 @@ func (a *Authenticator) evict(now time.Time) {
 	}
 }
 
-func (a *Authenticator) tokenReview(ctx context.Context, token string) (*k8s.Subject, error) {
+func (a *Authenticator) tokenReview(ctx context.Context, token string) (*caller.Subject, error) {
 	c, err := a.cfg.Registry.IdentityCluster(a.cfg.IdentityCluster)
 	if err != nil {
 		return nil, err
@@ -248,14 +246,14 @@ func (a *Authenticator) tokenReview(ctx context.Context, token string) (*k8s.Sub
 	defer cancel()
 	tr, err := c.Typed.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
 	if err != nil {
-		return nil, &k8s.ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: token review failed: %v", k8s.ErrUnavailable, err)}
+		return nil, &k8s.ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: token review failed: %v", errkind.Unavailable, err)}
 	}
 	if !tr.Status.Authenticated {
 		msg := "the identity cluster does not accept this token"
 		if tr.Status.Error != "" {
 			msg += ": " + tr.Status.Error
 		}
-		return nil, fmt.Errorf("%w: %s", ErrUnauthenticated, msg)
+		return nil, fmt.Errorf("%w: %s", errkind.Unauthenticated, msg)
 	}
 	return subjectOf(tr.Status.User, c.Name), nil
 }
@@ -264,8 +262,8 @@ func (a *Authenticator) tokenReview(ctx context.Context, token string) (*k8s.Sub
 // about the user kept: name, UID, groups and extra attributes (a bound
 // token's credential ID and pod, a scoped token's scopes), which
 // impersonation and SubjectAccessReviews pass on.
-func subjectOf(u authenticationv1.UserInfo, identity string) *k8s.Subject {
-	s := &k8s.Subject{User: u.Username, UID: u.UID, Groups: u.Groups, Identity: identity}
+func subjectOf(u authenticationv1.UserInfo, identity string) *caller.Subject {
+	s := &caller.Subject{User: u.Username, UID: u.UID, Groups: u.Groups, Identity: identity}
 	if len(u.Extra) > 0 {
 		s.Extra = make(map[string][]string, len(u.Extra))
 		for k, v := range u.Extra {

@@ -12,19 +12,20 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 
-	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // fakeReview accepts tokens starting with "good-" and counts its calls; it
 // stands in for the identity cluster (the real TokenReview path is tested
 // against real apiservers in package api).
-func fakeReview(calls *int) func(context.Context, string) (*k8s.Subject, error) {
-	return func(_ context.Context, token string) (*k8s.Subject, error) {
+func fakeReview(calls *int) func(context.Context, string) (*caller.Subject, error) {
+	return func(_ context.Context, token string) (*caller.Subject, error) {
 		*calls++
 		if len(token) > 5 && token[:5] == "good-" {
-			return &k8s.Subject{User: token[5:]}, nil
+			return &caller.Subject{User: token[5:]}, nil
 		}
-		return nil, fmt.Errorf("%w: refused", ErrUnauthenticated)
+		return nil, fmt.Errorf("%w: refused", errkind.Unauthenticated)
 	}
 }
 
@@ -62,7 +63,7 @@ func TestReviewRate(t *testing.T) {
 	}
 	var limited error
 	for i := range 10 {
-		if _, err := a.Authenticate(ctx, fmt.Sprintf("good-user%d", i)); errors.Is(err, k8s.ErrUnavailable) {
+		if _, err := a.Authenticate(ctx, fmt.Sprintf("good-user%d", i)); errors.Is(err, errkind.Unavailable) {
 			limited = err
 			break
 		}
@@ -82,9 +83,9 @@ func TestReviewRate(t *testing.T) {
 func TestExpiry(t *testing.T) {
 	calls := 0
 	a := New(Config{TTL: time.Hour})
-	a.review = func(_ context.Context, token string) (*k8s.Subject, error) {
+	a.review = func(_ context.Context, token string) (*caller.Subject, error) {
 		calls++
-		return &k8s.Subject{User: "u"}, nil
+		return &caller.Subject{User: "u"}, nil
 	}
 	now := time.Unix(1_000_000, 0)
 	a.now = func() time.Time { return now }
@@ -101,7 +102,7 @@ func TestExpiry(t *testing.T) {
 	}{{0, 1, true}, {4 * time.Second, 1, true}, {6 * time.Second, 1, false}, {7 * time.Second, 1, false}} {
 		now = time.Unix(1_000_000, 0).Add(step.at)
 		_, err := a.Authenticate(context.Background(), short)
-		if (err == nil) != step.accepted || err != nil && !errors.Is(err, ErrUnauthenticated) {
+		if (err == nil) != step.accepted || err != nil && !errors.Is(err, errkind.Unauthenticated) {
 			t.Errorf("at +%s: %v, want accepted %v", step.at, err, step.accepted)
 		}
 		if calls != step.calls {
@@ -129,7 +130,7 @@ func TestFloodFromOneAddress(t *testing.T) {
 	flooder := WithClient(context.Background(), "192.0.2.66")
 	held := 0
 	for i := range 200 {
-		if _, err := a.Authenticate(flooder, fmt.Sprintf("made-up-%d", i)); errors.Is(err, k8s.ErrUnavailable) {
+		if _, err := a.Authenticate(flooder, fmt.Sprintf("made-up-%d", i)); errors.Is(err, errkind.Unavailable) {
 			held++
 		}
 	}
@@ -151,7 +152,7 @@ func TestExpiredJWTNeedsNoReview(t *testing.T) {
 	a := New(Config{})
 	a.review = fakeReview(&calls)
 	payload := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf(`{"exp":%d}`, time.Now().Add(-time.Minute).Unix())))
-	if _, err := a.Authenticate(context.Background(), "good-x."+payload+".sig"); !errors.Is(err, ErrUnauthenticated) || calls != 0 {
+	if _, err := a.Authenticate(context.Background(), "good-x."+payload+".sig"); !errors.Is(err, errkind.Unauthenticated) || calls != 0 {
 		t.Errorf("expired JWT: %v after %d reviews, want refused after none", err, calls)
 	}
 }
@@ -162,10 +163,10 @@ func TestConcurrentReviewsCollapse(t *testing.T) {
 	var calls atomic.Int32
 	release := make(chan struct{})
 	a := New(Config{})
-	a.review = func(_ context.Context, token string) (*k8s.Subject, error) {
+	a.review = func(_ context.Context, token string) (*caller.Subject, error) {
 		calls.Add(1)
 		<-release
-		return &k8s.Subject{User: token}, nil
+		return &caller.Subject{User: token}, nil
 	}
 	var wg sync.WaitGroup
 	for range 20 {

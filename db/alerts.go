@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"gorm.io/gorm"
 )
 
@@ -109,10 +110,10 @@ func (s *Store) RecordAlerts(ctx context.Context, alerts []Alert) ([]Alert, erro
 		changed = changed[:0]
 		for _, a := range alerts {
 			if a.Fingerprint == "" {
-				return fmt.Errorf("%w: alert without fingerprint", ErrBadInput)
+				return fmt.Errorf("%w: alert without fingerprint", errkind.BadInput)
 			}
 			if a.Status != Firing && a.Status != Resolved {
-				return fmt.Errorf("%w: alert status %q: want firing or resolved", ErrBadInput, a.Status)
+				return fmt.Errorf("%w: alert status %q: want firing or resolved", errkind.BadInput, a.Status)
 			}
 			var cur alertRow
 			q := tx.Where("fingerprint = ?", a.Fingerprint)
@@ -149,7 +150,7 @@ func (s *Store) RecordAlerts(ctx context.Context, alerts []Alert) ([]Alert, erro
 			}
 			row, err := a.row()
 			if err != nil {
-				return fmt.Errorf("%w: %v", ErrBadInput, err)
+				return fmt.Errorf("%w: %v", errkind.BadInput, err)
 			}
 			if found {
 				err = tx.Model(&alertRow{}).Where("id = ?", row.ID).Select("*").Omit("id").Updates(&row).Error
@@ -170,7 +171,7 @@ func (s *Store) RecordAlerts(ctx context.Context, alerts []Alert) ([]Alert, erro
 		}
 		return nil
 	})
-	if errors.Is(err, ErrBadInput) {
+	if errors.Is(err, errkind.BadInput) {
 		return nil, err
 	}
 	return changed, s.wrap("recording alerts", err)
@@ -269,7 +270,7 @@ type AlertQuery struct {
 // Alerts returns a page of alerts and how many match in all.
 func (s *Store) Alerts(ctx context.Context, q AlertQuery) ([]Alert, int64, error) {
 	if !q.Start.IsZero() && !q.End.IsZero() && !q.Start.Before(q.End) {
-		return nil, 0, fmt.Errorf("%w: the time range starts at or after its end", ErrBadInput)
+		return nil, 0, fmt.Errorf("%w: the time range starts at or after its end", errkind.BadInput)
 	}
 	tx := q.Scope.where(s.gdb.WithContext(ctx).Model(&alertRow{}))
 	for col, vals := range map[string][]string{
@@ -292,7 +293,7 @@ func (s *Store) Alerts(ctx context.Context, q AlertQuery) ([]Alert, int64, error
 		case "!":
 			tx = tx.Where("NOT EXISTS ("+sub+")", r.Key)
 		default:
-			return nil, 0, fmt.Errorf("%w: label operator %q", ErrBadInput, r.Op)
+			return nil, 0, fmt.Errorf("%w: label operator %q", errkind.BadInput, r.Op)
 		}
 	}
 	if !q.Start.IsZero() {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clustergraph/clustergraph/db"
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 func TestAlertLifecycle(t *testing.T) {
@@ -91,8 +92,8 @@ func TestAlertLifecycle(t *testing.T) {
 			t.Errorf("hypercloud alert stored %d times, want once", total)
 		}
 
-		if _, err := s.RecordAlerts(ctx, []db.Alert{{Fingerprint: "x", Status: "maybe"}}); !errors.Is(err, db.ErrBadInput) {
-			t.Errorf("bad status: %v, want ErrBadInput", err)
+		if _, err := s.RecordAlerts(ctx, []db.Alert{{Fingerprint: "x", Status: "maybe"}}); !errors.Is(err, errkind.BadInput) {
+			t.Errorf("bad status: %v, want errkind.BadInput", err)
 		}
 	})
 }

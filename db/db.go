@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	gomysql "github.com/go-sql-driver/mysql"
 	"github.com/ncruces/go-sqlite3/gormlite"
 	"gorm.io/driver/mysql"
@@ -20,14 +21,11 @@ import (
 	"gorm.io/gorm/logger"
 )
 
-var (
-	// ErrUnavailable: the database could not be reached or failed.
-	ErrUnavailable = errors.New("database unavailable")
-	// ErrBadInput: a query argument is invalid.
-	ErrBadInput = errors.New("bad input")
-	// ErrNotFound: no such record.
-	ErrNotFound = errors.New("not found")
-)
+// ErrUnavailable: the database could not be reached or failed. It is of
+// kind errkind.Unavailable; its own name lets callers tell a database
+// outage from a cluster's. Bad arguments and missing records are plain
+// errkind.BadInput and errkind.NotFound.
+var ErrUnavailable = errkind.Newf(errkind.Unavailable, "database unavailable")
 
 // Dialect names the database behind a Store.
 type Dialect string
@@ -78,7 +76,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		quietDriver()
 		cfg, err := gomysql.ParseDSN(strings.TrimPrefix(dsn, "mysql://"))
 		if err != nil {
-			return nil, fmt.Errorf("%w: database DSN: %v", ErrBadInput, err)
+			return nil, fmt.Errorf("%w: database DSN: %v", errkind.BadInput, err)
 		}
 		cfg.ParseTime = true
 		cfg.Loc = time.UTC
@@ -97,7 +95,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
 		if path == "" {
-			return nil, fmt.Errorf("%w: database DSN %q names no file", ErrBadInput, dsn)
+			return nil, fmt.Errorf("%w: database DSN %q names no file", errkind.BadInput, dsn)
 		}
 		if path != ":memory:" {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -108,7 +106,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		s.where = "sqlite:" + path
 		dialector = gormlite.Open(sqliteDSN(path, "NORMAL"))
 	default:
-		return nil, fmt.Errorf("%w: database DSN must start with mysql:// or sqlite: (got %q)", ErrBadInput, redact(dsn))
+		return nil, fmt.Errorf("%w: database DSN must start with mysql:// or sqlite: (got %q)", errkind.BadInput, redact(dsn))
 	}
 	gdb, err := gorm.Open(dialector, &gorm.Config{
 		Logger:                 logger.Discard,
@@ -207,7 +205,7 @@ func (s *Store) wrap(op string, err error) error {
 		return nil
 	}
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return fmt.Errorf("%s: %w", op, ErrNotFound)
+		return fmt.Errorf("%s: %w", op, errkind.NotFound)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", op, err)

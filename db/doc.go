@@ -15,6 +15,6 @@
 // semantics in both dialects, and no driver time-zone surprises.
 //
 // Errors leaving this package wrap ErrUnavailable (the database cannot be
-// reached or failed), ErrBadInput or ErrNotFound, so the API edge can map
+// reached or failed), errkind.BadInput or errkind.NotFound, so the API edge can map
 // them to extensions.code without knowing SQL.
 package db

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"gorm.io/gorm"
 )
 
@@ -150,7 +151,7 @@ type EventQuery struct {
 
 func (q *EventQuery) apply(tx *gorm.DB) (*gorm.DB, error) {
 	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
-		return nil, fmt.Errorf("%w: since is not before until", ErrBadInput)
+		return nil, fmt.Errorf("%w: since is not before until", errkind.BadInput)
 	}
 	tx = q.Scope.where(tx)
 	for col, v := range map[string]string{"namespace": q.Namespace, "type": q.Type, "reason": q.Reason,
@@ -205,7 +206,7 @@ func (s *Store) Events(ctx context.Context, q EventQuery) ([]ArchivedEvent, int6
 	// (k8s.keyOf), so live and archived events interleave exactly.
 	cols, ok := eventOrderCols[q.Order]
 	if !ok {
-		return nil, 0, fmt.Errorf("%w: cannot order events by %q", ErrBadInput, q.Order)
+		return nil, 0, fmt.Errorf("%w: cannot order events by %q", errkind.BadInput, q.Order)
 	}
 	parts := make([]string, 0, len(cols)+1)
 	for _, c := range append(cols, "uid") {

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clustergraph/clustergraph/db"
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 func TestEventArchive(t *testing.T) {
@@ -88,8 +89,8 @@ func TestEventArchive(t *testing.T) {
 				}
 			})
 		}
-		if _, _, err := s.Events(ctx, db.EventQuery{Scope: all("a"), Since: t0, Until: t0}); !errors.Is(err, db.ErrBadInput) {
-			t.Errorf("empty range: %v, want ErrBadInput", err)
+		if _, _, err := s.Events(ctx, db.EventQuery{Scope: all("a"), Since: t0, Until: t0}); !errors.Is(err, errkind.BadInput) {
+			t.Errorf("empty range: %v, want errkind.BadInput", err)
 		}
 		of, err := s.EventsOf(ctx, []db.InvolvedRef{{"a", "Pod", "shop", "web-1"}, {"b", "Deployment", "shop", "web"}}, 0)
 		if err != nil {
@@ -148,8 +149,8 @@ func TestRetention(t *testing.T) {
 		if n != 30 {
 			t.Errorf("day rollups hold %d samples after purging raw samples, want 30", n)
 		}
-		if _, err := s.Purge(ctx, db.Retention{Samples: time.Minute}, now, 10); !errors.Is(err, db.ErrBadInput) {
-			t.Errorf("sample retention under 2h: %v, want ErrBadInput", err)
+		if _, err := s.Purge(ctx, db.Retention{Samples: time.Minute}, now, 10); !errors.Is(err, errkind.BadInput) {
+			t.Errorf("sample retention under 2h: %v, want errkind.BadInput", err)
 		}
 	})
 }

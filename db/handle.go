@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
@@ -23,7 +24,7 @@ type Handle struct {
 
 // Connect opens dsn now or, failing that, retries every retry (default 5s,
 // each wait drawn up to half again as long)
-// until it succeeds or ctx ends, logging each failure. A bad DSN (ErrBadInput)
+// until it succeeds or ctx ends, logging each failure. A bad DSN (errkind.BadInput)
 // is returned at once: retrying cannot fix it.
 func Connect(ctx context.Context, dsn string, o Options, retry time.Duration) (*Handle, error) {
 	if o.Log == nil {
@@ -111,4 +112,4 @@ func (h *Handle) Close() error {
 	return nil
 }
 
-func isBadInput(err error) bool { return errors.Is(err, ErrBadInput) }
+func isBadInput(err error) bool { return errors.Is(err, errkind.BadInput) }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -245,7 +246,7 @@ func (s *Store) Metering(ctx context.Context, q MeteringQuery) ([]Record, int64,
 		q.Unit = Day
 	}
 	if !q.Start.IsZero() && !q.End.IsZero() && !q.Start.Before(q.End) {
-		return nil, 0, fmt.Errorf("%w: startTime %s is not before endTime %s", ErrBadInput, q.Start.Format(time.RFC3339), q.End.Format(time.RFC3339))
+		return nil, 0, fmt.Errorf("%w: startTime %s is not before endTime %s", errkind.BadInput, q.Start.Format(time.RFC3339), q.End.Format(time.RFC3339))
 	}
 	tx := q.Scope.where(s.gdb.WithContext(ctx).Table(q.Unit.table()))
 	if len(q.Namespaces) > 0 {
@@ -290,7 +291,7 @@ func orderBy(keys []Sort) (string, error) {
 	for _, k := range keys {
 		e, ok := sortExpr[k.Field]
 		if !ok {
-			return "", fmt.Errorf("%w: cannot sort metering by %q", ErrBadInput, k.Field)
+			return "", fmt.Errorf("%w: cannot sort metering by %q", errkind.BadInput, k.Field)
 		}
 		seen[k.Field] = true
 		if k.Desc {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clustergraph/clustergraph/db"
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 func at(s string) time.Time {
@@ -141,15 +142,15 @@ func TestMeteringQuery(t *testing.T) {
 			})
 		}
 		_, _, err := s.Metering(ctx, db.MeteringQuery{Unit: db.Day, Scope: all("a"), Start: at("2026-01-02T00:00:00Z"), End: at("2026-01-01T00:00:00Z")})
-		if !errors.Is(err, db.ErrBadInput) {
-			t.Errorf("inverted range: err = %v, want ErrBadInput", err)
+		if !errors.Is(err, errkind.BadInput) {
+			t.Errorf("inverted range: err = %v, want errkind.BadInput", err)
 		}
 		_, _, err = s.Metering(ctx, db.MeteringQuery{Unit: db.Day, Scope: all("a"), Sort: []db.Sort{{Field: "id; DROP TABLE alerts"}}})
-		if !errors.Is(err, db.ErrBadInput) {
-			t.Errorf("unknown sort: err = %v, want ErrBadInput", err)
+		if !errors.Is(err, errkind.BadInput) {
+			t.Errorf("unknown sort: err = %v, want errkind.BadInput", err)
 		}
-		if _, err := db.ParseTimeUnit("week"); !errors.Is(err, db.ErrBadInput) {
-			t.Errorf("ParseTimeUnit(week) = %v, want ErrBadInput", err)
+		if _, err := db.ParseTimeUnit("week"); !errors.Is(err, errkind.BadInput) {
+			t.Errorf("ParseTimeUnit(week) = %v, want errkind.BadInput", err)
 		}
 
 		// Batched per namespace (one query) and per cluster.

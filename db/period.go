@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // TimeUnit is the period a metering record covers.
@@ -28,7 +30,7 @@ func ParseTimeUnit(s string) (TimeUnit, error) {
 			return u, nil
 		}
 	}
-	return "", fmt.Errorf("%w: timeUnit %q: want hour, day, month or year", ErrBadInput, s)
+	return "", fmt.Errorf("%w: timeUnit %q: want hour, day, month or year", errkind.BadInput, s)
 }
 
 func (u TimeUnit) table() string { return "metering_" + string(u) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"gorm.io/gorm"
 )
 
@@ -46,7 +47,7 @@ func (s *Store) Purge(ctx context.Context, r Retention, now time.Time, batch int
 		batch = 5000
 	}
 	if r.Samples > 0 && r.Samples < 2*time.Hour {
-		return nil, fmt.Errorf("%w: sample retention %s is under the 2h rollups need", ErrBadInput, r.Samples)
+		return nil, fmt.Errorf("%w: sample retention %s is under the 2h rollups need", errkind.BadInput, r.Samples)
 	}
 	type sweep struct {
 		table, where string

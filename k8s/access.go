@@ -4,144 +4,16 @@ import (
 	"context"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/clustergraph/clustergraph/caller"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
 )
-
-// Subject is who a read is for: the authenticated caller.
-type Subject struct {
-	User   string
-	Groups []string
-	// UID and Extra are the rest of what the identity cluster's
-	// TokenReview said about the caller: the UID of the user (a service
-	// account's object UID) and the extra attributes, such as the
-	// credential ID and the pod a service-account token is bound to, or a
-	// token's scopes. Both are passed on wherever the caller is
-	// impersonated or reviewed, to every cluster: an extra attribute can
-	// narrow what an authorizer or admission allows (scopes), so dropping
-	// one could widen the token, never narrow it.
-	UID   string
-	Extra map[string][]string
-	// Identity names the cluster whose TokenReview authenticated the
-	// subject. A service account of that cluster is a service account only
-	// there (see ForeignServiceAccount).
-	Identity string
-	// Unrestricted marks the server's own identity, used only when
-	// authentication is switched off for a local demo.
-	Unrestricted bool
-}
-
-// serviceAccountPrefix starts the user name of every service account.
-const serviceAccountPrefix = "system:serviceaccount:"
-
-// ForeignServiceAccount reports whether the subject is a service account
-// of its identity cluster seen in another cluster. The apiserver matches
-// ServiceAccount subjects (and the groups system:serviceaccounts[:NS]) by
-// name alone, so without this rule a service account anyone can create in
-// the identity cluster would inherit the rights of the same-named service
-// account of every other cluster.
-func (s *Subject) ForeignServiceAccount(cluster string) bool {
-	return s != nil && !s.Unrestricted && s.Identity != "" && s.Identity != cluster && strings.HasPrefix(s.User, serviceAccountPrefix)
-}
-
-// ForeignSystemIdentity reports whether the subject is a system identity
-// of its identity cluster other than a service account (a node
-// system:node:NAME, a bootstrap token system:bootstrap:ID, a control-plane
-// component system:kube-scheduler, ...) seen in another cluster. Such an
-// identity names a component of one cluster, and authorizers besides RBAC
-// grant by that name alone (the Node authorizer lets system:node:NAME
-// act for the pods of any node so named), so it may read and do nothing
-// in any other cluster: a kubeadm join token of one cluster must not act
-// as a node of the next.
-func (s *Subject) ForeignSystemIdentity(cluster string) bool {
-	return s != nil && !s.Unrestricted && s.Identity != "" && s.Identity != cluster &&
-		strings.HasPrefix(s.User, "system:") && !strings.HasPrefix(s.User, serviceAccountPrefix)
-}
-
-// foreignGroups drops the service-account groups, which name the identity
-// cluster's namespaces, not another cluster's.
-func foreignGroups(groups []string) []string {
-	out := make([]string, 0, len(groups))
-	for _, g := range groups {
-		if g != "system:serviceaccounts" && !strings.HasPrefix(g, "system:serviceaccounts:") {
-			out = append(out, g)
-		}
-	}
-	return out
-}
-
-// GroupsIn are the groups the subject has in a cluster: its own, less the
-// service-account groups of a foreign service account.
-func (s *Subject) GroupsIn(cluster string) []string {
-	if s.ForeignServiceAccount(cluster) {
-		return foreignGroups(s.Groups)
-	}
-	return s.Groups
-}
-
-type subjectKey struct{}
-
-// WithSubject returns a context whose reads are made for s. Every read of
-// the caches takes its subject from the context; a context without one sees
-// nothing, so a caller that forgets to authenticate fails closed.
-func WithSubject(ctx context.Context, s *Subject) context.Context {
-	return context.WithValue(ctx, subjectKey{}, s)
-}
-
-// SubjectFrom returns the context's subject, or nil.
-func SubjectFrom(ctx context.Context) *Subject {
-	s, _ := ctx.Value(subjectKey{}).(*Subject)
-	return s
-}
-
-// key identifies the subject in the caches of RBAC answers. Every part is
-// length-prefixed, so no user name or group (which may hold any byte) can
-// make two different subjects share a key. RBAC matches users and groups
-// only, so UID and Extra are not part of it (see reviewKey).
-func (s *Subject) key() string {
-	g := slices.Clone(s.Groups)
-	sort.Strings(g)
-	var b strings.Builder
-	for _, part := range append([]string{s.Identity, s.User}, g...) {
-		writePart(&b, part)
-	}
-	return b.String()
-}
-
-// reviewKey identifies the subject in the cache of the authorizer's
-// answers: its key, its UID and every extra attribute, since an authorizer
-// other than RBAC may decide by any of them.
-func (s *Subject) reviewKey() string {
-	var b strings.Builder
-	writePart(&b, s.key())
-	writePart(&b, s.UID)
-	keys := make([]string, 0, len(s.Extra))
-	for k := range s.Extra {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		writePart(&b, k)
-		writePart(&b, strconv.Itoa(len(s.Extra[k])))
-		for _, v := range s.Extra[k] {
-			writePart(&b, v)
-		}
-	}
-	return b.String()
-}
-
-func writePart(b *strings.Builder, part string) {
-	b.WriteString(strconv.Itoa(len(part)))
-	b.WriteByte(':')
-	b.WriteString(part)
-}
 
 // Access is what one subject may do in one cluster, computed from the
 // cluster's RBAC objects (roles, cluster roles and their bindings; aggregated
@@ -403,7 +275,7 @@ const maxAccessSets = 10000
 
 // AccessFor returns what s may do in the cluster. A nil subject may do
 // nothing.
-func (c *Cluster) AccessFor(s *Subject) *Access {
+func (c *Cluster) AccessFor(s *caller.Subject) *Access {
 	switch {
 	case s == nil || s.ForeignSystemIdentity(c.Name):
 		return &Access{memo: map[accessKey]bool{}}
@@ -411,7 +283,7 @@ func (c *Cluster) AccessFor(s *Subject) *Access {
 		return unrestricted
 	}
 	gen := c.caches.rbacGen.Load()
-	key := s.key()
+	key := s.Key()
 	ac := &c.access
 	ac.mu.Lock()
 	if ac.gen != gen || len(ac.sets) > maxAccessSets {
@@ -450,11 +322,11 @@ const privilegedGroup = "system:masters"
 // computeAccess gathers the rules bound to s. foreign marks a service
 // account of another cluster (see ForeignServiceAccount): ServiceAccount
 // subjects never name it, only User subjects and its remaining groups do.
-func computeAccess(s *Subject, foreign bool, st rbacStores) *Access {
+func computeAccess(s *caller.Subject, foreign bool, st rbacStores) *Access {
 	a := &Access{namespace: map[string][]rbacv1.PolicyRule{}, memo: map[accessKey]bool{}}
 	groups := s.Groups
 	if foreign {
-		groups = foreignGroups(groups)
+		groups = caller.ForeignGroups(groups)
 	}
 	if slices.Contains(groups, privilegedGroup) {
 		a.all = true
@@ -517,7 +389,7 @@ func boundBy(user string, groups []string, serviceAccounts bool, subjects []rbac
 			if ns == "" {
 				ns = bindingNamespace
 			}
-			if serviceAccounts && user == serviceAccountPrefix+ns+":"+sub.Name {
+			if serviceAccounts && user == caller.ServiceAccountPrefix+ns+":"+sub.Name {
 				return true
 			}
 		}
@@ -545,7 +417,7 @@ func (c *Cluster) AccessibleNamespaces(ctx context.Context, sel labels.Selector)
 	if !ok {
 		return nil, warn
 	}
-	names, all := c.AccessFor(SubjectFrom(ctx)).Namespaces()
+	names, all := c.AccessFor(caller.From(ctx)).Namespaces()
 	store := c.caches.store(resNamespaces)
 	var objs []any
 	if all {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/clustergraph/clustergraph/caller"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,7 +62,7 @@ func TestSubresourceRules(t *testing.T) {
 		roleBindingTo("shop", "scaler", "scaler", u),
 		roleBindingTo("shop", "execer", "execer", u),
 	)
-	a := computeAccess(&Subject{User: "u"}, false, st)
+	a := computeAccess(&caller.Subject{User: "u"}, false, st)
 	for _, tc := range []struct {
 		verb, group, resource, ns string
 		want                      bool
@@ -84,43 +85,16 @@ func TestSubresourceRules(t *testing.T) {
 // TestPrivilegedGroup: system:masters may do everything without a
 // binding, as the apiserver allows it before asking RBAC.
 func TestPrivilegedGroup(t *testing.T) {
-	a := computeAccess(&Subject{User: "root", Groups: []string{"system:authenticated", "system:masters"}}, false, policy(t))
+	a := computeAccess(&caller.Subject{User: "root", Groups: []string{"system:authenticated", "system:masters"}}, false, policy(t))
 	if !a.Allows("delete", schema.GroupResource{Resource: "nodes"}, "", "n1") || !a.CanSee(schema.GroupResource{Group: "example.com", Resource: "widgets"}, "x", "y") {
 		t.Error("system:masters was refused")
 	}
 	if _, all := a.Namespaces(); !all {
 		t.Error("system:masters does not see every namespace")
 	}
-	none := computeAccess(&Subject{User: "system:masters"}, false, policy(t))
+	none := computeAccess(&caller.Subject{User: "system:masters"}, false, policy(t))
 	if none.Allows("get", schema.GroupResource{Resource: "pods"}, "shop", "") {
 		t.Error("a user named system:masters (not in the group) was allowed")
-	}
-}
-
-// TestSubjectKeysDistinct: subjects differing in how their strings are
-// split between user and groups never share an access cache key.
-func TestSubjectKeysDistinct(t *testing.T) {
-	subjects := []*Subject{
-		{User: "a\x00b"},
-		{User: "a", Groups: []string{"b"}},
-		{User: "a", Groups: []string{"b", ""}},
-		{User: "a", Groups: []string{"b\x00"}},
-		{User: "a:b"},
-		{User: "1:a"},
-		{User: "a", Identity: "kwok-cg-a"},
-		{User: "a", Identity: "kwok-cg-b"},
-	}
-	seen := map[string]int{}
-	for i, s := range subjects {
-		k := s.key()
-		if j, dup := seen[k]; dup {
-			t.Errorf("subjects %d %+v and %d %+v share the key %q", j, subjects[j], i, s, k)
-		}
-		seen[k] = i
-	}
-	// Group order does not matter.
-	if (&Subject{User: "u", Groups: []string{"x", "y"}}).key() != (&Subject{User: "u", Groups: []string{"y", "x"}}).key() {
-		t.Error("group order changes the key")
 	}
 }
 
@@ -129,7 +103,7 @@ func TestSubjectKeysDistinct(t *testing.T) {
 // its service-account groups; in the identity cluster it matches all.
 func TestForeignServiceAccountPolicy(t *testing.T) {
 	user := "system:serviceaccount:ci:deployer"
-	s := &Subject{User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:ci", "system:authenticated"}, Identity: "a"}
+	s := &caller.Subject{User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:ci", "system:authenticated"}, Identity: "a"}
 	st := policy(t,
 		clusterRole("view", rbacv1.PolicyRule{Verbs: []string{"get", "list"}, APIGroups: []string{""}, Resources: []string{"pods", "services", "configmaps"}}),
 		roleBindingTo("by-sa", "b", "view", rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: "ci", Name: "deployer"}),
@@ -152,7 +126,7 @@ func TestForeignServiceAccountPolicy(t *testing.T) {
 			}
 		}
 	}
-	for _, s := range []*Subject{
+	for _, s := range []*caller.Subject{
 		{User: "alice", Identity: "a"},
 		{User: user, Unrestricted: true, Identity: "a"},
 		{User: user},
@@ -202,7 +176,7 @@ func TestGetOnlyGrantListsNothing(t *testing.T) {
 		"namespaced":   policy(t, role("vault", "getter", getOnly), roleBindingToRole("vault", "getter", "getter", userU)),
 		"cluster-wide": policy(t, clusterRole("getter", getOnly), clusterRoleBindingTo("getter", "getter", userU)),
 	} {
-		a := computeAccess(&Subject{User: "u"}, false, st)
+		a := computeAccess(&caller.Subject{User: "u"}, false, st)
 		for _, gr := range []schema.GroupResource{secretsGR, configMapsGR, podsGR} {
 			if !a.Allows("get", gr, "vault", "db-password") {
 				t.Errorf("%s: get %s vault/db-password refused", name, gr)
@@ -253,7 +227,7 @@ func TestResourceNamesGrants(t *testing.T) {
 		} else {
 			st = policy(t, role("shop", "r", tc.rule), roleBindingToRole("shop", "r", "r", userU))
 		}
-		a := computeAccess(&Subject{User: "u"}, false, st)
+		a := computeAccess(&caller.Subject{User: "u"}, false, st)
 		for _, o := range []object{named, other, elsewhere} {
 			if got, want := a.CanSee(podsGR, o.ns, o.name), slices.Contains(tc.want, o); got != want {
 				t.Errorf("%s: pod %s/%s shows in a list = %v, want %v", tc.name, o.ns, o.name, got, want)
@@ -272,18 +246,18 @@ func TestResourceNamesGrants(t *testing.T) {
 // cluster-wide to the apiserver: a RoleBinding does not grant it.
 func TestNamespaceObjectVisibility(t *testing.T) {
 	view := rule([]string{"get", "list", "watch"}, []string{"namespaces"})
-	bound := computeAccess(&Subject{User: "u"}, false, policy(t, clusterRole("view", view), roleBindingTo("shop", "view", "view", userU)))
+	bound := computeAccess(&caller.Subject{User: "u"}, false, policy(t, clusterRole("view", view), roleBindingTo("shop", "view", "view", userU)))
 	if !bound.CanSee(namespacesGR, "", "shop") || bound.CanSee(namespacesGR, "", "data") {
 		t.Errorf("view bound in shop: sees shop %v, data %v; want only shop", bound.CanSee(namespacesGR, "", "shop"), bound.CanSee(namespacesGR, "", "data"))
 	}
 	if !bound.Allows("get", namespacesGR, "", "shop") || bound.Allows("list", namespacesGR, "", "shop") || bound.Allows("watch", namespacesGR, "", "shop") {
 		t.Error("view bound in shop: want get of namespace shop, and no list or watch narrowed to it")
 	}
-	getAll := computeAccess(&Subject{User: "u"}, false, policy(t, clusterRole("g", rule([]string{"get"}, []string{"namespaces"})), clusterRoleBindingTo("g", "g", userU)))
+	getAll := computeAccess(&caller.Subject{User: "u"}, false, policy(t, clusterRole("g", rule([]string{"get"}, []string{"namespaces"})), clusterRoleBindingTo("g", "g", userU)))
 	if getAll.CanSee(namespacesGR, "", "shop") || getAll.AnyOn(namespacesGR) || !getAll.Allows("get", namespacesGR, "", "shop") {
 		t.Error("a cluster-wide get of namespaces: want every get and no namespace in a list")
 	}
-	listNamed := computeAccess(&Subject{User: "u"}, false, policy(t, clusterRole("l", rule([]string{"list"}, []string{"namespaces"}, "data")), clusterRoleBindingTo("l", "l", userU)))
+	listNamed := computeAccess(&caller.Subject{User: "u"}, false, policy(t, clusterRole("l", rule([]string{"list"}, []string{"namespaces"}, "data")), clusterRoleBindingTo("l", "l", userU)))
 	if !listNamed.CanSee(namespacesGR, "", "data") || listNamed.CanSee(namespacesGR, "", "shop") {
 		t.Error("a list of namespaces naming data: want data alone")
 	}
@@ -372,7 +346,7 @@ func TestFallbackFollowsTheRule(t *testing.T) {
 	pods := []any{pod("a", "p1"), pod("a", "p2"), pod("b", "p3")}
 	nss := []any{namespace("a"), namespace("b"), namespace("c")}
 	c := fakeCluster(t, append(slices.Clone(pods), nss...)...)
-	ctx := WithSubject(context.Background(), &Subject{User: "hooked"})
+	ctx := caller.With(context.Background(), &caller.Subject{User: "hooked"})
 	for _, tc := range []struct {
 		name          string
 		allow         func(Question) bool
@@ -428,8 +402,8 @@ func TestWatchFollowsTheRule(t *testing.T) {
 		role("data", "list", rule([]string{"list"}, []string{"pods"})), roleBindingToRole("data", "list", "list", userU),
 		role("named", "named", rule([]string{"get"}, []string{"pods"}, "n1"), rule([]string{"watch"}, []string{"pods"})), roleBindingToRole("named", "named", "named", userU),
 	)
-	s := &Subject{User: "u"}
-	ctx := WithSubject(context.Background(), s)
+	s := &caller.Subject{User: "u"}
+	ctx := caller.With(context.Background(), s)
 	pinned := &Filter{Namespace: "vault", Fields: fields.OneTermEqualSelector("metadata.name", "v1")}
 	for _, tc := range []struct {
 		name     string

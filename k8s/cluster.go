@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
@@ -176,7 +177,7 @@ func (c *Cluster) goneError() error {
 	if w := c.gone.Load(); w != nil {
 		why = *w
 	}
-	return &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "the watch ended: the cluster was %s", why)}
+	return &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "the watch ended: the cluster was %s", why)}
 }
 
 // stop tears the cluster down: its informers stop and its context is
@@ -301,10 +302,10 @@ func (c *Cluster) readable() (ok bool, err error) {
 	case StateReady:
 		return true, nil
 	case StateStale:
-		return true, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "serving data last synced at %s: %s", s.LastSyncTime.UTC().Format(time.RFC3339), s.LastError)}
+		return true, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "serving data last synced at %s: %s", s.LastSyncTime.UTC().Format(time.RFC3339), s.LastError)}
 	case StateSyncing:
-		return false, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "caches are still syncing")}
+		return false, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "caches are still syncing")}
 	default:
-		return false, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "%s", s.LastError)}
+		return false, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "%s", s.LastError)}
 	}
 }

@@ -5,10 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// FuzzParseID: any string parses to an id or to ErrBadInput, never a
+// FuzzParseID: any string parses to an id or to errkind.BadInput, never a
 // panic, and an id that parses encodes back to the same string.
 func FuzzParseID(f *testing.F) {
 	for _, id := range []ObjectID{
@@ -24,8 +25,8 @@ func FuzzParseID(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		id, err := ParseID(s)
 		if err != nil {
-			if !errors.Is(err, ErrBadInput) {
-				t.Fatalf("ParseID(%q): %v is not ErrBadInput", s, err)
+			if !errors.Is(err, errkind.BadInput) {
+				t.Fatalf("ParseID(%q): %v is not errkind.BadInput", s, err)
 			}
 			return
 		}
@@ -57,7 +58,7 @@ func FuzzIDRoundTrip(f *testing.F) {
 	})
 }
 
-// FuzzCursor: any string is a cursor or ErrBadInput, and a cursor that
+// FuzzCursor: any string is a cursor or errkind.BadInput, and a cursor that
 // parses renders back to one that parses to the same key.
 func FuzzCursor(f *testing.F) {
 	f.Add(sortKey{s: [4]string{"c", "ns", "name", ""}}.cursor(), false)
@@ -71,8 +72,8 @@ func FuzzCursor(f *testing.F) {
 		}
 		k, err := parseCursor(c, field)
 		if err != nil {
-			if !errors.Is(err, ErrBadInput) {
-				t.Fatalf("parseCursor(%q): %v is not ErrBadInput", c, err)
+			if !errors.Is(err, errkind.BadInput) {
+				t.Fatalf("parseCursor(%q): %v is not errkind.BadInput", c, err)
 			}
 			return
 		}

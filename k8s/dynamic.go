@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,10 +28,10 @@ const DefaultMaxListObjects = 10000
 
 // ListResources lists any resource through the dynamic client: an apiserver
 // LIST, not the cache. Label and field selectors are sent to the apiserver,
-// which rejects fields it does not support for the kind (ErrBadInput); the
+// which rejects fields it does not support for the kind (errkind.BadInput); the
 // rest of the filter runs here. It reads at most the cluster's
 // MaxListObjects objects, page by page: past that it returns what it read
-// with an ErrBadInput saying the list was cut, so one request cannot make
+// with an errkind.BadInput saying the list was cut, so one request cannot make
 // the apiserver stream a whole huge collection.
 //
 // A caller RBAC lets list the resource in the asked scope (the namespace,
@@ -38,7 +40,7 @@ const DefaultMaxListObjects = 10000
 // namespaces, some names, or what the authorizer fallback may allow) gets
 // clustergraph's LIST cut down to what they may see.
 func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionResource, f *Filter) ([]Item, error) {
-	s, gr := SubjectFrom(ctx), gvr.GroupResource()
+	s, gr := caller.From(ctx), gvr.GroupResource()
 	a := c.AccessFor(s)
 	// A caller no grant lets see any of them gets nothing, without a LIST
 	// made with clustergraph's credentials on its behalf.
@@ -85,7 +87,7 @@ func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionReso
 			break
 		}
 		if read >= limit {
-			cut = &ClusterError{Cluster: c.Name, Err: coded(ErrBadInput,
+			cut = &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.BadInput,
 				"%s: only the first %d objects were read (the most one list reads from a cluster); narrow it with a namespace, labelSelector or fieldSelector", gvr.GroupResource(), read)}
 			break
 		}
@@ -104,13 +106,13 @@ func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionReso
 func (c *Cluster) GetResource(ctx context.Context, id ObjectID) (any, error) {
 	m, err := c.mapper().RESTMapping(id.GVK.GroupKind(), id.GVK.Version)
 	if err != nil {
-		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrNotFound, "kind %s is not served", id.GVK)}
+		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.NotFound, "kind %s is not served", id.GVK)}
 	}
 	if m.Scope.Name() == meta.RESTScopeNameRoot {
 		id.Namespace = "" // a cluster-scoped object: namespace rules do not apply
 	}
 	if !c.allows(ctx, "get", m.Resource.GroupResource(), id.Namespace, id.Name) {
-		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "you may not get %s %s/%s", id.GVK.Kind, id.Namespace, id.Name)}
+		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Forbidden, "you may not get %s %s/%s", id.GVK.Kind, id.Namespace, id.Name)}
 	}
 	obj, err := c.Dynamic.Resource(m.Resource).Namespace(id.Namespace).Get(ctx, id.Name, metav1.GetOptions{})
 	if err != nil {
@@ -132,17 +134,17 @@ func (c *Cluster) apiError(err error, what string) error {
 	var kind error
 	switch {
 	case apierrors.IsNotFound(err):
-		kind = ErrNotFound
+		kind = errkind.NotFound
 	case apierrors.IsBadRequest(err), apierrors.IsInvalid(err):
-		kind = ErrBadInput
+		kind = errkind.BadInput
 	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
-		kind = ErrForbidden
+		kind = errkind.Forbidden
 	case apierrors.IsConflict(err):
-		kind = ErrConflict
+		kind = errkind.Conflict
 	case apierrors.IsUnsupportedMediaType(err):
-		kind = ErrBadInput
+		kind = errkind.BadInput
 	default:
-		kind = ErrUnavailable
+		kind = errkind.Unavailable
 	}
 	msg := err.Error()
 	// The generic message of a 400 hides the reason in the causes.
@@ -152,7 +154,7 @@ func (c *Cluster) apiError(err error, what string) error {
 			msg += "; " + strings.TrimSpace(cause.Field+" "+cause.Message)
 		}
 	}
-	return &ClusterError{Cluster: c.Name, Err: coded(kind, "%s: %s", what, msg)}
+	return &ClusterError{Cluster: c.Name, Err: errkind.Newf(kind, "%s: %s", what, msg)}
 }
 
 var mappers sync.Map // *Cluster -> meta.RESTMapper

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
@@ -72,7 +73,7 @@ func (c *Cluster) resolveWatch(kind string) (resource, *schema.GroupVersionResou
 	}
 	gvr, err := c.mapper().ResourceFor(gr.WithVersion(""))
 	if err != nil {
-		return "", nil, &ClusterError{Cluster: c.Name, Err: coded(ErrNotFound, "the cluster serves no kind %q", kind)}
+		return "", nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.NotFound, "the cluster serves no kind %q", kind)}
 	}
 	return c.cachedOr(gvr)
 }
@@ -127,7 +128,7 @@ func (c *Cluster) acquireDynamic(gvr schema.GroupVersionResource) (func(), error
 	defer cancel()
 	if !cache.WaitForCacheSync(syncCtx.Done(), d.inf.HasSynced) {
 		release()
-		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "could not list %s in 30s", gvr.String())}
+		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "could not list %s in 30s", gvr.String())}
 	}
 	return release, nil
 }

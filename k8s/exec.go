@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/clustergraph/clustergraph/caller"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes"
@@ -31,7 +32,7 @@ type ExecOptions struct {
 // It returns when the command exits or ctx ends.
 func (c *Cluster) Exec(ctx context.Context, o ExecOptions) error {
 	if o.AsServer {
-		ctx = WithSubject(ctx, &Subject{User: "clustergraph", Unrestricted: true})
+		ctx = caller.With(ctx, &caller.Subject{User: "clustergraph", Unrestricted: true})
 	}
 	cfg, err := c.configFor(ctx)
 	if err != nil {

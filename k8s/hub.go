@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"k8s.io/client-go/tools/cache"
 )
@@ -217,7 +220,7 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 	}
 	gr := groupResource(r)
 	if !c.maySubscribe(ctx, gr, gvr != nil, f, opts) {
-		return nil, nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "you may not read %s", gr.String())}
+		return nil, nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Forbidden, "you may not read %s", gr.String())}
 	}
 	release := func() {}
 	if gvr != nil {
@@ -252,7 +255,7 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 			h.remove(s)
 			h.mu.Unlock()
 		}()
-		w := &watcher{c: c, ctx: ctx, subject: SubjectFrom(ctx), r: r, f: f, out: out, readable: opts.Readable}
+		w := &watcher{c: c, ctx: ctx, subject: caller.From(ctx), r: r, f: f, out: out, readable: opts.Readable}
 		switch {
 		case opts.LiveOnly:
 		case resumed:
@@ -322,7 +325,7 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 // change passes the caller's access (an on-demand informer only when the
 // authorizer allows the watch outright).
 func (c *Cluster) maySubscribe(ctx context.Context, gr schema.GroupResource, onDemand bool, f *Filter, opts SubscribeOptions) bool {
-	if c.AccessFor(SubjectFrom(ctx)).AnyOn(gr) {
+	if c.AccessFor(caller.From(ctx)).AnyOn(gr) {
 		return true
 	}
 	ns := ""
@@ -378,7 +381,7 @@ type watcher struct {
 	ctx context.Context
 	// subject is the context's, looked up once rather than per change,
 	// and acc its access set of RBAC generation accGen (see access).
-	subject *Subject
+	subject *caller.Subject
 	acc     *Access
 	accGen  uint64
 	r       resource
@@ -502,7 +505,7 @@ func (w *watcher) snapshot() bool {
 	return true
 }
 
-// revoked returns ErrForbidden once the subject could see no object of the
+// revoked returns errkind.Forbidden once the subject could see no object of the
 // watched kind any more (a binding was deleted, say; see maySubscribe).
 func (w *watcher) revoked() error {
 	// With an authorizer fallback, grants RBAC does not show may exist:
@@ -515,5 +518,5 @@ func (w *watcher) revoked() error {
 	if a.AnyOn(groupResource(w.r)) || w.pinnedGet(a, ns, w.f.pinnedName()) || w.c.reviewer(w.ctx) != nil {
 		return nil
 	}
-	return &ClusterError{Cluster: w.c.Name, Err: coded(ErrForbidden, "you may no longer read %s", groupResource(w.r).String())}
+	return &ClusterError{Cluster: w.c.Name, Err: errkind.Newf(errkind.Forbidden, "you may no longer read %s", groupResource(w.r).String())}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strings"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -26,15 +27,15 @@ func (id ObjectID) Encode() string {
 	return base64.RawURLEncoding.EncodeToString([]byte(s))
 }
 
-// ParseID decodes an id made by Encode. Anything else is ErrBadInput.
+// ParseID decodes an id made by Encode. Anything else is errkind.BadInput.
 func ParseID(s string) (ObjectID, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return ObjectID{}, BadInput("malformed id %q", s)
+		return ObjectID{}, errkind.BadInputf("malformed id %q", s)
 	}
 	p := strings.Split(string(b), "\x00")
 	if len(p) != 7 || p[0] != idPrefix || p[1] == "" || p[3] == "" || p[4] == "" || p[6] == "" {
-		return ObjectID{}, BadInput("malformed id %q", s)
+		return ObjectID{}, errkind.BadInputf("malformed id %q", s)
 	}
 	return ObjectID{
 		Cluster:   p[1],

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -40,16 +42,16 @@ import (
 // checks them too, so it gets what both allow, which is what its access
 // set allows.
 func (c *Cluster) configFor(ctx context.Context) (*rest.Config, error) {
-	s := SubjectFrom(ctx)
+	s := caller.From(ctx)
 	if s == nil {
-		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "no caller")}
+		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Forbidden, "no caller")}
 	}
 	cfg := rest.CopyConfig(c.config)
 	if s.Unrestricted {
 		return cfg, nil
 	}
 	if s.ForeignSystemIdentity(c.Name) {
-		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "%s is a system identity of cluster %s and acts only there", s.User, s.Identity)}
+		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Forbidden, "%s is a system identity of cluster %s and acts only there", s.User, s.Identity)}
 	}
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: s.User, UID: s.UID, Groups: s.GroupsIn(c.Name), Extra: s.Extra}
 	if s.ForeignServiceAccount(c.Name) {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/clustergraph/clustergraph/caller"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/rest"
 )
@@ -106,7 +107,7 @@ func TestRequestQuestions(t *testing.T) {
 func TestForeignGuard(t *testing.T) {
 	user := "system:serviceaccount:ci:deployer"
 	u := rbacv1.Subject{Kind: rbacv1.UserKind, Name: user}
-	a := computeAccess(&Subject{User: user, Identity: "a"}, true, policy(t,
+	a := computeAccess(&caller.Subject{User: user, Identity: "a"}, true, policy(t,
 		clusterRole("lister", rule([]string{"list"}, []string{"configmaps"})),
 		clusterRole("execer", rule([]string{"create"}, []string{"pods/exec"})),
 		clusterRole("exec-viewer", rule([]string{"get", "create"}, []string{"pods/exec"})),
@@ -164,19 +165,19 @@ func TestImpersonationCarriesUIDAndExtra(t *testing.T) {
 	extra := map[string][]string{"authentication.kubernetes.io/credential-id": {"JTI=abc"}, "scopes.example.com": {"read", "pods"}}
 	for _, tc := range []struct {
 		name       string
-		s          *Subject
+		s          *caller.Subject
 		wantGroups []string
 	}{
-		{"a user", &Subject{User: "alice", UID: "u-1", Groups: []string{"dev", "system:authenticated"}, Extra: extra, Identity: "a"},
+		{"a user", &caller.Subject{User: "alice", UID: "u-1", Groups: []string{"dev", "system:authenticated"}, Extra: extra, Identity: "a"},
 			[]string{"dev", "system:authenticated"}},
-		{"a local service account", &Subject{User: "system:serviceaccount:ci:deployer", UID: "u-2", Groups: []string{"system:serviceaccounts", "system:serviceaccounts:ci", "system:authenticated"}, Extra: extra, Identity: "c"},
+		{"a local service account", &caller.Subject{User: "system:serviceaccount:ci:deployer", UID: "u-2", Groups: []string{"system:serviceaccounts", "system:serviceaccounts:ci", "system:authenticated"}, Extra: extra, Identity: "c"},
 			[]string{"system:serviceaccounts", "system:serviceaccounts:ci", "system:authenticated"}},
-		{"a foreign service account", &Subject{User: "system:serviceaccount:ci:deployer", UID: "u-3", Groups: []string{"system:serviceaccounts", "system:serviceaccounts:ci", "system:authenticated"}, Extra: extra, Identity: "a"},
+		{"a foreign service account", &caller.Subject{User: "system:serviceaccount:ci:deployer", UID: "u-3", Groups: []string{"system:serviceaccounts", "system:serviceaccounts:ci", "system:authenticated"}, Extra: extra, Identity: "a"},
 			[]string{"system:authenticated"}},
 	} {
 		c := fakeCluster(t)
 		c.config = &rest.Config{Host: "https://apiserver"}
-		cfg, err := c.configFor(WithSubject(context.Background(), tc.s))
+		cfg, err := c.configFor(caller.With(context.Background(), tc.s))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -197,7 +198,7 @@ func TestImpersonationCarriesUIDAndExtra(t *testing.T) {
 // cached per UID and extra attributes too: a token with other scopes is
 // asked again.
 func TestAccessReviewCarriesUIDAndExtra(t *testing.T) {
-	s := &Subject{User: "alice", UID: "u-1", Groups: []string{"system:authenticated"}, Identity: "a",
+	s := &caller.Subject{User: "alice", UID: "u-1", Groups: []string{"system:authenticated"}, Identity: "a",
 		Extra: map[string][]string{"scopes.example.com": {"read"}}}
 	q := Question{Verb: "get", Resource: "pods/log", Namespace: "shop", Name: "web"}
 	sar := accessReview(s, "b", q).Spec
@@ -207,8 +208,8 @@ func TestAccessReviewCarriesUIDAndExtra(t *testing.T) {
 	}
 
 	c := fakeCluster(t)
-	var asked []*Subject
-	c.review = func(_ context.Context, _ *Cluster, s *Subject, _ Question) (bool, error) {
+	var asked []*caller.Subject
+	c.review = func(_ context.Context, _ *Cluster, s *caller.Subject, _ Question) (bool, error) {
 		asked = append(asked, s)
 		return s.Extra["scopes.example.com"][0] == "read", nil
 	}
@@ -217,42 +218,13 @@ func TestAccessReviewCarriesUIDAndExtra(t *testing.T) {
 	uid := *s
 	uid.UID = "u-2"
 	for _, tc := range []struct {
-		s     *Subject
+		s     *caller.Subject
 		want  bool
 		asked int
 	}{{s, true, 1}, {s, true, 1}, {&other, false, 2}, {&uid, true, 3}} {
-		got := c.Review(WithSubject(context.Background(), tc.s), []Question{q})[0]
+		got := c.Review(caller.With(context.Background(), tc.s), []Question{q})[0]
 		if got != tc.want || len(asked) != tc.asked {
 			t.Errorf("%+v: %v after %d reviews, want %v after %d", tc.s, got, len(asked), tc.want, tc.asked)
 		}
-	}
-}
-
-// TestReviewKeysDistinct: subjects differing only in UID or extra
-// attributes never share a key of the authorizer's answers, and share the
-// key of RBAC answers, which never depend on them.
-func TestReviewKeysDistinct(t *testing.T) {
-	subjects := []*Subject{
-		{User: "a"},
-		{User: "a", UID: "1"},
-		{User: "a", Extra: map[string][]string{"k": nil}},
-		{User: "a", Extra: map[string][]string{"k": {""}}},
-		{User: "a", Extra: map[string][]string{"k": {"v"}}},
-		{User: "a", Extra: map[string][]string{"k": {"v", "w"}}},
-		{User: "a", Extra: map[string][]string{"k": {"vw"}}},
-		{User: "a", Extra: map[string][]string{"k": {"v"}, "l": {"w"}}},
-		{User: "a", Extra: map[string][]string{"k": {"v", "1:l", "1:w"}}},
-		{User: "a", Extra: map[string][]string{"kv": {}}},
-	}
-	seen := map[string]int{}
-	for i, s := range subjects {
-		if s.key() != subjects[0].key() {
-			t.Errorf("%+v: RBAC key differs", s)
-		}
-		k := s.reviewKey()
-		if j, dup := seen[k]; dup {
-			t.Errorf("subjects %d %+v and %d %+v share the review key %q", j, subjects[j], i, s, k)
-		}
-		seen[k] = i
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -302,7 +303,7 @@ func KindByName(name string) (schema.GroupVersionKind, error) {
 			return gvk, nil
 		}
 	}
-	return schema.GroupVersionKind{}, BadInput("%q is not a cached kind (e.g. Pod, Deployment, Node, Event)", name)
+	return schema.GroupVersionKind{}, errkind.BadInputf("%q is not a cached kind (e.g. Pod, Deployment, Node, Event)", name)
 }
 
 // IsCached reports whether a kind is held in the informer caches.

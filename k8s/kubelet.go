@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"strings"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // KubeletGet reads path from node's kubelet through the apiserver's node
@@ -18,7 +20,7 @@ func (c *Cluster) KubeletGet(ctx context.Context, node, path string) (io.ReadClo
 		SetHeader("Accept", "text/plain;version=0.0.4, */*;q=0.1").
 		Stream(ctx)
 	if err != nil {
-		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "node %s: %v", node, err)}
+		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "node %s: %v", node, err)}
 	}
 	return body, nil
 }

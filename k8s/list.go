@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -40,7 +41,7 @@ type Filter struct {
 
 // ParseSelectors parses a label and a field selector; empty strings select
 // everything. Malformed selectors, and selectors over MaxSelectorBytes or
-// MaxSelectorTerms, are ErrBadInput. A selector repeated (under many
+// MaxSelectorTerms, are errkind.BadInput. A selector repeated (under many
 // aliases, say) is parsed once: the result is shared, and never changed.
 func ParseSelectors(label, field string) (labels.Selector, fields.Selector, error) {
 	return selectors.parse(label, field)
@@ -110,7 +111,7 @@ func (c *Cluster) List(ctx context.Context, gvk schema.GroupVersionKind, f *Filt
 	} else {
 		r, known := resourceOfGVK[gvk]
 		if !known {
-			return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrNotFound, "kind %s is not cached", gvk.Kind)}
+			return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.NotFound, "kind %s is not cached", gvk.Kind)}
 		}
 		objs = c.visible(ctx, r, candidates(c.caches.store(r), f))
 	}
@@ -138,8 +139,8 @@ func ListAcross(ctx context.Context, clusters []*Cluster, gvk schema.GroupVersio
 	return items, errs
 }
 
-// Get returns one cached object, ErrForbidden when the context's subject
-// may not get it (checked first, as the apiserver does), or ErrNotFound.
+// Get returns one cached object, errkind.Forbidden when the context's subject
+// may not get it (checked first, as the apiserver does), or errkind.NotFound.
 func (c *Cluster) Get(ctx context.Context, gvk schema.GroupVersionKind, namespace, name string) (any, error) {
 	ok, warn := c.readable()
 	if !ok {
@@ -147,10 +148,10 @@ func (c *Cluster) Get(ctx context.Context, gvk schema.GroupVersionKind, namespac
 	}
 	r, known := resourceOfGVK[gvk]
 	if !known {
-		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrNotFound, "kind %s is not cached", gvk.Kind)}
+		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.NotFound, "kind %s is not cached", gvk.Kind)}
 	}
 	if !c.allows(ctx, "get", groupResource(r), namespace, name) {
-		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrForbidden, "you may not get %s %s/%s", gvk.Kind, namespace, name)}
+		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Forbidden, "you may not get %s %s/%s", gvk.Kind, namespace, name)}
 	}
 	key := name
 	if namespace != "" {
@@ -158,7 +159,7 @@ func (c *Cluster) Get(ctx context.Context, gvk schema.GroupVersionKind, namespac
 	}
 	obj, exists, err := c.caches.store(r).GetByKey(key)
 	if err != nil || !exists {
-		return nil, coded(ErrNotFound, "%s %s", gvk.Kind, key)
+		return nil, errkind.Newf(errkind.NotFound, "%s %s", gvk.Kind, key)
 	}
 	return obj, nil
 }
@@ -254,7 +255,7 @@ func parseCursor(c string, field OrderField) (sortKey, error) {
 		k.s[0] = ""
 	}
 	if err != nil {
-		return k, BadInput("malformed cursor %q", c)
+		return k, errkind.BadInputf("malformed cursor %q", c)
 	}
 	return k, nil
 }
@@ -381,7 +382,7 @@ func LastSeen(obj any) time.Time {
 
 // Paginate sorts items and cuts the page the arguments ask for. Items after
 // the cursor come first, then offset skips, then first limits. maxFirst
-// bounds first; a larger first is ErrBadInput.
+// bounds first; a larger first is errkind.BadInput.
 func Paginate(items []Item, order Order, args PageArgs, maxFirst int) (Page, error) {
 	order, first, after, err := pageArgs(order, args, maxFirst)
 	if err != nil {
@@ -426,16 +427,16 @@ const maxOffset = 1 << 31
 func pageArgs(order Order, args PageArgs, maxFirst int) (Order, int, *sortKey, error) {
 	first := args.First
 	if first > maxFirst {
-		return order, 0, nil, BadInput("first/limit %d is over the maximum of %d", first, maxFirst)
+		return order, 0, nil, errkind.BadInputf("first/limit %d is over the maximum of %d", first, maxFirst)
 	}
 	if first < 0 {
 		first = maxFirst
 	}
 	if args.Offset < 0 {
-		return order, 0, nil, BadInput("offset must not be negative")
+		return order, 0, nil, errkind.BadInputf("offset must not be negative")
 	}
 	if args.Offset > maxOffset {
-		return order, 0, nil, BadInput("offset %d is over the maximum of %d", args.Offset, maxOffset)
+		return order, 0, nil, errkind.BadInputf("offset %d is over the maximum of %d", args.Offset, maxOffset)
 	}
 	if order.Field == "" {
 		order.Field = OrderCluster

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,8 +30,8 @@ func TestIDRoundTrip(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "!!", "bm9wZQ", ObjectID{Cluster: "c", GVK: GVKPod}.Encode()} {
-		if _, err := ParseID(bad); !errors.Is(err, ErrBadInput) {
-			t.Errorf("ParseID(%q) = %v, want ErrBadInput", bad, err)
+		if _, err := ParseID(bad); !errors.Is(err, errkind.BadInput) {
+			t.Errorf("ParseID(%q) = %v, want errkind.BadInput", bad, err)
 		}
 	}
 }
@@ -100,8 +101,8 @@ func TestPaginateBadArgs(t *testing.T) {
 	for _, args := range []PageArgs{{First: 101}, {First: 1, Offset: -1}, {First: 1, After: "%%%"},
 		// offset+first+1 would wrap around.
 		{First: 1, Offset: math.MaxInt}} {
-		if _, err := Paginate(testPods(3), Order{}, args, 100); !errors.Is(err, ErrBadInput) {
-			t.Errorf("Paginate(%+v) = %v, want ErrBadInput", args, err)
+		if _, err := Paginate(testPods(3), Order{}, args, 100); !errors.Is(err, errkind.BadInput) {
+			t.Errorf("Paginate(%+v) = %v, want errkind.BadInput", args, err)
 		}
 	}
 	p, err := Paginate(testPods(3), Order{}, PageArgs{First: -1, Offset: 10}, 100)
@@ -131,7 +132,7 @@ func TestFilter(t *testing.T) {
 			t.Errorf("%+v should not match", p)
 		}
 	}
-	if _, _, err := ParseSelectors("a in (", ""); !errors.Is(err, ErrBadInput) {
+	if _, _, err := ParseSelectors("a in (", ""); !errors.Is(err, errkind.BadInput) {
 		t.Errorf("bad label selector: %v", err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
@@ -31,7 +33,7 @@ const MaxLogLine = 16 << 10
 // ClientFor returns a clientset that acts as the context's subject (see
 // configFor).
 func (c *Cluster) ClientFor(ctx context.Context) (kubernetes.Interface, error) {
-	s := SubjectFrom(ctx)
+	s := caller.From(ctx)
 	if s != nil && s.Unrestricted {
 		return c.Typed, nil
 	}
@@ -101,7 +103,7 @@ func (c *Cluster) StreamLogs(ctx context.Context, namespace, pod string, opts co
 			if apierrors.IsNotFound(err) {
 				return nil // the pod went away
 			}
-			return &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "reading logs of %s/%s: %v", namespace, pod, err)}
+			return &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "reading logs of %s/%s: %v", namespace, pod, err)}
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -47,7 +48,7 @@ func ValidNamespaceName(name string) string {
 // it has none or it has passed), as the caller.
 func (c *Cluster) ExtendTrial(ctx context.Context, namespace string, days int) (*unstructured.Unstructured, error) {
 	if days <= 0 || days > 3650 {
-		return nil, BadInput("days must be within 1 and 3650")
+		return nil, errkind.BadInputf("days must be within 1 and 3650")
 	}
 	client, err := c.ClientFor(ctx)
 	if err != nil {
@@ -91,7 +92,7 @@ func initialBindingName(user string) string {
 // apiserver lets only callers who may grant that role do it.
 func (c *Cluster) GrantInitialRole(ctx context.Context, user, role string) (*unstructured.Unstructured, error) {
 	if user == "" || role == "" {
-		return nil, BadInput("user and clusterRole must not be empty")
+		return nil, errkind.BadInputf("user and clusterRole must not be empty")
 	}
 	client, err := c.ClientFor(ctx)
 	if err != nil {
@@ -104,7 +105,7 @@ func (c *Cluster) GrantInitialRole(ctx context.Context, user, role string) (*uns
 	}
 	created, err := client.RbacV1().ClusterRoleBindings().Create(ctx, b, metav1.CreateOptions{FieldManager: FieldManager})
 	if apierrors.IsAlreadyExists(err) {
-		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrConflict, "user %s already has an initial role binding (%s)", user, b.Name)}
+		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Conflict, "user %s already has an initial role binding (%s)", user, b.Name)}
 	}
 	if err != nil {
 		return nil, c.apiError(err, "ClusterRoleBinding "+b.Name)

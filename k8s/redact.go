@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -242,17 +243,11 @@ func redactError(err error, vals []string) error {
 	if clean == msg {
 		return err
 	}
-	var kind error // none: an internal error, shown as such
-	for _, k := range []error{ErrNotFound, ErrBadInput, ErrForbidden, ErrConflict, ErrUnavailable} {
-		if errors.Is(err, k) {
-			kind = k
-			break
-		}
-	}
+	kind := errkind.Of(err) // nil: an internal error, shown as such
 	var ce *ClusterError
 	if errors.As(err, &ce) {
 		clean = RedactedText(ce.Err.Error(), vals)
-		return &ClusterError{Cluster: ce.Cluster, Err: &codedError{kind: kind, msg: clean}}
+		return &ClusterError{Cluster: ce.Cluster, Err: errkind.Newf(kind, "%s", clean)}
 	}
-	return &codedError{kind: kind, msg: clean}
+	return errkind.Newf(kind, "%s", clean)
 }

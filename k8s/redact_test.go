@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -91,10 +92,10 @@ func TestRedactingDynamic(t *testing.T) {
 // TestRedactError: values are cut out of a message, longest first; the
 // sentinel and the cluster stay.
 func TestRedactError(t *testing.T) {
-	err := &ClusterError{Cluster: "c1", Err: coded(ErrBadInput, "refused: hunter2hunter2 and aHVudGVy")}
+	err := &ClusterError{Cluster: "c1", Err: errkind.Newf(errkind.BadInput, "refused: hunter2hunter2 and aHVudGVy")}
 	got := redactError(err, []string{"hunter2", "hunter2hunter2", "aHVudGVy"})
 	var ce *ClusterError
-	if !errors.Is(got, ErrBadInput) || !errors.As(got, &ce) || ce.Cluster != "c1" {
+	if !errors.Is(got, errkind.BadInput) || !errors.As(got, &ce) || ce.Cluster != "c1" {
 		t.Fatalf("lost the sentinel or cluster: %#v", got)
 	}
 	if strings.Contains(got.Error(), "hunter2") || strings.Contains(got.Error(), "aHVudGVy") || strings.Count(got.Error(), "[redacted]") != 2 {
@@ -104,7 +105,7 @@ func TestRedactError(t *testing.T) {
 		t.Error("an error without values changed")
 	}
 	plain := redactError(errors.New("boom hunter2"), []string{"hunter2"})
-	if errors.Is(plain, ErrUnavailable) || plain.Error() != "boom [redacted]" {
+	if errors.Is(plain, errkind.Unavailable) || plain.Error() != "boom [redacted]" {
 		t.Errorf("an uncoded error became %#v", plain)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -239,7 +240,7 @@ func (r *Registry) IdentityCluster(name string) (*Cluster, error) {
 	if cs := r.Clusters(); len(cs) > 0 {
 		return cs[0], nil
 	}
-	return nil, coded(ErrUnavailable, "no cluster to check tokens with")
+	return nil, errkind.Newf(errkind.Unavailable, "no cluster to check tokens with")
 }
 
 func (r *Registry) stopAll() {
@@ -266,14 +267,14 @@ func (r *Registry) Clusters() []*Cluster {
 	return out
 }
 
-// Cluster returns one cluster by name, or an ErrNotFound ClusterError.
+// Cluster returns one cluster by name, or an errkind.NotFound ClusterError.
 func (r *Registry) Cluster(name string) (*Cluster, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if c, ok := r.clusters[name]; ok {
 		return c, nil
 	}
-	return nil, &ClusterError{Cluster: name, Err: coded(ErrNotFound, "no such cluster (known: the kubeconfig contexts and in-cluster)")}
+	return nil, &ClusterError{Cluster: name, Err: errkind.Newf(errkind.NotFound, "no such cluster (known: the kubeconfig contexts and in-cluster)")}
 }
 
 // Select returns the named clusters, or all when names is empty. An unknown
@@ -305,7 +306,7 @@ func (r *Registry) Lookup(ctx context.Context, id ObjectID) (*Cluster, any, erro
 				return c, p, nil
 			}
 		}
-		return c, nil, coded(ErrNotFound, "node pool %s", id.Name)
+		return c, nil, errkind.Newf(errkind.NotFound, "node pool %s", id.Name)
 	}
 	obj, err := c.Get(ctx, id.GVK, id.Namespace, id.Name)
 	return c, obj, err

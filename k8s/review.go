@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clustergraph/clustergraph/caller"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -32,7 +33,7 @@ func question(verb string, gr schema.GroupResource, namespace, name string) Ques
 }
 
 // ReviewFunc asks a cluster's authorizer whether s may do what q asks.
-type ReviewFunc func(ctx context.Context, c *Cluster, s *Subject, q Question) (bool, error)
+type ReviewFunc func(ctx context.Context, c *Cluster, s *caller.Subject, q Question) (bool, error)
 
 // Reviewer answers, for one operation, questions the access set said no
 // to. Review returns one answer per question, in order.
@@ -53,7 +54,7 @@ func WithReviewer(ctx context.Context, r Reviewer) context.Context {
 // none, and the apiserver would match a foreign service account's
 // ServiceAccount bindings by name (see ForeignServiceAccount).
 func (c *Cluster) reviewer(ctx context.Context) Reviewer {
-	s := SubjectFrom(ctx)
+	s := caller.From(ctx)
 	if s == nil || s.Unrestricted || s.ForeignServiceAccount(c.Name) || s.ForeignSystemIdentity(c.Name) {
 		return nil
 	}
@@ -64,7 +65,7 @@ func (c *Cluster) reviewer(ctx context.Context) Reviewer {
 // allows reports whether the context's subject may do verb on the
 // resource: the access set, else the reviewer.
 func (c *Cluster) allows(ctx context.Context, verb string, gr schema.GroupResource, namespace, name string) bool {
-	if c.AccessFor(SubjectFrom(ctx)).Allows(verb, gr, namespace, name) {
+	if c.AccessFor(caller.From(ctx)).Allows(verb, gr, namespace, name) {
 		return true
 	}
 	r := c.reviewer(ctx)
@@ -91,7 +92,7 @@ func (c *Cluster) Allows(ctx context.Context, verb string, gr schema.GroupResour
 // would cost a review per hidden object of every list. RBAC's own
 // resourceNames are in the access set.
 func (c *Cluster) visibleGR(ctx context.Context, gr schema.GroupResource, objs []any) []any {
-	a := c.AccessFor(SubjectFrom(ctx))
+	a := c.AccessFor(caller.From(ctx))
 	if a.Allows("list", gr, "", "") {
 		return objs
 	}
@@ -236,7 +237,7 @@ type reviewCache struct {
 // review is a no (fail closed) and is not remembered.
 func (c *Cluster) Review(ctx context.Context, qs []Question) []bool {
 	out := make([]bool, len(qs))
-	s := SubjectFrom(ctx)
+	s := caller.From(ctx)
 	if s == nil {
 		return out
 	}
@@ -249,7 +250,7 @@ func (c *Cluster) Review(ctx context.Context, qs []Question) []bool {
 	if s.ForeignServiceAccount(c.Name) {
 		return out
 	}
-	subject := s.reviewKey()
+	subject := s.ReviewKey()
 	now := time.Now()
 	rc := &c.reviews
 	var ask []int
@@ -302,7 +303,7 @@ func (c *Cluster) Review(ctx context.Context, qs []Question) []bool {
 // SubjectAccessReview is the ReviewFunc that asks the apiserver, with
 // clustergraph's credentials (which need create on
 // subjectaccessreviews.authorization.k8s.io).
-func SubjectAccessReview(ctx context.Context, c *Cluster, s *Subject, q Question) (bool, error) {
+func SubjectAccessReview(ctx context.Context, c *Cluster, s *caller.Subject, q Question) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	got, err := c.Typed.AuthorizationV1().SubjectAccessReviews().Create(ctx, accessReview(s, c.Name, q), metav1.CreateOptions{})
@@ -316,7 +317,7 @@ func SubjectAccessReview(ctx context.Context, c *Cluster, s *Subject, q Question
 // subject as impersonation presents it there (see configFor), UID and
 // extra attributes included, so an authorizer that decides by them (a
 // token's scopes) answers for the caller as they are.
-func accessReview(s *Subject, cluster string, q Question) *authorizationv1.SubjectAccessReview {
+func accessReview(s *caller.Subject, cluster string, q Question) *authorizationv1.SubjectAccessReview {
 	resource, sub, _ := strings.Cut(q.Resource, "/")
 	var extra map[string]authorizationv1.ExtraValue
 	if len(s.Extra) > 0 {

@@ -3,6 +3,7 @@ package k8s
 import (
 	"sync"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 )
@@ -23,27 +24,27 @@ const (
 )
 
 // parseBoundedSelectors parses a label and a field selector within the
-// bounds; errors are ErrBadInput and name the bound, and never quote a
+// bounds; errors are errkind.BadInput and name the bound, and never quote a
 // selector over the length bound.
 func parseBoundedSelectors(label, field string) (labels.Selector, fields.Selector, error) {
 	for _, s := range []struct{ kind, text string }{{"label", label}, {"field", field}} {
 		if len(s.text) > MaxSelectorBytes {
-			return nil, nil, BadInput("the %s selector is %d bytes long; the limit is %d bytes", s.kind, len(s.text), MaxSelectorBytes)
+			return nil, nil, errkind.BadInputf("the %s selector is %d bytes long; the limit is %d bytes", s.kind, len(s.text), MaxSelectorBytes)
 		}
 	}
 	ls, err := labels.Parse(label)
 	if err != nil {
-		return nil, nil, BadInput("invalid label selector %q: %v", label, err)
+		return nil, nil, errkind.BadInputf("invalid label selector %q: %v", label, err)
 	}
 	if n := labelTerms(ls); n > MaxSelectorTerms {
-		return nil, nil, BadInput("the label selector has %d requirements (each value of an in or notin set counts as one); the limit is %d", n, MaxSelectorTerms)
+		return nil, nil, errkind.BadInputf("the label selector has %d requirements (each value of an in or notin set counts as one); the limit is %d", n, MaxSelectorTerms)
 	}
 	fs, err := fields.ParseSelector(field)
 	if err != nil {
-		return nil, nil, BadInput("invalid field selector %q: %v", field, err)
+		return nil, nil, errkind.BadInputf("invalid field selector %q: %v", field, err)
 	}
 	if n := len(fs.Requirements()); n > MaxSelectorTerms {
-		return nil, nil, BadInput("the field selector has %d requirements; the limit is %d", n, MaxSelectorTerms)
+		return nil, nil, errkind.BadInputf("the field selector has %d requirements; the limit is %d", n, MaxSelectorTerms)
 	}
 	return ls, fs, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 )
@@ -50,8 +51,8 @@ func TestParseSelectorsBounds(t *testing.T) {
 			case tc.refusal == "" && err != nil:
 				t.Errorf("refused: %v", err)
 			case tc.refusal == "":
-			case !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), tc.refusal):
-				t.Errorf("error %v, want ErrBadInput saying %q", err, tc.refusal)
+			case !errors.Is(err, errkind.BadInput) || !strings.Contains(err.Error(), tc.refusal):
+				t.Errorf("error %v, want errkind.BadInput saying %q", err, tc.refusal)
 			case len(err.Error()) > 500:
 				t.Errorf("the refusal quotes the selector: %d bytes", len(err.Error()))
 			}
@@ -82,7 +83,7 @@ func TestParseSelectorsOncePerSelector(t *testing.T) {
 	}
 }
 
-// FuzzParseSelectors: any input is refused with ErrBadInput or accepted
+// FuzzParseSelectors: any input is refused with errkind.BadInput or accepted
 // within the bounds, exactly as apimachinery parses it, and the same again
 // when repeated (from the cache); an oversized selector is never quoted.
 func FuzzParseSelectors(f *testing.F) {
@@ -107,8 +108,8 @@ func FuzzParseSelectors(f *testing.F) {
 			t.Fatalf("repeated parse differs: %v, then %v", err, err2)
 		}
 		if err != nil {
-			if !errors.Is(err, ErrBadInput) {
-				t.Fatalf("error %v is not ErrBadInput", err)
+			if !errors.Is(err, errkind.BadInput) {
+				t.Fatalf("error %v is not errkind.BadInput", err)
 			}
 			for _, s := range []string{label, field} {
 				if len(s) > MaxSelectorBytes && strings.Contains(err.Error(), s) {

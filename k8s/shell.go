@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -89,7 +91,7 @@ func (c *Cluster) StartShellPod(ctx context.Context, p ShellPod, timeout time.Du
 		}
 		if err == nil && (got.Status.Phase == corev1.PodFailed || got.Status.Phase == corev1.PodSucceeded) {
 			cleanup()
-			return "", nil, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "the shell pod %s/%s ended before it ran: %s", p.Namespace, name, got.Status.Message)}
+			return "", nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "the shell pod %s/%s ended before it ran: %s", p.Namespace, name, got.Status.Message)}
 		}
 		if err != nil && !apierrors.IsNotFound(err) && wctx.Err() == nil {
 			cleanup()
@@ -98,7 +100,7 @@ func (c *Cluster) StartShellPod(ctx context.Context, p ShellPod, timeout time.Du
 		select {
 		case <-wctx.Done():
 			cleanup()
-			return "", nil, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "the shell pod %s/%s did not start within %s", p.Namespace, name, timeout)}
+			return "", nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "the shell pod %s/%s did not start within %s", p.Namespace, name, timeout)}
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
@@ -107,8 +109,8 @@ func (c *Cluster) StartShellPod(ctx context.Context, p ShellPod, timeout time.Du
 // ProxyTransport returns a transport that sends requests to the apiserver
 // as s (impersonated, with the same guards as every other impersonated
 // request), and the apiserver's base URL.
-func (c *Cluster) ProxyTransport(s *Subject) (http.RoundTripper, *url.URL, error) {
-	cfg, err := c.configFor(WithSubject(context.Background(), s))
+func (c *Cluster) ProxyTransport(s *caller.Subject) (http.RoundTripper, *url.URL, error) {
+	cfg, err := c.configFor(caller.With(context.Background(), s))
 	if err != nil {
 		return nil, nil, err
 	}

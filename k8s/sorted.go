@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clustergraph/clustergraph/caller"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
 )
@@ -151,7 +152,7 @@ func (c *Cluster) sortedWindow(ctx context.Context, gvk schema.GroupVersionKind,
 	}
 	// Everything the filter matches must be visible: what a subject may
 	// not see is left out per request (see visibleGR).
-	if !c.AccessFor(SubjectFrom(ctx)).Allows("list", groupResource(r), f.Namespace, "") {
+	if !c.AccessFor(caller.From(ctx)).Allows("list", groupResource(r), f.Namespace, "") {
 		return w, false
 	}
 	store := c.caches.store(r)

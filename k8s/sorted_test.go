@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/internal/testenv"
 )
 
@@ -53,7 +54,7 @@ func TestKeptSortedLists(t *testing.T) {
 		create(fmt.Sprintf("p-%02d", i))
 	}
 
-	user := WithSubject(ctx, &Subject{User: "test", Unrestricted: true})
+	user := caller.With(ctx, &caller.Subject{User: "test", Unrestricted: true})
 	f := &Filter{Labels: labels.SelectorFromSet(labels.Set{"kept": ns})}
 	order := Order{Field: OrderCreated, Desc: true}
 	q, _ := sortable(resPods, f, order.Field)

@@ -3,6 +3,8 @@ package k8s
 import (
 	"context"
 
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,7 +44,7 @@ var (
 // mayReadMetrics reports whether the context's subject could see any of a
 // metrics resource, so a caller without any grant costs no metrics call.
 func (c *Cluster) mayReadMetrics(ctx context.Context, gr schema.GroupResource) bool {
-	return c.AccessFor(SubjectFrom(ctx)).AnyOn(gr) || c.reviewer(ctx) != nil
+	return c.AccessFor(caller.From(ctx)).AnyOn(gr) || c.reviewer(ctx) != nil
 }
 
 // NodeUsage returns the current usage of every node the context's subject
@@ -58,7 +60,7 @@ func (c *Cluster) NodeUsage(ctx context.Context) (map[string]Usage, error) {
 		if metricsAbsent(err) {
 			return nil, nil
 		}
-		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "node metrics: %v", err)}
+		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "node metrics: %v", err)}
 	}
 	objs := make([]any, len(list.Items))
 	for i := range list.Items {
@@ -86,7 +88,7 @@ func (c *Cluster) PodUsage(ctx context.Context, namespace string) (map[string]Us
 		if metricsAbsent(err) {
 			return nil, nil
 		}
-		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "pod metrics: %v", err)}
+		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "pod metrics: %v", err)}
 	}
 	objs := make([]any, len(list.Items))
 	for i := range list.Items {

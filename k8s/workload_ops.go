@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,7 +22,7 @@ const revisionAnnotation = "deployment.kubernetes.io/revision"
 // revisions (0: the one before the current), as kubectl rollout undo does.
 func (c *Cluster) Rollback(ctx context.Context, id ObjectID, revision int64) (*unstructured.Unstructured, error) {
 	if id.GVK != GVKDeployment {
-		return nil, BadInput("only Deployments roll back; this is a %s", id.GVK.Kind)
+		return nil, errkind.BadInputf("only Deployments roll back; this is a %s", id.GVK.Kind)
 	}
 	client, err := c.ClientFor(ctx)
 	if err != nil {
@@ -52,7 +53,7 @@ func (c *Cluster) Rollback(ctx context.Context, id ObjectID, revision int64) (*u
 		}
 	}
 	if target == nil {
-		return nil, BadInput("Deployment %s has no revision %d to roll back to", id.Name, revision)
+		return nil, errkind.BadInputf("Deployment %s has no revision %d to roll back to", id.Name, revision)
 	}
 	tmpl := target.Spec.Template.DeepCopy()
 	delete(tmpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
@@ -69,7 +70,7 @@ func (c *Cluster) Rollback(ctx context.Context, id ObjectID, revision int64) (*u
 // SuspendCronJob suspends or resumes a CronJob.
 func (c *Cluster) SuspendCronJob(ctx context.Context, id ObjectID, suspend bool) (*unstructured.Unstructured, error) {
 	if id.GVK != GVKCronJob {
-		return nil, BadInput("only CronJobs suspend; this is a %s", id.GVK.Kind)
+		return nil, errkind.BadInputf("only CronJobs suspend; this is a %s", id.GVK.Kind)
 	}
 	return c.Patch(ctx, id, PatchMerge, map[string]any{"spec": map[string]any{"suspend": suspend}}, "")
 }
@@ -78,7 +79,7 @@ func (c *Cluster) SuspendCronJob(ctx context.Context, id ObjectID, suspend bool)
 // --from=cronjob/NAME does (owned by the CronJob, marked manual).
 func (c *Cluster) TriggerCronJob(ctx context.Context, id ObjectID) (*unstructured.Unstructured, error) {
 	if id.GVK != GVKCronJob {
-		return nil, BadInput("only CronJobs trigger; this is a %s", id.GVK.Kind)
+		return nil, errkind.BadInputf("only CronJobs trigger; this is a %s", id.GVK.Kind)
 	}
 	client, err := c.ClientFor(ctx)
 	if err != nil {

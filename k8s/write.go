@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -63,7 +64,7 @@ func (c *Cluster) dynamicFor(ctx context.Context) (dynamic.Interface, error) {
 func (c *Cluster) answering() error {
 	switch s := c.Status(); s.State {
 	case StateStale, StateUnreachable:
-		return &ClusterError{Cluster: c.Name, Err: coded(ErrUnavailable, "the apiserver is not answering (%s), nothing was sent: %s", s.State, s.LastError)}
+		return &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "the apiserver is not answering (%s), nothing was sent: %s", s.State, s.LastError)}
 	}
 	return nil
 }
@@ -101,7 +102,7 @@ func (a *answeringTransport) RoundTrip(r *http.Request) (*http.Response, error) 
 					if r.Method != http.MethodGet && r.Method != http.MethodHead {
 						msg = fmt.Sprintf("the apiserver stopped answering during a %s request, which may or may not have taken effect", r.Method)
 					}
-					cancel(&ClusterError{Cluster: a.c.Name, Err: coded(ErrUnavailable, "%s: %s", msg, s.LastError)})
+					cancel(&ClusterError{Cluster: a.c.Name, Err: errkind.Newf(errkind.Unavailable, "%s: %s", msg, s.LastError)})
 					return
 				}
 			}
@@ -152,7 +153,7 @@ func (c *Cluster) resourceFor(gvk schema.GroupVersionKind) (*meta.RESTMapping, e
 	m, err := c.mapper().RESTMapping(gvk.GroupKind(), gvk.Version)
 	switch {
 	case meta.IsNoMatchError(err):
-		return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrBadInput, "the cluster serves no kind %s", gvk.String())}
+		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.BadInput, "the cluster serves no kind %s", gvk.String())}
 	case err != nil:
 		// Discovery failed: the kind may well exist.
 		return nil, c.apiError(err, "discovering kind "+gvk.String())
@@ -221,7 +222,7 @@ func decodeManifest(manifest string) ([]*unstructured.Unstructured, error) {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return nil, BadInput("document %d is not valid YAML or JSON: %v", n, err)
+			return nil, errkind.BadInputf("document %d is not valid YAML or JSON: %v", n, err)
 		}
 		if raw == nil {
 			continue // an empty document between ---
@@ -230,7 +231,7 @@ func decodeManifest(manifest string) ([]*unstructured.Unstructured, error) {
 		if u.IsList() {
 			l, err := u.ToList()
 			if err != nil {
-				return nil, BadInput("document %d: %v", n, err)
+				return nil, errkind.BadInputf("document %d: %v", n, err)
 			}
 			for i := range l.Items {
 				out = append(out, &l.Items[i])
@@ -240,7 +241,7 @@ func decodeManifest(manifest string) ([]*unstructured.Unstructured, error) {
 		out = append(out, u)
 	}
 	if len(out) == 0 {
-		return nil, BadInput("the manifest holds no object")
+		return nil, errkind.BadInputf("the manifest holds no object")
 	}
 	return out, nil
 }
@@ -257,9 +258,9 @@ func (c *Cluster) applyDoc(ctx context.Context, dyn dynamic.Interface, u *unstru
 	gvk := u.GroupVersionKind()
 	switch {
 	case u.GetAPIVersion() == "" || gvk.Kind == "":
-		return nil, "", BadInput("the document has no apiVersion or kind")
+		return nil, "", errkind.BadInputf("the document has no apiVersion or kind")
 	case u.GetName() == "":
-		return nil, "", BadInput("%s has no metadata.name", gvk.Kind)
+		return nil, "", errkind.BadInputf("%s has no metadata.name", gvk.Kind)
 	}
 	m, err := c.resourceFor(gvk)
 	if err != nil {
@@ -269,7 +270,7 @@ func (c *Cluster) applyDoc(ctx context.Context, dyn dynamic.Interface, u *unstru
 	if m.Scope.Name() == meta.RESTScopeNameNamespace {
 		if u.GetNamespace() == "" {
 			if o.Namespace == "" {
-				return nil, "", BadInput("%s %s is namespaced: give metadata.namespace or the namespace argument", gvk.Kind, u.GetName())
+				return nil, "", errkind.BadInputf("%s %s is namespaced: give metadata.namespace or the namespace argument", gvk.Kind, u.GetName())
 			}
 			u.SetNamespace(o.Namespace)
 		}
@@ -283,7 +284,7 @@ func (c *Cluster) applyDoc(ctx context.Context, dyn dynamic.Interface, u *unstru
 	}
 	data, err := json.Marshal(u.Object)
 	if err != nil {
-		return nil, "", BadInput("%v", err)
+		return nil, "", errkind.BadInputf("%v", err)
 	}
 	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: &o.Force}
 	if o.DryRun {
@@ -353,7 +354,7 @@ func (c *Cluster) patch(ctx context.Context, id ObjectID, t PatchType, patch any
 	case PatchJSON:
 		pt = types.JSONPatchType
 	default:
-		return nil, BadInput("unknown patch type %q", t)
+		return nil, errkind.BadInputf("unknown patch type %q", t)
 	}
 	if expectedVersion != "" {
 		switch p := patch.(type) {
@@ -370,7 +371,7 @@ func (c *Cluster) patch(ctx context.Context, id ObjectID, t PatchType, patch any
 	}
 	data, err := json.Marshal(patch)
 	if err != nil {
-		return nil, BadInput("the patch is not JSON: %v", err)
+		return nil, errkind.BadInputf("the patch is not JSON: %v", err)
 	}
 	out, err := ri.Patch(ctx, id.Name, pt, data, metav1.PatchOptions{FieldManager: FieldManager})
 	if err != nil {
@@ -378,7 +379,7 @@ func (c *Cluster) patch(ctx context.Context, id ObjectID, t PatchType, patch any
 		// or 422: it is a conflict when the object has moved on.
 		if expectedVersion != "" && pt == types.JSONPatchType && (apierrors.IsBadRequest(err) || apierrors.IsInvalid(err)) {
 			if cur, gerr := ri.Get(ctx, id.Name, metav1.GetOptions{}); gerr == nil && cur.GetResourceVersion() != expectedVersion {
-				return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrConflict, "%s %s changed since version %s", id.GVK.Kind, id.Name, expectedVersion)}
+				return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Conflict, "%s %s changed since version %s", id.GVK.Kind, id.Name, expectedVersion)}
 			}
 		}
 		return nil, c.apiError(err, id.GVK.Kind+" "+id.Name)
@@ -408,7 +409,7 @@ func (c *Cluster) Delete(ctx context.Context, id ObjectID, propagation *metav1.D
 // kind that has one, custom kinds included.
 func (c *Cluster) Scale(ctx context.Context, id ObjectID, replicas int) (*unstructured.Unstructured, error) {
 	if replicas < 0 {
-		return nil, BadInput("replicas must not be negative")
+		return nil, errkind.BadInputf("replicas must not be negative")
 	}
 	ri, _, err := c.target(ctx, id)
 	if err != nil {
@@ -418,7 +419,7 @@ func (c *Cluster) Scale(ctx context.Context, id ObjectID, replicas int) (*unstru
 	if _, err := ri.Patch(ctx, id.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: FieldManager}, "scale"); err != nil {
 		if apierrors.IsNotFound(err) {
 			if _, gerr := ri.Get(ctx, id.Name, metav1.GetOptions{}); gerr == nil {
-				return nil, &ClusterError{Cluster: c.Name, Err: coded(ErrBadInput, "%s has no scale subresource", id.GVK.Kind)}
+				return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.BadInput, "%s has no scale subresource", id.GVK.Kind)}
 			}
 		}
 		return nil, c.apiError(err, id.GVK.Kind+" "+id.Name)
@@ -432,7 +433,7 @@ func (c *Cluster) Restart(ctx context.Context, id ObjectID) (*unstructured.Unstr
 	switch id.GVK {
 	case GVKDeployment, GVKStatefulSet, GVKDaemonSet:
 	default:
-		return nil, BadInput("only Deployments, StatefulSets and DaemonSets restart; this is a %s", id.GVK.Kind)
+		return nil, errkind.BadInputf("only Deployments, StatefulSets and DaemonSets restart; this is a %s", id.GVK.Kind)
 	}
 	p := map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{"annotations": map[string]any{
 		"kubectl.kubernetes.io/restartedAt": time.Now().Format(time.RFC3339),
@@ -445,7 +446,7 @@ func (c *Cluster) Restart(ctx context.Context, id ObjectID) (*unstructured.Unstr
 // (such as TApp), whose servers do not understand strategic merges.
 func (c *Cluster) SetImage(ctx context.Context, id ObjectID, container, image string) (*unstructured.Unstructured, error) {
 	if image == "" {
-		return nil, BadInput("the image must not be empty")
+		return nil, errkind.BadInputf("the image must not be empty")
 	}
 	ri, _, err := c.target(ctx, id)
 	if err != nil {
@@ -461,7 +462,7 @@ func (c *Cluster) SetImage(ctx context.Context, id ObjectID, container, image st
 	}
 	containers, found, _ := unstructured.NestedSlice(cur.Object, path...)
 	if !found {
-		return nil, BadInput("%s %s has no pod template with containers", id.GVK.Kind, id.Name)
+		return nil, errkind.BadInputf("%s %s has no pod template with containers", id.GVK.Kind, id.Name)
 	}
 	var names []string
 	idx := -1
@@ -474,7 +475,7 @@ func (c *Cluster) SetImage(ctx context.Context, id ObjectID, container, image st
 		}
 	}
 	if idx < 0 {
-		return nil, BadInput("%s %s has no container %q (it has %v)", id.GVK.Kind, id.Name, container, names)
+		return nil, errkind.BadInputf("%s %s has no container %q (it has %v)", id.GVK.Kind, id.Name, container, names)
 	}
 	if scheme.Scheme.Recognizes(id.GVK) {
 		p := nest(path, []any{map[string]any{"name": container, "image": image}})

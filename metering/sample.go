@@ -8,19 +8,20 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/k8s"
 )
 
 // system reads the caches as clustergraph itself: metering covers every
 // namespace whoever asks later.
-var system = &k8s.Subject{User: "clustergraph:metering", Unrestricted: true}
+var system = &caller.Subject{User: "clustergraph:metering", Unrestricted: true}
 
 // Sample measures every namespace of c at tick: namespace samples, and the
 // node and pod usage behind them. Namespaces are sampled even when idle, so
 // a period's sample count says how long the namespace was watched.
 func Sample(ctx context.Context, c *k8s.Cluster, tick time.Time) ([]db.Sample, []db.UsageSample, error) {
-	ctx = k8s.WithSubject(ctx, system)
+	ctx = caller.With(ctx, system)
 	list := func(gvk schema.GroupVersionKind) ([]k8s.Item, error) { return listAll(ctx, c, gvk) }
 	nsItems, err := list(k8s.GVKNamespace)
 	if err != nil {

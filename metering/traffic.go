@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/k8s"
 )
 
@@ -71,7 +72,7 @@ type TrafficReport struct {
 func (t *Traffic) Read(ctx context.Context, c *k8s.Cluster) (TrafficReport, error) {
 	// Pods that start after this are new to the next read.
 	started := time.Now()
-	ctx = k8s.WithSubject(ctx, system)
+	ctx = caller.With(ctx, system)
 	nodeItems, err := listAll(ctx, c, k8s.GVKNode)
 	if err != nil {
 		return TrafficReport{}, err

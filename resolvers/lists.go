@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
 )
@@ -56,7 +57,7 @@ func (p page) args(def k8s.Order) (k8s.Order, k8s.PageArgs, error) {
 		args.First = *p.Limit
 	}
 	if (p.First != nil || p.Limit != nil) && args.First < 0 {
-		return def, args, k8s.BadInput("first/limit must not be negative")
+		return def, args, errkind.BadInputf("first/limit must not be negative")
 	}
 	if p.Offset != nil {
 		args.Offset = *p.Offset

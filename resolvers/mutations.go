@@ -11,6 +11,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
 )
@@ -111,7 +112,7 @@ func (r *Resolver) cordon(ctx context.Context, id string, unschedulable bool) (*
 		return nil, err
 	}
 	if oid.GVK != k8s.GVKNode {
-		return nil, k8s.BadInput("%s is not a node", oid.GVK.Kind)
+		return nil, errkind.BadInputf("%s is not a node", oid.GVK.Kind)
 	}
 	u, err := c.Cordon(ctx, oid.Name, unschedulable)
 	action := "uncordon"
@@ -124,7 +125,7 @@ func (r *Resolver) cordon(ctx context.Context, id string, unschedulable bool) (*
 	}
 	n, ok := objectOf(c, u).(*model.Node)
 	if !ok {
-		return nil, k8s.BadInput("%s is not a node", oid.Name)
+		return nil, errkind.BadInputf("%s is not a node", oid.Name)
 	}
 	return &model.NodePayload{Node: n}, nil
 }
@@ -133,7 +134,7 @@ func (r *Resolver) cordon(ctx context.Context, id string, unschedulable bool) (*
 func drainPayload(c *k8s.Cluster, node *unstructured.Unstructured, results []k8s.DrainResult) (*model.DrainPayload, error) {
 	n, ok := objectOf(c, node).(*model.Node)
 	if !ok {
-		return nil, k8s.BadInput("%s is not a node", node.GetName())
+		return nil, errkind.BadInputf("%s is not a node", node.GetName())
 	}
 	p := &model.DrainPayload{Node: n, Complete: true, Pods: make([]*model.DrainPodResult, len(results))}
 	for i, res := range results {

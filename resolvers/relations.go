@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/loaders"
@@ -61,13 +62,13 @@ func (r *Resolver) object(ctx context.Context, raw string) (model.KubeObject, er
 		return nil, err
 	}
 	c, obj, err := r.Registry.Lookup(ctx, id)
-	if c != nil && errors.Is(err, k8s.ErrNotFound) && !k8s.IsCached(id.GVK) {
+	if c != nil && errors.Is(err, errkind.NotFound) && !k8s.IsCached(id.GVK) {
 		obj, err = c.GetResource(ctx, id)
 	}
 	switch {
 	case c == nil:
 		return nil, err // unknown cluster
-	case errors.Is(err, k8s.ErrNotFound):
+	case errors.Is(err, errkind.NotFound):
 		return nil, nil
 	case err != nil:
 		return nil, err

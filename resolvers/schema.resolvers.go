@@ -13,8 +13,9 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/clustergraph/clustergraph/auth"
+	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/db"
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
@@ -66,7 +67,7 @@ func (r *clusterResolver) Metering(ctx context.Context, obj *model.Cluster, time
 		return nil, err
 	}
 	if !mayList(ctx, obj.C, podsGR, "") {
-		return nil, fmt.Errorf("%w: cluster metering needs list on pods cluster-wide in %s", k8s.ErrForbidden, obj.C.Name)
+		return nil, fmt.Errorf("%w: cluster metering needs list on pods cluster-wide in %s", errkind.Forbidden, obj.C.Name)
 	}
 	got, err := store.ClusterMetering(ctx, unitOf(timeUnit), []string{obj.C.Name}, timeOr(startTime), timeOr(endTime), n)
 	if err != nil {
@@ -77,7 +78,7 @@ func (r *clusterResolver) Metering(ctx context.Context, obj *model.Cluster, time
 
 func (r *clusterResolver) Namespace(ctx context.Context, obj *model.Cluster, name string) (*model.Namespace, error) {
 	o, err := obj.C.Get(ctx, k8s.GVKNamespace, "", name)
-	if errors.Is(err, k8s.ErrNotFound) {
+	if errors.Is(err, errkind.NotFound) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
@@ -278,7 +279,7 @@ func (r *mutationResolver) Rollback(ctx context.Context, id string, revision *in
 	rev := int64(0)
 	if revision != nil {
 		if *revision <= 0 {
-			return nil, k8s.BadInput("revision must be positive")
+			return nil, errkind.BadInputf("revision must be positive")
 		}
 		rev = int64(*revision)
 	}
@@ -324,7 +325,7 @@ func (r *mutationResolver) TriggerCronJob(ctx context.Context, id string) (*mode
 func (r *mutationResolver) ExtendTrial(ctx context.Context, id string, days int) (*model.NamespacePayload, error) {
 	o, err := r.write(ctx, id, "extendTrial", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
 		if oid.GVK != k8s.GVKNamespace {
-			return nil, k8s.BadInput("%s is not a namespace", oid.GVK.Kind)
+			return nil, errkind.BadInputf("%s is not a namespace", oid.GVK.Kind)
 		}
 		return c.ExtendTrial(ctx, oid.Name, days)
 	}, "days", days)
@@ -333,7 +334,7 @@ func (r *mutationResolver) ExtendTrial(ctx context.Context, id string, days int)
 	}
 	ns, ok := o.(*model.Namespace)
 	if !ok {
-		return nil, k8s.BadInput("not a namespace")
+		return nil, errkind.BadInputf("not a namespace")
 	}
 	return &model.NamespacePayload{Namespace: ns}, nil
 }
@@ -375,12 +376,12 @@ func (r *mutationResolver) Drain(ctx context.Context, id string, timeoutSeconds 
 		return nil, err
 	}
 	if oid.GVK != k8s.GVKNode {
-		return nil, k8s.BadInput("%s is not a node", oid.GVK.Kind)
+		return nil, errkind.BadInputf("%s is not a node", oid.GVK.Kind)
 	}
 	timeout := 60 * time.Second
 	if timeoutSeconds != nil {
 		if *timeoutSeconds <= 0 || *timeoutSeconds > 3600 {
-			return nil, k8s.BadInput("timeoutSeconds must be within 1 and 3600")
+			return nil, errkind.BadInputf("timeoutSeconds must be within 1 and 3600")
 		}
 		timeout = time.Duration(*timeoutSeconds) * time.Second
 	}
@@ -403,7 +404,7 @@ func (r *mutationResolver) TerminalInput(ctx context.Context, session string, da
 
 func (r *mutationResolver) TerminalResize(ctx context.Context, session string, cols int, rows int) (bool, error) {
 	if cols <= 0 || rows <= 0 || cols > 10000 || rows > 10000 {
-		return false, k8s.BadInput("terminal size %dx%d is out of range", cols, rows)
+		return false, errkind.BadInputf("terminal size %dx%d is out of range", cols, rows)
 	}
 	return true, r.Terminals.Resize(ctx, session, cols, rows)
 }
@@ -629,9 +630,9 @@ func (r *podResolver) Usage(ctx context.Context, obj *model.Pod) (*model.Resourc
 }
 
 func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
-	s := k8s.SubjectFrom(ctx)
+	s := caller.From(ctx)
 	if s == nil {
-		return nil, auth.ErrUnauthenticated
+		return nil, errkind.Unauthenticated
 	}
 	return &model.Viewer{S: s}, nil
 }
@@ -887,7 +888,7 @@ func (r *subscriptionResolver) PodLogs(ctx context.Context, cluster string, name
 		return nil, err
 	}
 	if container != nil && !slices.Contains(k8s.ContainersOf(o.(*corev1.Pod), true), *container) {
-		return nil, k8s.BadInput("pod %s/%s has no container %q (it has %v)", namespace, pod, *container, k8s.ContainersOf(o.(*corev1.Pod), true))
+		return nil, errkind.BadInputf("pod %s/%s has no container %q (it has %v)", namespace, pod, *container, k8s.ContainersOf(o.(*corev1.Pod), true))
 	}
 	return streamLogs(ctx, logRequest{c: c, pods: onePod(namespace, pod), single: true, container: str(container),
 		opts: logOptions(sinceSeconds, sinceTime, tailLines, timestamps, previous, follow)})
@@ -912,7 +913,7 @@ func (r *subscriptionResolver) Logs(ctx context.Context, cluster string, namespa
 			return nil, err
 		}
 		if !model.IsWorkload(w) {
-			return nil, k8s.BadInput("%s is not a workload", id.GVK.Kind)
+			return nil, errkind.BadInputf("%s is not a workload", id.GVK.Kind)
 		}
 		// The workload's pods, as the Owner relation defines them.
 		f.Match = func(obj any) bool { return ownedBy(ctx, c, obj, w) }

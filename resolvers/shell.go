@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/terminal"
@@ -18,19 +20,19 @@ import (
 func (r *Resolver) clusterShell(ctx context.Context, cluster string, cols, rows *int) (<-chan *model.TerminalFrame, error) {
 	sh := r.Shell
 	if sh == nil || sh.Namespace == "" || sh.ProxyURL == "" {
-		return nil, fmt.Errorf("%w: cluster shells are not configured on this server (--shell-namespace, --shell-proxy-url)", k8s.ErrUnavailable)
+		return nil, fmt.Errorf("%w: cluster shells are not configured on this server (--shell-namespace, --shell-proxy-url)", errkind.Unavailable)
 	}
 	c, err := r.Registry.Cluster(cluster)
 	if err != nil {
 		return nil, err
 	}
-	subject := k8s.SubjectFrom(ctx)
+	subject := caller.From(ctx)
 	if subject == nil {
-		return nil, fmt.Errorf("%w: no caller", k8s.ErrForbidden)
+		return nil, fmt.Errorf("%w: no caller", errkind.Forbidden)
 	}
 	authorize := terminal.ShellRight(c, sh.Namespace)
 	if !authorize(ctx) {
-		return nil, &k8s.ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: a cluster shell needs create on %s in namespace %s", k8s.ErrForbidden, terminal.ShellResource, sh.Namespace)}
+		return nil, &k8s.ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: a cluster shell needs create on %s in namespace %s", errkind.Forbidden, terminal.ShellResource, sh.Namespace)}
 	}
 	token, err := sh.Tokens.Add(terminal.ShellSession{Cluster: c.Name, Subject: subject}, sh.MaxPerUser)
 	if err != nil {

@@ -17,7 +17,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
 
+	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/db"
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/loaders"
@@ -45,7 +47,7 @@ var (
 // resourceNames never opens a namespace here.
 func scopeOf(ctx context.Context, cs []*k8s.Cluster, gr schema.GroupResource) db.Scope {
 	sc := db.Scope{}
-	subject := k8s.SubjectFrom(ctx)
+	subject := caller.From(ctx)
 	for _, c := range cs {
 		a := c.AccessFor(subject)
 		if a.Allows("list", gr, "", "") {
@@ -70,7 +72,7 @@ func scopeOf(ctx context.Context, cs []*k8s.Cluster, gr schema.GroupResource) db
 // cluster-wide) of c: the namespace part of the visibility rule, for
 // stored records (see scopeOf).
 func mayList(ctx context.Context, c *k8s.Cluster, gr schema.GroupResource, namespace string) bool {
-	return c.AccessFor(k8s.SubjectFrom(ctx)).Allows("list", gr, namespace, "")
+	return c.AccessFor(caller.From(ctx)).Allows("list", gr, namespace, "")
 }
 
 // offsetCursor is the opaque cursor of stored lists: the item's position.
@@ -87,7 +89,7 @@ func parseOffsetCursor(s string) (int, error) {
 			}
 		}
 	}
-	return 0, k8s.BadInput("malformed cursor %q", s)
+	return 0, errkind.BadInputf("malformed cursor %q", s)
 }
 
 // window turns paging arguments into an offset and a limit for a stored
@@ -104,7 +106,7 @@ func (r *Resolver) window(after *string, first, offset, limit *int) (int, int, e
 	}
 	if offset != nil {
 		if *offset < 0 {
-			return 0, 0, k8s.BadInput("offset must not be negative")
+			return 0, 0, errkind.BadInputf("offset must not be negative")
 		}
 		off += *offset
 	}
@@ -116,10 +118,10 @@ func (r *Resolver) window(after *string, first, offset, limit *int) (int, int, e
 		n = *limit
 	}
 	if n < 0 {
-		return 0, 0, k8s.BadInput("first/limit must not be negative")
+		return 0, 0, errkind.BadInputf("first/limit must not be negative")
 	}
 	if n > r.MaxPage {
-		return 0, 0, k8s.BadInput("first/limit %d is over the maximum page size %d", n, r.MaxPage)
+		return 0, 0, errkind.BadInputf("first/limit %d is over the maximum page size %d", n, r.MaxPage)
 	}
 	return off, n, nil
 }
@@ -194,7 +196,7 @@ func (r *Resolver) listCap(first *int, def int) (int, error) {
 		n = *first
 	}
 	if n < 0 || n > r.MaxPage {
-		return 0, k8s.BadInput("first must be between 0 and %d", r.MaxPage)
+		return 0, errkind.BadInputf("first must be between 0 and %d", r.MaxPage)
 	}
 	return n, nil
 }
@@ -225,7 +227,7 @@ func alertQuery(f *model.AlertFilter) (db.AlertQuery, error) {
 				selection.Exists: "exists", selection.DoesNotExist: "!",
 			}[r.Operator()]
 			if !ok {
-				return q, k8s.BadInput("labelSelector: operator %s is not supported on alerts", r.Operator())
+				return q, errkind.BadInputf("labelSelector: operator %s is not supported on alerts", r.Operator())
 			}
 			q.Labels = append(q.Labels, db.LabelRequirement{Key: r.Key(), Op: op, Values: r.Values().List()})
 		}
@@ -365,7 +367,7 @@ func (r *Resolver) workloadAlerts(ctx context.Context, w *model.Workload, status
 // see the object's metrics by the visibility rule (k8s.Access.CanSee), as
 // the live usage is served.
 func (r *Resolver) usageHistory(ctx context.Context, c *k8s.Cluster, kind, namespace, name string, since *time.Time) ([]*model.UsagePoint, error) {
-	if !c.AccessFor(k8s.SubjectFrom(ctx)).CanSee(metricsGR[kind], namespace, name) {
+	if !c.AccessFor(caller.From(ctx)).CanSee(metricsGR[kind], namespace, name) {
 		return []*model.UsagePoint{}, nil
 	}
 	from := time.Now().Add(-time.Hour)

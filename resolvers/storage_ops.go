@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/clustergraph/clustergraph/alerting"
+	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/db"
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
 )
@@ -105,23 +107,23 @@ func (r *Resolver) createAlert(ctx context.Context, in model.CreateAlertInput) (
 		return nil, err
 	}
 	ns := str(in.Namespace)
-	if !c.AccessFor(k8s.SubjectFrom(ctx)).Allows("create", eventsGR, ns, "") {
+	if !c.AccessFor(caller.From(ctx)).Allows("create", eventsGR, ns, "") {
 		where := "cluster-wide"
 		if ns != "" {
 			where = "in namespace " + ns
 		}
-		return nil, fmt.Errorf("%w: creating an alert needs create on events %s of %s", k8s.ErrForbidden, where, c.Name)
+		return nil, fmt.Errorf("%w: creating an alert needs create on events %s of %s", errkind.Forbidden, where, c.Name)
 	}
 	labels := map[string]string{}
 	if in.Labels != nil {
 		m, ok := in.Labels.V.(map[string]any)
 		if !ok {
-			return nil, k8s.BadInput("labels must be a JSON object of strings")
+			return nil, errkind.BadInputf("labels must be a JSON object of strings")
 		}
 		for k, v := range m {
 			s, ok := v.(string)
 			if !ok {
-				return nil, k8s.BadInput("label %q is not a string", k)
+				return nil, errkind.BadInputf("label %q is not a string", k)
 			}
 			labels[k] = s
 		}
@@ -132,7 +134,7 @@ func (r *Resolver) createAlert(ctx context.Context, in model.CreateAlertInput) (
 		Labels: labels, Resolved: in.Status != nil && *in.Status == model.AlertStatusResolved,
 	})
 	if err != nil {
-		return nil, k8s.BadInput("%v", err)
+		return nil, errkind.BadInputf("%v", err)
 	}
 	store, err := r.DB.Store()
 	if err != nil {

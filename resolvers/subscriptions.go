@@ -8,6 +8,7 @@ import (
 	"maps"
 	"sync"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
 )
@@ -35,7 +36,7 @@ func decodeCursor(s *string) (map[string]position, error) {
 		err = json.Unmarshal(b, &p)
 	}
 	if err != nil {
-		return nil, k8s.BadInput("malformed watch cursor %q", *s)
+		return nil, errkind.BadInputf("malformed watch cursor %q", *s)
 	}
 	return p, nil
 }

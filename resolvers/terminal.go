@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	utilexec "k8s.io/client-go/util/exec"
 
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/terminal"
@@ -110,7 +111,7 @@ func execTarget(pod *corev1.Pod, container *string, command []string) (string, [
 			found = found || n == ct
 		}
 		if !found {
-			return "", nil, k8s.BadInput("pod %s/%s has no container %q (it has %v)", pod.Namespace, pod.Name, ct, names)
+			return "", nil, errkind.BadInputf("pod %s/%s has no container %q (it has %v)", pod.Namespace, pod.Name, ct, names)
 		}
 	}
 	if len(command) == 0 {

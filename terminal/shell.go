@@ -10,6 +10,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/k8s"
 )
 
@@ -47,12 +49,12 @@ func ShellRight(c *k8s.Cluster, namespace string) Authorize {
 }
 
 // ErrTooManyShells refuses a shell past ShellConfig.MaxPerUser.
-var ErrTooManyShells = fmt.Errorf("%w: you already run the most cluster shells allowed at once; close one first", k8s.ErrBadInput)
+var ErrTooManyShells = fmt.Errorf("%w: you already run the most cluster shells allowed at once; close one first", errkind.BadInput)
 
 // ShellSession is what a shell's proxy token stands for.
 type ShellSession struct {
 	Cluster string
-	Subject *k8s.Subject
+	Subject *caller.Subject
 }
 
 // ShellTokens maps the proxy tokens of running shells to their callers. A

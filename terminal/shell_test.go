@@ -4,14 +4,15 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // TestShellCapPerUser: a user's shells are capped; another user's and a
 // freed slot are not held back.
 func TestShellCapPerUser(t *testing.T) {
 	tokens := NewShellTokens()
-	alice, bob := &k8s.Subject{User: "alice"}, &k8s.Subject{User: "bob"}
+	alice, bob := &caller.Subject{User: "alice"}, &caller.Subject{User: "bob"}
 	var held []string
 	for range 2 {
 		tok, err := tokens.Add(ShellSession{Cluster: "c", Subject: alice}, 2)
@@ -20,7 +21,7 @@ func TestShellCapPerUser(t *testing.T) {
 		}
 		held = append(held, tok)
 	}
-	if _, err := tokens.Add(ShellSession{Cluster: "c", Subject: alice}, 2); !errors.Is(err, ErrTooManyShells) || !errors.Is(err, k8s.ErrBadInput) {
+	if _, err := tokens.Add(ShellSession{Cluster: "c", Subject: alice}, 2); !errors.Is(err, ErrTooManyShells) || !errors.Is(err, errkind.BadInput) {
 		t.Errorf("a third shell: %v, want ErrTooManyShells", err)
 	}
 	if _, err := tokens.Add(ShellSession{Cluster: "c", Subject: bob}, 2); err != nil {

@@ -18,12 +18,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/remotecommand"
 
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/k8s"
 )
 
 // ErrNoSession means there is no such session of the caller's: unknown,
 // ended, or another user's (which is not told apart, so ids cannot be probed).
-var ErrNoSession = fmt.Errorf("%w: no such terminal session of yours on this connection", k8s.ErrNotFound)
+var ErrNoSession = fmt.Errorf("%w: no such terminal session of yours on this connection", errkind.NotFound)
 
 // Limits bound sessions.
 type Limits struct {
@@ -50,11 +52,11 @@ var (
 	ErrTooLong = errors.New("ended at the maximum session length")
 	// ErrRevoked ends a session whose caller may no longer exec into its
 	// container.
-	ErrRevoked = fmt.Errorf("%w: ended: you may no longer exec into this container", k8s.ErrForbidden)
+	ErrRevoked = fmt.Errorf("%w: ended: you may no longer exec into this container", errkind.Forbidden)
 )
 
 // ErrTooManySessions refuses a session past Limits.MaxPerUser.
-var ErrTooManySessions = fmt.Errorf("%w: too many terminal sessions", k8s.ErrBadInput)
+var ErrTooManySessions = fmt.Errorf("%w: too many terminal sessions", errkind.BadInput)
 
 // Output is one piece of a session's output, or its end.
 type Output struct {
@@ -185,7 +187,7 @@ func ExecRight(c *k8s.Cluster, o k8s.ExecOptions) Authorize {
 // on Close, at its limits, or once authorize says no.
 func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions, cols, rows int, authorize Authorize) (*Session, <-chan Output, error) {
 	if !authorize(ctx) {
-		return nil, nil, &k8s.ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: you may not exec into pod %s/%s", k8s.ErrForbidden, o.Namespace, o.Pod)}
+		return nil, nil, &k8s.ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: you may not exec into pod %s/%s", errkind.Forbidden, o.Namespace, o.Pod)}
 	}
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
@@ -277,7 +279,7 @@ func (r *Registry) register(s *Session) bool {
 }
 
 func owner(ctx context.Context) string {
-	if s := k8s.SubjectFrom(ctx); s != nil {
+	if s := caller.From(ctx); s != nil {
 		return s.User
 	}
 	return ""

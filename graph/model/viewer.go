@@ -1,9 +1,12 @@
 package model
 
-import "github.com/clustergraph/clustergraph/k8s"
+import (
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/k8s"
+)
 
 // Viewer is the authenticated caller.
-type Viewer struct{ S *k8s.Subject }
+type Viewer struct{ S *caller.Subject }
 
 // Username is the caller's user name.
 func (v *Viewer) Username() string { return v.S.User }
