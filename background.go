@@ -12,6 +12,7 @@ import (
 	"github.com/clustergraph/clustergraph/archive"
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/k8s/lease"
 	"github.com/clustergraph/clustergraph/metering"
 )
 
@@ -88,7 +89,7 @@ func runCollectors(ctx context.Context, reg *k8s.Registry, h *db.Handle, sc stor
 	if err != nil {
 		return fmt.Errorf("leader election needs a cluster to hold its Lease: %w", err)
 	}
-	go c.RunWhileLeader(ctx, k8s.LeaseOptions{Namespace: sc.leaseNamespace, Name: sc.leaseName, Duration: sc.leaseDuration, Log: log}, work)
+	go lease.RunWhileLeader(ctx, c, lease.Options{Namespace: sc.leaseNamespace, Name: sc.leaseName, Duration: sc.leaseDuration, Log: log}, work)
 	return nil
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/clustergraph/clustergraph/auth"
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/k8s/lease"
 	"github.com/clustergraph/clustergraph/terminal"
 )
 
@@ -124,7 +125,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		retention[r.name] = fs.String("retention-"+r.name, env(envName, r.def), "how long to keep "+r.what+", e.g. 90d or 36h; 0 keeps forever (env "+envName+")")
 	}
 	fs.BoolVar(&cfg.storage.leaderElect, "leader-elect", env("CLUSTERGRAPH_LEADER_ELECT", "true") == "true", "run the collector and event archive on one replica at a time, through a Lease in the identity cluster (env CLUSTERGRAPH_LEADER_ELECT)")
-	fs.StringVar(&cfg.storage.leaseNamespace, "lease-namespace", env("CLUSTERGRAPH_LEASE_NAMESPACE", k8s.DefaultLeaseNamespace()), "namespace of the leader Lease (env CLUSTERGRAPH_LEASE_NAMESPACE; default the pod's namespace, else default)")
+	fs.StringVar(&cfg.storage.leaseNamespace, "lease-namespace", env("CLUSTERGRAPH_LEASE_NAMESPACE", lease.DefaultNamespace()), "namespace of the leader Lease (env CLUSTERGRAPH_LEASE_NAMESPACE; default the pod's namespace, else default)")
 	fs.StringVar(&cfg.storage.leaseName, "lease-name", env("CLUSTERGRAPH_LEASE_NAME", "clustergraph-collector"), "name of the leader Lease (env CLUSTERGRAPH_LEASE_NAME)")
 	fs.DurationVar(&cfg.storage.leaseDuration, "lease-duration", envDuration("CLUSTERGRAPH_LEASE_DURATION", 15*time.Second), "how long a dead leader holds the Lease before another replica takes over (env CLUSTERGRAPH_LEASE_DURATION)")
 	fs.DurationVar(&cfg.storage.alertPoll, "alert-poll-interval", envDuration("CLUSTERGRAPH_ALERT_POLL_INTERVAL", time.Second), "how often each replica checks the database for alerts other replicas received (env CLUSTERGRAPH_ALERT_POLL_INTERVAL)")

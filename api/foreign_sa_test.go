@@ -16,6 +16,7 @@ import (
 
 	"github.com/clustergraph/clustergraph/auth"
 	"github.com/clustergraph/clustergraph/internal/testenv"
+	k8sstream "github.com/clustergraph/clustergraph/k8s/stream"
 )
 
 // TestForeignServiceAccount: a service account of the identity cluster
@@ -134,7 +135,7 @@ func TestForeignServiceAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, base, err := cl.ProxyTransport(subject)
+	rt, base, err := k8sstream.ProxyTransport(cl, subject)
 	if err != nil {
 		t.Fatal(err)
 	}

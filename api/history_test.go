@@ -15,7 +15,7 @@ import (
 	"github.com/clustergraph/clustergraph/archive"
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/internal/testenv"
-	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/k8s/lease"
 	"github.com/clustergraph/clustergraph/metering"
 )
 
@@ -330,7 +330,7 @@ func TestLeaderFailover(t *testing.T) {
 	const duration = 3 * time.Second
 	campaign := func(id string) context.CancelFunc {
 		cctx, cancel := context.WithCancel(context.Background())
-		go c.RunWhileLeader(cctx, k8s.LeaseOptions{Namespace: "default", Name: name, Identity: id, Duration: duration, Log: testLogger(), KeepOnStop: true},
+		go lease.RunWhileLeader(cctx, c, lease.Options{Namespace: "default", Name: name, Identity: id, Duration: duration, Log: testLogger(), KeepOnStop: true},
 			func(wctx context.Context) {
 				n := running.Add(1)
 				for {

@@ -8,9 +8,10 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
 	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/errkind"
-	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
 // Limits bound what one request, one websocket and one user may ask for.

@@ -16,6 +16,7 @@ import (
 	"github.com/clustergraph/clustergraph/audit"
 	"github.com/clustergraph/clustergraph/internal/testenv"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/k8s/write"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
@@ -128,8 +129,8 @@ func testWrites(t *testing.T, clusters []testenv.Cluster, c testenv.Cluster, suf
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mgr := d.ManagedFields[0].Manager; mgr != k8s.FieldManager {
-		t.Errorf("field manager %q, want %q", mgr, k8s.FieldManager)
+	if mgr := d.ManagedFields[0].Manager; mgr != write.FieldManager {
+		t.Errorf("field manager %q, want %q", mgr, write.FieldManager)
 	}
 	as.query(t, applyMutation, map[string]any{"c": c.Context, "m": manifest, "ns": ns}, &out)
 	if *out.Apply.Results[0].Action != "UNCHANGED" {

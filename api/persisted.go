@@ -10,8 +10,9 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // LoadPersistedQueries reads a persisted-query allowlist: a JSON object

@@ -20,7 +20,7 @@ import (
 	"github.com/clustergraph/clustergraph/api"
 	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/internal/testenv"
-	"github.com/clustergraph/clustergraph/k8s"
+	k8sstream "github.com/clustergraph/clustergraph/k8s/stream"
 	"github.com/clustergraph/clustergraph/terminal"
 )
 
@@ -63,7 +63,7 @@ func TestClusterShell(t *testing.T) {
 	if !ok || started.Type != "STARTED" || started.Session == "" {
 		t.Fatalf("first frame %+v", started)
 	}
-	pods, err := c.Client.CoreV1().Pods(shellNS).List(ctx, metav1.ListOptions{LabelSelector: k8s.ShellLabel})
+	pods, err := c.Client.CoreV1().Pods(shellNS).List(ctx, metav1.ListOptions{LabelSelector: k8sstream.ShellLabel})
 	if err != nil || len(pods.Items) != 1 {
 		t.Fatalf("shell pods: %v %v", pods, err)
 	}

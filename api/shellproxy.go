@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/k8s/stream"
 	"github.com/clustergraph/clustergraph/terminal"
 )
 
@@ -32,7 +33,7 @@ func shellProxy(reg *k8s.Registry, tokens *terminal.ShellTokens) http.Handler {
 			kubeStatus(w, http.StatusServiceUnavailable, "ServiceUnavailable", "the shell's cluster is gone")
 			return
 		}
-		rt, base, err := c.ProxyTransport(sess.Subject)
+		rt, base, err := stream.ProxyTransport(c, sess.Subject)
 		if err != nil {
 			kubeStatus(w, http.StatusForbidden, "Forbidden", err.Error())
 			return

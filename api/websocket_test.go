@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clustergraph/clustergraph/api"
-
 	"github.com/clustergraph/clustergraph/internal/testenv"
 )
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+
 	"github.com/clustergraph/clustergraph/errkind"
 )
 

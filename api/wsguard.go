@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+
 	"github.com/clustergraph/clustergraph/errkind"
 )
 

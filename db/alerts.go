@@ -9,8 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	"gorm.io/gorm"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // Alert statuses.

@@ -13,12 +13,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	gomysql "github.com/go-sql-driver/mysql"
 	"github.com/ncruces/go-sqlite3/gormlite"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // ErrUnavailable: the database could not be reached or failed. It is of

@@ -6,8 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	"gorm.io/gorm"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // ArchivedEvent is a Kubernetes Event as archived.

@@ -8,8 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // Handle is a Store that connects in the background: the server starts

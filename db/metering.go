@@ -7,9 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // Sample is one namespace's usage at one collection tick.

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	"gorm.io/gorm"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // Retention says how long each table keeps its rows; zero keeps them forever.

@@ -7,12 +7,13 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/clustergraph/clustergraph/caller"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/clustergraph/clustergraph/caller"
 )
 
 // Access is what one subject may do in one cluster, computed from the

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/clustergraph/clustergraph/caller"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/clustergraph/clustergraph/caller"
 )
 
 // policy builds RBAC stores from objects, as the informers would hold them.

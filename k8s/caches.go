@@ -26,6 +26,9 @@ const (
 	IndexNode = "node"
 	// IndexOwner indexes objects by the uid of each owner.
 	IndexOwner = "owner"
+	// IndexService indexes EndpointSlices by "namespace/service", from
+	// the kubernetes.io/service-name label.
+	IndexService = "service"
 	// IndexLabel indexes objects by each "key=value" label pair.
 	IndexLabel = "label"
 )
@@ -125,7 +128,7 @@ func newCaches(ctx context.Context, typed kubernetes.Interface, meta metadata.In
 	add(resJobs, f.Batch().V1().Jobs().Informer(), owner)
 	add(resCronJobs, f.Batch().V1().CronJobs().Informer(), nil)
 	add(resServices, f.Core().V1().Services().Informer(), nil)
-	add(resEndpointSlices, f.Discovery().V1().EndpointSlices().Informer(), cache.Indexers{IndexOwner: serviceNameIndex})
+	add(resEndpointSlices, f.Discovery().V1().EndpointSlices().Informer(), cache.Indexers{IndexService: serviceNameIndex})
 	add(resIngresses, f.Networking().V1().Ingresses().Informer(), nil)
 	add(resPVCs, f.Core().V1().PersistentVolumeClaims().Informer(), nil)
 	add(resEvents, f.Core().V1().Events().Informer(), nil)

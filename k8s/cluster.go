@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/clustergraph/clustergraph/errkind"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // State is how readable a cluster is.
@@ -73,6 +75,10 @@ type Cluster struct {
 	maxList int
 	hub     *hub
 	dyn     dynWatches
+	// mapper maps kinds to resources for writes and dynamic reads, built
+	// on first use (see RESTMapper); it goes with the cluster.
+	mapperOnce sync.Once
+	mapper     meta.RESTMapper
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -5,8 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // FuzzParseID: any string parses to an id or to errkind.BadInput, never a

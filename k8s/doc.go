@@ -1,7 +1,19 @@
-// Package k8s owns everything clustergraph knows about Kubernetes clusters:
-// the registry of clusters built from kubeconfig contexts (and in-cluster
-// config), one informer factory and cancelable context per cluster, the
-// caches and their indexes, and the read path over them (filter, sort, page).
+// Package k8s is clustergraph's knowledge of its clusters, read as
+// clustergraph: the registry of clusters built from kubeconfig contexts (and
+// in-cluster config), one informer factory and cancelable context per
+// cluster, the caches and their indexes, and the read path over them
+// (filter, sort, page, relations, overviews, topology, node pools, usage,
+// the watch hub). It decides who sees what (access sets, the authorizer
+// fallback) and keeps Secret values out of everything it hands on (redact).
+//
+// Acting on an apiserver as the caller lives beside it: package k8s/write
+// (apply, patch, delete, scale, rollouts, drain, namespace operations),
+// k8s/stream (exec, logs, the cluster shell) and k8s/lease (leader
+// election). They build on what this package exports for the purpose:
+// ConfigFor, ClientFor and DynamicFor (the caller impersonated, with the
+// foreign-service-account guard and, for writes, the answering transport),
+// Mapping and APIError. The direct reads a caller makes past the caches
+// (ListResources, GetResource, Versions) use the same clients.
 //
 // Nothing in this package knows about GraphQL. Callers (loaders, resolvers)
 // receive cached objects that they must treat as read-only: they are shared

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 
-	"github.com/clustergraph/clustergraph/caller"
-	"github.com/clustergraph/clustergraph/errkind"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,6 +13,9 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // listChunk is the page size of dynamic LISTs: large results arrive in
@@ -49,7 +49,7 @@ func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionReso
 	}
 	client := c.Dynamic
 	if s != nil && !s.Unrestricted && a.Allows("list", gr, f.Namespace, "") {
-		dyn, err := c.dynamicFor(ctx)
+		dyn, err := c.DynamicFor(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -75,7 +75,7 @@ func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionReso
 	for read := 0; ; {
 		list, err := client.Resource(gvr).Namespace(f.Namespace).List(ctx, opts)
 		if err != nil {
-			return nil, c.apiError(err, gvr.String())
+			return nil, c.APIError(err, gvr.String())
 		}
 		read += len(list.Items)
 		for i := range list.Items {
@@ -104,7 +104,7 @@ func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionReso
 
 // GetResource reads one object of any kind from the apiserver.
 func (c *Cluster) GetResource(ctx context.Context, id ObjectID) (any, error) {
-	m, err := c.mapper().RESTMapping(id.GVK.GroupKind(), id.GVK.Version)
+	m, err := c.restMapper().RESTMapping(id.GVK.GroupKind(), id.GVK.Version)
 	if err != nil {
 		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.NotFound, "kind %s is not served", id.GVK)}
 	}
@@ -116,15 +116,15 @@ func (c *Cluster) GetResource(ctx context.Context, id ObjectID) (any, error) {
 	}
 	obj, err := c.Dynamic.Resource(m.Resource).Namespace(id.Namespace).Get(ctx, id.Name, metav1.GetOptions{})
 	if err != nil {
-		return nil, c.apiError(err, id.GVK.Kind+" "+id.Name)
+		return nil, c.APIError(err, id.GVK.Kind+" "+id.Name)
 	}
 	stripForCache(obj)
 	return obj, nil
 }
 
-// apiError translates an apiserver error into the package's sentinels,
+// APIError translates an apiserver error into the package's sentinels,
 // keeping the apiserver's message.
-func (c *Cluster) apiError(err error, what string) error {
+func (c *Cluster) APIError(err error, what string) error {
 	// Already one of ours (a request refused or abandoned because the
 	// apiserver is not answering, see answering).
 	var ce *ClusterError
@@ -157,20 +157,21 @@ func (c *Cluster) apiError(err error, what string) error {
 	return &ClusterError{Cluster: c.Name, Err: errkind.Newf(kind, "%s: %s", what, msg)}
 }
 
-var mappers sync.Map // *Cluster -> meta.RESTMapper
-
-func (c *Cluster) mapper() meta.RESTMapper {
-	if m, ok := mappers.Load(c); ok {
-		return m.(meta.RESTMapper)
-	}
-	// Its discovery requests, like writes, are not left hanging on an
-	// apiserver that stopped answering (see answering).
-	var disc discovery.DiscoveryInterface = c.Discovery
-	cfg := rest.CopyConfig(c.config)
-	cfg.Wrap(c.whileAnswering)
-	if d, err := discovery.NewDiscoveryClientForConfig(cfg); err == nil {
-		disc = d
-	}
-	m, _ := mappers.LoadOrStore(c, restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)))
-	return m.(meta.RESTMapper)
+// restMapper is the cluster's kind-to-resource mapper, with discovery
+// cached in memory. It belongs to the cluster (a field, not a table keyed by
+// cluster), so a cluster removed or replaced by a kubeconfig edit leaves
+// nothing behind.
+func (c *Cluster) restMapper() meta.RESTMapper {
+	c.mapperOnce.Do(func() {
+		// Its discovery requests, like writes, are not left hanging on an
+		// apiserver that stopped answering (see answering).
+		var disc discovery.DiscoveryInterface = c.Discovery
+		cfg := rest.CopyConfig(c.config)
+		cfg.Wrap(c.whileAnswering)
+		if d, err := discovery.NewDiscoveryClientForConfig(cfg); err == nil {
+			disc = d
+		}
+		c.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc))
+	})
+	return c.mapper
 }

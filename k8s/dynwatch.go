@@ -6,10 +6,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // Watches of kinds the caches do not hold (CRDs and the rest) run on
@@ -67,11 +68,11 @@ func (c *Cluster) resolveWatch(kind string) (resource, *schema.GroupVersionResou
 	// resource.version.group, else "widgets.example.com" is resource.group.
 	full, gr := schema.ParseResourceArg(strings.ToLower(kind))
 	if full != nil {
-		if gvr, err := c.mapper().ResourceFor(*full); err == nil {
+		if gvr, err := c.restMapper().ResourceFor(*full); err == nil {
 			return c.cachedOr(gvr)
 		}
 	}
-	gvr, err := c.mapper().ResourceFor(gr.WithVersion(""))
+	gvr, err := c.restMapper().ResourceFor(gr.WithVersion(""))
 	if err != nil {
 		return "", nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.NotFound, "the cluster serves no kind %q", kind)}
 	}

@@ -8,11 +8,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/cache"
+
 	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/errkind"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-
-	"k8s.io/client-go/tools/cache"
 )
 
 // ChangeType says what happened to an object, or marks the stream.

@@ -4,8 +4,9 @@ import (
 	"encoding/base64"
 	"strings"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // ObjectID identifies any object in any cluster. Its encoded form is the

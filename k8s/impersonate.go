@@ -9,17 +9,18 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/clustergraph/clustergraph/caller"
-	"github.com/clustergraph/clustergraph/errkind"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/client-go/rest"
+
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
-// configFor is the cluster's REST config acting as the context's subject:
+// ConfigFor is the cluster's REST config acting as the context's subject:
 // every request impersonates the caller (user, UID, groups and extra
 // attributes, as the identity cluster's TokenReview gave them), so the
 // apiserver enforces its authorization and admission on the caller as they
@@ -41,7 +42,7 @@ import (
 // here, which counts only User and Group bindings; the apiserver then
 // checks them too, so it gets what both allow, which is what its access
 // set allows.
-func (c *Cluster) configFor(ctx context.Context) (*rest.Config, error) {
+func (c *Cluster) ConfigFor(ctx context.Context) (*rest.Config, error) {
 	s := caller.From(ctx)
 	if s == nil {
 		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Forbidden, "no caller")}

@@ -10,9 +10,10 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/clustergraph/clustergraph/caller"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/rest"
+
+	"github.com/clustergraph/clustergraph/caller"
 )
 
 // TestRequestQuestions: requests are authorized as the apiserver's own
@@ -158,7 +159,7 @@ type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// TestImpersonationCarriesUIDAndExtra: configFor impersonates the caller's
+// TestImpersonationCarriesUIDAndExtra: ConfigFor impersonates the caller's
 // UID and extra attributes, in the identity cluster and in others alike
 // (less only the service-account groups of a foreign service account).
 func TestImpersonationCarriesUIDAndExtra(t *testing.T) {
@@ -177,7 +178,7 @@ func TestImpersonationCarriesUIDAndExtra(t *testing.T) {
 	} {
 		c := fakeCluster(t)
 		c.config = &rest.Config{Host: "https://apiserver"}
-		cfg, err := c.configFor(caller.With(context.Background(), tc.s))
+		cfg, err := c.ConfigFor(caller.With(context.Background(), tc.s))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}

@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // Group/version/kinds of the cached kinds. Objects in informer caches carry

@@ -11,13 +11,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // Item is one object and the cluster it belongs to.

@@ -8,11 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 func TestIDRoundTrip(t *testing.T) {

@@ -8,14 +8,17 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // The redaction rule. What never leaves the server, by any path:
@@ -232,6 +235,27 @@ func RedactedText(msg string, vals []string) string {
 	return msg
 }
 
+// RedactWriteError cuts the values of a Secret that a write sent (u, as
+// decoded from the caller's manifest) out of the write's error, which an
+// apiserver or admission webhook may have quoted them in. Other kinds'
+// errors are returned as they are.
+func RedactWriteError(err error, u *unstructured.Unstructured) error {
+	if err == nil || !isSecret(u) {
+		return err
+	}
+	return redactError(err, secretValues(u))
+}
+
+// RedactPatchError cuts every string of a patch to a Secret out of the
+// patch's error (see valueForms). Other kinds' errors are returned as they
+// are.
+func RedactPatchError(err error, id ObjectID, patch any) error {
+	if err == nil || id.GVK.GroupKind() != GVKSecret.GroupKind() {
+		return err
+	}
+	return redactError(err, valueForms(patch, nil))
+}
+
 // redactError returns err with vals cut out of its message, keeping the
 // sentinel it matches and the cluster it names.
 func redactError(err error, vals []string) error {
@@ -250,4 +274,18 @@ func redactError(err error, vals []string) error {
 		return &ClusterError{Cluster: ce.Cluster, Err: errkind.Newf(kind, "%s", clean)}
 	}
 	return errkind.Newf(kind, "%s", clean)
+}
+
+// Typed converts an object the apiserver returned to its Go type when
+// clustergraph knows the kind, so it is served as its GraphQL type.
+func Typed(u *unstructured.Unstructured) any {
+	obj, err := scheme.Scheme.New(u.GroupVersionKind())
+	if err != nil {
+		return u
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj); err != nil {
+		return u
+	}
+	stripForCache(obj)
+	return obj
 }

@@ -6,13 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 func plantedMeta() metav1.ObjectMeta {

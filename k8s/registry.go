@@ -15,9 +15,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // InClusterName names the cluster clustergraph runs in, when it runs in a pod.

@@ -103,7 +103,7 @@ func (c *Cluster) PodsSelectedBy(ctx context.Context, namespace string, selector
 
 // EndpointSlicesOf returns the EndpointSlices of a service.
 func (c *Cluster) EndpointSlicesOf(ctx context.Context, namespace, service string) []*discoveryv1.EndpointSlice {
-	objs := c.byIndex(ctx, resEndpointSlices, IndexOwner, namespace+"/"+service)
+	objs := c.byIndex(ctx, resEndpointSlices, IndexService, namespace+"/"+service)
 	out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
 	for _, o := range objs {
 		out = append(out, o.(*discoveryv1.EndpointSlice))

@@ -7,10 +7,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clustergraph/clustergraph/caller"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/clustergraph/clustergraph/caller"
 )
 
 // The access set answers from RBAC objects alone. Clusters that also
@@ -314,7 +315,7 @@ func SubjectAccessReview(ctx context.Context, c *Cluster, s *caller.Subject, q Q
 }
 
 // accessReview is the SubjectAccessReview of q about s in the cluster: the
-// subject as impersonation presents it there (see configFor), UID and
+// subject as impersonation presents it there (see ConfigFor), UID and
 // extra attributes included, so an authorizer that decides by them (a
 // token's scopes) answers for the caller as they are.
 func accessReview(s *caller.Subject, cluster string, q Question) *authorizationv1.SubjectAccessReview {

@@ -3,9 +3,10 @@ package k8s
 import (
 	"sync"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // Selector bounds. The apiserver reads a selector from the request URL, so

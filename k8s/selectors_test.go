@@ -6,9 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // terms returns a selector of n requirements a0=v,a1=v,...

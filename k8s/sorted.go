@@ -8,9 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/clustergraph/clustergraph/caller"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/clustergraph/clustergraph/caller"
 )
 
 // Sorted lists: a console asks for the same first page (pods with a label,

@@ -3,13 +3,14 @@ package k8s
 import (
 	"context"
 
-	"github.com/clustergraph/clustergraph/caller"
-	"github.com/clustergraph/clustergraph/errkind"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
+
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
 )
 
 // Usage is CPU and memory in plottable units.

@@ -5,15 +5,15 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/99designs/gqlgen/graphql"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/99designs/gqlgen/graphql"
-
 	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/k8s/write"
 )
 
 // targetOf parses an object id and finds its cluster.
@@ -67,7 +67,7 @@ func patchKeys(p any) []string {
 }
 
 // applyPayload converts apply's results and audits each document.
-func (r *Resolver) applyPayload(ctx context.Context, c *k8s.Cluster, results []k8s.ApplyResult, dryRun bool) *model.ApplyPayload {
+func (r *Resolver) applyPayload(ctx context.Context, c *k8s.Cluster, results []write.ApplyResult, dryRun bool) *model.ApplyPayload {
 	p := &model.ApplyPayload{Results: make([]*model.ApplyResult, len(results))}
 	for i, res := range results {
 		out := &model.ApplyResult{Index: res.Index}
@@ -114,7 +114,7 @@ func (r *Resolver) cordon(ctx context.Context, id string, unschedulable bool) (*
 	if oid.GVK != k8s.GVKNode {
 		return nil, errkind.BadInputf("%s is not a node", oid.GVK.Kind)
 	}
-	u, err := c.Cordon(ctx, oid.Name, unschedulable)
+	u, err := write.Cordon(ctx, c, oid.Name, unschedulable)
 	action := "uncordon"
 	if unschedulable {
 		action = "cordon"
@@ -131,7 +131,7 @@ func (r *Resolver) cordon(ctx context.Context, id string, unschedulable bool) (*
 }
 
 // drainPayload reports a drain with the node as cordoning left it.
-func drainPayload(c *k8s.Cluster, node *unstructured.Unstructured, results []k8s.DrainResult) (*model.DrainPayload, error) {
+func drainPayload(c *k8s.Cluster, node *unstructured.Unstructured, results []write.DrainResult) (*model.DrainPayload, error) {
 	n, ok := objectOf(c, node).(*model.Node)
 	if !ok {
 		return nil, errkind.BadInputf("%s is not a node", node.GetName())
@@ -142,7 +142,7 @@ func drainPayload(c *k8s.Cluster, node *unstructured.Unstructured, results []k8s
 		if res.Message != "" {
 			out.Message = &res.Message
 		}
-		if res.Outcome == k8s.Failed {
+		if res.Outcome == write.Failed {
 			p.Complete = false
 		}
 		p.Pods[i] = out

@@ -13,16 +13,19 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/k8s/stream"
+	"github.com/clustergraph/clustergraph/k8s/write"
 	"github.com/clustergraph/clustergraph/loaders"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 func (r *alertResolver) Object(ctx context.Context, obj *model.Alert) (model.KubeObject, error) {
@@ -205,7 +208,7 @@ func (r *mutationResolver) Apply(ctx context.Context, cluster string, manifest s
 	if err != nil {
 		return nil, err
 	}
-	results, err := c.Apply(ctx, manifest, k8s.ApplyOptions{Namespace: str(namespace), DryRun: dryRun != nil && *dryRun, Force: force != nil && *force})
+	results, err := write.Apply(ctx, c, manifest, write.ApplyOptions{Namespace: str(namespace), DryRun: dryRun != nil && *dryRun, Force: force != nil && *force})
 	if err != nil {
 		r.Audit.Record(ctx, "apply", cluster, "", err)
 		return nil, err
@@ -215,7 +218,7 @@ func (r *mutationResolver) Apply(ctx context.Context, cluster string, manifest s
 
 func (r *mutationResolver) Patch(ctx context.Context, id string, typeArg model.PatchType, patch model.JSON, resourceVersion *string) (*model.PatchPayload, error) {
 	o, err := r.write(ctx, id, "patch", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
-		return c.Patch(ctx, oid, k8s.PatchType(typeArg), patch.V, str(resourceVersion))
+		return write.Patch(ctx, c, oid, write.PatchType(typeArg), patch.V, str(resourceVersion))
 	}, "type", string(typeArg), "keys", patchKeys(patch.V))
 	if err != nil {
 		return nil, err
@@ -233,7 +236,7 @@ func (r *mutationResolver) Delete(ctx context.Context, id string, propagation *m
 		g := int64(*gracePeriodSeconds)
 		grace = &g
 	}
-	u, err := c.Delete(ctx, oid, deletionPropagation(propagation), grace)
+	u, err := write.Delete(ctx, c, oid, deletionPropagation(propagation), grace)
 	r.Audit.Record(ctx, "delete", c.Name, objectName(oid), err)
 	if err != nil {
 		return nil, err
@@ -247,7 +250,7 @@ func (r *mutationResolver) Delete(ctx context.Context, id string, propagation *m
 
 func (r *mutationResolver) Scale(ctx context.Context, id string, replicas int) (*model.ScalePayload, error) {
 	o, err := r.write(ctx, id, "scale", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
-		return c.Scale(ctx, oid, replicas)
+		return write.Scale(ctx, c, oid, replicas)
 	}, "replicas", replicas)
 	if err != nil {
 		return nil, err
@@ -257,7 +260,7 @@ func (r *mutationResolver) Scale(ctx context.Context, id string, replicas int) (
 
 func (r *mutationResolver) Restart(ctx context.Context, id string) (*model.RestartPayload, error) {
 	o, err := r.write(ctx, id, "restart", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
-		return c.Restart(ctx, oid)
+		return write.Restart(ctx, c, oid)
 	})
 	if err != nil {
 		return nil, err
@@ -267,7 +270,7 @@ func (r *mutationResolver) Restart(ctx context.Context, id string) (*model.Resta
 
 func (r *mutationResolver) SetImage(ctx context.Context, id string, container string, image string) (*model.SetImagePayload, error) {
 	o, err := r.write(ctx, id, "setImage", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
-		return c.SetImage(ctx, oid, container, image)
+		return write.SetImage(ctx, c, oid, container, image)
 	}, "container", container, "image", image)
 	if err != nil {
 		return nil, err
@@ -284,7 +287,7 @@ func (r *mutationResolver) Rollback(ctx context.Context, id string, revision *in
 		rev = int64(*revision)
 	}
 	o, err := r.write(ctx, id, "rollback", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
-		return c.Rollback(ctx, oid, rev)
+		return write.Rollback(ctx, c, oid, rev)
 	}, "revision", rev)
 	if err != nil {
 		return nil, err
@@ -294,7 +297,7 @@ func (r *mutationResolver) Rollback(ctx context.Context, id string, revision *in
 
 func (r *mutationResolver) SuspendCronJob(ctx context.Context, id string) (*model.CronJobPayload, error) {
 	o, err := r.write(ctx, id, "suspendCronJob", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
-		return c.SuspendCronJob(ctx, oid, true)
+		return write.SuspendCronJob(ctx, c, oid, true)
 	})
 	if err != nil {
 		return nil, err
@@ -304,7 +307,7 @@ func (r *mutationResolver) SuspendCronJob(ctx context.Context, id string) (*mode
 
 func (r *mutationResolver) ResumeCronJob(ctx context.Context, id string) (*model.CronJobPayload, error) {
 	o, err := r.write(ctx, id, "resumeCronJob", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
-		return c.SuspendCronJob(ctx, oid, false)
+		return write.SuspendCronJob(ctx, c, oid, false)
 	})
 	if err != nil {
 		return nil, err
@@ -314,7 +317,7 @@ func (r *mutationResolver) ResumeCronJob(ctx context.Context, id string) (*model
 
 func (r *mutationResolver) TriggerCronJob(ctx context.Context, id string) (*model.TriggerPayload, error) {
 	o, err := r.write(ctx, id, "triggerCronJob", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
-		return c.TriggerCronJob(ctx, oid)
+		return write.TriggerCronJob(ctx, c, oid)
 	})
 	if err != nil {
 		return nil, err
@@ -327,7 +330,7 @@ func (r *mutationResolver) ExtendTrial(ctx context.Context, id string, days int)
 		if oid.GVK != k8s.GVKNamespace {
 			return nil, errkind.BadInputf("%s is not a namespace", oid.GVK.Kind)
 		}
-		return c.ExtendTrial(ctx, oid.Name, days)
+		return write.ExtendTrial(ctx, c, oid.Name, days)
 	}, "days", days)
 	if err != nil {
 		return nil, err
@@ -344,7 +347,7 @@ func (r *mutationResolver) GrantInitialRole(ctx context.Context, cluster string,
 	if err != nil {
 		return nil, err
 	}
-	u, err := c.GrantInitialRole(ctx, user, clusterRole)
+	u, err := write.GrantInitialRole(ctx, c, user, clusterRole)
 	r.Audit.Record(ctx, "grantInitialRole", cluster, "ClusterRoleBinding for "+user, err, "clusterRole", clusterRole)
 	if err != nil {
 		return nil, err
@@ -357,7 +360,7 @@ func (r *mutationResolver) RevokeInitialRole(ctx context.Context, cluster string
 	if err != nil {
 		return false, err
 	}
-	err = c.RevokeInitialRole(ctx, user)
+	err = write.RevokeInitialRole(ctx, c, user)
 	r.Audit.Record(ctx, "revokeInitialRole", cluster, "ClusterRoleBinding for "+user, err)
 	return err == nil, err
 }
@@ -390,7 +393,7 @@ func (r *mutationResolver) Drain(ctx context.Context, id string, timeoutSeconds 
 		g := int64(*gracePeriodSeconds)
 		grace = &g
 	}
-	node, results, err := c.Drain(ctx, oid.Name, timeout, grace)
+	node, results, err := write.Drain(ctx, c, oid.Name, timeout, grace)
 	r.Audit.Record(ctx, "drain", c.Name, objectName(oid), err, "pods", len(results))
 	if err != nil {
 		return nil, err
@@ -887,11 +890,11 @@ func (r *subscriptionResolver) PodLogs(ctx context.Context, cluster string, name
 	if err != nil {
 		return nil, err
 	}
-	if container != nil && !slices.Contains(k8s.ContainersOf(o.(*corev1.Pod), true), *container) {
-		return nil, errkind.BadInputf("pod %s/%s has no container %q (it has %v)", namespace, pod, *container, k8s.ContainersOf(o.(*corev1.Pod), true))
+	if container != nil && !slices.Contains(stream.ContainersOf(o.(*corev1.Pod), true), *container) {
+		return nil, errkind.BadInputf("pod %s/%s has no container %q (it has %v)", namespace, pod, *container, stream.ContainersOf(o.(*corev1.Pod), true))
 	}
-	return streamLogs(ctx, logRequest{c: c, pods: onePod(namespace, pod), single: true, container: str(container),
-		opts: logOptions(sinceSeconds, sinceTime, tailLines, timestamps, previous, follow)})
+	return logChunks(ctx, c, stream.Logs{Pods: onePod(namespace, pod), Single: true, Container: str(container),
+		Options: logOptions(sinceSeconds, sinceTime, tailLines, timestamps, previous, follow)})
 }
 
 func (r *subscriptionResolver) Logs(ctx context.Context, cluster string, namespace string, workload *string, labelSelector *string, container *string, sinceSeconds *int, tailLines *int, timestamps *bool, follow *bool) (<-chan *model.LogChunk, error) {
@@ -918,8 +921,8 @@ func (r *subscriptionResolver) Logs(ctx context.Context, cluster string, namespa
 		// The workload's pods, as the Owner relation defines them.
 		f.Match = func(obj any) bool { return ownedBy(ctx, c, obj, w) }
 	}
-	return streamLogs(ctx, logRequest{c: c, pods: f, container: str(container),
-		opts: logOptions(sinceSeconds, nil, tailLines, timestamps, nil, follow)})
+	return logChunks(ctx, c, stream.Logs{Pods: f, Container: str(container),
+		Options: logOptions(sinceSeconds, nil, tailLines, timestamps, nil, follow)})
 }
 
 func (r *subscriptionResolver) Terminal(ctx context.Context, cluster string, namespace string, pod string, container *string, command []string, tty *bool, cols *int, rows *int) (<-chan *model.TerminalFrame, error) {
@@ -943,7 +946,7 @@ func (r *subscriptionResolver) Terminal(ctx context.Context, cluster string, nam
 	// Exec needs create on pods/exec, checked by the terminal when it
 	// starts and while it runs (the apiserver may check only get for a
 	// websocket exec, and only once).
-	return r.execTerminal(ctx, c, k8s.ExecOptions{Namespace: namespace, Pod: pod, Container: ct, Command: cmd, TTY: tty == nil || *tty}, w, h)
+	return r.execTerminal(ctx, c, stream.ExecOptions{Namespace: namespace, Pod: pod, Container: ct, Command: cmd, TTY: tty == nil || *tty}, w, h)
 }
 
 func (r *subscriptionResolver) ClusterShell(ctx context.Context, cluster string, cols *int, rows *int) (<-chan *model.TerminalFrame, error) {

@@ -10,6 +10,7 @@ import (
 	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/k8s/stream"
 	"github.com/clustergraph/clustergraph/terminal"
 )
 
@@ -42,9 +43,9 @@ func (r *Resolver) clusterShell(ctx context.Context, cluster string, cols, rows 
 	if timeout <= 0 {
 		timeout = 2 * time.Minute
 	}
-	pod, cleanup, err := c.StartShellPod(ctx, k8s.ShellPod{
+	pod, cleanup, err := stream.StartShellPod(ctx, c, stream.ShellPod{
 		Namespace: sh.Namespace, Image: sh.Image, Session: terminal.NewShellID(), User: subject.User,
-		Kubeconfig: k8s.ShellKubeconfig(strings.TrimSuffix(sh.ProxyURL, "/")+"/shell-proxy/"+token, c.Name),
+		Kubeconfig: stream.ShellKubeconfig(strings.TrimSuffix(sh.ProxyURL, "/")+"/shell-proxy/"+token, c.Name),
 		MaxLength:  r.Terminals.Limits().MaxLength,
 	}, timeout)
 	r.Audit.Record(ctx, "clusterShell.start", c.Name, "pods/"+sh.Namespace+"/"+pod, err)
@@ -57,7 +58,7 @@ func (r *Resolver) clusterShell(ctx context.Context, cluster string, cols, rows 
 		w, h = *cols, *rows
 	}
 	_, cmd, _ := execTarget(nil, nil, nil)
-	frames, err := r.openTerminal(ctx, c, k8s.ExecOptions{Namespace: sh.Namespace, Pod: pod, Container: "shell", Command: cmd, TTY: true, AsServer: true}, w, h, authorize)
+	frames, err := r.openTerminal(ctx, c, stream.ExecOptions{Namespace: sh.Namespace, Pod: pod, Container: "shell", Command: cmd, TTY: true, AsServer: true}, w, h, authorize)
 	if err != nil {
 		sh.Tokens.Remove(token)
 		cleanup()

@@ -12,13 +12,14 @@ import (
 	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/k8s/stream"
 	"github.com/clustergraph/clustergraph/terminal"
 )
 
 // openTerminal starts a session and turns its output into frames. The
 // session's output is read to its end whatever happens to the subscriber,
 // so its end is always audited.
-func (r *Resolver) openTerminal(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions, cols, rows int, authorize terminal.Authorize) (<-chan *model.TerminalFrame, error) {
+func (r *Resolver) openTerminal(ctx context.Context, c *k8s.Cluster, o stream.ExecOptions, cols, rows int, authorize terminal.Authorize) (<-chan *model.TerminalFrame, error) {
 	s, outputs, err := r.Terminals.Start(ctx, c, o, cols, rows, authorize)
 	if err != nil {
 		return nil, err
@@ -70,7 +71,7 @@ func (r *Resolver) openTerminal(ctx context.Context, c *k8s.Cluster, o k8s.ExecO
 
 // execTerminal opens a terminal in a pod's container, for as long as the
 // caller may exec into it.
-func (r *Resolver) execTerminal(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions, cols, rows int) (<-chan *model.TerminalFrame, error) {
+func (r *Resolver) execTerminal(ctx context.Context, c *k8s.Cluster, o stream.ExecOptions, cols, rows int) (<-chan *model.TerminalFrame, error) {
 	return r.openTerminal(ctx, c, o, cols, rows, terminal.ExecRight(c, o))
 }
 
@@ -101,7 +102,7 @@ func execTarget(pod *corev1.Pod, container *string, command []string) (string, [
 	ct := ""
 	var names []string
 	if pod != nil {
-		names = k8s.ContainersOf(pod, false)
+		names = stream.ContainersOf(pod, false)
 		ct = names[0]
 	}
 	if container != nil {

@@ -15,12 +15,12 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/remotecommand"
 
 	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/k8s/stream"
 )
 
 // ErrNoSession means there is no such session of the caller's: unknown,
@@ -170,12 +170,10 @@ func (w writer) Write(p []byte) (int, error) {
 // session: checked before it starts and every Limits.Recheck while it runs.
 type Authorize func(ctx context.Context) bool
 
-// ExecRight is the right to exec into the options' container, by the
-// cluster's RBAC as the access sets evaluate it: create on pods/exec.
-func ExecRight(c *k8s.Cluster, o k8s.ExecOptions) Authorize {
-	return func(ctx context.Context) bool {
-		return c.Allows(ctx, "create", schema.GroupResource{Resource: "pods/exec"}, o.Namespace, o.Pod)
-	}
+// ExecRight is the right to exec into the options' container, as the
+// stream package defines it (stream.MayExec).
+func ExecRight(c *k8s.Cluster, o stream.ExecOptions) Authorize {
+	return func(ctx context.Context) bool { return stream.MayExec(ctx, c, o) }
 }
 
 // Start runs the command in the container as the context's subject and
@@ -185,7 +183,7 @@ func ExecRight(c *k8s.Cluster, o k8s.ExecOptions) Authorize {
 // output (every output is delivered: the reader must drain out); the
 // session ends when the command exits, when ctx ends (the subscriber left),
 // on Close, at its limits, or once authorize says no.
-func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions, cols, rows int, authorize Authorize) (*Session, <-chan Output, error) {
+func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o stream.ExecOptions, cols, rows int, authorize Authorize) (*Session, <-chan Output, error) {
 	if !authorize(ctx) {
 		return nil, nil, &k8s.ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: you may not exec into pod %s/%s", errkind.Forbidden, o.Namespace, o.Pod)}
 	}
@@ -212,7 +210,7 @@ func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o k8s.ExecOptions,
 	go s.watchdog(ctx, r.limits, authorize)
 	go func() {
 		defer close(out)
-		err := c.Exec(ctx, o)
+		err := stream.Exec(ctx, c, o)
 		if cause := context.Cause(ctx); errors.Is(cause, ErrIdle) || errors.Is(cause, ErrTooLong) || errors.Is(cause, ErrRevoked) {
 			err = cause
 		}

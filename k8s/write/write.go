@@ -1,4 +1,4 @@
-package k8s
+package write
 
 import (
 	"context"
@@ -6,21 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/clustergraph/clustergraph/errkind"
+	"github.com/clustergraph/clustergraph/k8s"
 )
 
 // Writes go to the apiserver impersonating the context's subject: the
@@ -28,152 +27,6 @@ import (
 
 // FieldManager is the server-side apply field manager clustergraph uses.
 const FieldManager = "clustergraph"
-
-// dynamicFor is a dynamic client acting as the context's subject, for
-// writes: refused at once while the apiserver is not answering, and its
-// requests abandoned when it stops (see answeringTransport).
-func (c *Cluster) dynamicFor(ctx context.Context) (dynamic.Interface, error) {
-	if err := c.answering(); err != nil {
-		return nil, err
-	}
-	cfg, err := c.configFor(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Wrap(c.whileAnswering)
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return redactingDynamic{dyn}, nil
-}
-
-// Writes fail fast when the apiserver stops answering. Left to client-go,
-// a request to a hung or blackholed apiserver waits for HTTP/2's health
-// check to drop the connection (30 s without a frame, then a 15 s ping) or
-// for a new connection's TLS handshake timeout, or for ever; a caller
-// cannot tell that from a slow write. The cluster's health probe already
-// knows (within its period and timeout, 8 s by default): a write is refused
-// up front while the cluster is STALE or UNREACHABLE, and one under way is
-// abandoned as soon as the probe finds it so. A write abandoned midway may
-// or may not have been applied; its error says so.
-
-// answering returns nil unless the health probe finds the apiserver not
-// answering (STALE or UNREACHABLE), and then the UNAVAILABLE error a
-// request gets instead of being sent.
-func (c *Cluster) answering() error {
-	switch s := c.Status(); s.State {
-	case StateStale, StateUnreachable:
-		return &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "the apiserver is not answering (%s), nothing was sent: %s", s.State, s.LastError)}
-	}
-	return nil
-}
-
-// abandonPoll is how often a request under way looks at the cluster's
-// state.
-const abandonPoll = 200 * time.Millisecond
-
-// whileAnswering wraps a transport so that each request is refused while
-// the cluster is not answering and abandoned once it stops.
-func (c *Cluster) whileAnswering(next http.RoundTripper) http.RoundTripper {
-	return &answeringTransport{next: next, c: c}
-}
-
-type answeringTransport struct {
-	next http.RoundTripper
-	c    *Cluster
-}
-
-func (a *answeringTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if err := a.c.answering(); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancelCause(r.Context())
-	go func() {
-		t := time.NewTicker(abandonPoll)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if s := a.c.Status(); s.State == StateStale || s.State == StateUnreachable {
-					msg := "the apiserver stopped answering during the request"
-					if r.Method != http.MethodGet && r.Method != http.MethodHead {
-						msg = fmt.Sprintf("the apiserver stopped answering during a %s request, which may or may not have taken effect", r.Method)
-					}
-					cancel(&ClusterError{Cluster: a.c.Name, Err: errkind.Newf(errkind.Unavailable, "%s: %s", msg, s.LastError)})
-					return
-				}
-			}
-		}
-	}()
-	resp, err := a.next.RoundTrip(r.WithContext(ctx))
-	if err != nil {
-		err = abandoned(ctx, err)
-		cancel(nil)
-		return nil, err
-	}
-	resp.Body = &answeringBody{ReadCloser: resp.Body, ctx: ctx, cancel: cancel}
-	return resp, nil
-}
-
-// abandoned returns why a request was abandoned in place of the context
-// error it ended with, and other errors as they are.
-func abandoned(ctx context.Context, err error) error {
-	var ce *ClusterError
-	if cause := context.Cause(ctx); ctx.Err() != nil && errors.As(cause, &ce) {
-		return cause
-	}
-	return err
-}
-
-// answeringBody ends the request's watch when the body is closed.
-type answeringBody struct {
-	io.ReadCloser
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-}
-
-func (b *answeringBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil && err != io.EOF {
-		err = abandoned(b.ctx, err)
-	}
-	return n, err
-}
-
-func (b *answeringBody) Close() error {
-	b.cancel(nil)
-	return b.ReadCloser.Close()
-}
-
-// resourceFor maps an object's kind to its resource and scope.
-func (c *Cluster) resourceFor(gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
-	m, err := c.mapper().RESTMapping(gvk.GroupKind(), gvk.Version)
-	switch {
-	case meta.IsNoMatchError(err):
-		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.BadInput, "the cluster serves no kind %s", gvk.String())}
-	case err != nil:
-		// Discovery failed: the kind may well exist.
-		return nil, c.apiError(err, "discovering kind "+gvk.String())
-	}
-	return m, nil
-}
-
-// Typed converts an object the apiserver returned to its Go type when
-// clustergraph knows the kind, so it is served as its GraphQL type.
-func Typed(u *unstructured.Unstructured) any {
-	obj, err := scheme.Scheme.New(u.GroupVersionKind())
-	if err != nil {
-		return u
-	}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj); err != nil {
-		return u
-	}
-	stripForCache(obj)
-	return obj
-}
 
 // ApplyOptions tune Apply.
 type ApplyOptions struct {
@@ -194,19 +47,19 @@ type ApplyResult struct {
 
 // Apply server-side applies every document of a YAML or JSON manifest, in
 // order, each on its own: one document's error does not stop the others.
-func (c *Cluster) Apply(ctx context.Context, manifest string, o ApplyOptions) ([]ApplyResult, error) {
+func Apply(ctx context.Context, c *k8s.Cluster, manifest string, o ApplyOptions) ([]ApplyResult, error) {
 	docs, err := decodeManifest(manifest)
 	if err != nil {
 		return nil, err
 	}
-	dyn, err := c.dynamicFor(ctx)
+	dyn, err := c.DynamicFor(ctx)
 	if err != nil {
 		return nil, err
 	}
 	results := make([]ApplyResult, len(docs))
 	for i, u := range docs {
 		results[i] = ApplyResult{Index: i}
-		results[i].Obj, results[i].Action, results[i].Err = c.applyOne(ctx, dyn, u, o)
+		results[i].Obj, results[i].Action, results[i].Err = applyOne(ctx, c, dyn, u, o)
 	}
 	return results, nil
 }
@@ -246,15 +99,12 @@ func decodeManifest(manifest string) ([]*unstructured.Unstructured, error) {
 	return out, nil
 }
 
-func (c *Cluster) applyOne(ctx context.Context, dyn dynamic.Interface, u *unstructured.Unstructured, o ApplyOptions) (*unstructured.Unstructured, string, error) {
-	obj, action, err := c.applyDoc(ctx, dyn, u, o)
-	if isSecret(u) {
-		err = redactError(err, secretValues(u))
-	}
-	return obj, action, err
+func applyOne(ctx context.Context, c *k8s.Cluster, dyn dynamic.Interface, u *unstructured.Unstructured, o ApplyOptions) (*unstructured.Unstructured, string, error) {
+	obj, action, err := applyDoc(ctx, c, dyn, u, o)
+	return obj, action, k8s.RedactWriteError(err, u)
 }
 
-func (c *Cluster) applyDoc(ctx context.Context, dyn dynamic.Interface, u *unstructured.Unstructured, o ApplyOptions) (*unstructured.Unstructured, string, error) {
+func applyDoc(ctx context.Context, c *k8s.Cluster, dyn dynamic.Interface, u *unstructured.Unstructured, o ApplyOptions) (*unstructured.Unstructured, string, error) {
 	gvk := u.GroupVersionKind()
 	switch {
 	case u.GetAPIVersion() == "" || gvk.Kind == "":
@@ -262,7 +112,7 @@ func (c *Cluster) applyDoc(ctx context.Context, dyn dynamic.Interface, u *unstru
 	case u.GetName() == "":
 		return nil, "", errkind.BadInputf("%s has no metadata.name", gvk.Kind)
 	}
-	m, err := c.resourceFor(gvk)
+	m, err := c.Mapping(gvk)
 	if err != nil {
 		return nil, "", err
 	}
@@ -280,7 +130,7 @@ func (c *Cluster) applyDoc(ctx context.Context, dyn dynamic.Interface, u *unstru
 	}
 	before, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return nil, "", c.apiError(err, gvk.Kind+" "+u.GetName())
+		return nil, "", c.APIError(err, gvk.Kind+" "+u.GetName())
 	}
 	data, err := json.Marshal(u.Object)
 	if err != nil {
@@ -292,7 +142,7 @@ func (c *Cluster) applyDoc(ctx context.Context, dyn dynamic.Interface, u *unstru
 	}
 	after, err := ri.Patch(ctx, u.GetName(), types.ApplyPatchType, data, opts)
 	if err != nil {
-		return nil, "", c.apiError(err, gvk.Kind+" "+u.GetName())
+		return nil, "", c.APIError(err, gvk.Kind+" "+u.GetName())
 	}
 	action := "configured"
 	switch {
@@ -305,12 +155,12 @@ func (c *Cluster) applyDoc(ctx context.Context, dyn dynamic.Interface, u *unstru
 }
 
 // target is an object a write names by id.
-func (c *Cluster) target(ctx context.Context, id ObjectID) (dynamic.ResourceInterface, *meta.RESTMapping, error) {
-	dyn, err := c.dynamicFor(ctx)
+func target(ctx context.Context, c *k8s.Cluster, id k8s.ObjectID) (dynamic.ResourceInterface, *meta.RESTMapping, error) {
+	dyn, err := c.DynamicFor(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := c.resourceFor(id.GVK)
+	m, err := c.Mapping(id.GVK)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -332,16 +182,13 @@ const (
 
 // Patch patches an object. With expectedVersion set, a newer object is a
 // conflict (the version is sent as a precondition inside the patch).
-func (c *Cluster) Patch(ctx context.Context, id ObjectID, t PatchType, patch any, expectedVersion string) (*unstructured.Unstructured, error) {
-	out, err := c.patch(ctx, id, t, patch, expectedVersion)
-	if id.GVK.GroupKind() == GVKSecret.GroupKind() {
-		err = redactError(err, valueForms(patch, nil))
-	}
-	return out, err
+func Patch(ctx context.Context, c *k8s.Cluster, id k8s.ObjectID, t PatchType, patch any, expectedVersion string) (*unstructured.Unstructured, error) {
+	out, err := patchObject(ctx, c, id, t, patch, expectedVersion)
+	return out, k8s.RedactPatchError(err, id, patch)
 }
 
-func (c *Cluster) patch(ctx context.Context, id ObjectID, t PatchType, patch any, expectedVersion string) (*unstructured.Unstructured, error) {
-	ri, _, err := c.target(ctx, id)
+func patchObject(ctx context.Context, c *k8s.Cluster, id k8s.ObjectID, t PatchType, patch any, expectedVersion string) (*unstructured.Unstructured, error) {
+	ri, _, err := target(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
@@ -379,10 +226,10 @@ func (c *Cluster) patch(ctx context.Context, id ObjectID, t PatchType, patch any
 		// or 422: it is a conflict when the object has moved on.
 		if expectedVersion != "" && pt == types.JSONPatchType && (apierrors.IsBadRequest(err) || apierrors.IsInvalid(err)) {
 			if cur, gerr := ri.Get(ctx, id.Name, metav1.GetOptions{}); gerr == nil && cur.GetResourceVersion() != expectedVersion {
-				return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Conflict, "%s %s changed since version %s", id.GVK.Kind, id.Name, expectedVersion)}
+				return nil, &k8s.ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Conflict, "%s %s changed since version %s", id.GVK.Kind, id.Name, expectedVersion)}
 			}
 		}
-		return nil, c.apiError(err, id.GVK.Kind+" "+id.Name)
+		return nil, c.APIError(err, id.GVK.Kind+" "+id.Name)
 	}
 	return out, nil
 }
@@ -390,13 +237,13 @@ func (c *Cluster) patch(ctx context.Context, id ObjectID, t PatchType, patch any
 // Delete deletes an object and returns its state after the request
 // (terminating, for objects with finalizers such as namespaces), or nil
 // when it is gone.
-func (c *Cluster) Delete(ctx context.Context, id ObjectID, propagation *metav1.DeletionPropagation, grace *int64) (*unstructured.Unstructured, error) {
-	ri, _, err := c.target(ctx, id)
+func Delete(ctx context.Context, c *k8s.Cluster, id k8s.ObjectID, propagation *metav1.DeletionPropagation, grace *int64) (*unstructured.Unstructured, error) {
+	ri, _, err := target(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
 	if err := ri.Delete(ctx, id.Name, metav1.DeleteOptions{PropagationPolicy: propagation, GracePeriodSeconds: grace}); err != nil {
-		return nil, c.apiError(err, id.GVK.Kind+" "+id.Name)
+		return nil, c.APIError(err, id.GVK.Kind+" "+id.Name)
 	}
 	after, err := ri.Get(ctx, id.Name, metav1.GetOptions{})
 	if err != nil {
@@ -407,11 +254,11 @@ func (c *Cluster) Delete(ctx context.Context, id ObjectID, propagation *metav1.D
 
 // Scale sets replicas through the scale subresource, so it works for any
 // kind that has one, custom kinds included.
-func (c *Cluster) Scale(ctx context.Context, id ObjectID, replicas int) (*unstructured.Unstructured, error) {
+func Scale(ctx context.Context, c *k8s.Cluster, id k8s.ObjectID, replicas int) (*unstructured.Unstructured, error) {
 	if replicas < 0 {
 		return nil, errkind.BadInputf("replicas must not be negative")
 	}
-	ri, _, err := c.target(ctx, id)
+	ri, _, err := target(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
@@ -419,45 +266,45 @@ func (c *Cluster) Scale(ctx context.Context, id ObjectID, replicas int) (*unstru
 	if _, err := ri.Patch(ctx, id.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: FieldManager}, "scale"); err != nil {
 		if apierrors.IsNotFound(err) {
 			if _, gerr := ri.Get(ctx, id.Name, metav1.GetOptions{}); gerr == nil {
-				return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.BadInput, "%s has no scale subresource", id.GVK.Kind)}
+				return nil, &k8s.ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.BadInput, "%s has no scale subresource", id.GVK.Kind)}
 			}
 		}
-		return nil, c.apiError(err, id.GVK.Kind+" "+id.Name)
+		return nil, c.APIError(err, id.GVK.Kind+" "+id.Name)
 	}
 	return ri.Get(ctx, id.Name, metav1.GetOptions{})
 }
 
 // Restart restarts a Deployment, StatefulSet or DaemonSet the way kubectl
 // rollout restart does: a new template annotation.
-func (c *Cluster) Restart(ctx context.Context, id ObjectID) (*unstructured.Unstructured, error) {
+func Restart(ctx context.Context, c *k8s.Cluster, id k8s.ObjectID) (*unstructured.Unstructured, error) {
 	switch id.GVK {
-	case GVKDeployment, GVKStatefulSet, GVKDaemonSet:
+	case k8s.GVKDeployment, k8s.GVKStatefulSet, k8s.GVKDaemonSet:
 	default:
 		return nil, errkind.BadInputf("only Deployments, StatefulSets and DaemonSets restart; this is a %s", id.GVK.Kind)
 	}
 	p := map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{"annotations": map[string]any{
 		"kubectl.kubernetes.io/restartedAt": time.Now().Format(time.RFC3339),
 	}}}}}
-	return c.Patch(ctx, id, PatchStrategic, p, "")
+	return Patch(ctx, c, id, PatchStrategic, p, "")
 }
 
 // SetImage changes a container's image: by strategic merge for built-in
 // kinds, by a merge patch of the whole container list for custom kinds
 // (such as TApp), whose servers do not understand strategic merges.
-func (c *Cluster) SetImage(ctx context.Context, id ObjectID, container, image string) (*unstructured.Unstructured, error) {
+func SetImage(ctx context.Context, c *k8s.Cluster, id k8s.ObjectID, container, image string) (*unstructured.Unstructured, error) {
 	if image == "" {
 		return nil, errkind.BadInputf("the image must not be empty")
 	}
-	ri, _, err := c.target(ctx, id)
+	ri, _, err := target(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
 	cur, err := ri.Get(ctx, id.Name, metav1.GetOptions{})
 	if err != nil {
-		return nil, c.apiError(err, id.GVK.Kind+" "+id.Name)
+		return nil, c.APIError(err, id.GVK.Kind+" "+id.Name)
 	}
 	path := []string{"spec", "template", "spec", "containers"}
-	if id.GVK == GVKCronJob {
+	if id.GVK == k8s.GVKCronJob {
 		path = []string{"spec", "jobTemplate", "spec", "template", "spec", "containers"}
 	}
 	containers, found, _ := unstructured.NestedSlice(cur.Object, path...)
@@ -479,10 +326,10 @@ func (c *Cluster) SetImage(ctx context.Context, id ObjectID, container, image st
 	}
 	if scheme.Scheme.Recognizes(id.GVK) {
 		p := nest(path, []any{map[string]any{"name": container, "image": image}})
-		return c.Patch(ctx, id, PatchStrategic, p, "")
+		return Patch(ctx, c, id, PatchStrategic, p, "")
 	}
 	containers[idx].(map[string]any)["image"] = image
-	return c.Patch(ctx, id, PatchMerge, nest(path, containers), "")
+	return Patch(ctx, c, id, PatchMerge, nest(path, containers), "")
 }
 
 // nest builds {"a":{"b":...{"z":v}}} from a path.
@@ -495,6 +342,6 @@ func nest(path []string, v any) map[string]any {
 }
 
 // Cordon marks a node (un)schedulable.
-func (c *Cluster) Cordon(ctx context.Context, node string, unschedulable bool) (*unstructured.Unstructured, error) {
-	return c.Patch(ctx, ObjectID{Cluster: c.Name, GVK: GVKNode, Name: node}, PatchMerge, map[string]any{"spec": map[string]any{"unschedulable": unschedulable}}, "")
+func Cordon(ctx context.Context, c *k8s.Cluster, node string, unschedulable bool) (*unstructured.Unstructured, error) {
+	return Patch(ctx, c, k8s.ObjectID{Cluster: c.Name, GVK: k8s.GVKNode, Name: node}, PatchMerge, map[string]any{"spec": map[string]any{"unschedulable": unschedulable}}, "")
 }

@@ -1,4 +1,4 @@
-package k8s
+package stream
 
 import (
 	"bufio"
@@ -9,11 +9,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/clustergraph/clustergraph/caller"
-	"github.com/clustergraph/clustergraph/errkind"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/kubernetes"
+
+	"github.com/clustergraph/clustergraph/errkind"
+	"github.com/clustergraph/clustergraph/k8s"
 )
 
 // LogLine is one line of a container's log.
@@ -30,20 +30,6 @@ type LogLine struct {
 // MaxLogLine bounds one delivered line; longer lines arrive in pieces.
 const MaxLogLine = 16 << 10
 
-// ClientFor returns a clientset that acts as the context's subject (see
-// configFor).
-func (c *Cluster) ClientFor(ctx context.Context) (kubernetes.Interface, error) {
-	s := caller.From(ctx)
-	if s != nil && s.Unrestricted {
-		return c.Typed, nil
-	}
-	cfg, err := c.configFor(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return kubernetes.NewForConfig(cfg)
-}
-
 // ContainersOf returns the names of a pod's containers (init containers
 // first when init is set).
 func ContainersOf(p *corev1.Pod, init bool) []string {
@@ -59,18 +45,18 @@ func ContainersOf(p *corev1.Pod, init bool) []string {
 	return out
 }
 
-// StreamLogs sends the lines of one container's log to out, as the
+// ContainerLog sends the lines of one container's log to out, as the
 // context's subject, until the log ends (the container stopped, or follow
 // is off) or ctx ends. Invalid UTF-8 (binary output) is replaced, and long
 // lines are cut into pieces of MaxLogLine bytes.
-func (c *Cluster) StreamLogs(ctx context.Context, namespace, pod string, opts corev1.PodLogOptions, out chan<- LogLine) error {
+func ContainerLog(ctx context.Context, c *k8s.Cluster, namespace, pod string, opts corev1.PodLogOptions, out chan<- LogLine) error {
 	client, err := c.ClientFor(ctx)
 	if err != nil {
 		return err
 	}
 	rc, err := client.CoreV1().Pods(namespace).GetLogs(pod, &opts).Stream(ctx)
 	if err != nil {
-		return c.apiError(err, "logs of "+namespace+"/"+pod)
+		return c.APIError(err, "logs of "+namespace+"/"+pod)
 	}
 	defer rc.Close()
 	r := bufio.NewReaderSize(rc, MaxLogLine)
@@ -103,7 +89,7 @@ func (c *Cluster) StreamLogs(ctx context.Context, namespace, pod string, opts co
 			if apierrors.IsNotFound(err) {
 				return nil // the pod went away
 			}
-			return &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "reading logs of %s/%s: %v", namespace, pod, err)}
+			return &k8s.ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "reading logs of %s/%s: %v", namespace, pod, err)}
 		}
 	}
 }

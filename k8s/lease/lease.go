@@ -1,4 +1,4 @@
-package k8s
+package lease
 
 import (
 	"context"
@@ -12,10 +12,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/clustergraph/clustergraph/k8s"
 )
 
-// LeaseOptions configure leader election through a coordination.k8s.io Lease.
-type LeaseOptions struct {
+// Options configure leader election through a coordination.k8s.io Lease.
+type Options struct {
 	Namespace, Name string
 	// Identity names this replica in the Lease; default hostname and pid.
 	Identity string
@@ -28,9 +30,9 @@ type LeaseOptions struct {
 	Log        *slog.Logger
 }
 
-// DefaultLeaseNamespace is the namespace clustergraph runs in when in a
+// DefaultNamespace is the namespace clustergraph runs in when in a
 // cluster, else "default".
-func DefaultLeaseNamespace() string {
+func DefaultNamespace() string {
 	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
 		if ns := strings.TrimSpace(string(b)); ns != "" {
 			return ns
@@ -43,7 +45,7 @@ func DefaultLeaseNamespace() string {
 // a context that ends when leadership is lost, and campaigns again after a
 // loss, until ctx ends. Only one replica's work runs at a time; another
 // takes over within the lease duration when this one dies.
-func (c *Cluster) RunWhileLeader(ctx context.Context, o LeaseOptions, work func(ctx context.Context)) {
+func RunWhileLeader(ctx context.Context, c *k8s.Cluster, o Options, work func(ctx context.Context)) {
 	if o.Identity == "" {
 		host, _ := os.Hostname()
 		o.Identity = fmt.Sprintf("%s-%d-%x", host, os.Getpid(), rand.Uint32())

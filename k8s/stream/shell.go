@@ -1,4 +1,4 @@
-package k8s
+package stream
 
 import (
 	"context"
@@ -7,12 +7,14 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/clustergraph/clustergraph/caller"
-	"github.com/clustergraph/clustergraph/errkind"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
+	"github.com/clustergraph/clustergraph/k8s"
 )
 
 // ShellLabel marks the pods and Secrets of cluster shells.
@@ -37,7 +39,7 @@ type ShellPod struct {
 // that deletes both. The pod carries no service-account token: the only
 // credential in it is the kubeconfig, whose token acts as the caller and
 // dies with the session.
-func (c *Cluster) StartShellPod(ctx context.Context, p ShellPod, timeout time.Duration) (string, func(), error) {
+func StartShellPod(ctx context.Context, c *k8s.Cluster, p ShellPod, timeout time.Duration) (string, func(), error) {
 	name := "cg-shell-" + p.Session[:12]
 	no := false
 	deadline := int64(p.MaxLength.Seconds())
@@ -63,7 +65,7 @@ func (c *Cluster) StartShellPod(ctx context.Context, p ShellPod, timeout time.Du
 	pods := c.Typed.CoreV1().Pods(p.Namespace)
 	created, err := pods.Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
-		return "", nil, c.apiError(err, "the shell pod")
+		return "", nil, c.APIError(err, "the shell pod")
 	}
 	cleanup := func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -80,7 +82,7 @@ func (c *Cluster) StartShellPod(ctx context.Context, p ShellPod, timeout time.Du
 	}
 	if _, err := c.Typed.CoreV1().Secrets(p.Namespace).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
 		cleanup()
-		return "", nil, c.apiError(err, "the shell pod")
+		return "", nil, c.APIError(err, "the shell pod")
 	}
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -91,16 +93,16 @@ func (c *Cluster) StartShellPod(ctx context.Context, p ShellPod, timeout time.Du
 		}
 		if err == nil && (got.Status.Phase == corev1.PodFailed || got.Status.Phase == corev1.PodSucceeded) {
 			cleanup()
-			return "", nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "the shell pod %s/%s ended before it ran: %s", p.Namespace, name, got.Status.Message)}
+			return "", nil, &k8s.ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "the shell pod %s/%s ended before it ran: %s", p.Namespace, name, got.Status.Message)}
 		}
 		if err != nil && !apierrors.IsNotFound(err) && wctx.Err() == nil {
 			cleanup()
-			return "", nil, c.apiError(err, "the shell pod")
+			return "", nil, c.APIError(err, "the shell pod")
 		}
 		select {
 		case <-wctx.Done():
 			cleanup()
-			return "", nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "the shell pod %s/%s did not start within %s", p.Namespace, name, timeout)}
+			return "", nil, &k8s.ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "the shell pod %s/%s did not start within %s", p.Namespace, name, timeout)}
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
@@ -109,8 +111,8 @@ func (c *Cluster) StartShellPod(ctx context.Context, p ShellPod, timeout time.Du
 // ProxyTransport returns a transport that sends requests to the apiserver
 // as s (impersonated, with the same guards as every other impersonated
 // request), and the apiserver's base URL.
-func (c *Cluster) ProxyTransport(s *caller.Subject) (http.RoundTripper, *url.URL, error) {
-	cfg, err := c.configFor(caller.With(context.Background(), s))
+func ProxyTransport(c *k8s.Cluster, s *caller.Subject) (http.RoundTripper, *url.URL, error) {
+	cfg, err := c.ConfigFor(caller.With(context.Background(), s))
 	if err != nil {
 		return nil, nil, err
 	}

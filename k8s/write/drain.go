@@ -1,4 +1,4 @@
-package k8s
+package write
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	policyv1client "k8s.io/client-go/kubernetes/typed/policy/v1"
+
+	"github.com/clustergraph/clustergraph/k8s"
 )
 
 // DrainOutcome is what drain did to one pod.
@@ -41,8 +43,8 @@ type DrainResult struct {
 // timeout), leaving DaemonSet and mirror pods, and waiting for evicted pods
 // to be gone. Pods are evicted concurrently.
 // It returns the cordoned node and each pod's outcome.
-func (c *Cluster) Drain(ctx context.Context, node string, timeout time.Duration, grace *int64) (*unstructured.Unstructured, []DrainResult, error) {
-	cordoned, err := c.Cordon(ctx, node, true)
+func Drain(ctx context.Context, c *k8s.Cluster, node string, timeout time.Duration, grace *int64) (*unstructured.Unstructured, []DrainResult, error) {
+	cordoned, err := Cordon(ctx, c, node, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -52,7 +54,7 @@ func (c *Cluster) Drain(ctx context.Context, node string, timeout time.Duration,
 	}
 	pods, err := client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("spec.nodeName", node).String()})
 	if err != nil {
-		return nil, nil, c.apiError(err, "pods of node "+node)
+		return nil, nil, c.APIError(err, "pods of node "+node)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -66,7 +68,7 @@ func (c *Cluster) Drain(ctx context.Context, node string, timeout time.Duration,
 			continue
 		}
 		wg.Go(func() {
-			results[i].Outcome, results[i].Message = c.evict(ctx, client.PolicyV1(), client.CoreV1(), p, grace)
+			results[i].Outcome, results[i].Message = evict(ctx, c, client.PolicyV1(), client.CoreV1(), p, grace)
 		})
 	}
 	wg.Wait()
@@ -89,7 +91,7 @@ func keep(p *corev1.Pod) string {
 
 // evict evicts one pod, retrying while a PodDisruptionBudget refuses, and
 // waits until it is gone.
-func (c *Cluster) evict(ctx context.Context, policy policyv1client.PolicyV1Interface, core corev1client.CoreV1Interface, p *corev1.Pod, grace *int64) (DrainOutcome, string) {
+func evict(ctx context.Context, c *k8s.Cluster, policy policyv1client.PolicyV1Interface, core corev1client.CoreV1Interface, p *corev1.Pod, grace *int64) (DrainOutcome, string) {
 	ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}}
 	if grace != nil {
 		ev.DeleteOptions = &metav1.DeleteOptions{GracePeriodSeconds: grace}

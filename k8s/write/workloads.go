@@ -1,4 +1,4 @@
-package k8s
+package write
 
 import (
 	"context"
@@ -6,12 +6,14 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/clustergraph/clustergraph/errkind"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/clustergraph/clustergraph/errkind"
+	"github.com/clustergraph/clustergraph/k8s"
 )
 
 // revisionAnnotation is where the deployment controller numbers a
@@ -20,8 +22,8 @@ const revisionAnnotation = "deployment.kubernetes.io/revision"
 
 // Rollback returns a Deployment to the pod template of one of its earlier
 // revisions (0: the one before the current), as kubectl rollout undo does.
-func (c *Cluster) Rollback(ctx context.Context, id ObjectID, revision int64) (*unstructured.Unstructured, error) {
-	if id.GVK != GVKDeployment {
+func Rollback(ctx context.Context, c *k8s.Cluster, id k8s.ObjectID, revision int64) (*unstructured.Unstructured, error) {
+	if id.GVK != k8s.GVKDeployment {
 		return nil, errkind.BadInputf("only Deployments roll back; this is a %s", id.GVK.Kind)
 	}
 	client, err := c.ClientFor(ctx)
@@ -30,11 +32,11 @@ func (c *Cluster) Rollback(ctx context.Context, id ObjectID, revision int64) (*u
 	}
 	d, err := client.AppsV1().Deployments(id.Namespace).Get(ctx, id.Name, metav1.GetOptions{})
 	if err != nil {
-		return nil, c.apiError(err, "Deployment "+id.Name)
+		return nil, c.APIError(err, "Deployment "+id.Name)
 	}
 	rss, err := client.AppsV1().ReplicaSets(id.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, c.apiError(err, "ReplicaSets of "+id.Name)
+		return nil, c.APIError(err, "ReplicaSets of "+id.Name)
 	}
 	current, _ := strconv.ParseInt(d.Annotations[revisionAnnotation], 10, 64)
 	var target *appsv1.ReplicaSet
@@ -64,21 +66,21 @@ func (c *Cluster) Rollback(ctx context.Context, id ObjectID, revision int64) (*u
 	// Replace the whole template, as kubectl's undo does: a merge would keep
 	// containers the old revision did not have. No version precondition:
 	// the controller bumps the version with every status update.
-	return c.Patch(ctx, id, PatchJSON, []any{map[string]any{"op": "replace", "path": "/spec/template", "value": raw}}, "")
+	return Patch(ctx, c, id, PatchJSON, []any{map[string]any{"op": "replace", "path": "/spec/template", "value": raw}}, "")
 }
 
 // SuspendCronJob suspends or resumes a CronJob.
-func (c *Cluster) SuspendCronJob(ctx context.Context, id ObjectID, suspend bool) (*unstructured.Unstructured, error) {
-	if id.GVK != GVKCronJob {
+func SuspendCronJob(ctx context.Context, c *k8s.Cluster, id k8s.ObjectID, suspend bool) (*unstructured.Unstructured, error) {
+	if id.GVK != k8s.GVKCronJob {
 		return nil, errkind.BadInputf("only CronJobs suspend; this is a %s", id.GVK.Kind)
 	}
-	return c.Patch(ctx, id, PatchMerge, map[string]any{"spec": map[string]any{"suspend": suspend}}, "")
+	return Patch(ctx, c, id, PatchMerge, map[string]any{"spec": map[string]any{"suspend": suspend}}, "")
 }
 
 // TriggerCronJob starts a Job from a CronJob now, as kubectl create job
 // --from=cronjob/NAME does (owned by the CronJob, marked manual).
-func (c *Cluster) TriggerCronJob(ctx context.Context, id ObjectID) (*unstructured.Unstructured, error) {
-	if id.GVK != GVKCronJob {
+func TriggerCronJob(ctx context.Context, c *k8s.Cluster, id k8s.ObjectID) (*unstructured.Unstructured, error) {
+	if id.GVK != k8s.GVKCronJob {
 		return nil, errkind.BadInputf("only CronJobs trigger; this is a %s", id.GVK.Kind)
 	}
 	client, err := c.ClientFor(ctx)
@@ -87,7 +89,7 @@ func (c *Cluster) TriggerCronJob(ctx context.Context, id ObjectID) (*unstructure
 	}
 	cj, err := client.BatchV1().CronJobs(id.Namespace).Get(ctx, id.Name, metav1.GetOptions{})
 	if err != nil {
-		return nil, c.apiError(err, "CronJob "+id.Name)
+		return nil, c.APIError(err, "CronJob "+id.Name)
 	}
 	name := fmt.Sprintf("%s-manual-%d", cj.Name, time.Now().Unix())
 	if len(name) > 63 {
@@ -98,13 +100,13 @@ func (c *Cluster) TriggerCronJob(ctx context.Context, id ObjectID) (*unstructure
 			Name: name, Namespace: cj.Namespace,
 			Labels:          cj.Spec.JobTemplate.Labels,
 			Annotations:     map[string]string{"cronjob.kubernetes.io/instantiate": "manual"},
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(cj, GVKCronJob)},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(cj, k8s.GVKCronJob)},
 		},
 		Spec: cj.Spec.JobTemplate.Spec,
 	}
 	created, err := client.BatchV1().Jobs(cj.Namespace).Create(ctx, job, metav1.CreateOptions{FieldManager: FieldManager})
 	if err != nil {
-		return nil, c.apiError(err, "Job from CronJob "+id.Name)
+		return nil, c.APIError(err, "Job from CronJob "+id.Name)
 	}
-	return toUnstructured(created, GVKJob)
+	return toUnstructured(created, k8s.GVKJob)
 }

@@ -1,15 +1,19 @@
-package k8s
+package stream
 
 import (
 	"context"
 	"io"
 
-	"github.com/clustergraph/clustergraph/caller"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
+
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/errkind"
+	"github.com/clustergraph/clustergraph/k8s"
 )
 
 // ExecOptions describe a command to run in a container.
@@ -26,15 +30,29 @@ type ExecOptions struct {
 	AsServer bool
 }
 
+// MayExec reports whether the context's caller may run o: create on
+// pods/exec of its pod, as the cluster's access sets evaluate RBAC. Exec
+// asks it before it starts (and the apiserver asks again, for the
+// impersonated caller); a terminal asks it again while its session runs,
+// so a revoked right ends the session. Options run AsServer are
+// authorized by whoever asked for them (a cluster shell by its own right).
+func MayExec(ctx context.Context, c *k8s.Cluster, o ExecOptions) bool {
+	return c.Allows(ctx, "create", schema.GroupResource{Resource: "pods/exec"}, o.Namespace, o.Pod)
+}
+
 // Exec runs a command in a container as the context's subject (the
 // apiserver checks pods/exec for the impersonated caller and audits them),
 // over the websocket protocol with a fallback to SPDY for older apiservers.
-// It returns when the command exits or ctx ends.
-func (c *Cluster) Exec(ctx context.Context, o ExecOptions) error {
+// It returns when the command exits or ctx ends; FORBIDDEN at once when
+// the caller may not exec into the pod (see MayExec).
+func Exec(ctx context.Context, c *k8s.Cluster, o ExecOptions) error {
+	if !o.AsServer && !MayExec(ctx, c, o) {
+		return &k8s.ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Forbidden, "you may not exec into pod %s/%s", o.Namespace, o.Pod)}
+	}
 	if o.AsServer {
 		ctx = caller.With(ctx, &caller.Subject{User: "clustergraph", Unrestricted: true})
 	}
-	cfg, err := c.configFor(ctx)
+	cfg, err := c.ConfigFor(ctx)
 	if err != nil {
 		return err
 	}
