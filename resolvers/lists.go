@@ -23,6 +23,44 @@ type page struct {
 	OrderBy              *model.Order
 }
 
+// pageOf is the one conversion of a list field's paging arguments, in the
+// order every connection field declares them.
+func pageOf(after *string, first, offset, limit *int, orderBy *model.Order) page {
+	return page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}
+}
+
+// scope is where a list looks: the named clusters (all when none are
+// named), or one cluster, or one namespace of one cluster.
+type scope struct {
+	names     []string
+	cluster   *k8s.Cluster
+	namespace string
+}
+
+func inClusters(names []string) scope             { return scope{names: names} }
+func inCluster(c *k8s.Cluster) scope              { return scope{cluster: c} }
+func inNamespace(c *k8s.Cluster, ns string) scope { return scope{cluster: c, namespace: ns} }
+
+// listOf is a list field's whole body: it converts the field's filter
+// argument, finds the scope's clusters, and lists, filters, sorts and pages
+// the kinds as the caller may see them.
+func listOf[F, T any](ctx context.Context, r *Resolver, s scope, kinds []schema.GroupVersionKind, convert func(F) (*k8s.Filter, error), filter F, p page, wrap func(k8s.Item) T) (*model.Connection[T], error) {
+	f, err := convert(filter)
+	if err != nil {
+		return nil, err
+	}
+	cs := []*k8s.Cluster{s.cluster}
+	if s.cluster == nil {
+		if cs, err = r.clustersOf(s.names); err != nil {
+			return nil, err
+		}
+	}
+	if s.namespace != "" {
+		f.Namespace = s.namespace
+	}
+	return listKinds(ctx, r, cs, kinds, f, p, defaultOrder, wrap)
+}
+
 // defaultOrder is the order of lists that do not ask for one.
 var defaultOrder = k8s.Order{Field: k8s.OrderCluster}
 

@@ -90,59 +90,31 @@ func (r *clusterResolver) Namespace(ctx context.Context, obj *model.Cluster, nam
 }
 
 func (r *clusterResolver) Namespaces(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Namespace], error) {
-	f, err := listFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, gvks(k8s.GVKNamespace), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapNamespace)
+	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKNamespace), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapNamespace)
 }
 
 func (r *clusterResolver) Nodes(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.Node], error) {
-	f, err := nodeFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, gvks(k8s.GVKNode), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapNode)
+	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKNode), nodeFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapNode)
 }
 
 func (r *clusterResolver) NodePools(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.NodePool], error) {
-	f, err := listFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, gvks(k8s.GVKNodePoolLabel), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapPool)
+	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKNodePoolLabel), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapPool)
 }
 
 func (r *clusterResolver) Workloads(ctx context.Context, obj *model.Cluster, kinds []model.WorkloadKind, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error) {
-	f, err := listFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, workloadGVKs(kinds), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapWorkload)
+	return listOf(ctx, r.Resolver, inCluster(obj.C), workloadGVKs(kinds), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapWorkload)
 }
 
 func (r *clusterResolver) Pods(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
-	f, err := podFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, gvks(k8s.GVKPod), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapPod)
+	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKPod), podFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapPod)
 }
 
 func (r *clusterResolver) Services(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Service], error) {
-	f, err := listFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, gvks(k8s.GVKService), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapService)
+	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKService), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapService)
 }
 
 func (r *clusterResolver) Ingresses(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Ingress], error) {
-	f, err := listFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, gvks(k8s.GVKIngress), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapIngress)
+	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKIngress), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapIngress)
 }
 
 func (r *clusterResolver) Events(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
@@ -150,11 +122,11 @@ func (r *clusterResolver) Events(ctx context.Context, obj *model.Cluster, after 
 	if err != nil {
 		return nil, err
 	}
-	return r.events(ctx, []*k8s.Cluster{obj.C}, filter, f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+	return r.events(ctx, []*k8s.Cluster{obj.C}, filter, f, pageOf(after, first, offset, limit, orderBy))
 }
 
 func (r *eventResolver) Events(ctx context.Context, obj *model.Event, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
 }
 
 func (r *eventResolver) InvolvedObject(ctx context.Context, obj *model.Event) (model.KubeObject, error) {
@@ -171,7 +143,7 @@ func (r *eventResolver) InvolvedObject(ctx context.Context, obj *model.Event) (m
 }
 
 func (r *ingressResolver) Events(ctx context.Context, obj *model.Ingress, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
 }
 
 func (r *ingressResolver) Services(ctx context.Context, obj *model.Ingress) ([]*model.Service, error) {
@@ -200,7 +172,7 @@ func (r *ingressPathResolver) Service(ctx context.Context, obj *model.IngressPat
 }
 
 func (r *metadataObjectResolver) Events(ctx context.Context, obj *model.MetadataObject, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
 }
 
 func (r *mutationResolver) Apply(ctx context.Context, cluster string, manifest string, namespace *string, dryRun *bool, force *bool) (*model.ApplyPayload, error) {
@@ -460,39 +432,19 @@ func (r *namespaceResolver) Usage(ctx context.Context, obj *model.Namespace) (*m
 }
 
 func (r *namespaceResolver) Workloads(ctx context.Context, obj *model.Namespace, kinds []model.WorkloadKind, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error) {
-	f, err := listFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	f.Namespace = obj.N.Name
-	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, workloadGVKs(kinds), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapWorkload)
+	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), workloadGVKs(kinds), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapWorkload)
 }
 
 func (r *namespaceResolver) Pods(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
-	f, err := podFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	f.Namespace = obj.N.Name
-	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, gvks(k8s.GVKPod), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapPod)
+	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKPod), podFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapPod)
 }
 
 func (r *namespaceResolver) Services(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Service], error) {
-	f, err := listFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	f.Namespace = obj.N.Name
-	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, gvks(k8s.GVKService), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapService)
+	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKService), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapService)
 }
 
 func (r *namespaceResolver) Ingresses(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Ingress], error) {
-	f, err := listFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	f.Namespace = obj.N.Name
-	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, gvks(k8s.GVKIngress), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapIngress)
+	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKIngress), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapIngress)
 }
 
 func (r *namespaceResolver) Events(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
@@ -501,38 +453,23 @@ func (r *namespaceResolver) Events(ctx context.Context, obj *model.Namespace, af
 		return nil, err
 	}
 	f.Namespace = obj.N.Name
-	return r.events(ctx, []*k8s.Cluster{obj.C}, filter, f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+	return r.events(ctx, []*k8s.Cluster{obj.C}, filter, f, pageOf(after, first, offset, limit, orderBy))
 }
 
 func (r *namespaceResolver) ConfigMaps(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.MetadataObject], error) {
-	f, err := listFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	f.Namespace = obj.N.Name
-	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, gvks(k8s.GVKConfigMap), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapMeta)
+	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKConfigMap), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapMeta)
 }
 
 func (r *namespaceResolver) Secrets(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.MetadataObject], error) {
-	f, err := listFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	f.Namespace = obj.N.Name
-	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, gvks(k8s.GVKSecret), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapMeta)
+	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKSecret), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapMeta)
 }
 
 func (r *namespaceResolver) PersistentVolumeClaims(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.PersistentVolumeClaim], error) {
-	f, err := listFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	f.Namespace = obj.N.Name
-	return listKinds(ctx, r.Resolver, []*k8s.Cluster{obj.C}, gvks(k8s.GVKPVC), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapPVC)
+	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKPVC), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapPVC)
 }
 
 func (r *nodeResolver) Events(ctx context.Context, obj *model.Node, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
 }
 
 func (r *nodeResolver) UsageHistory(ctx context.Context, obj *model.Node, since *time.Time) ([]*model.UsagePoint, error) {
@@ -582,7 +519,7 @@ func (r *nodeResolver) Pods(ctx context.Context, obj *model.Node, after *string,
 	if err != nil {
 		return nil, err
 	}
-	return paged(ctx, r.Resolver, itemsOf(obj.C, pods, f), nil, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapPod)
+	return paged(ctx, r.Resolver, itemsOf(obj.C, pods, f), nil, pageOf(after, first, offset, limit, orderBy), defaultOrder, wrapPod)
 }
 
 func (r *nodePoolResolver) Nodes(ctx context.Context, obj *model.NodePool, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.Node], error) {
@@ -590,15 +527,15 @@ func (r *nodePoolResolver) Nodes(ctx context.Context, obj *model.NodePool, after
 	if err != nil {
 		return nil, err
 	}
-	return paged(ctx, r.Resolver, itemsOf(obj.C, obj.P.Nodes, f), nil, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapNode)
+	return paged(ctx, r.Resolver, itemsOf(obj.C, obj.P.Nodes, f), nil, pageOf(after, first, offset, limit, orderBy), defaultOrder, wrapNode)
 }
 
 func (r *persistentVolumeClaimResolver) Events(ctx context.Context, obj *model.PersistentVolumeClaim, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
 }
 
 func (r *podResolver) Events(ctx context.Context, obj *model.Pod, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
 }
 
 func (r *podResolver) UsageHistory(ctx context.Context, obj *model.Pod, since *time.Time) ([]*model.UsagePoint, error) {
@@ -662,87 +599,31 @@ func (r *queryResolver) Object(ctx context.Context, id string) (model.KubeObject
 }
 
 func (r *queryResolver) Namespaces(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Namespace], error) {
-	f, err := listFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := r.clustersOf(clusters)
-	if err != nil {
-		return nil, err
-	}
-	return listKinds(ctx, r.Resolver, cs, gvks(k8s.GVKNamespace), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapNamespace)
+	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKNamespace), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapNamespace)
 }
 
 func (r *queryResolver) Nodes(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.Node], error) {
-	f, err := nodeFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := r.clustersOf(clusters)
-	if err != nil {
-		return nil, err
-	}
-	return listKinds(ctx, r.Resolver, cs, gvks(k8s.GVKNode), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapNode)
+	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKNode), nodeFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapNode)
 }
 
 func (r *queryResolver) NodePools(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.NodePool], error) {
-	f, err := listFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := r.clustersOf(clusters)
-	if err != nil {
-		return nil, err
-	}
-	return listKinds(ctx, r.Resolver, cs, gvks(k8s.GVKNodePoolLabel), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapPool)
+	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKNodePoolLabel), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapPool)
 }
 
 func (r *queryResolver) Workloads(ctx context.Context, kinds []model.WorkloadKind, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error) {
-	f, err := listFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := r.clustersOf(clusters)
-	if err != nil {
-		return nil, err
-	}
-	return listKinds(ctx, r.Resolver, cs, workloadGVKs(kinds), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapWorkload)
+	return listOf(ctx, r.Resolver, inClusters(clusters), workloadGVKs(kinds), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapWorkload)
 }
 
 func (r *queryResolver) Pods(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
-	f, err := podFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := r.clustersOf(clusters)
-	if err != nil {
-		return nil, err
-	}
-	return listKinds(ctx, r.Resolver, cs, gvks(k8s.GVKPod), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapPod)
+	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKPod), podFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapPod)
 }
 
 func (r *queryResolver) Services(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Service], error) {
-	f, err := listFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := r.clustersOf(clusters)
-	if err != nil {
-		return nil, err
-	}
-	return listKinds(ctx, r.Resolver, cs, gvks(k8s.GVKService), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapService)
+	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKService), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapService)
 }
 
 func (r *queryResolver) Ingresses(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Ingress], error) {
-	f, err := listFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := r.clustersOf(clusters)
-	if err != nil {
-		return nil, err
-	}
-	return listKinds(ctx, r.Resolver, cs, gvks(k8s.GVKIngress), f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapIngress)
+	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKIngress), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapIngress)
 }
 
 func (r *queryResolver) Events(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
@@ -754,7 +635,7 @@ func (r *queryResolver) Events(ctx context.Context, clusters []string, after *st
 	if err != nil {
 		return nil, err
 	}
-	return r.events(ctx, cs, filter, f, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+	return r.events(ctx, cs, filter, f, pageOf(after, first, offset, limit, orderBy))
 }
 
 func (r *queryResolver) Resources(ctx context.Context, group string, version string, resource string, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Resource], error) {
@@ -776,7 +657,7 @@ func (r *queryResolver) Resources(ctx context.Context, group string, version str
 			errs = append(errs, err)
 		}
 	}
-	return paged(ctx, r.Resolver, items, errs, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapResource)
+	return paged(ctx, r.Resolver, items, errs, pageOf(after, first, offset, limit, orderBy), defaultOrder, wrapResource)
 }
 
 func (r *queryResolver) NamespaceNameAvailable(ctx context.Context, name string, clusters []string) (*model.NamespaceNameCheck, error) {
@@ -834,11 +715,11 @@ func (r *queryResolver) Topology(ctx context.Context, cluster string, namespace 
 }
 
 func (r *resourceResolver) Events(ctx context.Context, obj *model.Resource, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
 }
 
 func (r *serviceResolver) Events(ctx context.Context, obj *model.Service, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
 }
 
 func (r *serviceResolver) Pods(ctx context.Context, obj *model.Service, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
@@ -850,7 +731,7 @@ func (r *serviceResolver) Pods(ctx context.Context, obj *model.Service, after *s
 	if err != nil {
 		return nil, err
 	}
-	return paged(ctx, r.Resolver, itemsOf(obj.C, pods, f), nil, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}, defaultOrder, wrapPod)
+	return paged(ctx, r.Resolver, itemsOf(obj.C, pods, f), nil, pageOf(after, first, offset, limit, orderBy), defaultOrder, wrapPod)
 }
 
 func (r *serviceResolver) Endpoints(ctx context.Context, obj *model.Service) ([]*model.Endpoint, error) {
@@ -1015,7 +896,7 @@ func (r *viewerClusterResolver) Namespaces(ctx context.Context, obj *model.Viewe
 }
 
 func (r *workloadResolver) Events(ctx context.Context, obj *model.Workload, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy})
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
 }
 
 func (r *workloadResolver) Alerts(ctx context.Context, obj *model.Workload, status *model.AlertStatus, first *int) ([]*model.Alert, error) {
@@ -1039,7 +920,7 @@ func (r *workloadResolver) Pods(ctx context.Context, objs []*model.Workload, aft
 	out := make([]*model.Connection[*model.Pod], len(objs))
 	outErrs := make(graphql.BatchErrorList, len(objs))
 	failed := false
-	pg := page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}
+	pg := pageOf(after, first, offset, limit, orderBy)
 	for i, o := range objs {
 		if errs[i] == nil {
 			out[i], errs[i] = paged(ctx, r.Resolver, itemsOf(o.C, pods[i], f), nil, pg, defaultOrder, wrapPod)
