@@ -35,12 +35,11 @@ testbed: ## Build (or reuse cached) kube-apiserver, etcd, kwok, ... for the test
 	tools/testbed/build.sh
 
 .PHONY: lint
-lint: ## gofmt, go vet.
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
-	go vet ./...
+lint: ## gofmt and golangci-lint (.golangci.yml; built from the module proxy, cached).
+	tools/lint.sh
 
 .PHONY: check
-check: ## Fast checks before a commit: gofmt, vet, unit tests (no cluster).
+check: ## Fast checks before a commit: gofmt, vet, import floors, unit tests (no cluster).
 	tools/check.sh
 
 .PHONY: unit

@@ -218,6 +218,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("the request in flight got no answer: %v", err)
 	}
 	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"clusters"`) {
 		t.Errorf("the request in flight: %d %s", resp.StatusCode, b)
 	}

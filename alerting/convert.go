@@ -62,13 +62,13 @@ func Parse(body []byte, defaultCluster string) ([]db.Alert, error) {
 	case strings.HasPrefix(trimmed, "["):
 		var list []hcAlert
 		if err := json.Unmarshal(body, &list); err != nil {
-			return nil, fmt.Errorf("the alert list is not valid JSON: %v", err)
+			return nil, fmt.Errorf("the alert list is not valid JSON: %w", err)
 		}
 		out := make([]db.Alert, 0, len(list))
 		for i, h := range list {
 			a, err := fromHypercloud(h, defaultCluster)
 			if err != nil {
-				return nil, fmt.Errorf("alert %d: %v", i, err)
+				return nil, fmt.Errorf("alert %d: %w", i, err)
 			}
 			out = append(out, a)
 		}
@@ -76,19 +76,19 @@ func Parse(body []byte, defaultCluster string) ([]db.Alert, error) {
 	case strings.HasPrefix(trimmed, "{"):
 		var p amPayload
 		if err := json.Unmarshal(body, &p); err != nil {
-			return nil, fmt.Errorf("the Alertmanager payload is not valid JSON: %v", err)
+			return nil, fmt.Errorf("the Alertmanager payload is not valid JSON: %w", err)
 		}
 		if p.Alerts == nil {
 			return nil, fmt.Errorf("the Alertmanager payload has no alerts field")
 		}
 		if p.Version != "" && p.Version != "4" {
-			return nil, fmt.Errorf("Alertmanager webhook version %q: only version 4 is understood", p.Version)
+			return nil, fmt.Errorf("webhook version %q: only version 4 of the Alertmanager payload is understood", p.Version)
 		}
 		out := make([]db.Alert, 0, len(*p.Alerts))
 		for i, am := range *p.Alerts {
 			a, err := fromAlertmanager(am, defaultCluster)
 			if err != nil {
-				return nil, fmt.Errorf("alert %d: %v", i, err)
+				return nil, fmt.Errorf("alert %d: %w", i, err)
 			}
 			out = append(out, a)
 		}

@@ -52,11 +52,11 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		respond(w, http.StatusUnauthorized, reply{Error: msg, Code: "UNAUTHENTICATED"})
 		return
 	}
-	max := rc.MaxBody
-	if max <= 0 {
-		max = 1 << 20
+	limit := rc.MaxBody
+	if limit <= 0 {
+		limit = 1 << 20
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

@@ -74,17 +74,17 @@ func labelPod(t *testing.T, c testenv.Cluster, ns, name, key, value string) {
 	}
 }
 
-// rewriteInEtcd changes a stored pod behind the apiserver's back: old,
-// which must occur exactly once in its record, becomes new, of the same
+// rewriteInEtcd changes a stored pod behind the apiserver's back: from,
+// which must occur exactly once in its record, becomes to, of the same
 // length (so the protobuf's lengths stay right).
-func rewriteInEtcd(t *testing.T, e *testenv.Etcd, ns, name, old, new string) {
+func rewriteInEtcd(t *testing.T, e *testenv.Etcd, ns, name, from, to string) {
 	t.Helper()
 	key := "/registry/pods/" + ns + "/" + name
 	kv := e.Get(key)
-	if kv == nil || bytes.Count(kv.Value, []byte(old)) != 1 || len(old) != len(new) {
-		t.Fatalf("etcd record of pod %s/%s: want %q exactly once (and a replacement of its length)", ns, name, old)
+	if kv == nil || bytes.Count(kv.Value, []byte(from)) != 1 || len(from) != len(to) {
+		t.Fatalf("etcd record of pod %s/%s: want %q exactly once (and a replacement of its length)", ns, name, from)
 	}
-	e.Put(key, bytes.Replace(kv.Value, []byte(old), []byte(new), 1))
+	e.Put(key, bytes.Replace(kv.Value, []byte(from), []byte(to), 1))
 }
 
 // apiserverPods is the oracle: the pods of a namespace as the apiserver

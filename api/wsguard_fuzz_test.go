@@ -47,8 +47,8 @@ func FuzzWebsocketGuard(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, script []byte) {
 		inner := &scriptedConn{msgs: bytes.Split(script, []byte("\n"))}
-		const max = 2
-		g := &guardedConn{WebsocketConn: inner, max: max, active: map[string]bool{}}
+		const limit = 2
+		g := &guardedConn{WebsocketConn: inner, max: limit, active: map[string]bool{}}
 		for {
 			_, r, err := g.NextReader()
 			if err != nil {
@@ -66,8 +66,8 @@ func FuzzWebsocketGuard(f *testing.F) {
 			if (m.Type == "subscribe" || m.Type == "start") && !g.active[m.ID] {
 				t.Fatalf("gqlgen would start %q, which the guard did not count: %q", m.ID, b)
 			}
-			if len(g.active) > max {
-				t.Fatalf("%d subscriptions run, cap %d", len(g.active), max)
+			if len(g.active) > limit {
+				t.Fatalf("%d subscriptions run, cap %d", len(g.active), limit)
 			}
 		}
 	})

@@ -132,7 +132,7 @@ func (a *Archiver) hold(cluster string, e *corev1.Event) {
 // FromEvent is the archived form of an event.
 func FromEvent(cluster string, e *corev1.Event) db.ArchivedEvent {
 	cp := *e
-	cp.TypeMeta.APIVersion, cp.TypeMeta.Kind = "v1", "Event"
+	cp.APIVersion, cp.Kind = "v1", "Event"
 	cp.ManagedFields = nil
 	raw, _ := json.Marshal(&cp)
 	first, last := e.FirstTimestamp.Time, k8s.LastSeen(e)

@@ -111,13 +111,16 @@ func loadBundle(fsys fs.FS) *bundle {
 }
 
 // gzipIfSmaller compresses once at load time, so serving costs nothing; it
-// returns nil when gzip would not help (tiny files).
+// returns nil when gzip would not help (tiny files) or fails, and the file
+// is then served as it is.
 func gzipIfSmaller(body []byte) []byte {
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	zw.Write(body)
-	zw.Close()
-	if buf.Len() >= len(body) {
+	if _, err := zw.Write(body); err != nil {
+		return nil
+	}
+	// Close writes gzip's trailer: without it the stream is cut short.
+	if err := zw.Close(); err != nil || buf.Len() >= len(body) {
 		return nil
 	}
 	return buf.Bytes()
@@ -231,7 +234,8 @@ func serve(w http.ResponseWriter, r *http.Request, a *asset, cacheControl string
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		w.Write(body)
+		// An error means the client went away: there is no one to tell.
+		_, _ = w.Write(body)
 	}
 }
 

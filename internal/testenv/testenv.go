@@ -174,7 +174,7 @@ func Kubectl(t testing.TB, c Cluster, args ...string) (string, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return string(out), fmt.Errorf("kubectl %v: %v: %s", args, err, stderr.String())
+		return string(out), fmt.Errorf("kubectl %v: %w: %s", args, err, stderr.String())
 	}
 	return string(out), nil
 }

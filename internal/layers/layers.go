@@ -1,0 +1,129 @@
+// Package layers holds clustergraph's import rule as data and the check of
+// it. Every package of the module stands on a floor (Floors); a package may
+// import project packages on strictly lower floors only, so dependencies
+// flow one way and a leaf stays a leaf. TestLayers (layers_test.go) runs
+// `go list` over the module and fails on an import that climbs or stays on
+// its floor, and on a package missing from the table, so a new room is
+// placed on purpose. It runs in `make check`, `make unit` and `make test`.
+//
+// Only non-test imports count: a test may import anything it needs.
+package layers
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Root is the key of the module's root package (server.go, main) in Floors.
+const Root = "."
+
+// Floors places each package of the module, by its path inside the module,
+// on a floor. Amend it when a room is added or moves: one line a package,
+// with a few words on why it stands there. Entries for packages that do not
+// exist yet (planned rooms) are allowed.
+var Floors = map[string]int{
+	// Floor 0: leaves. They import nothing of the project, so every room
+	// may use them.
+	"caller":  0, // the authenticated Subject and its context key
+	"errkind": 0, // error kinds and the one table of their codes
+	// internal/testenv is test support (real clusters, MariaDB, faults):
+	// only tests import it. It imports nothing of the project, so it is a
+	// leaf by its imports.
+	"internal/testenv": 0,
+	"internal/layers":  0, // this check: data and a function, no imports
+
+	// Floor 1: the two stores everything reads from, and audit.
+	"k8s": 1, // registry, caches and reads as clustergraph; never the GraphQL layers
+	"db":  1, // the gorm store; never k8s (same floor)
+	// audit records the caller (caller.Subject), so it cannot be a leaf;
+	// it stands here so the write layer (floor 2) can record every mutation.
+	"audit": 1,
+
+	// Floor 2: rooms that act on an apiserver as the caller, or keep their
+	// own concern over k8s and db.
+	"k8s/write":  2, // planned: apply, patch, delete, scale, rollout, drain as the caller
+	"k8s/stream": 2, // planned: exec, logs, cluster shell as the caller
+	"k8s/lease":  2, // planned: leader election
+	"auth":       2, // who the caller is: TokenReview through k8s
+	"alerting":   2, // alerts received, stored through db, streamed
+	"archive":    2, // Events copied from the caches into db
+	"metering":   2, // usage sampled from k8s, rolled up in db
+	"terminal":   2, // interactive exec sessions over k8s
+	"loaders":    2, // per-request dataloaders over k8s and db
+	"graphiql":   2, // embedded IDE assets; imports nothing, served by api
+
+	// Floors 3 to 7: the GraphQL layers, from the API types up to main.
+	"graph/model": 3, // API types, converted from k8s and db types
+	"graph":       4, // gqlgen's executable schema over graph/model
+	"resolvers":   5, // hand-written resolvers behind graph's interfaces
+	"api":         6, // the HTTP edge: handler, transports, error presenter
+	Root:          7, // server.go: wiring only
+
+	// Apart: commands under tools/ measure or feed clustergraph from the
+	// outside (over HTTP and the apiserver), so they share no code with
+	// it: floor 0, importing nothing of the project.
+	"tools/scale/bench":    0, // the scale benchmarks' driver
+	"tools/scale/peer":     0, // the benchmarks' baseline: bare client-go informers
+	"tools/scale/populate": 0, // fills a bare kwok cluster for the benchmarks
+}
+
+// Package is what the check needs of one package: its import path and its
+// non-test imports (go list's Imports).
+type Package struct {
+	ImportPath string
+	Imports    []string
+}
+
+// Check returns, sorted, every breach of floors by pkgs, a list of packages
+// of module: a package missing from floors (once, however often it is
+// seen), and an import of a project package on the same floor or above.
+// Imports from outside module are not its concern.
+func Check(module string, floors map[string]int, pkgs []Package) []string {
+	var problems []string
+	unplaced := map[string]bool{}
+	// floor reports rel's floor; a package without one is reported once.
+	floor := func(rel string) (int, bool) {
+		f, ok := floors[rel]
+		if !ok && !unplaced[rel] {
+			unplaced[rel] = true
+			problems = append(problems, fmt.Sprintf(
+				"%s has no floor: place it in the table in internal/layers/layers.go, one floor above the highest project package it imports", rel))
+		}
+		return f, ok
+	}
+	for _, p := range pkgs {
+		rel, ok := relative(module, p.ImportPath)
+		if !ok {
+			continue
+		}
+		from, ok := floor(rel)
+		for _, imp := range p.Imports {
+			target, mine := relative(module, imp)
+			if !mine {
+				continue
+			}
+			to, known := floor(target)
+			switch {
+			case !ok || !known:
+			case to > from:
+				problems = append(problems, fmt.Sprintf(
+					"%s (floor %d) imports %s (floor %d), a floor above it: dependencies flow down", rel, from, target, to))
+			case to == from:
+				problems = append(problems, fmt.Sprintf(
+					"%s (floor %d) imports %s on its own floor: a package imports lower floors only (move one of them in the table if the design changed)", rel, from, target))
+			}
+		}
+	}
+	slices.Sort(problems)
+	return problems
+}
+
+// relative is path's key in Floors when path is a package of module.
+func relative(module, path string) (string, bool) {
+	if path == module {
+		return Root, true
+	}
+	rel, ok := strings.CutPrefix(path, module+"/")
+	return rel, ok
+}

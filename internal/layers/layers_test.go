@@ -1,0 +1,216 @@
+package layers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestLayers checks the module's real imports against Floors. It needs no
+// cluster and never skips: it runs in make check, make unit and make test.
+func TestLayers(t *testing.T) {
+	module, root := goListModule(t)
+	pkgs := goListPackages(t, root)
+	recordSources(t, root)
+	if len(pkgs) == 0 {
+		t.Fatal("go list found no package in the module")
+	}
+	for _, p := range Check(module, Floors, pkgs) {
+		t.Error(p)
+	}
+	// A planned room is allowed in the table before it exists; say which
+	// ones are waiting, so a stale entry is seen in -v output.
+	seen := map[string]bool{}
+	for _, p := range pkgs {
+		if rel, ok := relative(module, p.ImportPath); ok {
+			seen[rel] = true
+		}
+	}
+	for rel := range Floors {
+		if !seen[rel] {
+			t.Logf("%s is in the table but not in the tree (planned)", rel)
+		}
+	}
+}
+
+// goListModule is the main module's path and directory.
+func goListModule(t *testing.T) (path, dir string) {
+	t.Helper()
+	out := goCmd(t, "", "list", "-m", "-f", "{{.Path}}\n{{.Dir}}")
+	path, dir, ok := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if !ok || path == "" || dir == "" {
+		t.Fatalf("go list -m: unexpected output %q", out)
+	}
+	return path, dir
+}
+
+// goListPackages is every package of the module with its non-test imports,
+// as `go list -json ./...` run from the module root reports them.
+func goListPackages(t *testing.T, root string) []Package {
+	t.Helper()
+	out := goCmd(t, root, "list", "-json=ImportPath,Imports", "./...")
+	var pkgs []Package
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p Package
+		err := dec.Decode(&p)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("decoding go list -json: %v", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+// recordSources reads every directory of the module and stats every Go
+// file and go.mod in it. go list reads them in a child process, which go
+// test's result cache does not see: without this, a new upward import in
+// another package would leave TestLayers "(cached)" and passing. The test
+// cache keys on what the test process itself opens and stats, so an edited
+// file or a new file or package now reruns the test.
+func recordSources(t *testing.T, root string) {
+	t.Helper()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() {
+			// The directories the go command ignores for ./..., and npm's.
+			if path != root && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") ||
+				name == "testdata" || name == "node_modules") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(name, ".go") || name == "go.mod" {
+			_, err = os.Stat(path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("reading the module's sources: %v", err)
+	}
+}
+
+func goCmd(t *testing.T, dir string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return out
+}
+
+// TestCheck proves the check can fail: each case is a small synthetic
+// module with its own table.
+func TestCheck(t *testing.T) {
+	const mod = "example.com/m"
+	floors := map[string]int{
+		"leaf":  0,
+		"leaf2": 0,
+		"store": 1,
+		"other": 1,
+		"top":   2,
+		Root:    3,
+	}
+	tests := []struct {
+		name string
+		pkgs []Package
+		want []string // substrings, one per problem, in sorted order
+	}{
+		{
+			name: "downward imports pass",
+			pkgs: []Package{
+				{ImportPath: mod, Imports: []string{mod + "/top", mod + "/store", "fmt"}},
+				{ImportPath: mod + "/top", Imports: []string{mod + "/store", mod + "/leaf"}},
+				{ImportPath: mod + "/store", Imports: []string{mod + "/leaf", "example.com/elsewhere/top"}},
+				{ImportPath: mod + "/leaf", Imports: []string{"context"}},
+			},
+		},
+		{
+			name: "upward import",
+			pkgs: []Package{
+				{ImportPath: mod + "/store", Imports: []string{mod + "/top"}},
+				{ImportPath: mod + "/top"},
+			},
+			want: []string{"store (floor 1) imports top (floor 2), a floor above it"},
+		},
+		{
+			name: "leaf imports the project",
+			pkgs: []Package{{ImportPath: mod + "/leaf", Imports: []string{mod + "/leaf2"}}},
+			want: []string{"leaf (floor 0) imports leaf2 on its own floor"},
+		},
+		{
+			name: "same-floor import",
+			pkgs: []Package{{ImportPath: mod + "/other", Imports: []string{mod + "/store"}}},
+			want: []string{"other (floor 1) imports store on its own floor"},
+		},
+		{
+			name: "import of the root package",
+			pkgs: []Package{{ImportPath: mod + "/top", Imports: []string{mod}}},
+			want: []string{"top (floor 2) imports . (floor 3)"},
+		},
+		{
+			name: "unknown package, reported once",
+			pkgs: []Package{
+				{ImportPath: mod + "/newroom", Imports: []string{mod + "/leaf"}},
+				{ImportPath: mod + "/top", Imports: []string{mod + "/newroom"}},
+			},
+			want: []string{"newroom has no floor: place it in the table"},
+		},
+		{
+			name: "unknown import",
+			pkgs: []Package{{ImportPath: mod + "/top", Imports: []string{mod + "/ghost"}}},
+			want: []string{"ghost has no floor"},
+		},
+		{
+			name: "a module whose path extends ours is not ours",
+			pkgs: []Package{{ImportPath: mod + "/leaf", Imports: []string{mod + "2/top", mod + "x"}}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Check(mod, floors, tt.pkgs)
+			if len(got) != len(tt.want) {
+				t.Fatalf("Check() = %q, want %d problem(s) like %q", got, len(tt.want), tt.want)
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("problem %d = %q, want it to contain %q", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+// TestFloorsNamePackages guards the table's own shape: keys are module
+// paths (no leading slash, no module prefix) and floors are not negative.
+func TestFloorsNamePackages(t *testing.T) {
+	var bad []string
+	for rel, f := range Floors {
+		if f < 0 || rel == "" || strings.HasPrefix(rel, "/") || strings.HasSuffix(rel, "/") ||
+			strings.Contains(rel, ".") && rel != Root {
+			bad = append(bad, rel)
+		}
+	}
+	slices.Sort(bad)
+	if len(bad) > 0 {
+		t.Errorf("malformed entries in Floors: %q", bad)
+	}
+}
