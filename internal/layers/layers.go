@@ -42,16 +42,18 @@ var Floors = map[string]int{
 
 	// Floor 2: rooms that act on an apiserver as the caller, or keep their
 	// own concern over k8s and db.
-	"k8s/write":  2, // planned: apply, patch, delete, scale, rollout, drain as the caller
-	"k8s/stream": 2, // planned: exec, logs, cluster shell as the caller
-	"k8s/lease":  2, // planned: leader election
+	"k8s/write":  2, // apply, patch, delete, scale, rollouts, drain, namespace ops as the caller
+	"k8s/stream": 2, // exec, logs and their follower, the cluster shell as the caller
+	"k8s/lease":  2, // leader election, as clustergraph
 	"auth":       2, // who the caller is: TokenReview through k8s
 	"alerting":   2, // alerts received, stored through db, streamed
 	"archive":    2, // Events copied from the caches into db
 	"metering":   2, // usage sampled from k8s, rolled up in db
-	"terminal":   2, // interactive exec sessions over k8s
 	"loaders":    2, // per-request dataloaders over k8s and db
 	"graphiql":   2, // embedded IDE assets; imports nothing, served by api
+
+	// Floor 3: sessions over the streams.
+	"terminal": 3, // interactive exec sessions (limits, rechecks) over k8s/stream
 
 	// Floors 3 to 7: the GraphQL layers, from the API types up to main.
 	"graph/model": 3, // API types, converted from k8s and db types
