@@ -226,6 +226,9 @@ func graphQL(cfg Config) http.Handler {
 	})
 	// Loaders live for one operation, so a websocket connection gets fresh
 	// ones per operation and never serves memoized stale data.
+	// Every mutation is audited here, by one middleware (see
+	// resolvers.AuditMutations), not by each resolver.
+	srv.AroundFields(resolvers.AuditMutations(cfg.Audit))
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		l := loaders.New(cfg.Loaders)
 		ctx = loaders.With(ctx, l)

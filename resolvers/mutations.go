@@ -66,22 +66,19 @@ func patchKeys(p any) []string {
 	return keys
 }
 
-// applyPayload converts apply's results and audits each document.
-func (r *Resolver) applyPayload(ctx context.Context, c *k8s.Cluster, results []write.ApplyResult, dryRun bool) *model.ApplyPayload {
+// applyPayload converts apply's results (AuditMutations records each).
+func applyPayload(c *k8s.Cluster, results []write.ApplyResult) *model.ApplyPayload {
 	p := &model.ApplyPayload{Results: make([]*model.ApplyResult, len(results))}
 	for i, res := range results {
 		out := &model.ApplyResult{Index: res.Index}
-		object := ""
 		if res.Err != nil {
 			out.Error = model.FromError(res.Err)
 			p.Failed++
 		} else {
 			a := model.ApplyAction(strings.ToUpper(res.Action))
 			out.Action, out.Object = &a, objectOf(c, res.Obj)
-			object = res.Obj.GetKind() + " " + res.Obj.GetNamespace() + "/" + res.Obj.GetName()
 			p.Succeeded++
 		}
-		r.Audit.Record(ctx, "apply", c.Name, object, res.Err, "document", res.Index, "dryRun", dryRun)
 		p.Results[i] = out
 	}
 	return p
@@ -115,11 +112,6 @@ func (r *Resolver) cordon(ctx context.Context, id string, unschedulable bool) (*
 		return nil, errkind.BadInputf("%s is not a node", oid.GVK.Kind)
 	}
 	u, err := write.Cordon(ctx, c, oid.Name, unschedulable)
-	action := "uncordon"
-	if unschedulable {
-		action = "cordon"
-	}
-	r.Audit.Record(ctx, action, c.Name, objectName(oid), err)
 	if err != nil {
 		return nil, err
 	}
@@ -150,15 +142,14 @@ func drainPayload(c *k8s.Cluster, node *unstructured.Unstructured, results []wri
 	return p, nil
 }
 
-// write runs one change on the object an id names, audits it, and returns
-// the object as the apiserver left it, as its GraphQL type.
-func (r *Resolver) write(ctx context.Context, id, action string, op func(*k8s.Cluster, k8s.ObjectID) (*unstructured.Unstructured, error), attrs ...any) (model.KubeObject, error) {
+// write runs one change on the object an id names and returns the object
+// as the apiserver left it, as its GraphQL type.
+func (r *Resolver) write(id string, op func(*k8s.Cluster, k8s.ObjectID) (*unstructured.Unstructured, error)) (model.KubeObject, error) {
 	c, oid, err := r.targetOf(id)
 	if err != nil {
 		return nil, err
 	}
 	u, err := op(c, oid)
-	r.Audit.Record(ctx, action, c.Name, objectName(oid), err, attrs...)
 	if err != nil {
 		return nil, err
 	}

@@ -182,16 +182,15 @@ func (r *mutationResolver) Apply(ctx context.Context, cluster string, manifest s
 	}
 	results, err := write.Apply(ctx, c, manifest, write.ApplyOptions{Namespace: str(namespace), DryRun: dryRun != nil && *dryRun, Force: force != nil && *force})
 	if err != nil {
-		r.Audit.Record(ctx, "apply", cluster, "", err)
 		return nil, err
 	}
-	return r.applyPayload(ctx, c, results, dryRun != nil && *dryRun), nil
+	return applyPayload(c, results), nil
 }
 
 func (r *mutationResolver) Patch(ctx context.Context, id string, typeArg model.PatchType, patch model.JSON, resourceVersion *string) (*model.PatchPayload, error) {
-	o, err := r.write(ctx, id, "patch", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+	o, err := r.write(id, func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
 		return write.Patch(ctx, c, oid, write.PatchType(typeArg), patch.V, str(resourceVersion))
-	}, "type", string(typeArg), "keys", patchKeys(patch.V))
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +208,6 @@ func (r *mutationResolver) Delete(ctx context.Context, id string, propagation *m
 		grace = &g
 	}
 	u, err := write.Delete(ctx, c, oid, deletionPropagation(propagation), grace)
-	r.Audit.Record(ctx, "delete", c.Name, objectName(oid), err)
 	if err != nil {
 		return nil, err
 	}
@@ -221,9 +219,9 @@ func (r *mutationResolver) Delete(ctx context.Context, id string, propagation *m
 }
 
 func (r *mutationResolver) Scale(ctx context.Context, id string, replicas int) (*model.ScalePayload, error) {
-	o, err := r.write(ctx, id, "scale", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+	o, err := r.write(id, func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
 		return write.Scale(ctx, c, oid, replicas)
-	}, "replicas", replicas)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +229,7 @@ func (r *mutationResolver) Scale(ctx context.Context, id string, replicas int) (
 }
 
 func (r *mutationResolver) Restart(ctx context.Context, id string) (*model.RestartPayload, error) {
-	o, err := r.write(ctx, id, "restart", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+	o, err := r.write(id, func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
 		return write.Restart(ctx, c, oid)
 	})
 	if err != nil {
@@ -241,9 +239,9 @@ func (r *mutationResolver) Restart(ctx context.Context, id string) (*model.Resta
 }
 
 func (r *mutationResolver) SetImage(ctx context.Context, id string, container string, image string) (*model.SetImagePayload, error) {
-	o, err := r.write(ctx, id, "setImage", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+	o, err := r.write(id, func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
 		return write.SetImage(ctx, c, oid, container, image)
-	}, "container", container, "image", image)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -258,9 +256,9 @@ func (r *mutationResolver) Rollback(ctx context.Context, id string, revision *in
 		}
 		rev = int64(*revision)
 	}
-	o, err := r.write(ctx, id, "rollback", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+	o, err := r.write(id, func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
 		return write.Rollback(ctx, c, oid, rev)
-	}, "revision", rev)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +266,7 @@ func (r *mutationResolver) Rollback(ctx context.Context, id string, revision *in
 }
 
 func (r *mutationResolver) SuspendCronJob(ctx context.Context, id string) (*model.CronJobPayload, error) {
-	o, err := r.write(ctx, id, "suspendCronJob", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+	o, err := r.write(id, func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
 		return write.SuspendCronJob(ctx, c, oid, true)
 	})
 	if err != nil {
@@ -278,7 +276,7 @@ func (r *mutationResolver) SuspendCronJob(ctx context.Context, id string) (*mode
 }
 
 func (r *mutationResolver) ResumeCronJob(ctx context.Context, id string) (*model.CronJobPayload, error) {
-	o, err := r.write(ctx, id, "resumeCronJob", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+	o, err := r.write(id, func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
 		return write.SuspendCronJob(ctx, c, oid, false)
 	})
 	if err != nil {
@@ -288,7 +286,7 @@ func (r *mutationResolver) ResumeCronJob(ctx context.Context, id string) (*model
 }
 
 func (r *mutationResolver) TriggerCronJob(ctx context.Context, id string) (*model.TriggerPayload, error) {
-	o, err := r.write(ctx, id, "triggerCronJob", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+	o, err := r.write(id, func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
 		return write.TriggerCronJob(ctx, c, oid)
 	})
 	if err != nil {
@@ -298,12 +296,12 @@ func (r *mutationResolver) TriggerCronJob(ctx context.Context, id string) (*mode
 }
 
 func (r *mutationResolver) ExtendTrial(ctx context.Context, id string, days int) (*model.NamespacePayload, error) {
-	o, err := r.write(ctx, id, "extendTrial", func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
+	o, err := r.write(id, func(c *k8s.Cluster, oid k8s.ObjectID) (*unstructured.Unstructured, error) {
 		if oid.GVK != k8s.GVKNamespace {
 			return nil, errkind.BadInputf("%s is not a namespace", oid.GVK.Kind)
 		}
 		return write.ExtendTrial(ctx, c, oid.Name, days)
-	}, "days", days)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +318,6 @@ func (r *mutationResolver) GrantInitialRole(ctx context.Context, cluster string,
 		return nil, err
 	}
 	u, err := write.GrantInitialRole(ctx, c, user, clusterRole)
-	r.Audit.Record(ctx, "grantInitialRole", cluster, "ClusterRoleBinding for "+user, err, "clusterRole", clusterRole)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +330,6 @@ func (r *mutationResolver) RevokeInitialRole(ctx context.Context, cluster string
 		return false, err
 	}
 	err = write.RevokeInitialRole(ctx, c, user)
-	r.Audit.Record(ctx, "revokeInitialRole", cluster, "ClusterRoleBinding for "+user, err)
 	return err == nil, err
 }
 
@@ -366,7 +362,6 @@ func (r *mutationResolver) Drain(ctx context.Context, id string, timeoutSeconds 
 		grace = &g
 	}
 	node, results, err := write.Drain(ctx, c, oid.Name, timeout, grace)
-	r.Audit.Record(ctx, "drain", c.Name, objectName(oid), err, "pods", len(results))
 	if err != nil {
 		return nil, err
 	}

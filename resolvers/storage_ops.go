@@ -141,7 +141,6 @@ func (r *Resolver) createAlert(ctx context.Context, in model.CreateAlertInput) (
 		return nil, err
 	}
 	_, err = store.RecordAlerts(ctx, []db.Alert{a})
-	r.Audit.Record(ctx, "createAlert", c.Name, ns+"/"+a.AlertName, err)
 	if err != nil {
 		return nil, err
 	}
