@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,30 +17,6 @@ import (
 	"github.com/clustergraph/clustergraph/internal/testenv"
 	"github.com/clustergraph/clustergraph/k8s"
 )
-
-func makeNamespace(t testing.TB, c testenv.Cluster, name string) {
-	t.Helper()
-	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}) })
-}
-
-func makePod(t testing.TB, c testenv.Cluster, ns, name string) {
-	t.Helper()
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": "watch"}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example/app:1"}}}}
-	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func deletePod(t *testing.T, c testenv.Cluster, ns, name string) {
-	t.Helper()
-	if err := c.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))}); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestWatch: a watch streams the current state, then additions,
 // modifications and deletions; a cursor resumes it without losing a
