@@ -279,10 +279,3 @@ func TestTerminalCapPerUser(t *testing.T) {
 		return err == nil && m.Type == "next" && strings.Contains(string(m.Payload), "STARTED")
 	})
 }
-
-func deref(s *string) string {
-	if s == nil {
-		return "<nil>"
-	}
-	return *s
-}
