@@ -367,8 +367,10 @@ func agree[T any](t *testing.T, what string, want, got func() T) {
 	}
 }
 
+// ctx is the context of the tests' own calls to the apiservers.
 var ctx = context.Background()
 
+// named is what server.all reads of a node: enough for its key.
 type named struct {
 	Name      string
 	Namespace *string
@@ -442,8 +444,10 @@ func startServerWith(t *testing.T, o serverOpts, edit func(*api.Config)) *server
 	return startServer(t, o)
 }
 
+// ptr returns a pointer to a copy of v.
 func ptr[T any](v T) *T { return &v }
 
+// deref returns *s, or "<nil>".
 func deref(s *string) string {
 	if s == nil {
 		return "<nil>"
@@ -451,6 +455,7 @@ func deref(s *string) string {
 	return *s
 }
 
+// hasClusterError reports whether one of errs names the cluster with code.
 func hasClusterError(errs []gqlError, cluster, code string) bool {
 	return slices.ContainsFunc(errs, func(e gqlError) bool {
 		return e.Extensions["cluster"] == cluster && e.Extensions["code"] == code

@@ -14,6 +14,7 @@ import (
 // Storage behind the server: a database of the test's own, and alerts
 // posted into it as Alertmanager posts them.
 
+// sqlite opens a SQLite database of the test's own, closed when it ends.
 func sqlite(t *testing.T) *db.Handle {
 	t.Helper()
 	h, err := db.Connect(ctx, "sqlite://"+filepath.Join(t.TempDir(), "cg.db"), db.Options{Log: testLogger()}, time.Second)
@@ -24,6 +25,8 @@ func sqlite(t *testing.T) *db.Handle {
 	return h
 }
 
+// alertToken is the bearer token postAlert sends; a server that takes
+// alerts is configured with it.
 const alertToken = "alert-test-token"
 
 // postAlert posts a body to /alert and returns the status code.

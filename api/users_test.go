@@ -25,6 +25,7 @@ type testUser struct {
 	groups []string
 }
 
+// accessNS is the namespace of makeUser's service accounts.
 const accessNS = "default"
 
 // makeUser creates the service account in the identity cluster (cs[0]),
@@ -51,10 +52,13 @@ func makeUser(t testing.TB, cs []testenv.Cluster, name string, bind func(c teste
 		groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + accessNS, "system:authenticated"}}
 }
 
+// userSubject names a user as the subject of a binding.
 func userSubject(user string) []rbacv1.Subject {
 	return []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}
 }
 
+// clusterBinding binds a ClusterRole to user cluster-wide until the test
+// ends.
 func clusterBinding(t *testing.T, c testenv.Cluster, name, role, user string) {
 	t.Helper()
 	b := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name}, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}, Subjects: userSubject(user)}
@@ -64,6 +68,8 @@ func clusterBinding(t *testing.T, c testenv.Cluster, name, role, user string) {
 	t.Cleanup(func() { _ = c.Client.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{}) })
 }
 
+// roleBinding binds a Role or ClusterRole (kind) to user in namespace ns
+// until the test ends.
 func roleBinding(t testing.TB, c testenv.Cluster, ns, name, kind, role, user string) {
 	t.Helper()
 	b := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: kind, Name: role}, Subjects: userSubject(user)}

@@ -22,11 +22,14 @@ type wsMessage struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
+// wsDial opens a graphql-transport-ws socket on /query, sending origin as
+// Origin when set; the socket closes when the test ends.
 func wsDial(t testing.TB, s *server, origin string) (*websocket.Conn, error) {
 	t.Helper()
 	return wsDialProtocol(t, s, origin, "graphql-transport-ws")
 }
 
+// wsDialProtocol is wsDial with another subprotocol.
 func wsDialProtocol(t testing.TB, s *server, origin, protocol string) (*websocket.Conn, error) {
 	t.Helper()
 	h := http.Header{}
@@ -44,6 +47,7 @@ func wsDialProtocol(t testing.TB, s *server, origin, protocol string) (*websocke
 	return c, err
 }
 
+// wsSend writes m as one JSON frame, failing the test when it cannot.
 func wsSend(t testing.TB, c *websocket.Conn, m any) {
 	t.Helper()
 	b, _ := json.Marshal(m)
@@ -52,6 +56,8 @@ func wsSend(t testing.TB, c *websocket.Conn, m any) {
 	}
 }
 
+// wsRead returns the next message that is not a keep-alive, within 10 s;
+// every frame is checked for planted secrets (see leak_test.go).
 func wsRead(c *websocket.Conn) (wsMessage, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -182,6 +188,7 @@ func (st *stream) errorCode() string {
 	return code
 }
 
+// watchQuery watches the pods of $ns, selecting what watchEvent holds.
 const watchQuery = `subscription($ns: String, $after: String) { watch(kind: "Pod", namespace: $ns, after: $after) {
 	type cursor object { metadata { name namespace } } error { message code } } }`
 
@@ -209,6 +216,7 @@ func (st *stream) until(typ, name string) []watchEvent {
 	}
 }
 
+// terminalFrame is what the tests select of a TerminalFrame.
 type terminalFrame struct {
 	Session  string
 	Type     string
@@ -217,6 +225,8 @@ type terminalFrame struct {
 	Error    *string
 }
 
+// nextFrame returns the next frame of a terminal subscription; ok is false
+// when the stream ended.
 func (st *stream) nextFrame() (terminalFrame, bool) {
 	st.t.Helper()
 	var out struct{ Terminal terminalFrame }
