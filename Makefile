@@ -42,6 +42,13 @@ lint: ## gofmt and golangci-lint (.golangci.yml; built from the module proxy, ca
 check: ## Fast checks before a commit: gofmt, vet, import floors, unit tests (no cluster).
 	tools/check.sh
 
+# Packages whose behaviour is tested without a cluster. `go test` passes
+# a package that has no test files ("no test files"), so unit fails
+# instead when one of these has lost its tests.
+UNIT_REQUIRED := ./resolvers ./graph/model ./terminal
+
 .PHONY: unit
 unit: ## Run only the tests that need no cluster (go test -short).
+	@none=$$(go list -f '{{if not (or .TestGoFiles .XTestGoFiles)}}{{.ImportPath}} {{end}}' $(UNIT_REQUIRED)); \
+	if [ -n "$$none" ]; then echo "no unit tests in: $$none" >&2; exit 1; fi
 	go test -short -race ./...

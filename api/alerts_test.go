@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,8 +16,6 @@ import (
 	"github.com/clustergraph/clustergraph/internal/testenv"
 )
 
-const alertToken = "alert-test-token"
-
 // replica starts clustergraph on the test clusters with its own connection
 // to the database at dsn, as a second process would.
 func replica(t *testing.T, cs []testenv.Cluster, dsn string, auth bool) *server {
@@ -30,46 +27,6 @@ func replica(t *testing.T, cs []testenv.Cluster, dsn string, auth bool) *server 
 	t.Cleanup(func() { h.Close() })
 	return startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs), waitReady: true, auth: auth, db: h,
 		configHook: func(c *api.Config) { c.AlertAuth = api.AlertAuth{Token: alertToken, BasicAuth: "am:secret"} }})
-}
-
-// postAlert posts a body to /alert and returns the status code.
-func postAlert(t *testing.T, s *server, body string, edit func(*http.Request)) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, s.URL+"/alert", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+alertToken)
-	if edit != nil {
-		edit(req)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// amPayload is a webhook body as Alertmanager 0.27 sends it.
-func amPayload(cluster, status, startsAt, endsAt string) string {
-	return fmt.Sprintf(`{
-  "version": "4", "groupKey": "{}:{alertname=\"PodCrashLooping\"}", "truncatedAlerts": 0,
-  "status": %[2]q, "receiver": "clustergraph",
-  "groupLabels": {"alertname": "PodCrashLooping"},
-  "commonLabels": {"alertname": "PodCrashLooping", "severity": "critical"},
-  "commonAnnotations": {"summary": "frontend is crash looping"},
-  "externalURL": "http://alertmanager:9093",
-  "alerts": [{
-    "status": %[2]q,
-    "labels": {"alertname": "PodCrashLooping", "severity": "critical", "cluster": %[1]q, "namespace": "shop", "pod": "frontend-0", "team": "web"},
-    "annotations": {"summary": "frontend is crash looping"},
-    "startsAt": %[3]q, "endsAt": %[4]q,
-    "generatorURL": "http://prometheus:9090/graph?g0.expr=...",
-    "fingerprint": "c0ffee0123456789"
-  }]
-}`, cluster, status, startsAt, endsAt)
 }
 
 type alertOut struct {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
@@ -346,3 +348,116 @@ func (s *server) rawSubscribe(t *testing.T, cluster, namespace string, buffer in
 
 // jsonInto decodes a response's data, whatever its errors.
 func jsonInto(r response, v any) error { return json.Unmarshal(r.Data, v) }
+
+// agree retries until clustergraph and the apiserver agree (the caches
+// follow the apiserver by a watch event), then fails with the diff.
+func agree[T any](t *testing.T, what string, want, got func() T) {
+	t.Helper()
+	var diff string
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		diff = cmp.Diff(want(), got())
+		if diff == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: clustergraph disagrees with the apiserver (-apiserver +clustergraph):\n%s", what, diff)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// ctx is the context of the tests' own calls to the apiservers.
+var ctx = context.Background()
+
+// named is what server.all reads of a node: enough for its key.
+type named struct {
+	Name      string
+	Namespace *string
+	Cluster   struct{ Name string }
+}
+
+func (n named) key() string {
+	ns := ""
+	if n.Namespace != nil {
+		ns = *n.Namespace
+	}
+	return key(n.Cluster.Name, ns, n.Name)
+}
+
+// all pages through a root list field and returns every node's key.
+func (s *server) all(t *testing.T, field, args string) []string {
+	t.Helper()
+	var keys []string
+	after := ""
+	for {
+		var out map[string]struct {
+			TotalCount int
+			PageInfo   struct {
+				HasNextPage bool
+				EndCursor   string
+			}
+			Nodes []struct {
+				Metadata struct {
+					Name      string
+					Namespace *string
+				}
+				Cluster struct{ Name string }
+			}
+		}
+		s.query(t, fmt.Sprintf(`query($after: String) { l: %s(first: 50, after: $after %s) {
+			totalCount pageInfo { hasNextPage endCursor } nodes { ... on KubeObject { metadata { name namespace } cluster { name } } } } }`, field, args),
+			map[string]any{"after": after}, &out)
+		for _, n := range out["l"].Nodes {
+			keys = append(keys, named{Name: n.Metadata.Name, Namespace: n.Metadata.Namespace, Cluster: n.Cluster}.key())
+		}
+		if !out["l"].PageInfo.HasNextPage {
+			sort.Strings(keys)
+			return keys
+		}
+		after = out["l"].PageInfo.EndCursor
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startServerWith is startServer with a hook on the handler's config.
+func startServerWith(t *testing.T, o serverOpts, edit func(*api.Config)) *server {
+	t.Helper()
+	o.configHook = edit
+	return startServer(t, o)
+}
+
+// ptr returns a pointer to a copy of v.
+func ptr[T any](v T) *T { return &v }
+
+// deref returns *s, or "<nil>".
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
+
+// hasClusterError reports whether one of errs names the cluster with code.
+func hasClusterError(errs []gqlError, cluster, code string) bool {
+	return slices.ContainsFunc(errs, func(e gqlError) bool {
+		return e.Extensions["cluster"] == cluster && e.Extensions["code"] == code
+	})
+}

@@ -19,16 +19,6 @@ import (
 	"github.com/clustergraph/clustergraph/metering"
 )
 
-func sqlite(t *testing.T) *db.Handle {
-	t.Helper()
-	h, err := db.Connect(ctx, "sqlite://"+filepath.Join(t.TempDir(), "cg.db"), db.Options{Log: testLogger()}, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
-
 type eventOut struct {
 	Reason, Type string
 	Count        int

@@ -137,12 +137,6 @@ func TestClusterGoesAway(t *testing.T) {
 	}
 }
 
-func hasClusterError(errs []gqlError, cluster, code string) bool {
-	return slices.ContainsFunc(errs, func(e gqlError) bool {
-		return e.Extensions["cluster"] == cluster && e.Extensions["code"] == code
-	})
-}
-
 // TestKubeconfigEdited: contexts added to or removed from the kubeconfig
 // are engaged or torn down without a restart, and watches of a cluster
 // replaced or removed end with ENDED saying so, not silently.

@@ -1,11 +1,9 @@
 package api_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,24 +16,6 @@ import (
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/k8s/write"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 const manifest = `apiVersion: v1
 kind: ConfigMap
@@ -299,11 +279,4 @@ func testWrites(t *testing.T, clusters []testenv.Cluster, c testenv.Cluster, suf
 	if !strings.Contains(log, admin.user) || strings.Contains(log, "color") && strings.Contains(log, "blue") {
 		t.Errorf("audit log should name %s and hold no values:\n%s", admin.user, log)
 	}
-}
-
-// startServerWith is startServer with a hook on the handler's config.
-func startServerWith(t *testing.T, o serverOpts, edit func(*api.Config)) *server {
-	t.Helper()
-	o.configHook = edit
-	return startServer(t, o)
 }

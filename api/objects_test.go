@@ -255,6 +255,4 @@ func TestResourcesCRD(t *testing.T) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 var _ = testenv.EnvKubeconfigs

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -9,80 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clustergraph/clustergraph/internal/testenv"
 )
-
-// agree retries until clustergraph and the apiserver agree (the caches
-// follow the apiserver by a watch event), then fails with the diff.
-func agree[T any](t *testing.T, what string, want, got func() T) {
-	t.Helper()
-	var diff string
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		diff = cmp.Diff(want(), got())
-		if diff == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: clustergraph disagrees with the apiserver (-apiserver +clustergraph):\n%s", what, diff)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-var ctx = context.Background()
-
-type named struct {
-	Name      string
-	Namespace *string
-	Cluster   struct{ Name string }
-}
-
-func (n named) key() string {
-	ns := ""
-	if n.Namespace != nil {
-		ns = *n.Namespace
-	}
-	return key(n.Cluster.Name, ns, n.Name)
-}
-
-// all pages through a root list field and returns every node's key.
-func (s *server) all(t *testing.T, field, args string) []string {
-	t.Helper()
-	var keys []string
-	after := ""
-	for {
-		var out map[string]struct {
-			TotalCount int
-			PageInfo   struct {
-				HasNextPage bool
-				EndCursor   string
-			}
-			Nodes []struct {
-				Metadata struct {
-					Name      string
-					Namespace *string
-				}
-				Cluster struct{ Name string }
-			}
-		}
-		s.query(t, fmt.Sprintf(`query($after: String) { l: %s(first: 50, after: $after %s) {
-			totalCount pageInfo { hasNextPage endCursor } nodes { ... on KubeObject { metadata { name namespace } cluster { name } } } } }`, field, args),
-			map[string]any{"after": after}, &out)
-		for _, n := range out["l"].Nodes {
-			keys = append(keys, named{Name: n.Metadata.Name, Namespace: n.Metadata.Namespace, Cluster: n.Cluster}.key())
-		}
-		if !out["l"].PageInfo.HasNextPage {
-			sort.Strings(keys)
-			return keys
-		}
-		after = out["l"].PageInfo.EndCursor
-	}
-}
 
 // apiserverKeys lists a kind in every test cluster through client-go.
 func apiserverKeys(t *testing.T, cs []testenv.Cluster, list func(testenv.Cluster) ([]metav1.Object, error)) []string {

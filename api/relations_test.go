@@ -41,9 +41,6 @@ func refKeys(ps []podRef) []string {
 	return keys
 }
 
-// seedNamespaces are the namespaces tools/testbed/seed.sh fills.
-var seedNamespaces = map[string]bool{"shop": true, "data": true, "ops": true}
-
 // TestWorkloadPods: a workload's pods are the pods its selector matches in
 // its namespace (the seed has no orphans or overlapping selectors), and each
 // pod's owner is the workload (a Deployment for ReplicaSet pods).

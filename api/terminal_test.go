@@ -16,39 +16,6 @@ import (
 	"github.com/clustergraph/clustergraph/terminal"
 )
 
-type terminalFrame struct {
-	Session  string
-	Type     string
-	Data     *string
-	ExitCode *int
-	Error    *string
-}
-
-func (st *stream) nextFrame() (terminalFrame, bool) {
-	st.t.Helper()
-	var out struct{ Terminal terminalFrame }
-	ok := st.next(&out)
-	return out.Terminal, ok
-}
-
-// untilExit reads a terminal to its EXIT frame and counts the output
-// frames before it; a stream that ends without one fails the test.
-func (st *stream) untilExit() (exit terminalFrame, outputs int) {
-	st.t.Helper()
-	for {
-		f, ok := st.nextFrame()
-		if !ok {
-			st.t.Fatal("the stream ended without EXIT")
-		}
-		switch f.Type {
-		case "EXIT":
-			return f, outputs
-		case "STDOUT", "STDERR":
-			outputs++
-		}
-	}
-}
-
 // TestTerminal runs an interactive command in a container (kwok runs it on
 // this machine): input arrives by mutation, output by frames, the exit
 // code at the end. Another user cannot type into the session.
@@ -311,11 +278,4 @@ func TestTerminalCapPerUser(t *testing.T) {
 		m, err := wsRead(st.c) // a refusal is an error message: try again
 		return err == nil && m.Type == "next" && strings.Contains(string(m.Payload), "STARTED")
 	})
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return "<nil>"
-	}
-	return *s
 }

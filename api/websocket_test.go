@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -14,63 +13,6 @@ import (
 	"github.com/clustergraph/clustergraph/api"
 	"github.com/clustergraph/clustergraph/internal/testenv"
 )
-
-// wsMessage is a graphql-transport-ws message.
-type wsMessage struct {
-	ID      string          `json:"id,omitempty"`
-	Type    string          `json:"type"`
-	Payload json.RawMessage `json:"payload,omitempty"`
-}
-
-func wsDial(t testing.TB, s *server, origin string) (*websocket.Conn, error) {
-	t.Helper()
-	return wsDialProtocol(t, s, origin, "graphql-transport-ws")
-}
-
-func wsDialProtocol(t testing.TB, s *server, origin, protocol string) (*websocket.Conn, error) {
-	t.Helper()
-	h := http.Header{}
-	if origin != "" {
-		h.Set("Origin", origin)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/query", &websocket.DialOptions{
-		Subprotocols: []string{protocol}, HTTPHeader: h,
-	})
-	if c != nil {
-		t.Cleanup(func() { c.CloseNow() })
-	}
-	return c, err
-}
-
-func wsSend(t testing.TB, c *websocket.Conn, m any) {
-	t.Helper()
-	b, _ := json.Marshal(m)
-	if err := c.Write(context.Background(), websocket.MessageText, b); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func wsRead(c *websocket.Conn) (wsMessage, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for {
-		_, b, err := c.Read(ctx)
-		if err != nil {
-			return wsMessage{}, err
-		}
-		leaks.check("a websocket frame", b)
-		var m wsMessage
-		if err := json.Unmarshal(b, &m); err != nil {
-			return m, err
-		}
-		// Keep-alives: ping/pong (graphql-transport-ws), ka (legacy).
-		if m.Type != "ping" && m.Type != "pong" && m.Type != "ka" {
-			return m, nil
-		}
-	}
-}
 
 // TestWebsocket: the socket authenticates with the token in
 // connection_init, serves queries as that user, refuses connections
