@@ -1,24 +1,16 @@
-//go:build staticregistry
-
-// TODO(wire): these tests need k8s.NewStaticRegistry, which is not in
-// package k8s yet (see the proposal in the testhelpers branch's report).
-// Once it is, delete the build constraint above and this comment; until
-// then `go test -tags staticregistry ./resolvers` builds them.
-
 package resolvers_test
 
 import (
 	"testing"
 	"time"
 
+	"github.com/99designs/gqlgen/client"
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-
-	"github.com/99designs/gqlgen/client"
 
 	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/errkind"

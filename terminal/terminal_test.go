@@ -13,6 +13,7 @@ import (
 	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/k8s/stream"
 )
 
 // The tests of this file need no cluster: they drive the registry, the
@@ -37,7 +38,7 @@ func TestLimitsDefaults(t *testing.T) {
 func TestStartRefusedWithoutTheRight(t *testing.T) {
 	r := NewRegistry(Limits{})
 	ctx := caller.With(WithConnection(context.Background()), &caller.Subject{User: "alice"})
-	_, _, err := r.Start(ctx, &k8s.Cluster{Name: "east"}, k8s.ExecOptions{Namespace: "shop", Pod: "web-1"}, 80, 24, func(context.Context) bool { return false })
+	_, _, err := r.Start(ctx, &k8s.Cluster{Name: "east"}, stream.ExecOptions{Namespace: "shop", Pod: "web-1"}, 80, 24, func(context.Context) bool { return false })
 	var ce *k8s.ClusterError
 	if !errors.Is(err, errkind.Forbidden) || !errors.As(err, &ce) || ce.Cluster != "east" {
 		t.Errorf("Start = %v, want a FORBIDDEN error of cluster east", err)
