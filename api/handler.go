@@ -136,7 +136,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Audit == nil {
 		cfg.Audit = audit.Discard
 	}
-	cfg.Loaders.Store = cfg.DB
+	cfg.Loaders.Store, cfg.Loaders.Registry = cfg.DB, cfg.Registry
 	if cfg.Alerts == nil {
 		cfg.Alerts = alerting.NewHub(cfg.DB.Store, 0, cfg.Logger)
 	}

@@ -75,6 +75,9 @@ type Config struct {
 	MaxBatch int
 	// Store is the database of the stored loaders (nil: none).
 	Store *db.Handle
+	// Registry finds the clusters whose access sets decide which stored
+	// records the caller may read (nil: none may be read).
+	Registry *k8s.Registry
 }
 
 // DefaultConfig suits in-memory lookups: a short wait, large batches.

@@ -44,8 +44,9 @@ type storedLoaders struct {
 
 func newStored(cfg Config) storedLoaders {
 	return storedLoaders{
-		Metering: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg.Store,
+		Metering: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg,
 			func(k MeteringKey) MeteringKey { k.Namespace = db.NamespaceKey{}; return k },
+			func(k MeteringKey) readable { return listIn(k.Namespace.Cluster, k.Namespace.Namespace, PodsGR) },
 			func(ctx context.Context, s *db.Store, g MeteringKey, keys []MeteringKey) (map[MeteringKey][]db.Record, error) {
 				ns := make([]db.NamespaceKey, len(keys))
 				for i, k := range keys {
@@ -58,8 +59,9 @@ func newStored(cfg Config) storedLoaders {
 				}
 				return out, err
 			})),
-		Alerts: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg.Store,
+		Alerts: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg,
 			func(k AlertsKey) AlertsKey { k.Ref = db.AlertRef{}; return k },
+			func(k AlertsKey) readable { return listIn(k.Ref.Cluster, k.Ref.Namespace, EventsGR) },
 			func(ctx context.Context, s *db.Store, g AlertsKey, keys []AlertsKey) (map[AlertsKey][]db.Alert, error) {
 				refs := make([]db.AlertRef, len(keys))
 				for i, k := range keys {
@@ -76,13 +78,17 @@ func newStored(cfg Config) storedLoaders {
 				}
 				return out, err
 			})),
-		ArchivedEvents: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg.Store,
+		ArchivedEvents: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg,
 			func(db.InvolvedRef) db.InvolvedRef { return db.InvolvedRef{} },
+			func(k db.InvolvedRef) readable { return listIn(k.Cluster, k.Namespace, EventsGR) },
 			func(ctx context.Context, s *db.Store, _ db.InvolvedRef, keys []db.InvolvedRef) (map[db.InvolvedRef][]db.ArchivedEvent, error) {
 				return s.EventsOf(ctx, keys, 0)
 			})),
-		UsageHistory: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg.Store,
+		UsageHistory: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg,
 			func(k HistoryKey) HistoryKey { return HistoryKey{Since: k.Since} },
+			func(k HistoryKey) readable {
+				return metricsOf(k.Object.Cluster, k.Object.Kind, k.Object.Namespace, k.Object.Name)
+			},
 			func(ctx context.Context, s *db.Store, g HistoryKey, keys []HistoryKey) (map[HistoryKey][]db.UsagePoint, error) {
 				objs := make([]db.ObjectKey, len(keys))
 				for i, k := range keys {
@@ -98,23 +104,29 @@ func newStored(cfg Config) storedLoaders {
 	}
 }
 
-// grouped makes a batch function that splits a batch by the arguments keys
-// share (group strips what differs per object) and answers each group with
-// one database call. Without a database every key gets its error.
-func grouped[K comparable, V any](h *db.Handle, group func(K) K, fetch func(ctx context.Context, s *db.Store, g K, keys []K) (map[K]V, error)) func(context.Context, []K) ([]V, []error) {
+// grouped makes a batch function that leaves out the keys the caller may
+// not read (their value is empty, and the database never hears of them),
+// splits the rest by the arguments keys share (group strips what differs
+// per object) and answers each group with one database call. Without a
+// database every key gets its error.
+func grouped[K comparable, V any](cfg Config, group func(K) K, may func(K) readable, fetch func(ctx context.Context, s *db.Store, g K, keys []K) (map[K]V, error)) func(context.Context, []K) ([]V, []error) {
 	return func(ctx context.Context, keys []K) ([]V, []error) {
 		vals := make([]V, len(keys))
 		errs := make([]error, len(keys))
-		s, err := h.Store()
+		s, err := cfg.Store.Store()
 		if err != nil {
 			for i := range errs {
 				errs[i] = err
 			}
 			return vals, errs
 		}
+		allowed := make([]bool, len(keys))
 		groups := map[K][]K{}
 		var order []K
-		for _, k := range keys {
+		for i, k := range keys {
+			if allowed[i] = may(k)(ctx, cfg.Registry); !allowed[i] {
+				continue
+			}
 			g := group(k)
 			if _, ok := groups[g]; !ok {
 				order = append(order, g)
@@ -134,7 +146,9 @@ func grouped[K comparable, V any](h *db.Handle, group func(K) K, fetch func(ctx 
 			}
 		}
 		for i, k := range keys {
-			vals[i], errs[i] = got[k], failed[group(k)]
+			if allowed[i] {
+				vals[i], errs[i] = got[k], failed[group(k)]
+			}
 		}
 		return vals, errs
 	}

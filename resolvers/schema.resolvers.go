@@ -13,10 +13,6 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-
 	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/errkind"
@@ -26,6 +22,9 @@ import (
 	"github.com/clustergraph/clustergraph/k8s/stream"
 	"github.com/clustergraph/clustergraph/k8s/write"
 	"github.com/clustergraph/clustergraph/loaders"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 func (r *alertResolver) Object(ctx context.Context, obj *model.Alert) (model.KubeObject, error) {
@@ -69,7 +68,7 @@ func (r *clusterResolver) Metering(ctx context.Context, obj *model.Cluster, time
 	if err != nil {
 		return nil, err
 	}
-	if !mayList(ctx, obj.C, podsGR, "") {
+	if !loaders.MayList(ctx, obj.C, loaders.PodsGR, "") {
 		return nil, fmt.Errorf("%w: cluster metering needs list on pods cluster-wide in %s", errkind.Forbidden, obj.C.Name)
 	}
 	got, err := store.ClusterMetering(ctx, unitOf(timeUnit), []string{obj.C.Name}, timeOr(startTime), timeOr(endTime), n)
@@ -391,9 +390,6 @@ func (r *namespaceResolver) Metering(ctx context.Context, obj *model.Namespace, 
 	n, err := r.listCap(first, 30)
 	if err != nil {
 		return nil, err
-	}
-	if !mayList(ctx, obj.C, podsGR, obj.N.Name) {
-		return []*model.MeteringRecord{}, nil
 	}
 	key := loaders.MeteringKey{Namespace: db.NamespaceKey{Cluster: obj.C.Name, Namespace: obj.N.Name}, Unit: unitOf(timeUnit), Limit: n}
 	if startTime != nil {

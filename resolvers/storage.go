@@ -17,63 +17,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
 
-	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/loaders"
 )
-
-// Who may read stored records: metering follows pods (it is their usage),
-// alerts and archived events follow events.
-var (
-	podsGR   = schema.GroupResource{Resource: "pods"}
-	eventsGR = schema.GroupResource{Resource: "events"}
-	// Usage history is metrics: it needs what reading the live metrics needs.
-	metricsGR = map[string]schema.GroupResource{
-		"pod":  {Group: "metrics.k8s.io", Resource: "pods"},
-		"node": {Group: "metrics.k8s.io", Resource: "nodes"},
-	}
-)
-
-// scopeOf is what the caller may list of gr in each cluster, as a database
-// condition: every namespace when the caller may list gr cluster-wide, else
-// the namespaces where a grant allows it. Stored records follow the
-// visibility rule of package k8s by its namespace part alone: alerts and
-// metering sums are no API objects a resourceNames rule could name, and
-// archived events carry generated names no such rule names in practice, so
-// a record by name is left out (which fails closed). A get without
-// resourceNames never opens a namespace here.
-func scopeOf(ctx context.Context, cs []*k8s.Cluster, gr schema.GroupResource) db.Scope {
-	sc := db.Scope{}
-	subject := caller.From(ctx)
-	for _, c := range cs {
-		a := c.AccessFor(subject)
-		if a.Allows("list", gr, "", "") {
-			sc[c.Name] = db.ClusterScope{All: true}
-			continue
-		}
-		names, _ := a.Namespaces()
-		var ok []string
-		for _, ns := range names {
-			if a.Allows("list", gr, ns, "") {
-				ok = append(ok, ns)
-			}
-		}
-		if len(ok) > 0 {
-			sc[c.Name] = db.ClusterScope{Namespaces: ok}
-		}
-	}
-	return sc
-}
-
-// mayList reports whether the caller may list gr in namespace ("" means
-// cluster-wide) of c: the namespace part of the visibility rule, for
-// stored records (see scopeOf).
-func mayList(ctx context.Context, c *k8s.Cluster, gr schema.GroupResource, namespace string) bool {
-	return c.AccessFor(caller.From(ctx)).Allows("list", gr, namespace, "")
-}
 
 // offsetCursor is the opaque cursor of stored lists: the item's position.
 func offsetCursor(i int) string {
@@ -270,7 +219,7 @@ func (r *Resolver) alertMatcher(ctx context.Context, cs []*k8s.Cluster, f *model
 	}
 	return func(a db.Alert) bool {
 		c, ok := byName[a.Cluster]
-		if !ok || !mayList(ctx, c, eventsGR, a.Namespace) {
+		if !ok || !loaders.MayList(ctx, c, loaders.EventsGR, a.Namespace) {
 			return false
 		}
 		return in(q.Namespaces, a.Namespace) && in(q.Names, a.Name) && in(q.AlertNames, a.AlertName) &&
@@ -316,9 +265,7 @@ func (r *Resolver) objectAlerts(ctx context.Context, c *k8s.Cluster, kind, names
 	if err != nil {
 		return nil, err
 	}
-	if !mayList(ctx, c, eventsGR, namespace) {
-		return []*model.Alert{}, nil
-	}
+	// The loader leaves out what the caller may not read (loaders.MayList).
 	key := loaders.AlertsKey{Ref: db.AlertRef{Cluster: c.Name, Kind: kind, Namespace: namespace, Name: name}, Limit: n}
 	if kind == "Namespace" {
 		key.Ref = db.AlertRef{Cluster: c.Name, Kind: kind, Name: name}
@@ -363,13 +310,10 @@ func (r *Resolver) workloadAlerts(ctx context.Context, w *model.Workload, status
 	return out[:min(n, len(out))], nil
 }
 
-// usageHistory loads a node's or pod's recent samples, when the caller may
-// see the object's metrics by the visibility rule (k8s.Access.CanSee), as
-// the live usage is served.
+// usageHistory loads a node's or pod's recent samples; the loader serves
+// them when the caller may see the object's metrics by the visibility rule
+// (k8s.Access.CanSee), as the live usage is served.
 func (r *Resolver) usageHistory(ctx context.Context, c *k8s.Cluster, kind, namespace, name string, since *time.Time) ([]*model.UsagePoint, error) {
-	if !c.AccessFor(caller.From(ctx)).CanSee(metricsGR[kind], namespace, name) {
-		return []*model.UsagePoint{}, nil
-	}
 	from := time.Now().Add(-time.Hour)
 	if since != nil {
 		from = *since
@@ -431,7 +375,7 @@ func (r *Resolver) events(ctx context.Context, cs []*k8s.Cluster, in *model.Even
 	for _, it := range live {
 		exclude[it.Cluster.Name] = append(exclude[it.Cluster.Name], string(it.Obj.(*corev1.Event).UID))
 	}
-	q := db.EventQuery{Scope: scopeOf(ctx, cs, eventsGR), NameContains: f.Name, Order: eventOrders[order.Field], Desc: order.Desc,
+	q := db.EventQuery{Scope: loaders.Scope(ctx, cs, loaders.EventsGR), NameContains: f.Name, Order: eventOrders[order.Field], Desc: order.Desc,
 		Limit: off + n, ExcludeUIDs: exclude}
 	if in != nil {
 		q.Namespace, q.Type, q.Reason, q.Source = str(in.Namespace), str(in.Type), str(in.Reason), str(in.Source)
@@ -492,7 +436,7 @@ func (r *Resolver) objectEvents(ctx context.Context, c *k8s.Cluster, obj any, in
 	}
 	items := live
 	isArchived := map[any]bool{}
-	if r.DB != nil && mayList(ctx, c, eventsGR, namespace) {
+	if r.DB != nil { // the loader keeps what the caller may not read out
 		got, err := loaders.For(ctx).ArchivedEvents.Load(ctx, db.InvolvedRef{Cluster: c.Name, Kind: kind, Namespace: namespace, Name: name})
 		if err != nil {
 			graphql.AddError(ctx, fmt.Errorf("archived events left out: %w", err))

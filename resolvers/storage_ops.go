@@ -11,6 +11,7 @@ import (
 	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/loaders"
 )
 
 // ownerOrSelf is the top workload controlling w (a ReplicaSet's
@@ -39,7 +40,7 @@ func (r *Resolver) metering(ctx context.Context, clusters []string, namespace *s
 		namespaces = append(namespaces, *namespace)
 	}
 	got, total, err := store.Metering(ctx, db.MeteringQuery{
-		Unit: unitOf(timeUnit), Scope: scopeOf(ctx, cs, podsGR), Namespaces: namespaces,
+		Unit: unitOf(timeUnit), Scope: loaders.Scope(ctx, cs, loaders.PodsGR), Namespaces: namespaces,
 		Start: timeOr(startTime), End: timeOr(endTime), Sort: meteringSort(sort), Offset: off, Limit: n,
 	})
 	if err != nil {
@@ -65,7 +66,7 @@ func (r *Resolver) alerts(ctx context.Context, clusters []string, filter *model.
 	if err != nil {
 		return nil, err
 	}
-	q.Scope, q.Offset, q.Limit = scopeOf(ctx, cs, eventsGR), off, n
+	q.Scope, q.Offset, q.Limit = loaders.Scope(ctx, cs, loaders.EventsGR), off, n
 	q.Ascending = ascending != nil && *ascending
 	got, total, err := store.Alerts(ctx, q)
 	if err != nil {
@@ -107,7 +108,7 @@ func (r *Resolver) createAlert(ctx context.Context, in model.CreateAlertInput) (
 		return nil, err
 	}
 	ns := str(in.Namespace)
-	if !c.AccessFor(caller.From(ctx)).Allows("create", eventsGR, ns, "") {
+	if !c.AccessFor(caller.From(ctx)).Allows("create", loaders.EventsGR, ns, "") {
 		where := "cluster-wide"
 		if ns != "" {
 			where = "in namespace " + ns

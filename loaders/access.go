@@ -1,0 +1,98 @@
+package loaders
+
+import (
+	"context"
+	"errors"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/clustergraph/clustergraph/caller"
+	"github.com/clustergraph/clustergraph/db"
+	"github.com/clustergraph/clustergraph/k8s"
+)
+
+// Stored records (metering, alerts, archived events, usage history) are
+// authorized here, by the access sets that authorize cache reads, so no
+// resolver has to remember it: the stored loaders leave out every key the
+// caller may not read before the database is asked, and the queries over
+// many records take a Scope, which allows nothing when left empty.
+
+// The resources whose rights open stored records.
+var (
+	// PodsGR opens metering: list on pods in a namespace (cluster-wide for
+	// a cluster's metering).
+	PodsGR = schema.GroupResource{Resource: "pods"}
+	// EventsGR opens alerts and archived events: list on events.
+	EventsGR = schema.GroupResource{Resource: "events"}
+	// MetricsGR opens an object's usage history: get on its metrics.
+	MetricsGR = map[string]schema.GroupResource{
+		"node": {Group: "metrics.k8s.io", Resource: "nodes"},
+		"pod":  {Group: "metrics.k8s.io", Resource: "pods"},
+	}
+)
+
+// Scope is what the caller may list of gr in each cluster, as a database
+// condition: every namespace when the caller may list gr cluster-wide, else
+// the namespaces where a grant allows it. Stored records follow the
+// visibility rule of package k8s by its namespace part alone: alerts and
+// archived events carry generated names no such rule names in practice, so
+// a record by name is left out (which fails closed). A get without
+// resourceNames never opens a namespace here.
+func Scope(ctx context.Context, cs []*k8s.Cluster, gr schema.GroupResource) db.Scope {
+	sc := db.Scope{}
+	subject := caller.From(ctx)
+	for _, c := range cs {
+		a := c.AccessFor(subject)
+		if a.Allows("list", gr, "", "") {
+			sc[c.Name] = db.ClusterScope{All: true}
+			continue
+		}
+		names, _ := a.Namespaces()
+		var ok []string
+		for _, ns := range names {
+			if a.Allows("list", gr, ns, "") {
+				ok = append(ok, ns)
+			}
+		}
+		if len(ok) > 0 {
+			sc[c.Name] = db.ClusterScope{Namespaces: ok}
+		}
+	}
+	return sc
+}
+
+// MayList reports whether the caller may list gr in namespace ("" means
+// cluster-wide) of c: the namespace part of the visibility rule, for
+// stored records (see Scope).
+func MayList(ctx context.Context, c *k8s.Cluster, gr schema.GroupResource, namespace string) bool {
+	return c.AccessFor(caller.From(ctx)).Allows("list", gr, namespace, "")
+}
+
+// readable says whether the caller may read the stored records of one key
+// of a cluster named by its name; an unknown cluster (or no registry)
+// reads nothing.
+type readable func(ctx context.Context, reg *k8s.Registry) bool
+
+func listIn(cluster, namespace string, gr schema.GroupResource) readable {
+	return func(ctx context.Context, reg *k8s.Registry) bool {
+		c, err := clusterNamed(reg, cluster)
+		return err == nil && MayList(ctx, c, gr, namespace)
+	}
+}
+
+func metricsOf(cluster, kind, namespace, name string) readable {
+	return func(ctx context.Context, reg *k8s.Registry) bool {
+		c, err := clusterNamed(reg, cluster)
+		gr, ok := MetricsGR[kind]
+		return err == nil && ok && c.AccessFor(caller.From(ctx)).CanSee(gr, namespace, name)
+	}
+}
+
+var errNoRegistry = errors.New("the loaders have no cluster registry")
+
+func clusterNamed(reg *k8s.Registry, name string) (*k8s.Cluster, error) {
+	if reg == nil {
+		return nil, errNoRegistry
+	}
+	return reg.Cluster(name)
+}
