@@ -265,39 +265,23 @@ func TestNamespaceObjectVisibility(t *testing.T) {
 }
 
 // fakeCluster is a cluster whose caches hold the objects, without an
-// apiserver: enough for the read path's access decisions.
-func fakeCluster(t *testing.T, objs ...any) *Cluster {
+// apiserver (a static cluster, see NewStaticRegistry): enough for the read
+// path's access decisions.
+func fakeCluster(t *testing.T, objs ...runtime.Object) *Cluster {
 	t.Helper()
-	c := &Cluster{Name: "c", log: slog.New(slog.DiscardHandler), caches: &caches{informers: map[resource]cache.SharedIndexInformer{}}}
-	c.caches.rbacGen.Store(1)
-	c.status.State = StateReady
-	for r, example := range map[resource]runtime.Object{
-		resRoles: &rbacv1.Role{}, resRoleBindings: &rbacv1.RoleBinding{}, resClusterRoles: &rbacv1.ClusterRole{},
-		resClusterRoleBindings: &rbacv1.ClusterRoleBinding{}, resNamespaces: &corev1.Namespace{}, resPods: &corev1.Pod{},
-	} {
-		c.caches.informers[r] = cache.NewSharedIndexInformer(&cache.ListWatch{}, example, 0, cache.Indexers{})
-	}
-	for _, o := range objs {
-		var r resource
-		switch o.(type) {
-		case *rbacv1.Role:
-			r = resRoles
-		case *rbacv1.RoleBinding:
-			r = resRoleBindings
-		case *rbacv1.ClusterRole:
-			r = resClusterRoles
-		case *rbacv1.ClusterRoleBinding:
-			r = resClusterRoleBindings
-		case *corev1.Namespace:
-			r = resNamespaces
-		case *corev1.Pod:
-			r = resPods
-		}
-		if err := c.caches.store(r).Add(o); err != nil {
-			t.Fatal(err)
-		}
+	c, err := newStaticCluster("c", objs, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return c
+}
+
+func runtimeObjects(objs []any) []runtime.Object {
+	out := make([]runtime.Object, len(objs))
+	for i, o := range objs {
+		out[i] = o.(runtime.Object)
+	}
+	return out
 }
 
 // fakeAuthorizer stands in for an authorizer besides RBAC: it answers by
@@ -346,7 +330,7 @@ func objNames(objs []any) []string {
 func TestFallbackFollowsTheRule(t *testing.T) {
 	pods := []any{pod("a", "p1"), pod("a", "p2"), pod("b", "p3")}
 	nss := []any{namespace("a"), namespace("b"), namespace("c")}
-	c := fakeCluster(t, append(slices.Clone(pods), nss...)...)
+	c := fakeCluster(t, runtimeObjects(append(slices.Clone(pods), nss...))...)
 	ctx := caller.With(context.Background(), &caller.Subject{User: "hooked"})
 	for _, tc := range []struct {
 		name          string
