@@ -3,6 +3,12 @@
 // collected for a moment, answered by one pass over a cache index (or one
 // metrics call) per batch, and memoized for the rest of the request.
 //
+// The stored loaders (metering, alerts, archived events, usage history) are
+// also where stored records are authorized: a key the caller may not read
+// (by the same access sets as cache reads, see access.go) gets nothing and
+// never reaches the database. Scope and MayList serve the queries over
+// many records the same way.
+//
 // A Loaders value lives for one GraphQL operation; it is put in the context
 // by the API edge and read back with For.
 package loaders
