@@ -28,7 +28,7 @@ graphiql: ## Fetch the GraphiQL bundle from npm into graphiql/dist (embedded).
 
 .PHONY: build
 build: graphiql ## Build bin/clustergraph.
-	go build -o bin/clustergraph .
+	go build -ldflags "-X main.version=$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" -o bin/clustergraph .
 
 .PHONY: testbed
 testbed: ## Build (or reuse cached) kube-apiserver, etcd, kwok, ... for the testbed.

@@ -60,6 +60,8 @@ type config struct {
 	// shutdownDelay is how long /readyz answers 503 before the listener
 	// closes; shutdownGrace bounds the wait for in-flight requests.
 	shutdownDelay, shutdownGrace time.Duration
+	// showVersion prints the version and exits.
+	showVersion bool
 }
 
 func main() {
@@ -67,6 +69,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
+	}
+	if cfg.showVersion {
+		fmt.Println(versionString())
+		return
 	}
 	if err := run(cfg); err != nil {
 		slog.Error("clustergraph stopped", "err", err)
@@ -149,6 +155,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.shell.ProxyURL, "shell-proxy-url", getenv("CLUSTERGRAPH_SHELL_PROXY_URL"), "URL at which shell pods reach this server, e.g. http://clustergraph.clustergraph.svc:8080 (env CLUSTERGRAPH_SHELL_PROXY_URL)")
 	fs.DurationVar(&cfg.shutdownDelay, "shutdown-delay", envDuration("CLUSTERGRAPH_SHUTDOWN_DELAY", 0), "on SIGTERM, how long /readyz answers 503 while new requests are still served, before the listener closes: give load balancers time to stop sending (e.g. 5s behind a Kubernetes Service) (env CLUSTERGRAPH_SHUTDOWN_DELAY)")
 	fs.DurationVar(&cfg.shutdownGrace, "shutdown-grace", envDuration("CLUSTERGRAPH_SHUTDOWN_GRACE", 15*time.Second), "on SIGTERM, how long in-flight requests may run after the listener closed; then websockets close with 1001 and the rest is cut (env CLUSTERGRAPH_SHUTDOWN_GRACE)")
+	fs.BoolVar(&cfg.showVersion, "version", false, "print the version, the commit it was built from and the Go version, and exit")
 	fs.StringVar(&cfg.logLevel, "log-level", env("CLUSTERGRAPH_LOG_LEVEL", "info"), "debug, info, warn or error (env CLUSTERGRAPH_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -230,6 +237,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net
 	if err := reg.Start(ctx); err != nil {
 		return err
 	}
+	log.Info("starting", "version", versionString())
 	log.Info("clusters", "kubeconfigs", cfg.kubeconfigs, "count", len(reg.Clusters()))
 
 	store, err := openStorage(ctx, cfg.storage, log)

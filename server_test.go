@@ -274,3 +274,16 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		t.Errorf("kubelet source: %+v, %v", cfg.storage, err)
 	}
 }
+
+// TestVersionFlag: --version is parsed, and the version line names the
+// release, the commit and the Go version.
+func TestVersionFlag(t *testing.T) {
+	cfg, err := parseConfig([]string{"--version"}, func(string) string { return "" })
+	if err != nil || !cfg.showVersion {
+		t.Fatalf("--version: %+v, %v", cfg.showVersion, err)
+	}
+	v := versionString()
+	if !strings.HasPrefix(v, "clustergraph "+version+" (commit ") || !strings.Contains(v, "go1.") {
+		t.Errorf("version line %q", v)
+	}
+}
