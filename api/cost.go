@@ -116,7 +116,7 @@ type introScope uint8
 
 const (
 	// introOne: one type or field; its lists count their longest.
-	introOne introScope = iota
+	introOne introScope = iota //nolint:unused // the zero value: a scope no constant names is this one
 	// introAllTypes: each of __schema.types; their lists, summed over
 	// every type, are the schema's totals, so each counts the mean.
 	introAllTypes

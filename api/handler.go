@@ -242,15 +242,15 @@ func graphQL(cfg Config) http.Handler {
 	return newSocketCaps(cfg.Limits).admit(srv)
 }
 
-// limitBody rejects bodies over max with a GraphQL-shaped 413.
-func limitBody(max int64, log *slog.Logger, next http.Handler) http.Handler {
+// limitBody rejects bodies over maxBytes with a GraphQL-shaped 413.
+func limitBody(maxBytes int64, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > max {
+		if r.ContentLength > maxBytes {
 			refuseBody(log, w, r, http.StatusRequestEntityTooLarge, r.ContentLength,
-				fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, max))
+				fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, maxBytes))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, max)
+		r.Body = http.MaxBytesReader(w, r.Body, maxBytes)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -102,8 +102,8 @@ func TestAlertQuery(t *testing.T) {
 	eachDB(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
 		t0 := at("2026-11-20T10:00:00Z")
-		mk := func(fp string, min int, cluster, ns, kind, name, alertname, sev, source string, labels map[string]string) db.Alert {
-			return db.Alert{Fingerprint: fp, StartsAt: t0.Add(time.Duration(min) * time.Minute), Status: db.Firing, Cluster: cluster, Namespace: ns,
+		mk := func(fp string, minute int, cluster, ns, kind, name, alertname, sev, source string, labels map[string]string) db.Alert {
+			return db.Alert{Fingerprint: fp, StartsAt: t0.Add(time.Duration(minute) * time.Minute), Status: db.Firing, Cluster: cluster, Namespace: ns,
 				ObjectKind: kind, Name: name, AlertName: alertname, Severity: sev, Source: source, Module: "m-" + source, Type: "t-" + sev, Labels: labels}
 		}
 		in := []db.Alert{

@@ -22,7 +22,7 @@ import (
 	"github.com/clustergraph/clustergraph/errkind"
 )
 
-// ErrUnavailable: the database could not be reached or failed. It is of
+// ErrUnavailable means the database could not be reached or failed. It is of
 // kind errkind.Unavailable; its own name lets callers tell a database
 // outage from a cluster's. Bad arguments and missing records are plain
 // errkind.BadInput and errkind.NotFound.

@@ -17,10 +17,10 @@ func TestEventArchive(t *testing.T) {
 	eachDB(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
 		t0 := at("2026-11-20T10:00:00Z")
-		ev := func(cluster, uid, ns, kind, name, typ, reason string, count int64, min int) db.ArchivedEvent {
+		ev := func(cluster, uid, ns, kind, name, typ, reason string, count int64, minute int) db.ArchivedEvent {
 			return db.ArchivedEvent{Cluster: cluster, UID: uid, Namespace: ns, Name: name + "." + uid, InvolvedKind: kind,
 				InvolvedNamespace: ns, InvolvedName: name, Type: typ, Reason: reason, Source: "kubelet", Count: count,
-				FirstSeen: t0, LastSeen: t0.Add(time.Duration(min) * time.Minute), Raw: []byte(fmt.Sprintf(`{"count":%d}`, count))}
+				FirstSeen: t0, LastSeen: t0.Add(time.Duration(minute) * time.Minute), Raw: []byte(fmt.Sprintf(`{"count":%d}`, count))}
 		}
 		in := []db.ArchivedEvent{
 			ev("a", "u1", "shop", "Pod", "web-1", "Normal", "Scheduled", 1, 0),

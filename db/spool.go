@@ -47,9 +47,9 @@ const (
 	SpoolChunksPerFlush = 20
 )
 
-// OpenSpool opens (or creates) the outbox file at path, holding at most max
+// OpenSpool opens (or creates) the outbox file at path, holding at most maxRecords
 // records.
-func OpenSpool[T any](path string, max int) (*Spool[T], error) {
+func OpenSpool[T any](path string, maxRecords int) (*Spool[T], error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("spool %s: %w", path, err)
 	}
@@ -66,7 +66,7 @@ func OpenSpool[T any](path string, max int) (*Spool[T], error) {
 		sdb.Close()
 		return nil, fmt.Errorf("spool %s: %w", path, err)
 	}
-	s := &Spool[T]{Chunk: SpoolChunk, ChunksPerFlush: SpoolChunksPerFlush, path: path, max: max, db: sdb}
+	s := &Spool[T]{Chunk: SpoolChunk, ChunksPerFlush: SpoolChunksPerFlush, path: path, max: maxRecords, db: sdb}
 	if err := sdb.QueryRow(`SELECT COUNT(*) FROM outbox`).Scan(&s.pending); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("spool %s: %w", path, err)

@@ -14,9 +14,9 @@ import (
 	"github.com/clustergraph/clustergraph/db"
 )
 
-func openSpool(t testing.TB, path string, max int) *db.Spool[db.Sample] {
+func openSpool(t testing.TB, path string, maxRecords int) *db.Spool[db.Sample] {
 	t.Helper()
-	sp, err := db.OpenSpool[db.Sample](path, max)
+	sp, err := db.OpenSpool[db.Sample](path, maxRecords)
 	if err != nil {
 		t.Fatal(err)
 	}

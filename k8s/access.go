@@ -474,7 +474,7 @@ func (a *Access) AnyOn(gr schema.GroupResource) bool {
 	if a.all {
 		return true
 	}
-	any := func(rules []rbacv1.PolicyRule, boundInNamespace bool) bool {
+	anyRule := func(rules []rbacv1.PolicyRule, boundInNamespace bool) bool {
 		for i := range rules {
 			r := &rules[i]
 			if !has(r.APIGroups, gr.Group) || !resourceMatches(r.Resources, gr.Resource) {
@@ -493,11 +493,11 @@ func (a *Access) AnyOn(gr schema.GroupResource) bool {
 		}
 		return false
 	}
-	if any(a.cluster, false) {
+	if anyRule(a.cluster, false) {
 		return true
 	}
 	for _, rules := range a.namespace {
-		if any(rules, true) {
+		if anyRule(rules, true) {
 			return true
 		}
 	}

@@ -129,7 +129,7 @@ type answeringBody struct {
 
 func (b *answeringBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && err != io.EOF {
+	if err != nil && !errors.Is(err, io.EOF) {
 		err = abandoned(b.ctx, err)
 	}
 	return n, err

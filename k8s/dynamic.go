@@ -118,7 +118,7 @@ func (c *Cluster) GetResource(ctx context.Context, id ObjectID) (any, error) {
 	if err != nil {
 		return nil, c.APIError(err, id.GVK.Kind+" "+id.Name)
 	}
-	stripForCache(obj)
+	_, _ = stripForCache(obj) // strips in place; it fails on no object it is given here
 	return obj, nil
 }
 
@@ -165,7 +165,7 @@ func (c *Cluster) restMapper() meta.RESTMapper {
 	c.mapperOnce.Do(func() {
 		// Its discovery requests, like writes, are not left hanging on an
 		// apiserver that stopped answering (see answering).
-		var disc discovery.DiscoveryInterface = c.Discovery
+		disc := c.Discovery
 		cfg := rest.CopyConfig(c.config)
 		cfg.Wrap(c.whileAnswering)
 		if d, err := discovery.NewDiscoveryClientForConfig(cfg); err == nil {

@@ -143,6 +143,7 @@ func TestForeignGuard(t *testing.T) {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
 		if resp.StatusCode != tc.want {
 			t.Errorf("%s %s: %d %s, want %d", tc.method, tc.url, resp.StatusCode, body, tc.want)
 		}

@@ -226,11 +226,11 @@ type sortKey struct {
 	s     [4]string
 }
 
-func (a sortKey) compare(b sortKey) int {
-	if c := cmp.Compare(a.t, b.t); c != 0 {
+func (k sortKey) compare(b sortKey) int {
+	if c := cmp.Compare(k.t, b.t); c != 0 {
 		return c
 	}
-	return slices.Compare(a.s[:], b.s[:])
+	return slices.Compare(k.s[:], b.s[:])
 }
 
 // cursor renders the key as four strings (a time as 20 digits, whose

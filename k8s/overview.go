@@ -30,11 +30,12 @@ func (c *Cluster) Overview(ctx context.Context, namespace string) ([]KindCount, 
 	for _, gvk := range overviewKinds {
 		r := resourceOfGVK[gvk]
 		var objs []any
-		if namespace == "" {
+		switch {
+		case namespace == "":
 			objs = c.all(ctx, r)
-		} else if gvk == GVKNode || gvk == GVKNamespace {
+		case gvk == GVKNode || gvk == GVKNamespace:
 			continue
-		} else {
+		default:
 			objs = c.byIndex(ctx, r, IndexNamespace, namespace)
 		}
 		kc := KindCount{Kind: gvk.Kind, Total: len(objs)}

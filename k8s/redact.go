@@ -286,6 +286,6 @@ func Typed(u *unstructured.Unstructured) any {
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj); err != nil {
 		return u
 	}
-	stripForCache(obj)
+	_, _ = stripForCache(obj) // strips in place; it fails on no object it is given here
 	return obj
 }

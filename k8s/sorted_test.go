@@ -242,7 +242,8 @@ func TestSortedListsBudget(t *testing.T) {
 	s := newSortedLists()
 	s.maxLists, s.maxKeys = 3, 35
 	query := func(sel string) (sortedQuery, *Filter) {
-		f := &Filter{Labels: labels.SelectorFromSet(labels.Set{sel[:strings.Index(sel, "=")]: sel[strings.Index(sel, "=")+1:]})}
+		key, value, _ := strings.Cut(sel, "=")
+		f := &Filter{Labels: labels.SelectorFromSet(labels.Set{key: value})}
 		q, _ := sortable(resPods, f, OrderName)
 		return q, f
 	}

@@ -90,14 +90,6 @@ func offsetConn[T any](nodes []T, total int64, off int) *model.Connection[T] {
 	return conn
 }
 
-func clusterNames(cs []*k8s.Cluster) []string {
-	out := make([]string, len(cs))
-	for i, c := range cs {
-		out[i] = c.Name
-	}
-	return out
-}
-
 // meteringSort converts the API sort keys.
 func meteringSort(in []*model.MeteringSort) []db.Sort {
 	fields := map[model.MeteringSortField]db.SortField{

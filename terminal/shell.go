@@ -68,10 +68,10 @@ type ShellTokens struct {
 func NewShellTokens() *ShellTokens { return &ShellTokens{m: map[string]ShellSession{}} }
 
 // Add mints a token for a caller's shell in a cluster, unless the caller
-// already runs max shells (ErrTooManyShells; max <= 0 means 2).
-func (t *ShellTokens) Add(s ShellSession, max int) (string, error) {
-	if max <= 0 {
-		max = 2
+// already runs maxShells shells (ErrTooManyShells; maxShells <= 0 means 2).
+func (t *ShellTokens) Add(s ShellSession, maxShells int) (string, error) {
+	if maxShells <= 0 {
+		maxShells = 2
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -81,7 +81,7 @@ func (t *ShellTokens) Add(s ShellSession, max int) (string, error) {
 			n++
 		}
 	}
-	if n >= max {
+	if n >= maxShells {
 		return "", ErrTooManyShells
 	}
 	tok := randomHex(32)

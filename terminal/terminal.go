@@ -217,11 +217,18 @@ func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o stream.ExecOptio
 		r.mu.Lock()
 		delete(r.sessions, s.ID)
 		r.mu.Unlock()
-		stop(nil) // a writer still sending gives up (its ctx is done)
 		_ = pr.Close()
+		// Output still on its way is delivered before the gate closes:
+		// Lock waits for every Write under way, and each finishes because
+		// the reader drains out. (Canceling the writers first dropped the
+		// command's last output whenever out was full at its exit, as a
+		// slow reader under load made it.) A session that was cut (idle,
+		// too long, revoked, its subscriber gone) has its context done
+		// already, so its writers give up at once.
 		gate.mu.Lock()
 		gate.closed = true
 		gate.mu.Unlock()
+		stop(nil)
 		// The reader drains out to its end (see openTerminal), so the
 		// final output is never lost, and the audit's end record with it.
 		out <- Output{Done: true, Err: err}

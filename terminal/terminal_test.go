@@ -51,7 +51,7 @@ func TestStartRefusedWithoutTheRight(t *testing.T) {
 // testSession registers a session of user, opened on the connection of
 // ctx, as Start does (without an exec behind it): stdin is the returned
 // reader, and the session's context ends on stop.
-func testSession(t *testing.T, r *Registry, id string, ctx context.Context) (*Session, *io.PipeReader, context.Context) {
+func testSession(ctx context.Context, t *testing.T, r *Registry, id string) (*Session, *io.PipeReader, context.Context) {
 	t.Helper()
 	sctx, stop := context.WithCancelCause(ctx)
 	t.Cleanup(func() { stop(nil) })
@@ -72,7 +72,7 @@ func TestSessionsAreTheirOwnersOnTheirConnection(t *testing.T) {
 	r := NewRegistry(Limits{})
 	conn := WithConnection(context.Background())
 	alice := caller.With(conn, &caller.Subject{User: "alice"})
-	_, stdin, sctx := testSession(t, r, "s1", alice)
+	_, stdin, sctx := testSession(alice, t, r, "s1")
 
 	for name, ctx := range map[string]context.Context{
 		"another user on the connection":   caller.With(conn, &caller.Subject{User: "bob"}),
@@ -127,7 +127,7 @@ func TestSessionsAreTheirOwnersOnTheirConnection(t *testing.T) {
 func TestResizeKeepsTheLatest(t *testing.T) {
 	r := NewRegistry(Limits{})
 	alice := caller.With(WithConnection(context.Background()), &caller.Subject{User: "alice"})
-	_, _, sctx := testSession(t, r, "s1", alice)
+	_, _, sctx := testSession(alice, t, r, "s1")
 	for _, cols := range []int{80, 100, 120} {
 		if err := r.Resize(alice, "s1", cols, 40); err != nil {
 			t.Fatal(err)
@@ -149,12 +149,12 @@ func TestSessionCapPerUser(t *testing.T) {
 	r := NewRegistry(Limits{MaxPerUser: 2})
 	conn := WithConnection(context.Background())
 	alice := caller.With(conn, &caller.Subject{User: "alice"})
-	testSession(t, r, "a1", alice)
-	testSession(t, r, "a2", alice)
+	testSession(alice, t, r, "a1")
+	testSession(alice, t, r, "a2")
 	if r.register(&Session{ID: "a3", owner: "alice"}) {
 		t.Error("a third session of alice was registered")
 	}
-	testSession(t, r, "b1", caller.With(conn, &caller.Subject{User: "bob"}))
+	testSession(caller.With(conn, &caller.Subject{User: "bob"}), t, r, "b1")
 }
 
 // TestOutputFrames: output is sent in pieces of at most MaxFrame bytes,

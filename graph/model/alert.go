@@ -170,8 +170,12 @@ func (t TimeUnit) Unit() db.TimeUnit {
 
 // The connection and edge types of the stored records.
 type (
+	// MeteringConnection is a page of MeteringRecords.
 	MeteringConnection = Connection[*MeteringRecord]
-	MeteringEdge       = Edge[*MeteringRecord]
-	AlertConnection    = Connection[*Alert]
-	AlertEdge          = Edge[*Alert]
+	// MeteringEdge is one MeteringRecord of a page, with its cursor.
+	MeteringEdge = Edge[*MeteringRecord]
+	// AlertConnection is a page of Alerts.
+	AlertConnection = Connection[*Alert]
+	// AlertEdge is one Alert of a page, with its cursor.
+	AlertEdge = Edge[*Alert]
 )

@@ -27,26 +27,48 @@ func (c *Connection[T]) Edges() []*Edge[T] {
 
 // The connection and edge types of the schema.
 type (
-	NamespaceConnection             = Connection[*Namespace]
-	NamespaceEdge                   = Edge[*Namespace]
-	NodeConnection                  = Connection[*Node]
-	NodeEdge                        = Edge[*Node]
-	NodePoolConnection              = Connection[*NodePool]
-	NodePoolEdge                    = Edge[*NodePool]
-	WorkloadConnection              = Connection[*Workload]
-	WorkloadEdge                    = Edge[*Workload]
-	PodConnection                   = Connection[*Pod]
-	PodEdge                         = Edge[*Pod]
-	ServiceConnection               = Connection[*Service]
-	ServiceEdge                     = Edge[*Service]
-	IngressConnection               = Connection[*Ingress]
-	IngressEdge                     = Edge[*Ingress]
-	EventConnection                 = Connection[*Event]
-	EventEdge                       = Edge[*Event]
+	// NamespaceConnection is a page of Namespaces.
+	NamespaceConnection = Connection[*Namespace]
+	// NamespaceEdge is one Namespace of a page, with its cursor.
+	NamespaceEdge = Edge[*Namespace]
+	// NodeConnection is a page of Nodes.
+	NodeConnection = Connection[*Node]
+	// NodeEdge is one Node of a page, with its cursor.
+	NodeEdge = Edge[*Node]
+	// NodePoolConnection is a page of NodePools.
+	NodePoolConnection = Connection[*NodePool]
+	// NodePoolEdge is one NodePool of a page, with its cursor.
+	NodePoolEdge = Edge[*NodePool]
+	// WorkloadConnection is a page of Workloads.
+	WorkloadConnection = Connection[*Workload]
+	// WorkloadEdge is one Workload of a page, with its cursor.
+	WorkloadEdge = Edge[*Workload]
+	// PodConnection is a page of Pods.
+	PodConnection = Connection[*Pod]
+	// PodEdge is one Pod of a page, with its cursor.
+	PodEdge = Edge[*Pod]
+	// ServiceConnection is a page of Services.
+	ServiceConnection = Connection[*Service]
+	// ServiceEdge is one Service of a page, with its cursor.
+	ServiceEdge = Edge[*Service]
+	// IngressConnection is a page of Ingresss.
+	IngressConnection = Connection[*Ingress]
+	// IngressEdge is one Ingress of a page, with its cursor.
+	IngressEdge = Edge[*Ingress]
+	// EventConnection is a page of Events.
+	EventConnection = Connection[*Event]
+	// EventEdge is one Event of a page, with its cursor.
+	EventEdge = Edge[*Event]
+	// PersistentVolumeClaimConnection is a page of PersistentVolumeClaims.
 	PersistentVolumeClaimConnection = Connection[*PersistentVolumeClaim]
-	PersistentVolumeClaimEdge       = Edge[*PersistentVolumeClaim]
-	MetadataObjectConnection        = Connection[*MetadataObject]
-	MetadataObjectEdge              = Edge[*MetadataObject]
-	ResourceConnection              = Connection[*Resource]
-	ResourceEdge                    = Edge[*Resource]
+	// PersistentVolumeClaimEdge is one PersistentVolumeClaim of a page, with its cursor.
+	PersistentVolumeClaimEdge = Edge[*PersistentVolumeClaim]
+	// MetadataObjectConnection is a page of MetadataObjects.
+	MetadataObjectConnection = Connection[*MetadataObject]
+	// MetadataObjectEdge is one MetadataObject of a page, with its cursor.
+	MetadataObjectEdge = Edge[*MetadataObject]
+	// ResourceConnection is a page of Resources.
+	ResourceConnection = Connection[*Resource]
+	// ResourceEdge is one Resource of a page, with its cursor.
+	ResourceEdge = Edge[*Resource]
 )
