@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -33,17 +35,48 @@ type storageConfig struct {
 	trafficPath    string
 }
 
-// openStorage connects to the database (in the background when it is down).
+// openStorage connects to the database (in the background when it is down)
+// and says where the data lives. The data dir holds the default SQLite
+// database and, with any database, the metering outbox, so it is checked
+// first: on a read-only root filesystem the server stops at once, naming
+// the flag to set.
 func openStorage(ctx context.Context, sc storageConfig, log *slog.Logger) (*db.Handle, error) {
 	if sc.dsn == "none" {
 		log.Warn("running without a database (--database=none): metering, alerts and archived events answer UNAVAILABLE")
 		return nil, nil
 	}
+	if err := writableDir(sc.dataDir); err != nil {
+		return nil, fmt.Errorf("-data-dir %q cannot be written (%w): point --data-dir (CLUSTERGRAPH_DATA_DIR) at a writable volume, or run without storage with --database=none", sc.dataDir, err)
+	}
+	dir, _ := filepath.Abs(sc.dataDir)
 	dsn := sc.dsn
 	if dsn == "" {
 		dsn = "sqlite://" + filepath.Join(sc.dataDir, "clustergraph.db")
+		log.Info("storage: SQLite", "file", filepath.Join(dir, "clustergraph.db"),
+			"keptAcrossRestarts", "only when --data-dir is on a persistent volume, not a container's own filesystem")
+	} else {
+		log.Info("storage: the --database given", "kind", strings.SplitN(dsn, ":", 2)[0], "meteringOutbox", filepath.Join(dir, "spool"))
 	}
-	return db.Connect(ctx, dsn, db.Options{Log: log}, 5*time.Second)
+	h, err := db.Connect(ctx, dsn, db.Options{Log: log}, 5*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("-database: %w", err)
+	}
+	return h, nil
+}
+
+// writableDir creates dir when missing and proves a file can be written in
+// it.
+func writableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	err = f.Close()
+	return errors.Join(err, os.Remove(name))
 }
 
 // runCollectors runs the metering collector and the event archive, on one

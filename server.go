@@ -242,7 +242,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net
 
 	store, err := openStorage(ctx, cfg.storage, log)
 	if err != nil {
-		return fmt.Errorf("-database: %w", err)
+		return err
 	}
 	defer store.Close()
 	hub := alerting.NewHub(store.Store, cfg.storage.alertPoll, log.With("component", "alerts"))

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -285,5 +287,46 @@ func TestVersionFlag(t *testing.T) {
 	v := versionString()
 	if !strings.HasPrefix(v, "clustergraph "+version+" (commit ") || !strings.Contains(v, "go1.") {
 		t.Errorf("version line %q", v)
+	}
+}
+
+// TestDataDirMustBeWritable: storage on a data dir that cannot be written
+// (a read-only root filesystem in a container; here a path under a file)
+// stops the server at once with an error naming the flags that fix it,
+// instead of failing later at the first write; --database=none needs no
+// data dir.
+func TestDataDirMustBeWritable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+	for _, dsn := range []string{"", "mysql://u:p@tcp(127.0.0.1:1)/db"} {
+		h, err := openStorage(ctx, storageConfig{dsn: dsn, dataDir: filepath.Join(file, "data")}, log)
+		if err == nil {
+			h.Close()
+			t.Fatalf("database %q: a data dir under a file was accepted", dsn)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "-data-dir") || !strings.Contains(msg, "--database=none") {
+			t.Errorf("database %q: %q should name --data-dir and --database=none", dsn, msg)
+		}
+	}
+	if h, err := openStorage(ctx, storageConfig{dsn: "none", dataDir: filepath.Join(file, "data")}, log); h != nil || err != nil {
+		t.Errorf("--database=none: %v, %v; want no store and no error", h, err)
+	}
+	dir := filepath.Join(t.TempDir(), "new", "data")
+	h, err := openStorage(ctx, storageConfig{dataDir: dir}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if !slices.Contains(names, "clustergraph.db") || slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, ".write-check-") }) {
+		t.Errorf("data dir holds %v, want the database and nothing the write check left", names)
 	}
 }
