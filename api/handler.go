@@ -152,6 +152,11 @@ func NewHandler(cfg Config) http.Handler {
 		Insecure: cfg.Authenticator == nil, MaxBody: cfg.MaxBodyBytes, DefaultCluster: onlyCluster(cfg.Registry), Log: cfg.Logger,
 	})
 	mux.Handle("/query", limitBody(cfg.MaxBodyBytes, cfg.Logger, authenticate(cfg.Authenticator, perUser(cfg.Limits.PerUserConcurrency, checkBody(cfg.Logger, graphQL(cfg))))))
+	if cfg.NoIntrospection {
+		mux.Handle("/schema.graphql", http.NotFoundHandler())
+	} else {
+		mux.Handle("/schema.graphql", authenticate(cfg.Authenticator, schemaSDL()))
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.Handle("/readyz", readyz(cfg.Registry, cfg.Authenticator, cfg.Draining))
 	mux.Handle("/", graphiql.Handler("clustergraph", "/query", "/query"))
