@@ -2,7 +2,6 @@ package loaders
 
 import (
 	"context"
-	"errors"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -68,31 +67,30 @@ func MayList(ctx context.Context, c *k8s.Cluster, gr schema.GroupResource, names
 	return c.AccessFor(caller.From(ctx)).Allows("list", gr, namespace, "")
 }
 
-// readable says whether the caller may read the stored records of one key
-// of a cluster named by its name; an unknown cluster (or no registry)
-// reads nothing.
-type readable func(ctx context.Context, reg *k8s.Registry) bool
+// The stored loaders ask one of these per key: may the caller read the
+// stored records of that key? An unknown cluster, or loaders without a
+// registry, read nothing.
 
-func listIn(cluster, namespace string, gr schema.GroupResource) readable {
-	return func(ctx context.Context, reg *k8s.Registry) bool {
-		c, err := clusterNamed(reg, cluster)
-		return err == nil && MayList(ctx, c, gr, namespace)
-	}
+// mayListIn: list on gr in namespace of the named cluster.
+func mayListIn(ctx context.Context, reg *k8s.Registry, cluster, namespace string, gr schema.GroupResource) bool {
+	c := clusterNamed(reg, cluster)
+	return c != nil && MayList(ctx, c, gr, namespace)
 }
 
-func metricsOf(cluster, kind, namespace, name string) readable {
-	return func(ctx context.Context, reg *k8s.Registry) bool {
-		c, err := clusterNamed(reg, cluster)
-		gr, ok := MetricsGR[kind]
-		return err == nil && ok && c.AccessFor(caller.From(ctx)).CanSee(gr, namespace, name)
-	}
+// maySeeMetrics: the object's metrics by the visibility rule.
+func maySeeMetrics(ctx context.Context, reg *k8s.Registry, cluster, kind, namespace, name string) bool {
+	c := clusterNamed(reg, cluster)
+	gr, ok := MetricsGR[kind]
+	return c != nil && ok && c.AccessFor(caller.From(ctx)).CanSee(gr, namespace, name)
 }
 
-var errNoRegistry = errors.New("the loaders have no cluster registry")
-
-func clusterNamed(reg *k8s.Registry, name string) (*k8s.Cluster, error) {
+func clusterNamed(reg *k8s.Registry, name string) *k8s.Cluster {
 	if reg == nil {
-		return nil, errNoRegistry
+		return nil
 	}
-	return reg.Cluster(name)
+	c, err := reg.Cluster(name)
+	if err != nil {
+		return nil
+	}
+	return c
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/clustergraph/clustergraph/db"
+	"github.com/clustergraph/clustergraph/k8s"
 )
 
 // MeteringKey asks for a namespace's metering records.
@@ -46,7 +47,9 @@ func newStored(cfg Config) storedLoaders {
 	return storedLoaders{
 		Metering: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg,
 			func(k MeteringKey) MeteringKey { k.Namespace = db.NamespaceKey{}; return k },
-			func(k MeteringKey) readable { return listIn(k.Namespace.Cluster, k.Namespace.Namespace, PodsGR) },
+			func(ctx context.Context, reg *k8s.Registry, k MeteringKey) bool {
+				return mayListIn(ctx, reg, k.Namespace.Cluster, k.Namespace.Namespace, PodsGR)
+			},
 			func(ctx context.Context, s *db.Store, g MeteringKey, keys []MeteringKey) (map[MeteringKey][]db.Record, error) {
 				ns := make([]db.NamespaceKey, len(keys))
 				for i, k := range keys {
@@ -61,7 +64,9 @@ func newStored(cfg Config) storedLoaders {
 			})),
 		Alerts: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg,
 			func(k AlertsKey) AlertsKey { k.Ref = db.AlertRef{}; return k },
-			func(k AlertsKey) readable { return listIn(k.Ref.Cluster, k.Ref.Namespace, EventsGR) },
+			func(ctx context.Context, reg *k8s.Registry, k AlertsKey) bool {
+				return mayListIn(ctx, reg, k.Ref.Cluster, k.Ref.Namespace, EventsGR)
+			},
 			func(ctx context.Context, s *db.Store, g AlertsKey, keys []AlertsKey) (map[AlertsKey][]db.Alert, error) {
 				refs := make([]db.AlertRef, len(keys))
 				for i, k := range keys {
@@ -80,14 +85,16 @@ func newStored(cfg Config) storedLoaders {
 			})),
 		ArchivedEvents: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg,
 			func(db.InvolvedRef) db.InvolvedRef { return db.InvolvedRef{} },
-			func(k db.InvolvedRef) readable { return listIn(k.Cluster, k.Namespace, EventsGR) },
+			func(ctx context.Context, reg *k8s.Registry, k db.InvolvedRef) bool {
+				return mayListIn(ctx, reg, k.Cluster, k.Namespace, EventsGR)
+			},
 			func(ctx context.Context, s *db.Store, _ db.InvolvedRef, keys []db.InvolvedRef) (map[db.InvolvedRef][]db.ArchivedEvent, error) {
 				return s.EventsOf(ctx, keys, 0)
 			})),
 		UsageHistory: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg,
 			func(k HistoryKey) HistoryKey { return HistoryKey{Since: k.Since} },
-			func(k HistoryKey) readable {
-				return metricsOf(k.Object.Cluster, k.Object.Kind, k.Object.Namespace, k.Object.Name)
+			func(ctx context.Context, reg *k8s.Registry, k HistoryKey) bool {
+				return maySeeMetrics(ctx, reg, k.Object.Cluster, k.Object.Kind, k.Object.Namespace, k.Object.Name)
 			},
 			func(ctx context.Context, s *db.Store, g HistoryKey, keys []HistoryKey) (map[HistoryKey][]db.UsagePoint, error) {
 				objs := make([]db.ObjectKey, len(keys))
@@ -109,7 +116,7 @@ func newStored(cfg Config) storedLoaders {
 // splits the rest by the arguments keys share (group strips what differs
 // per object) and answers each group with one database call. Without a
 // database every key gets its error.
-func grouped[K comparable, V any](cfg Config, group func(K) K, may func(K) readable, fetch func(ctx context.Context, s *db.Store, g K, keys []K) (map[K]V, error)) func(context.Context, []K) ([]V, []error) {
+func grouped[K comparable, V any](cfg Config, group func(K) K, may func(ctx context.Context, reg *k8s.Registry, k K) bool, fetch func(ctx context.Context, s *db.Store, g K, keys []K) (map[K]V, error)) func(context.Context, []K) ([]V, []error) {
 	return func(ctx context.Context, keys []K) ([]V, []error) {
 		vals := make([]V, len(keys))
 		errs := make([]error, len(keys))
@@ -124,7 +131,7 @@ func grouped[K comparable, V any](cfg Config, group func(K) K, may func(K) reada
 		groups := map[K][]K{}
 		var order []K
 		for i, k := range keys {
-			if allowed[i] = may(k)(ctx, cfg.Registry); !allowed[i] {
+			if allowed[i] = may(ctx, cfg.Registry, k); !allowed[i] {
 				continue
 			}
 			g := group(k)
