@@ -234,9 +234,18 @@ func TestWebsocketPerUserCaps(t *testing.T) {
 	subscribe := func(c *websocket.Conn, id string) {
 		wsSend(t, c, map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": watchQuery, "variables": map[string]any{"ns": "shop"}}})
 	}
-	// next reads c up to the next message of operation id.
+	// next returns the next message of operation id on c. Messages of the
+	// socket's other operations read on the way are held for their own
+	// turn: two subscriptions' first results arrive in either order.
+	held := map[*websocket.Conn][]wsMessage{}
 	next := func(c *websocket.Conn, id string) wsMessage {
 		t.Helper()
+		for i, m := range held[c] {
+			if m.ID == id {
+				held[c] = append(held[c][:i:i], held[c][i+1:]...)
+				return m
+			}
+		}
 		for {
 			m, err := wsRead(c)
 			if err != nil {
@@ -245,6 +254,7 @@ func TestWebsocketPerUserCaps(t *testing.T) {
 			if m.ID == id {
 				return m
 			}
+			held[c] = append(held[c], m)
 		}
 	}
 
