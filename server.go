@@ -57,6 +57,12 @@ type config struct {
 	persisted   string
 	// maxListObjects bounds what one resources() list reads per cluster.
 	maxListObjects int
+	// cacheSecrets and cacheConfigMaps choose whether those kinds are
+	// cached (which needs list and watch on all of them in every cluster).
+	cacheSecrets, cacheConfigMaps bool
+	// syncTimeout bounds a cluster's first sync; past it the cluster is
+	// served partially.
+	syncTimeout time.Duration
 	// shutdownDelay is how long /readyz answers 503 before the listener
 	// closes; shutdownGrace bounds the wait for in-flight requests.
 	shutdownDelay, shutdownGrace time.Duration
@@ -142,6 +148,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&cfg.limits.MaxComplexity, "max-complexity", envInt("CLUSTERGRAPH_MAX_COMPLEXITY", 250000), "largest estimated query cost (fields times the page sizes of the lists around them) (env CLUSTERGRAPH_MAX_COMPLEXITY)")
 	fs.IntVar(&cfg.limits.PerUserConcurrency, "max-user-concurrency", envInt("CLUSTERGRAPH_MAX_USER_CONCURRENCY", 32), "requests one user may have in flight (env CLUSTERGRAPH_MAX_USER_CONCURRENCY)")
 	fs.IntVar(&cfg.maxListObjects, "max-list-objects", envInt("CLUSTERGRAPH_MAX_LIST_OBJECTS", k8s.DefaultMaxListObjects), "most objects one resources() list reads from a cluster's apiserver; past it the list is cut with an error (env CLUSTERGRAPH_MAX_LIST_OBJECTS)")
+	fs.BoolVar(&cfg.cacheSecrets, "cache-secrets", env("CLUSTERGRAPH_CACHE_SECRETS", "true") == "true", "cache Secrets' metadata (names, types, labels; never values) for Namespace.secrets and Secret watches; needs list and watch on Secrets in every cluster. Off, the server needs no Secret right and those fields answer UNAVAILABLE saying so (env CLUSTERGRAPH_CACHE_SECRETS)")
+	fs.BoolVar(&cfg.cacheConfigMaps, "cache-configmaps", env("CLUSTERGRAPH_CACHE_CONFIGMAPS", "true") == "true", "cache ConfigMaps' metadata for Namespace.configMaps and ConfigMap watches; needs list and watch on ConfigMaps in every cluster. Off, those fields answer UNAVAILABLE saying so (env CLUSTERGRAPH_CACHE_CONFIGMAPS)")
+	fs.DurationVar(&cfg.syncTimeout, "cache-sync-timeout", envDuration("CLUSTERGRAPH_CACHE_SYNC_TIMEOUT", 2*time.Minute), "longest a cluster's first sync may take before the cluster is served with the kinds that synced (PARTIAL) while the rest keep trying; 0 waits for every kind (env CLUSTERGRAPH_CACHE_SYNC_TIMEOUT)")
 	fs.IntVar(&cfg.limits.MaxSocketsPerUser, "max-sockets-per-user", envInt("CLUSTERGRAPH_MAX_SOCKETS_PER_USER", 16), "websockets one user may hold open; a further one is closed with 4429 (env CLUSTERGRAPH_MAX_SOCKETS_PER_USER)")
 	fs.IntVar(&cfg.limits.MaxSubscriptionsPerUser, "max-subscriptions-per-user", envInt("CLUSTERGRAPH_MAX_SUBSCRIPTIONS_PER_USER", 200), "subscriptions one user may run at once over all their websockets (env CLUSTERGRAPH_MAX_SUBSCRIPTIONS_PER_USER)")
 	fs.IntVar(&cfg.limits.MaxPendingSockets, "max-pending-sockets", envInt("CLUSTERGRAPH_MAX_PENDING_SOCKETS", 256), "websockets not yet authenticated by connection_init, server-wide; past it upgrades get 429 (env CLUSTERGRAPH_MAX_PENDING_SOCKETS)")
@@ -205,10 +214,26 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if cfg.maxPage <= 0 {
 		return cfg, fmt.Errorf("-max-page must be positive, got %d", cfg.maxPage)
 	}
+	if cfg.syncTimeout < 0 {
+		return cfg, fmt.Errorf("-cache-sync-timeout must not be negative, got %s", cfg.syncTimeout)
+	}
 	if cfg.shutdownDelay < 0 || cfg.shutdownGrace < 0 {
 		return cfg, fmt.Errorf("-shutdown-delay and -shutdown-grace must not be negative")
 	}
 	return cfg, nil
+}
+
+// uncached names the kinds this install does not cache, with the reason
+// their fields answer.
+func (cfg config) uncached() map[string]string {
+	off := map[string]string{}
+	if !cfg.cacheSecrets {
+		off["secrets"] = "the server runs with --cache-secrets=false"
+	}
+	if !cfg.cacheConfigMaps {
+		off["configmaps"] = "the server runs with --cache-configmaps=false"
+	}
+	return off
 }
 
 func run(cfg config) error {
@@ -233,7 +258,10 @@ func run(cfg config) error {
 // told the address once the listener is open.
 func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net.Addr)) error {
 
-	reg := k8s.NewRegistry(k8s.RegistryConfig{Kubeconfigs: cfg.kubeconfigs, InCluster: cfg.inCluster, MaxListObjects: cfg.maxListObjects, Logger: log})
+	reg := k8s.NewRegistry(k8s.RegistryConfig{
+		Kubeconfigs: cfg.kubeconfigs, InCluster: cfg.inCluster, MaxListObjects: cfg.maxListObjects,
+		SyncDeadline: cfg.syncTimeout, Uncached: cfg.uncached(), Logger: log,
+	})
 	if err := reg.Start(ctx); err != nil {
 		return err
 	}

@@ -28,6 +28,9 @@ const (
 	// conditions, ports, addresses, ...) and lists of kinds and verbs
 	// (overview's 14 kinds, permissions' 15 resources, 7 verbs).
 	ownItems = 20
+	// cachedKinds bounds a list with one entry per kind a cluster caches
+	// (21 today).
+	cachedKinds = 32
 	// fleetItems bounds a list with one entry per cluster.
 	fleetItems = 20
 	// clusterItems bounds a list that grows with a whole cluster and takes
@@ -61,6 +64,7 @@ var unpagedLists = map[string]int{
 	"Service.endpoints":          onePage,
 	"Ingress.services":           ownItems,
 	"Cluster.overview":           ownItems,
+	"ClusterStatus.kinds":        cachedKinds,
 	"Namespace.overview":         ownItems,
 	"ViewerCluster.permissions":  ownItems,
 	"Permission.verbs":           ownItems,

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -290,11 +291,16 @@ func onlyCluster(reg *k8s.Registry) func() string {
 }
 
 // readyz reports 200 once no cluster is still on its first sync; an
-// unreachable cluster does not hold readiness back. From the start of a
-// shutdown (draining closed) it reports 503 with "shuttingDown". Each
-// cluster's state (which names the clusters) is told only to a caller on
-// the same host or with an accepted token: probes need only the status code.
+// unreachable or partially synced cluster does not hold readiness back,
+// and a cluster's first sync is bounded (RegistryConfig.SyncDeadline).
+// Once ready it stays so: a cluster added later (a kubeconfig reload)
+// syncs while the others are served, and never takes the server out of
+// its Service. From the start of a shutdown (draining closed) it reports
+// 503 with "shuttingDown". Each cluster's state (which names the
+// clusters) is told only to a caller on the same host or with an accepted
+// token: probes need only the status code.
 func readyz(reg *k8s.Registry, authn *auth.Authenticator, draining <-chan struct{}) http.Handler {
+	var once atomic.Bool // the first sync of the clusters at start is over
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		states := map[string]k8s.State{}
 		ready, shuttingDown := true, isClosed(draining)
@@ -305,6 +311,10 @@ func readyz(reg *k8s.Registry, authn *auth.Authenticator, draining <-chan struct
 				ready = false
 			}
 		}
+		if ready {
+			once.Store(true)
+		}
+		ready = once.Load()
 		ready = ready && !shuttingDown
 		w.Header().Set("Content-Type", "application/json")
 		if !ready {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -42,6 +43,8 @@ type server struct {
 	// requests counts HTTP requests clustergraph sent to any apiserver;
 	// impersonated those made as a caller (Impersonate-User).
 	requests, impersonated *atomic.Int64
+	// sent records every request clustergraph sent to an apiserver.
+	sent *sentLog
 	// token, when set, is sent as a bearer token.
 	token string
 	// hub streams alerts when the server has a database.
@@ -79,19 +82,52 @@ type serverOpts struct {
 	accessReview  k8s.ReviewFunc
 	// maxListObjects is k8s.RegistryConfig.MaxListObjects.
 	maxListObjects int
+	// syncDeadline and uncached are k8s.RegistryConfig.SyncDeadline and
+	// Uncached.
+	syncDeadline time.Duration
+	uncached     map[string]string
 }
 
 type countingTransport struct {
 	next            http.RoundTripper
 	n, impersonated *atomic.Int64
+	sent            *sentLog
 }
 
 func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
-	if r.Header.Get("Impersonate-User") != "" {
+	as := r.Header.Get("Impersonate-User")
+	if as != "" {
 		c.impersonated.Add(1)
 	}
+	c.sent.add(sentRequest{As: as, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query()})
 	return c.next.RoundTrip(r)
+}
+
+// sentRequest is one request clustergraph sent to an apiserver; As is the
+// impersonated user ("" for clustergraph's own).
+type sentRequest struct {
+	As, Method, Path string
+	Query            url.Values
+}
+
+// sentLog records the requests clustergraph sends.
+type sentLog struct {
+	mu   sync.Mutex
+	reqs []sentRequest
+}
+
+func (l *sentLog) add(r sentRequest) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reqs = append(l.reqs, r)
+}
+
+// since returns the requests after the first n; len(l.since(0)) is a mark.
+func (l *sentLog) since(n int) []sentRequest {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.reqs[n:])
 }
 
 func startServer(t testing.TB, o serverOpts) *server {
@@ -99,17 +135,21 @@ func startServer(t testing.TB, o serverOpts) *server {
 	if o.probeInterval == 0 {
 		o.probeInterval = 500 * time.Millisecond
 	}
-	s := &server{requests: &atomic.Int64{}, impersonated: &atomic.Int64{}}
+	s := &server{requests: &atomic.Int64{}, impersonated: &atomic.Int64{}, sent: &sentLog{}}
 	log := testLogger()
 	s.Registry = k8s.NewRegistry(k8s.RegistryConfig{
-		Kubeconfigs:    o.kubeconfigs,
-		PollInterval:   200 * time.Millisecond,
-		ProbeInterval:  o.probeInterval,
-		ProbeTimeout:   2 * time.Second,
-		Logger:         log,
-		WrapTransport:  func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, s.requests, s.impersonated} },
+		Kubeconfigs:   o.kubeconfigs,
+		PollInterval:  200 * time.Millisecond,
+		ProbeInterval: o.probeInterval,
+		ProbeTimeout:  2 * time.Second,
+		Logger:        log,
+		WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
+			return countingTransport{rt, s.requests, s.impersonated, s.sent}
+		},
 		AccessReview:   o.accessReview,
 		MaxListObjects: o.maxListObjects,
+		SyncDeadline:   o.syncDeadline,
+		Uncached:       o.uncached,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

@@ -13,7 +13,7 @@ import (
 // schemaSDL serves the schema as SDL (GET /schema.graphql), for code
 // generators and clients that want the file rather than an introspection
 // query. It is the introspection answer in another form, so it follows the
-// same rules: callers authenticate, and --no-introspection turns it off.
+// same rules: callers authenticate, and --disable-introspection turns it off.
 func schemaSDL() http.Handler {
 	var buf bytes.Buffer
 	formatter.NewFormatter(&buf).FormatSchema(graph.NewExecutableSchema(graph.Config{}).Schema())

@@ -18,7 +18,7 @@ import (
 // TestSchemaDownload: GET /schema.graphql is the served schema as SDL that
 // parses back into the same types and fields (descriptions included); it
 // needs a caller as /query does, only GET and HEAD are answered, and
-// --no-introspection takes it away with introspection.
+// --disable-introspection takes it away with introspection.
 func TestSchemaDownload(t *testing.T) {
 	cs := testenv.Clusters(t)
 	s := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs[:1]), waitReady: true})

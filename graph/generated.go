@@ -123,6 +123,7 @@ type ComplexityRoot struct {
 	}
 
 	ClusterStatus struct {
+		Kinds         func(childComplexity int) int
 		LastError     func(childComplexity int) int
 		LastSyncTime  func(childComplexity int) int
 		ServerVersion func(childComplexity int) int
@@ -283,6 +284,12 @@ type ComplexityRoot struct {
 		Healthy func(childComplexity int) int
 		Kind    func(childComplexity int) int
 		Total   func(childComplexity int) int
+	}
+
+	KindStatus struct {
+		Error    func(childComplexity int) int
+		Resource func(childComplexity int) int
+		State    func(childComplexity int) int
 	}
 
 	LogChunk struct {
@@ -1376,6 +1383,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Cluster.Workloads(childComplexity, args["kinds"].([]model.WorkloadKind), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 
+	case "ClusterStatus.kinds":
+		if e.ComplexityRoot.ClusterStatus.Kinds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClusterStatus.Kinds(childComplexity), true
 	case "ClusterStatus.lastError":
 		if e.ComplexityRoot.ClusterStatus.LastError == nil {
 			break
@@ -2023,6 +2036,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.KindCount.Total(childComplexity), true
+
+	case "KindStatus.error":
+		if e.ComplexityRoot.KindStatus.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KindStatus.Error(childComplexity), true
+	case "KindStatus.resource":
+		if e.ComplexityRoot.KindStatus.Resource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KindStatus.Resource(childComplexity), true
+	case "KindStatus.state":
+		if e.ComplexityRoot.KindStatus.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KindStatus.State(childComplexity), true
 
 	case "LogChunk.container":
 		if e.ComplexityRoot.LogChunk.Container == nil {
@@ -5585,6 +5617,8 @@ enum ClusterState {
   SYNCING
   "Caches are synced and the apiserver answers."
   READY
+  "The apiserver answers and most caches are synced, but some kinds are not (clustergraph may not list them, the cluster does not serve them, or they missed the first-sync deadline): see ` + "`" + `kinds` + "`" + `. The rest is served; fields of those kinds answer with one error for the cluster."
+  PARTIAL
   "Caches were synced but the apiserver stopped answering; data is served as last seen."
   STALE
   "The apiserver has never answered; nothing is cached."
@@ -5601,6 +5635,32 @@ type ClusterStatus {
   lastSyncTime: Time
   "The apiserver's version, e.g. v1.37.2; null until it has answered."
   serverVersion: String
+  "Each kind clustergraph caches (or was configured not to), by resource name: whether it is served from this cluster and, when not, why."
+  kinds: [KindStatus!]!
+}
+
+"How far one cached kind of a cluster can be read."
+enum KindState {
+  "Synced: served from the cache."
+  READY
+  "The first list has not finished, or keeps failing for a reason that may pass (see ` + "`" + `error` + "`" + `)."
+  SYNCING
+  "clustergraph's own account may not list or watch this kind in the cluster; grant it get, list and watch."
+  FORBIDDEN
+  "The cluster does not serve this kind."
+  NOT_SERVED
+  "This install does not cache the kind (e.g. ` + "`" + `--cache-secrets=false` + "`" + `)."
+  OFF
+}
+
+"The state of one cached kind in one cluster."
+type KindStatus {
+  "The plural resource name, e.g. ` + "`" + `cronjobs` + "`" + `."
+  resource: String!
+  "Whether it can be read."
+  state: KindState!
+  "Why it cannot be read; null when it can."
+  error: String
 }
 
 "One Kubernetes cluster: a kubeconfig context or the cluster clustergraph runs in."
@@ -7500,6 +7560,8 @@ func (ec *executionContext) childFields_ClusterStatus(ctx context.Context, field
 		return ec.fieldContext_ClusterStatus_lastSyncTime(ctx, field)
 	case "serverVersion":
 		return ec.fieldContext_ClusterStatus_serverVersion(ctx, field)
+	case "kinds":
+		return ec.fieldContext_ClusterStatus_kinds(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ClusterStatus", field.Name)
 }
@@ -7814,6 +7876,18 @@ func (ec *executionContext) childFields_KindCount(ctx context.Context, field gra
 		return ec.fieldContext_KindCount_healthy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type KindCount", field.Name)
+}
+
+func (ec *executionContext) childFields_KindStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "resource":
+		return ec.fieldContext_KindStatus_resource(ctx, field)
+	case "state":
+		return ec.fieldContext_KindStatus_state(ctx, field)
+	case "error":
+		return ec.fieldContext_KindStatus_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type KindStatus", field.Name)
 }
 
 func (ec *executionContext) childFields_LogChunk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -14082,6 +14156,38 @@ func (ec *executionContext) fieldContext_ClusterStatus_serverVersion(_ context.C
 	return graphql.NewScalarFieldContext("ClusterStatus", field, false, false, "String")
 }
 
+func (ec *executionContext) _ClusterStatus_kinds(ctx context.Context, field graphql.CollectedField, obj *model.ClusterStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ClusterStatus_kinds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kinds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.KindStatus) graphql.Marshaler {
+			return ec.marshalNKindStatus2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKindStatusᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ClusterStatus_kinds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ClusterStatus",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KindStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ComponentVersion_name(ctx context.Context, field graphql.CollectedField, obj *model.ComponentVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16588,6 +16694,75 @@ func (ec *executionContext) _KindCount_healthy(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_KindCount_healthy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("KindCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KindStatus_resource(ctx context.Context, field graphql.CollectedField, obj *model.KindStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KindStatus_resource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KindStatus_resource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KindStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _KindStatus_state(ctx context.Context, field graphql.CollectedField, obj *model.KindStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KindStatus_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.KindState) graphql.Marshaler {
+			return ec.marshalNKindState2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKindState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KindStatus_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KindStatus", field, false, false, "KindState")
+}
+
+func (ec *executionContext) _KindStatus_error(ctx context.Context, field graphql.CollectedField, obj *model.KindStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KindStatus_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_KindStatus_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KindStatus", field, false, false, "String")
 }
 
 func (ec *executionContext) _LogChunk_pod(ctx context.Context, field graphql.CollectedField, obj *model.LogChunk) (ret graphql.Marshaler) {
@@ -29882,6 +30057,11 @@ func (ec *executionContext) _ClusterStatus(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "kinds":
+			out.Values[i] = ec._ClusterStatus_kinds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -30912,6 +31092,49 @@ func (ec *executionContext) _KindCount(ctx context.Context, sel ast.SelectionSet
 		case "healthy":
 			out.Values[i] = ec._KindCount_healthy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var kindStatusImplementors = []string{"KindStatus"}
+
+func (ec *executionContext) _KindStatus(ctx context.Context, sel ast.SelectionSet, obj *model.KindStatus) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, kindStatusImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KindStatus")
+		case "resource":
+			out.Values[i] = ec._KindStatus_resource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._KindStatus_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._KindStatus_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -35570,6 +35793,40 @@ func (ec *executionContext) marshalNKindCount2ᚖgithubᚗcomᚋclustergraphᚋc
 		return graphql.Null
 	}
 	return ec._KindCount(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNKindState2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKindState(ctx context.Context, v any) (model.KindState, error) {
+	var res model.KindState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNKindState2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKindState(ctx context.Context, sel ast.SelectionSet, v model.KindState) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNKindStatus2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKindStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.KindStatus) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNKindStatus2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKindStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNKindStatus2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKindStatus(ctx context.Context, sel ast.SelectionSet, v *model.KindStatus) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "KindStatus!")
+		return graphql.Null
+	}
+	return ec._KindStatus(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNKubeObject2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeObject(ctx context.Context, sel ast.SelectionSet, v model.KubeObject) graphql.Marshaler {

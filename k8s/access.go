@@ -418,6 +418,9 @@ func (c *Cluster) AccessibleNamespaces(ctx context.Context, sel labels.Selector)
 	if !ok {
 		return nil, warn
 	}
+	if err := c.kindReadable(resNamespaces); err != nil {
+		return nil, err
+	}
 	names, all := c.AccessFor(caller.From(ctx)).Namespaces()
 	store := c.caches.store(resNamespaces)
 	var objs []any

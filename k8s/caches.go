@@ -3,10 +3,13 @@ package k8s
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -74,6 +77,15 @@ type caches struct {
 	rbacGen atomic.Uint64
 	// sorted keeps the sorted matches of frequent list queries.
 	sorted *sortedLists
+	// listErr holds each informer's last list or watch error, so a kind
+	// that cannot sync says why (see kindState); it is fixed after
+	// newCaches, its values change.
+	listErr map[resource]*atomic.Pointer[error]
+	// off are the kinds this install does not cache, with why.
+	off map[resource]string
+	// static caches are filled by hand, never by their informers, and
+	// count as synced (see NewStaticRegistry).
+	static bool
 }
 
 // stripForCache drops what clustergraph never serves before an object is
@@ -96,7 +108,7 @@ func stripForCache(obj any) (any, error) {
 	return obj, nil
 }
 
-func newCaches(ctx context.Context, typed kubernetes.Interface, meta metadata.Interface, dyn dynamic.Interface) *caches {
+func newCaches(ctx context.Context, typed kubernetes.Interface, meta metadata.Interface, dyn dynamic.Interface, off map[resource]string) *caches {
 	// No periodic resync: the caches are read, never reconciled.
 	c := &caches{
 		typed:     informers.NewSharedInformerFactoryWithOptions(typed, 0, informers.WithTransform(stripForCache)),
@@ -104,9 +116,15 @@ func newCaches(ctx context.Context, typed kubernetes.Interface, meta metadata.In
 		dyn:       dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0),
 		informers: map[resource]cache.SharedIndexInformer{},
 		sorted:    newSortedLists(),
+		listErr:   map[resource]*atomic.Pointer[error]{},
+		off:       off,
 	}
 	f := c.typed
 	add := func(r resource, inf cache.SharedIndexInformer, extra cache.Indexers) {
+		if _, skip := off[r]; skip {
+			return
+		}
+		c.watchErrors(ctx, r, inf)
 		idx := cache.Indexers{IndexLabel: labelIndex}
 		for k, v := range extra {
 			idx[k] = v
@@ -155,6 +173,9 @@ func newCaches(ctx context.Context, typed kubernetes.Interface, meta metadata.In
 		resConfigMaps: {Version: "v1", Resource: "configmaps"},
 		resSecrets:    {Version: "v1", Resource: "secrets"},
 	} {
+		if _, skip := off[r]; skip {
+			continue // not even created: a metadata informer lists when started
+		}
 		inf := c.meta.ForResource(gvr).Informer()
 		transform := stripForCache
 		if r == resSecrets {
@@ -171,6 +192,7 @@ func (c *caches) start(ctx context.Context, onNew func(resource, cache.SharedInd
 	if c.nodePools != nil {
 		inf := c.dyn.ForResource(*c.nodePools).Informer()
 		_ = inf.SetTransform(stripForCache)
+		c.watchErrors(ctx, resNodePools, inf)
 		c.informers[resNodePools] = inf
 		onNew(resNodePools, inf)
 	}
@@ -179,21 +201,124 @@ func (c *caches) start(ctx context.Context, onNew func(resource, cache.SharedInd
 	c.dyn.Start(ctx.Done())
 }
 
-// waitForSync waits until every informer has synced, logging progress every
-// few seconds so a long start-up on a large cluster is visible.
-func (c *caches) waitForSync(ctx context.Context, log *slog.Logger) bool {
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	lastLog := time.Now()
-	for {
-		var pending []string
-		for r, inf := range c.informers {
-			if !inf.HasSynced() {
-				pending = append(pending, string(r))
+// watchErrors keeps the informer's last list or watch error for
+// kindState, and still lets client-go log and back off as it does by
+// default. Must be called before the informer starts.
+func (c *caches) watchErrors(ctx context.Context, r resource, inf cache.SharedIndexInformer) {
+	last := &atomic.Pointer[error]{}
+	c.listErr[r] = last
+	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, refl *cache.Reflector, err error) {
+		last.Store(&err)
+		cache.DefaultWatchErrorHandler(ctx, refl, err)
+	})
+}
+
+// KindState is how far one cached kind of a cluster is readable.
+type KindState string
+
+// The states of a cached kind.
+const (
+	// KindReady: synced, served from the cache.
+	KindReady KindState = "READY"
+	// KindSyncing: the first list has not finished (or keeps failing
+	// for a reason that may pass, in LastError).
+	KindSyncing KindState = "SYNCING"
+	// KindForbidden: clustergraph's own account may not list or watch it.
+	KindForbidden KindState = "FORBIDDEN"
+	// KindNotServed: the apiserver does not serve it.
+	KindNotServed KindState = "NOT_SERVED"
+	// KindOff: this install does not cache it (RegistryConfig.Uncached).
+	KindOff KindState = "OFF"
+)
+
+// KindStatus is one cached kind's state in a cluster.
+type KindStatus struct {
+	// Resource is the plural resource name, e.g. "cronjobs".
+	Resource string
+	State    KindState
+	// Error says why the kind is not ready, if it is not.
+	Error string
+}
+
+// kindState returns one kind's state. A synced informer is ready even
+// when a later watch failed: it keeps serving what it holds, and the
+// cluster's probe tells when the apiserver stopped answering.
+func (c *caches) kindState(r resource) KindStatus {
+	if why, off := c.off[r]; off {
+		return KindStatus{Resource: string(r), State: KindOff, Error: why}
+	}
+	inf, ok := c.informers[r]
+	if !ok {
+		return KindStatus{Resource: string(r), State: KindNotServed, Error: "the cluster does not serve it"}
+	}
+	if c.static || inf.HasSynced() {
+		return KindStatus{Resource: string(r), State: KindReady}
+	}
+	st := KindStatus{Resource: string(r), State: KindSyncing}
+	if p := c.listErr[r]; p != nil {
+		if err := p.Load(); err != nil {
+			st.Error = (*err).Error()
+			switch {
+			case apierrors.IsForbidden(*err) || apierrors.IsUnauthorized(*err):
+				st.State = KindForbidden
+			case apierrors.IsNotFound(*err) || apierrors.IsMethodNotSupported(*err):
+				st.State = KindNotServed
 			}
 		}
-		if len(pending) == 0 {
-			return true
+	}
+	return st
+}
+
+// kinds returns the state of every kind the cluster caches or chose not
+// to, sorted by resource.
+func (c *caches) kinds() []KindStatus {
+	out := make([]KindStatus, 0, len(c.informers)+len(c.off))
+	for r := range c.informers {
+		out = append(out, c.kindState(r))
+	}
+	for r := range c.off {
+		out = append(out, c.kindState(r))
+	}
+	slices.SortFunc(out, func(a, b KindStatus) int { return strings.Compare(a.Resource, b.Resource) })
+	return out
+}
+
+// settled reports whether the first sync is over: every informer has
+// synced or failed for a reason that waiting will not change (a
+// forbidden or unserved kind); partial when some have not synced.
+func (c *caches) settled() (done, partial bool, pending []string) {
+	done = true
+	for r := range c.informers {
+		switch c.kindState(r).State {
+		case KindReady:
+		case KindForbidden, KindNotServed:
+			partial = true
+		default:
+			done = false
+			pending = append(pending, string(r))
+		}
+	}
+	slices.Sort(pending)
+	return done, partial || !done, pending
+}
+
+// waitForSync waits until the first sync is over (see settled) or until
+// deadline, logging progress every few seconds so a long start-up on a
+// large cluster is visible. It reports whether the cluster is still
+// running and whether it is served partially: some kind is not synced,
+// and stays so until its informer syncs (they keep retrying).
+func (c *caches) waitForSync(ctx context.Context, deadline time.Duration, log *slog.Logger) (running, partial bool) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	start, lastLog := time.Now(), time.Now()
+	for {
+		done, partial, pending := c.settled()
+		if done {
+			return true, partial
+		}
+		if deadline > 0 && time.Since(start) >= deadline {
+			log.Warn("first sync past its deadline: serving the cluster partially", "deadline", deadline, "pending", pending)
+			return true, true
 		}
 		if time.Since(lastLog) > 5*time.Second {
 			log.Info("still syncing", "pending", pending)
@@ -201,7 +326,7 @@ func (c *caches) waitForSync(ctx context.Context, log *slog.Logger) bool {
 		}
 		select {
 		case <-ctx.Done():
-			return false
+			return false, false
 		case <-tick.C:
 		}
 	}

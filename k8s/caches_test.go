@@ -13,7 +13,7 @@ import (
 // has it. EndpointSlices are indexed by their Service under IndexService;
 // IndexOwner (owner uids) is not theirs.
 func TestIndexNames(t *testing.T) {
-	c := newCaches(context.Background(), fake.NewClientset(), nil, nil)
+	c := newCaches(context.Background(), fake.NewClientset(), nil, nil, nil)
 	slices := c.informers[resEndpointSlices]
 	idx := slices.GetIndexer().GetIndexers()
 	if _, ok := idx[IndexOwner]; ok {

@@ -28,11 +28,14 @@ import (
 type State string
 
 // The states of a cluster. A cluster starts SYNCING (or UNREACHABLE when its
-// apiserver never answered), becomes READY once every cache has synced, and
+// apiserver never answered), becomes READY once every cache has synced, or
+// PARTIAL when some kinds cannot be (forbidden to clustergraph, not served,
+// or not synced by the first-sync deadline) while the rest is served, and
 // goes STALE when the apiserver stops answering after that.
 const (
 	StateSyncing     State = "SYNCING"
 	StateReady       State = "READY"
+	StatePartial     State = "PARTIAL"
 	StateStale       State = "STALE"
 	StateUnreachable State = "UNREACHABLE"
 )
@@ -43,6 +46,12 @@ type Status struct {
 	LastError     string
 	LastSyncTime  time.Time
 	ServerVersion string
+}
+
+// Serving reports whether the cluster's caches are being served (READY,
+// PARTIAL or STALE): its first sync is over.
+func (s Status) Serving() bool {
+	return s.State == StateReady || s.State == StatePartial || s.State == StateStale
 }
 
 // Cluster is one apiserver with its own clients, informer caches and
@@ -90,13 +99,18 @@ type Cluster struct {
 	status Status
 }
 
-// clusterTimeouts bounds the calls a cluster makes outside its watches.
-type clusterTimeouts struct {
+// clusterOptions are a cluster's timings and what it caches.
+type clusterOptions struct {
 	probe  time.Duration // one health probe
 	period time.Duration // between health probes
+	// syncDeadline bounds the first sync: past it the cluster is served
+	// partially (0: no bound).
+	syncDeadline time.Duration
+	// off are the kinds not cached, with why.
+	off map[resource]string
 }
 
-func newCluster(parent context.Context, name string, cfg *rest.Config, hash string, t clusterTimeouts, log *slog.Logger) (*Cluster, error) {
+func newCluster(parent context.Context, name string, cfg *rest.Config, hash string, t clusterOptions, log *slog.Logger) (*Cluster, error) {
 	cfg = rest.CopyConfig(cfg)
 	// Informers list and watch every kind at start; the defaults (5 QPS)
 	// would make start-up of a large cluster crawl.
@@ -145,7 +159,7 @@ func newCluster(parent context.Context, name string, cfg *rest.Config, hash stri
 		done:      make(chan struct{}),
 		status:    Status{State: StateSyncing},
 	}
-	c.caches = newCaches(ctx, typed, meta, dyn)
+	c.caches = newCaches(ctx, typed, meta, dyn, t.off)
 	c.hub = newHub()
 	for r, inf := range c.caches.informers {
 		if _, err := inf.AddEventHandler(c.hub.handler(c, r)); err != nil {
@@ -204,7 +218,7 @@ func reconnectBackoff() wait.Backoff {
 // run connects, fills the caches and then probes the apiserver until the
 // cluster is stopped. It never blocks start-up or other clusters: each
 // cluster has its own goroutine.
-func (c *Cluster) run(t clusterTimeouts) {
+func (c *Cluster) run(t clusterOptions) {
 	defer close(c.done)
 	backoff := reconnectBackoff()
 	for {
@@ -230,12 +244,20 @@ func (c *Cluster) run(t clusterTimeouts) {
 		_, _ = inf.AddEventHandler(c.hub.handler(c, r))
 	})
 	c.log.Info("syncing caches", "kinds", len(c.caches.informers))
-	if !c.caches.waitForSync(c.ctx, c.log) {
+	running, partial := c.caches.waitForSync(c.ctx, t.syncDeadline, c.log)
+	if !running {
 		return // stopped before the caches synced
 	}
 	now := time.Now()
-	c.setStatus(func(s *Status) { s.State, s.LastError, s.LastSyncTime = StateReady, "", now })
-	c.log.Info("caches synced", "took", now.Sub(start).Round(time.Millisecond))
+	c.setStatus(func(s *Status) { s.State, s.LastError, s.LastSyncTime = c.servingState(), "", now })
+	if partial {
+		for _, k := range c.caches.kinds() {
+			if k.State != KindReady && k.State != KindOff {
+				c.log.Warn("kind not served from this cluster", "resource", k.Resource, "state", k.State, "err", k.Error)
+			}
+		}
+	}
+	c.log.Info("caches synced", "took", now.Sub(start).Round(time.Millisecond), "partial", partial)
 
 	tick := time.NewTicker(t.period)
 	defer tick.Stop()
@@ -258,7 +280,11 @@ func (c *Cluster) run(t clusterTimeouts) {
 				if s.State == StateStale {
 					c.log.Info("cluster answers again")
 				}
-				s.State, s.LastError, s.LastSyncTime = StateReady, "", now
+				state := c.servingState()
+				if s.State == StatePartial && state == StateReady {
+					c.log.Info("every kind synced: no longer partial")
+				}
+				s.State, s.LastError, s.LastSyncTime = state, "", now
 			}
 		})
 	}
@@ -300,12 +326,27 @@ func (c *Cluster) servedNodePoolGVR() *schema.GroupVersionResource {
 	return nil
 }
 
+// servingState is READY when every cached kind has synced, else PARTIAL.
+// A kind left out by configuration does not make the cluster partial.
+func (c *Cluster) servingState() State {
+	for r := range c.caches.informers {
+		if c.caches.kindState(r).State != KindReady {
+			return StatePartial
+		}
+	}
+	return StateReady
+}
+
+// Kinds returns the state of each kind the cluster caches (or was told
+// not to), sorted by resource.
+func (c *Cluster) Kinds() []KindStatus { return c.caches.kinds() }
+
 // readable reports whether the cluster's caches may be read, and the error
 // to add for it when they are not current.
 func (c *Cluster) readable() (ok bool, err error) {
 	s := c.Status()
 	switch s.State {
-	case StateReady:
+	case StateReady, StatePartial:
 		return true, nil
 	case StateStale:
 		return true, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "serving data last synced at %s: %s", s.LastSyncTime.UTC().Format(time.RFC3339), s.LastError)}
@@ -314,4 +355,43 @@ func (c *Cluster) readable() (ok bool, err error) {
 	default:
 		return false, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Unavailable, "%s", s.LastError)}
 	}
+}
+
+// kindReadable returns nil when resource r's cache may be read, else the
+// cluster's error saying why not: its own account may not list it, the
+// cluster does not serve it, the install does not cache it, or it has not
+// synced yet. The rest of the cluster is served meanwhile.
+func (c *Cluster) kindReadable(r resource) error {
+	k := c.caches.kindState(r)
+	var err error
+	switch k.State {
+	case KindReady:
+		return nil
+	case KindOff:
+		err = errkind.Newf(errkind.Unavailable, "%s are not cached: %s", r, k.Error)
+	case KindForbidden:
+		err = errkind.Newf(errkind.Unavailable, "clustergraph's own account may not list and watch %s in this cluster (grant it get, list and watch): %s", r, k.Error)
+	case KindNotServed:
+		err = errkind.Newf(errkind.Unavailable, "the cluster does not serve %s: %s", r, k.Error)
+	default:
+		why := "the first list has not finished"
+		if k.Error != "" {
+			why = k.Error
+		}
+		err = errkind.Newf(errkind.Unavailable, "%s are still syncing: %s", r, why)
+	}
+	return &ClusterError{Cluster: c.Name, Err: err}
+}
+
+// unreadable returns one error naming those of rs whose caches cannot be
+// read (see kindReadable), or nil: for answers built from several kinds,
+// which leave those out.
+func (c *Cluster) unreadable(rs []resource) error {
+	var errs []error
+	for _, r := range rs {
+		if err := c.kindReadable(r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return joinClusterErrors(c.Name, errs)
 }

@@ -55,6 +55,9 @@ func (c *Cluster) storeOf(r resource) cache.Indexer {
 		}
 		return nil
 	}
+	if c.kindReadable(r) != nil {
+		return nil // not synced: read as absent, the caller reports it
+	}
 	return c.caches.store(r)
 }
 

@@ -214,6 +214,11 @@ func (c *Cluster) Subscribe(ctx context.Context, kind string, f *Filter, opts Su
 	if err != nil {
 		return nil, nil, err
 	}
+	if gvr == nil {
+		if err := c.kindReadable(r); err != nil {
+			return nil, nil, err
+		}
+	}
 	ns := ""
 	if f != nil {
 		ns = f.Namespace

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -76,6 +77,9 @@ func containsFold(s, sub string) bool {
 // namespace or an equality label requirement turns a scan of the whole
 // cluster into a lookup.
 func candidates(store cache.Indexer, f *Filter) []any {
+	if store == nil {
+		return nil
+	}
 	if f.Namespace != "" {
 		objs, err := store.ByIndex(IndexNamespace, f.Namespace)
 		if err == nil {
@@ -114,6 +118,9 @@ func (c *Cluster) List(ctx context.Context, gvk schema.GroupVersionKind, f *Filt
 		if !known {
 			return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.NotFound, "kind %s is not cached", gvk.Kind)}
 		}
+		if err := c.kindReadable(r); err != nil {
+			return nil, err
+		}
 		objs = c.visible(ctx, r, candidates(c.caches.store(r), f))
 	}
 	items := make([]Item, 0, len(objs))
@@ -140,6 +147,61 @@ func ListAcross(ctx context.Context, clusters []*Cluster, gvk schema.GroupVersio
 	return items, errs
 }
 
+// ListKindsAcross lists several kinds in several clusters. A cluster that
+// cannot be read, or some of whose kinds cannot, adds one error (not one
+// per kind) naming what is missing; everything readable is returned.
+func ListKindsAcross(ctx context.Context, clusters []*Cluster, gvks []schema.GroupVersionKind, f *Filter) ([]Item, []error) {
+	var items []Item
+	var errs []error
+	for _, c := range clusters {
+		var cerrs []error
+		for _, gvk := range gvks {
+			got, err := c.List(ctx, gvk, f)
+			items = append(items, got...)
+			if err != nil {
+				cerrs = append(cerrs, err)
+			}
+		}
+		if err := joinClusterErrors(c.Name, cerrs); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return items, errs
+}
+
+// joinClusterErrors makes one error of one cluster's errors: the same
+// message is told once, different ones are joined; the first error's
+// kind decides the code.
+func joinClusterErrors(cluster string, errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	var msgs []string
+	seen := map[string]bool{}
+	for _, err := range errs {
+		m := err.Error()
+		var ce *ClusterError
+		if errors.As(err, &ce) && ce.Cluster == cluster {
+			m = ce.Err.Error()
+		}
+		if !seen[m] {
+			seen[m] = true
+			msgs = append(msgs, m)
+		}
+	}
+	if len(msgs) == 1 {
+		return errs[0]
+	}
+	kind := errkind.Of(errs[0])
+	if kind == nil {
+		kind = errkind.Unavailable
+	}
+	return &ClusterError{Cluster: cluster, Err: errkind.Newf(kind, "%s", strings.Join(msgs, "; "))}
+}
+
 // Get returns one cached object, errkind.Forbidden when the context's subject
 // may not get it (checked first, as the apiserver does), or errkind.NotFound.
 func (c *Cluster) Get(ctx context.Context, gvk schema.GroupVersionKind, namespace, name string) (any, error) {
@@ -153,6 +215,9 @@ func (c *Cluster) Get(ctx context.Context, gvk schema.GroupVersionKind, namespac
 	}
 	if !c.allows(ctx, "get", groupResource(r), namespace, name) {
 		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.Forbidden, "you may not get %s %s/%s", gvk.Kind, namespace, name)}
+	}
+	if err := c.kindReadable(r); err != nil {
+		return nil, err
 	}
 	key := name
 	if namespace != "" {
@@ -169,7 +234,7 @@ func (c *Cluster) Get(ctx context.Context, gvk schema.GroupVersionKind, namespac
 // that the context's subject may see.
 func (c *Cluster) byIndex(ctx context.Context, r resource, index, value string) []any {
 	store := c.caches.store(r)
-	if store == nil {
+	if store == nil || c.kindReadable(r) != nil {
 		return nil
 	}
 	objs, _ := store.ByIndex(index, value)

@@ -25,6 +25,9 @@ func (c *Cluster) NamespaceTaken(name string) (bool, error) {
 	if ok, err := c.readable(); !ok {
 		return false, err
 	}
+	if err := c.kindReadable(resNamespaces); err != nil {
+		return false, err
+	}
 	_, exists, _ := c.caches.store(resNamespaces).GetByKey(name)
 	return exists, nil
 }

@@ -27,8 +27,13 @@ func (c *Cluster) Overview(ctx context.Context, namespace string) ([]KindCount, 
 		return nil, warn
 	}
 	out := make([]KindCount, 0, len(overviewKinds))
+	var missing []resource
 	for _, gvk := range overviewKinds {
 		r := resourceOfGVK[gvk]
+		if c.kindReadable(r) != nil {
+			missing = append(missing, r) // no count rather than a false 0
+			continue
+		}
 		var objs []any
 		switch {
 		case namespace == "":
@@ -45,6 +50,9 @@ func (c *Cluster) Overview(ctx context.Context, namespace string) ([]KindCount, 
 			}
 		}
 		out = append(out, kc)
+	}
+	if warn == nil {
+		warn = c.unreadable(missing)
 	}
 	return out, warn
 }

@@ -49,7 +49,27 @@ type RegistryConfig struct {
 	// MaxListObjects bounds the objects one resources() list reads from a
 	// cluster's apiserver (default DefaultMaxListObjects).
 	MaxListObjects int
-	Logger         *slog.Logger
+	// SyncDeadline bounds a cluster's first sync: past it the cluster is
+	// served with the kinds that synced (PARTIAL), the others keep trying.
+	// 0 waits until every kind synced or is known to fail (forbidden, not
+	// served).
+	SyncDeadline time.Duration
+	// Uncached are kinds not cached at all ("secrets", "configmaps": the
+	// kinds whose informers need a right consoles may not want to give),
+	// with the reason their reads give, e.g. "secrets" → "the server runs
+	// with --cache-secrets=false": the install then needs no right to list
+	// them.
+	Uncached map[string]string
+	Logger   *slog.Logger
+}
+
+// clusterOptions are the options every cluster of the registry gets.
+func (r *Registry) clusterOptions() clusterOptions {
+	off := map[resource]string{}
+	for k, why := range r.cfg.Uncached {
+		off[resource(k)] = why
+	}
+	return clusterOptions{probe: r.cfg.ProbeTimeout, period: r.cfg.ProbeInterval, syncDeadline: r.cfg.SyncDeadline, off: off}
 }
 
 // DefaultKubeconfigs returns the kubeconfig files kubectl would use: the
@@ -167,7 +187,7 @@ func (r *Registry) Reload() error {
 		if _, ok := r.clusters[name]; ok {
 			continue
 		}
-		c, err := newCluster(r.ctx, name, w.config, w.hash, clusterTimeouts{probe: r.cfg.ProbeTimeout, period: r.cfg.ProbeInterval}, r.log)
+		c, err := newCluster(r.ctx, name, w.config, w.hash, r.clusterOptions(), r.log)
 		if err != nil {
 			r.log.Error("cluster not engaged", "cluster", name, "err", err)
 			continue

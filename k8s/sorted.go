@@ -148,7 +148,7 @@ func (c *Cluster) sortedWindow(ctx context.Context, gvk schema.GroupVersionKind,
 	if !ok {
 		return w, false
 	}
-	if ready, warn := c.readable(); !ready || warn != nil {
+	if ready, warn := c.readable(); !ready || warn != nil || c.kindReadable(r) != nil {
 		return w, false
 	}
 	// Everything the filter matches must be visible: what a subject may

@@ -53,7 +53,8 @@ func newStaticCluster(name string, objs []runtime.Object, log *slog.Logger) (*Cl
 	close(c.done) // no goroutine runs the cluster: stop returns at once
 	// The informers are built, as newCluster builds them, but never run:
 	// their stores are filled here.
-	c.caches = newCaches(ctx, nil, nil, nil)
+	c.caches = newCaches(ctx, nil, nil, nil, nil)
+	c.caches.static = true
 	c.caches.rbacGen.Store(1)
 	for _, o := range objs {
 		r, obj, err := staticEntry(o)

@@ -51,6 +51,9 @@ func (c *Cluster) Topology(ctx context.Context, namespace string) ([]TopologyNod
 		}
 		return id
 	}
+	if warn == nil {
+		warn = c.unreadable(append([]resource{resNodes}, topologyKinds...))
+	}
 	var objs []any
 	for _, r := range topologyKinds {
 		if namespace == "" {

@@ -18,6 +18,9 @@ func (c *Cluster) Status() *ClusterStatus {
 	if !s.LastSyncTime.IsZero() {
 		out.LastSyncTime = &s.LastSyncTime
 	}
+	for _, k := range c.C.Kinds() {
+		out.Kinds = append(out.Kinds, &KindStatus{Resource: k.Resource, State: KindState(k.State), Error: optional(k.Error)})
+	}
 	return out
 }
 

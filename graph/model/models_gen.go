@@ -70,6 +70,8 @@ type ClusterStatus struct {
 	LastSyncTime *time.Time `json:"lastSyncTime,omitempty"`
 	// The apiserver's version, e.g. v1.37.2; null until it has answered.
 	ServerVersion *string `json:"serverVersion,omitempty"`
+	// Each kind clustergraph caches (or was configured not to), by resource name: whether it is served from this cluster and, when not, why.
+	Kinds []*KindStatus `json:"kinds"`
 }
 
 // A component's version.
@@ -268,6 +270,16 @@ type KindCount struct {
 	Total int `json:"total"`
 	// How many are healthy (kind-specific: ready nodes, available deployments, running pods, ...).
 	Healthy int `json:"healthy"`
+}
+
+// The state of one cached kind in one cluster.
+type KindStatus struct {
+	// The plural resource name, e.g. `cronjobs`.
+	Resource string `json:"resource"`
+	// Whether it can be read.
+	State KindState `json:"state"`
+	// Why it cannot be read; null when it can.
+	Error *string `json:"error,omitempty"`
 }
 
 // Filter on any list. Every given field must match.
@@ -769,6 +781,8 @@ const (
 	ClusterStateSyncing ClusterState = "SYNCING"
 	// Caches are synced and the apiserver answers.
 	ClusterStateReady ClusterState = "READY"
+	// The apiserver answers and most caches are synced, but some kinds are not (clustergraph may not list them, the cluster does not serve them, or they missed the first-sync deadline): see `kinds`. The rest is served; fields of those kinds answer with one error for the cluster.
+	ClusterStatePartial ClusterState = "PARTIAL"
 	// Caches were synced but the apiserver stopped answering; data is served as last seen.
 	ClusterStateStale ClusterState = "STALE"
 	// The apiserver has never answered; nothing is cached.
@@ -778,13 +792,14 @@ const (
 var AllClusterState = []ClusterState{
 	ClusterStateSyncing,
 	ClusterStateReady,
+	ClusterStatePartial,
 	ClusterStateStale,
 	ClusterStateUnreachable,
 }
 
 func (e ClusterState) IsValid() bool {
 	switch e {
-	case ClusterStateSyncing, ClusterStateReady, ClusterStateStale, ClusterStateUnreachable:
+	case ClusterStateSyncing, ClusterStateReady, ClusterStatePartial, ClusterStateStale, ClusterStateUnreachable:
 		return true
 	}
 	return false
@@ -942,6 +957,73 @@ func (e *DrainOutcome) UnmarshalJSON(b []byte) error {
 }
 
 func (e DrainOutcome) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How far one cached kind of a cluster can be read.
+type KindState string
+
+const (
+	// Synced: served from the cache.
+	KindStateReady KindState = "READY"
+	// The first list has not finished, or keeps failing for a reason that may pass (see `error`).
+	KindStateSyncing KindState = "SYNCING"
+	// clustergraph's own account may not list or watch this kind in the cluster; grant it get, list and watch.
+	KindStateForbidden KindState = "FORBIDDEN"
+	// The cluster does not serve this kind.
+	KindStateNotServed KindState = "NOT_SERVED"
+	// This install does not cache the kind (e.g. `--cache-secrets=false`).
+	KindStateOff KindState = "OFF"
+)
+
+var AllKindState = []KindState{
+	KindStateReady,
+	KindStateSyncing,
+	KindStateForbidden,
+	KindStateNotServed,
+	KindStateOff,
+}
+
+func (e KindState) IsValid() bool {
+	switch e {
+	case KindStateReady, KindStateSyncing, KindStateForbidden, KindStateNotServed, KindStateOff:
+		return true
+	}
+	return false
+}
+
+func (e KindState) String() string {
+	return string(e)
+}
+
+func (e *KindState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = KindState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid KindState", str)
+	}
+	return nil
+}
+
+func (e KindState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *KindState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e KindState) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
