@@ -7,11 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/clustergraph/clustergraph/api"
@@ -127,22 +130,49 @@ func TestResourcesListsNothingForNoGrant(t *testing.T) {
 	if n := s.requests.Load() - before; n != 0 || out.A.TotalCount+out.B.TotalCount+out.C.TotalCount != 0 {
 		t.Errorf("a caller without grants: %d apiserver requests, counts %+v; want none and 0", n, out)
 	}
-	before = s.impersonated.Load()
+	s.as(viewer.token).query(t, `{ viewer { username } }`, nil, &warm) // the token review
+	mark := len(s.sent.since(0))
 	s.as(viewer.token).query(t, q, nil, &out)
 	pods, err := cs[0].Client.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{})
 	if err != nil || out.C.TotalCount != len(pods.Items) || out.C.TotalCount == 0 {
 		t.Errorf("a viewer of shop: %d pods, want %d (%v)", out.C.TotalCount, len(pods.Items), err)
 	}
-	// The pods of shop, which the viewer may list, are listed as the
-	// viewer; the cluster-wide lists (they may list in shop only) are
-	// clustergraph's, cut down.
-	if n := s.impersonated.Load() - before; n != 1 {
-		t.Errorf("a viewer of shop: %d LISTs made as the viewer, want 1 (pods in shop)", n)
+	// Every read is made as the viewer: the pods of shop, which they may
+	// list, and for the cluster-wide lists (they may list in shop only)
+	// one LIST in shop each. Nothing is listed with clustergraph's own
+	// credentials (its discovery requests aside).
+	var asViewer []string
+	for _, r := range s.sent.since(mark) {
+		switch {
+		case r.As == viewer.user:
+			asViewer = append(asViewer, r.Method+" "+r.Path)
+		case isDiscovery(r.Path) || r.Query.Get("watch") == "true":
+		default:
+			t.Errorf("a viewer's resources(): clustergraph sent %s %s with its own credentials", r.Method, r.Path)
+		}
+	}
+	slices.Sort(asViewer)
+	want := []string{"GET /api/v1/namespaces/shop/configmaps", "GET /api/v1/namespaces/shop/pods", "GET /apis/apps/v1/namespaces/shop/deployments"}
+	if !slices.Equal(asViewer, want) {
+		t.Errorf("a viewer of shop: requests as the viewer %q, want %q", asViewer, want)
 	}
 	cms, err := cs[0].Client.CoreV1().ConfigMaps("shop").List(ctx, metav1.ListOptions{})
 	if err != nil || out.A.TotalCount != len(cms.Items) {
 		t.Errorf("a viewer of shop: %d configmaps cluster-wide, want the %d of shop (%v)", out.A.TotalCount, len(cms.Items), err)
 	}
+}
+
+// isDiscovery reports whether path is an API discovery request (/api,
+// /apis, /api/v1, /apis/GROUP, /apis/GROUP/VERSION).
+func isDiscovery(path string) bool {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	switch parts[0] {
+	case "api":
+		return len(parts) <= 2
+	case "apis":
+		return len(parts) <= 3
+	}
+	return false
 }
 
 // TestResourcesListIsBounded: resources() reads at most MaxListObjects
@@ -185,4 +215,125 @@ func TestResourcesListIsBounded(t *testing.T) {
 	if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "only the first 12 objects") {
 		t.Errorf("over the bound: errors %+v, want one BAD_USER_INPUT saying the list was cut", r.Errors)
 	}
+}
+
+// TestResourcesReadsWhatThePageNeeds: resources() asks the apiserver for
+// what the page needs (offset+first+1 objects) unless the selection counts
+// them all (totalCount) or orders them otherwise; a caller granted single
+// objects by name gets each by a GET made as themselves, never a LIST
+// made as clustergraph.
+func TestResourcesReadsWhatThePageNeeds(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	ns := "res-page"
+	makeNamespace(t, c, ns)
+	for i := range 30 {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%02d", i), Namespace: ns, Labels: map[string]string{"odd": strconv.FormatBool(i%2 == 1)}}}
+		if _, err := c.Client.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	named := makeUser(t, cs[:1], "cg-resources-named", func(c testenv.Cluster, user string) {
+		role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "cg-resources-named", Namespace: ns},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}, ResourceNames: []string{"cm-03", "cm-04", "cm-gone"}}}}
+		if _, err := c.Client.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		roleBinding(t, c, ns, "cg-resources-named", "Role", "cg-resources-named", user)
+	})
+	viewer := makeUser(t, cs[:1], "cg-resources-page", func(c testenv.Cluster, user string) {
+		roleBinding(t, c, ns, "cg-resources-page", "ClusterRole", "view", user)
+	})
+	s := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs[:1]), waitReady: true, auth: true, probeInterval: time.Hour})
+	as := s.as(viewer.token)
+	// page runs a query and returns its answer with the LISTs (sent) and
+	// GETs of configmaps it made.
+	page := func(t *testing.T, as *server, query string) (got namesPage, sent, gets []sentRequest) {
+		t.Helper()
+		mark := len(s.sent.since(0))
+		var out struct{ Resources namesPage }
+		as.query(t, query, map[string]any{"ns": ns}, &out)
+		for _, r := range s.sent.since(mark) {
+			switch {
+			case r.Query.Get("watch") == "true" || !strings.Contains(r.Path, "/configmaps"):
+			case strings.HasSuffix(r.Path, "/configmaps"):
+				sent = append(sent, r)
+			default:
+				gets = append(gets, r)
+			}
+		}
+		return out.Resources, sent, gets
+	}
+
+	t.Run("first page", func(t *testing.T) {
+		got, sent, _ := page(t, as, `query($ns: String) { resources(group: "", version: "v1", resource: "configmaps", filter: {namespace: $ns}, first: 5, offset: 2) { pageInfo { hasNextPage } nodes { metadata { name } } } }`)
+		if len(sent) != 1 || sent[0].Query.Get("limit") != "8" {
+			t.Errorf("sent %+v, want one LIST with limit 8 (offset 2 + first 5 + 1)", sent)
+		}
+		if names := namesOf(got); !slices.Equal(names, []string{"cm-02", "cm-03", "cm-04", "cm-05", "cm-06"}) || !got.PageInfo.HasNextPage {
+			t.Errorf("page %v (next %v), want cm-02..cm-06 and a next page", names, got.PageInfo.HasNextPage)
+		}
+	})
+	t.Run("filtered here", func(t *testing.T) {
+		// The name filter runs here: more pages are asked for until the
+		// page is full.
+		got, sent, _ := page(t, as, `query($ns: String) { resources(group: "", version: "v1", resource: "configmaps", filter: {namespace: $ns, name: "1"}, first: 3) { nodes { metadata { name } } } }`)
+		if names := namesOf(got); !slices.Equal(names, []string{"cm-01", "cm-10", "cm-11"}) || len(sent) < 2 {
+			t.Errorf("page %v from %d LISTs, want cm-01, cm-10, cm-11 from several", names, len(sent))
+		}
+	})
+	t.Run("totalCount", func(t *testing.T) {
+		got, sent, _ := page(t, as, `query($ns: String) { resources(group: "", version: "v1", resource: "configmaps", filter: {namespace: $ns, labelSelector: "odd=true"}, first: 2) { totalCount nodes { metadata { name } } } }`)
+		if got.TotalCount != 15 || len(sent) != 1 || sent[0].Query.Get("limit") != "500" {
+			t.Errorf("totalCount %d from %+v, want 15 from one whole LIST", got.TotalCount, sent)
+		}
+	})
+	t.Run("other order", func(t *testing.T) {
+		got, sent, _ := page(t, as, `query($ns: String) { resources(group: "", version: "v1", resource: "configmaps", filter: {namespace: $ns}, first: 2, orderBy: {field: NAME, direction: DESC}) { nodes { metadata { name } } } }`)
+		if names := namesOf(got); !slices.Equal(names, []string{"kube-root-ca.crt", "cm-29"}) || len(sent) != 1 || sent[0].Query.Get("limit") != "500" {
+			t.Errorf("page %v from %+v, want kube-root-ca.crt, cm-29 from one whole LIST", names, sent)
+		}
+	})
+	t.Run("granted by name", func(t *testing.T) {
+		for _, scope := range []string{`query($ns: String) { resources(group: "", version: "v1", resource: "configmaps", filter: {namespace: $ns})`, `{ resources(group: "", version: "v1", resource: "configmaps")`} {
+			got, sent, gets := page(t, s.as(named.token), scope+` { totalCount nodes { metadata { name } } } }`)
+			if n := namesOf(got); !slices.Equal(n, []string{"cm-03", "cm-04"}) {
+				t.Errorf("%q: %v, want the two named configmaps that exist", scope, n)
+			}
+			if len(gets) != 3 {
+				t.Errorf("%q: %d GETs, want one per name granted (3)", scope, len(gets))
+			}
+			for _, r := range gets {
+				if r.As != named.user {
+					t.Errorf("%q: %s %s sent as %q, want as the caller", scope, r.Method, r.Path, r.As)
+				}
+			}
+			if len(sent) != 0 {
+				t.Errorf("%q: %d LISTs for a caller who may only get by name", scope, len(sent))
+			}
+			// kubectl agrees: the names a get --as answers are those served.
+			for _, name := range []string{"cm-03", "cm-04", "cm-05"} {
+				_, err := testenv.Kubectl(t, c, "get", "configmap", name, "-n", ns, "--as", named.user)
+				if served := slices.Contains(namesOf(got), name); served != (err == nil) {
+					t.Errorf("%q: %s served %v, kubectl get --as: %v", scope, name, served, err)
+				}
+			}
+		}
+	})
+}
+
+// namesPage is a connection's count, next-page flag and node names.
+type namesPage struct {
+	TotalCount int
+	PageInfo   struct{ HasNextPage bool }
+	Nodes      []struct{ Metadata struct{ Name string } }
+}
+
+// namesOf returns the names of a page's nodes.
+func namesOf(c namesPage) []string {
+	out := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		out[i] = n.Metadata.Name
+	}
+	return out
 }

@@ -1,16 +1,23 @@
 package k8s
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
@@ -26,80 +33,349 @@ const listChunk = 500
 // from a cluster at most (RegistryConfig.MaxListObjects).
 const DefaultMaxListObjects = 10000
 
-// ListResources lists any resource through the dynamic client: an apiserver
-// LIST, not the cache. Label and field selectors are sent to the apiserver,
-// which rejects fields it does not support for the kind (errkind.BadInput); the
-// rest of the filter runs here. It reads at most the cluster's
-// MaxListObjects objects, page by page: past that it returns what it read
-// with an errkind.BadInput saying the list was cut, so one request cannot make
-// the apiserver stream a whole huge collection.
+// ListResources lists any resource through the dynamic client: apiserver
+// requests made as the caller, not the cache. Label and field selectors
+// are sent to the apiserver, which rejects fields it does not support for
+// the kind (errkind.BadInput); the rest of the filter runs here.
 //
-// A caller RBAC lets list the resource in the asked scope (the namespace,
-// or cluster-wide) lists as themselves, impersonated, so the apiserver
-// authorizes the LIST itself. A caller with narrower grants (some
-// namespaces, some names, or what the authorizer fallback may allow) gets
-// clustergraph's LIST cut down to what they may see.
-func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionResource, f *Filter) ([]Item, error) {
+// The caller's right decides what is asked, before anything is: a caller
+// who may list the kind in the asked scope (by RBAC, or by the authorizer
+// fallback) gets one LIST made as themselves; a caller with narrower grants
+// gets a LIST as themselves in each namespace they may list in, and a GET
+// as themselves of each object a grant names; a caller with no grant gets
+// nothing and costs the apiserver nothing. The apiserver so authorizes
+// every object returned. Only the unrestricted subject (no authentication)
+// lists with clustergraph's own credentials.
+//
+// want is how many matches the caller's page needs in the apiserver's
+// order (name order within a namespace, or of a cluster-scoped kind); 0
+// means all. Where the apiserver's order is the page's, each LIST stops
+// once it holds want matches. In all, at most the cluster's
+// MaxListObjects objects are read, page by page (and as many GETs): past
+// that it returns what it read with an errkind.BadInput saying the list
+// was cut, so one request cannot make the apiserver stream a whole huge
+// collection.
+func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionResource, f *Filter, want int) ([]Item, error) {
 	s, gr := caller.From(ctx), gvr.GroupResource()
-	a := c.AccessFor(s)
-	// A caller no grant lets see any of them gets nothing, without a LIST
-	// made with clustergraph's credentials on its behalf.
-	if c.reviewer(ctx) == nil && !a.MaySeeAny(gr, f.Namespace) {
-		return nil, nil
+	budget := c.maxList
+	if budget <= 0 {
+		budget = DefaultMaxListObjects
 	}
-	client := c.Dynamic
-	if s != nil && !s.Unrestricted && a.Allows("list", gr, f.Namespace, "") {
+	unrestricted := s != nil && s.Unrestricted
+	if !unrestricted && c.reviewer(ctx) == nil && !c.AccessFor(s).MaySeeAny(gr, f.Namespace) {
+		return nil, nil // no grant could show any: not even discovery is asked
+	}
+	l := &dynList{c: c, gvr: gvr, f: f, budget: budget, client: c.Dynamic}
+	if !unrestricted {
 		dyn, err := c.DynamicFor(ctx)
 		if err != nil {
 			return nil, err
 		}
-		client = dyn
+		l.client = dyn
 	}
-	limit := c.maxList
-	if limit <= 0 {
-		limit = DefaultMaxListObjects
-	}
-	opts := metav1.ListOptions{Limit: min(listChunk, int64(limit))}
-	if f.Labels != nil {
-		opts.LabelSelector = f.Labels.String()
-	}
-	if f.Fields != nil {
-		opts.FieldSelector = f.Fields.String()
-	}
-	local := *f
-	local.Labels, local.Fields = nil, nil
-	// What the caller may not see is dropped here (a LIST made as the
-	// caller holds none of it).
-	var objs []any
-	var cut error
-	for read := 0; ; {
-		list, err := client.Resource(gvr).Namespace(f.Namespace).List(ctx, opts)
-		if err != nil {
-			return nil, c.APIError(err, gvr.String())
-		}
-		read += len(list.Items)
-		for i := range list.Items {
-			if u := &list.Items[i]; local.Matches(u) {
-				objs = append(objs, u)
+	if unrestricted || c.allows(ctx, "list", gr, f.Namespace, "") {
+		if f.Namespace != "" {
+			l.want = want // the apiserver's order is the page's
+		} else if want > 0 {
+			if scoped, _ := c.clusterScoped(gvr); scoped {
+				l.want = want
 			}
 		}
-		if list.GetContinue() == "" {
+		l.list(ctx, f.Namespace)
+		return l.items(), l.err
+	}
+	clusterScoped, served := c.clusterScoped(gvr)
+	if !served {
+		return nil, &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.NotFound, "%s is not served", gvr)}
+	}
+	l.want = want // each request below is in one namespace, or of one object
+	// Narrower grants: the namespaces the caller may list in, then the
+	// objects grants name (those of a listed namespace are in its list).
+	listed := map[string]bool{}
+	if f.Namespace == "" && !clusterScoped {
+		for _, ns := range c.listableNamespaces(ctx, gr) {
+			listed[ns] = true
+			if !l.list(ctx, ns) {
+				return l.items(), l.err
+			}
+		}
+	}
+	for _, ref := range c.namedObjects(ctx, gr, f.Namespace, clusterScoped) {
+		if !listed[ref.Namespace] && !l.get(ctx, ref) {
 			break
 		}
-		if read >= limit {
-			cut = &ClusterError{Cluster: c.Name, Err: errkind.Newf(errkind.BadInput,
-				"%s: only the first %d objects were read (the most one list reads from a cluster); narrow it with a namespace, labelSelector or fieldSelector", gvr.GroupResource(), read)}
-			break
+	}
+	return l.items(), l.err
+}
+
+// dynList collects the objects of one ListResources call within its
+// budget of objects read.
+type dynList struct {
+	c      *Cluster
+	client dynamic.Interface
+	gvr    schema.GroupVersionResource
+	f      *Filter
+	// want bounds each LIST's matches (0: no bound); budget is what may
+	// still be read.
+	want, budget int
+	objs         []any
+	err          error
+}
+
+// list reads the matches in namespace ns ("" for all, or a cluster-scoped
+// kind), page by page; false once the budget is spent or a request
+// failed.
+func (l *dynList) list(ctx context.Context, ns string) bool {
+	opts := metav1.ListOptions{}
+	if l.f.Labels != nil {
+		opts.LabelSelector = l.f.Labels.String()
+	}
+	if l.f.Fields != nil {
+		opts.FieldSelector = l.f.Fields.String()
+	}
+	local := *l.f
+	local.Labels, local.Fields = nil, nil
+	matched := 0
+	for {
+		if l.budget <= 0 {
+			l.cut()
+			return false
 		}
-		opts.Limit = min(listChunk, int64(limit-read))
+		opts.Limit = min(listChunk, int64(l.budget))
+		if l.want > 0 {
+			opts.Limit = min(opts.Limit, int64(l.want-matched))
+		}
+		list, err := l.client.Resource(l.gvr).Namespace(ns).List(ctx, opts)
+		if err != nil {
+			l.err = l.c.APIError(err, l.gvr.String())
+			return false
+		}
+		l.budget -= len(list.Items)
+		for i := range list.Items {
+			if u := &list.Items[i]; local.Matches(u) {
+				l.objs = append(l.objs, u)
+				matched++
+			}
+		}
+		if list.GetContinue() == "" || l.want > 0 && matched >= l.want {
+			return true
+		}
 		opts.Continue = list.GetContinue()
 	}
-	objs = c.visibleGR(ctx, gr, objs)
-	items := make([]Item, len(objs))
-	for i, o := range objs {
-		items[i] = Item{Cluster: c, Obj: o}
+}
+
+// get reads one object a grant names, keeping it when it exists and
+// matches the filter: by a GET, or where only a list rule names it by a
+// LIST of that one name (which the filter's field selector joins). A GET's
+// object is matched against the field selector on its name and namespace,
+// the fields every kind has. False once the budget is spent or a request
+// failed for a reason other than absence or refusal.
+func (l *dynList) get(ctx context.Context, ref objectRef) bool {
+	if l.budget <= 0 {
+		l.cut()
+		return false
 	}
-	return items, cut
+	l.budget--
+	var objs []*unstructured.Unstructured
+	var err error
+	res := l.client.Resource(l.gvr).Namespace(ref.Namespace)
+	if ref.byList {
+		sel := fields.OneTermEqualSelector("metadata.name", ref.Name)
+		if l.f.Fields != nil {
+			sel = fields.AndSelectors(sel, l.f.Fields)
+		}
+		opts := metav1.ListOptions{FieldSelector: sel.String()}
+		if l.f.Labels != nil {
+			opts.LabelSelector = l.f.Labels.String()
+		}
+		var list *unstructured.UnstructuredList
+		if list, err = res.List(ctx, opts); err == nil {
+			for i := range list.Items {
+				objs = append(objs, &list.Items[i])
+			}
+		}
+	} else {
+		var u *unstructured.Unstructured
+		if u, err = res.Get(ctx, ref.Name, metav1.GetOptions{}); err == nil &&
+			(l.f.Labels == nil || l.f.Labels.Matches(labels.Set(u.GetLabels()))) &&
+			(l.f.Fields == nil || l.f.Fields.Matches(fields.Set{"metadata.name": u.GetName(), "metadata.namespace": u.GetNamespace()})) {
+			objs = append(objs, u)
+		}
+	}
+	switch {
+	case apierrors.IsNotFound(err) || apierrors.IsForbidden(err):
+		return true
+	case err != nil:
+		l.err = l.c.APIError(err, l.gvr.String())
+		return false
+	}
+	local := *l.f
+	local.Labels, local.Fields = nil, nil
+	for _, u := range objs {
+		if local.Matches(u) {
+			l.objs = append(l.objs, u)
+		}
+	}
+	return true
+}
+
+// cut records that the budget ran out.
+func (l *dynList) cut() {
+	if l.err == nil {
+		l.err = &ClusterError{Cluster: l.c.Name, Err: errkind.Newf(errkind.BadInput,
+			"%s: only the first %d objects were read (the most one list reads from a cluster); narrow it with a namespace, labelSelector or fieldSelector", l.gvr.GroupResource(), l.c.maxListOr())}
+	}
+}
+
+func (l *dynList) items() []Item {
+	items := make([]Item, len(l.objs))
+	for i, o := range l.objs {
+		items[i] = Item{Cluster: l.c, Obj: o}
+	}
+	return items
+}
+
+// maxListOr is the cluster's bound on objects one dynamic list reads.
+func (c *Cluster) maxListOr() int {
+	if c.maxList <= 0 {
+		return DefaultMaxListObjects
+	}
+	return c.maxList
+}
+
+// clusterScoped reports whether the resource is cluster-scoped, and
+// whether the cluster serves it at all.
+func (c *Cluster) clusterScoped(gvr schema.GroupVersionResource) (clusterScoped, served bool) {
+	gvk, err := c.restMapper().KindFor(gvr)
+	if err != nil {
+		return false, false
+	}
+	m, err := c.restMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return false, false
+	}
+	return m.Scope.Name() == meta.RESTScopeNameRoot, true
+}
+
+// listableNamespaces are the namespaces, sorted, in which the context's
+// subject may list the resource: those RBAC lets them list in, and with an
+// authorizer fallback, those of the cluster's namespaces it allows (one
+// review for all of them).
+func (c *Cluster) listableNamespaces(ctx context.Context, gr schema.GroupResource) []string {
+	a := c.AccessFor(caller.From(ctx))
+	var out, ask []string
+	for ns := range a.namespace {
+		if a.Allows("list", gr, ns, "") {
+			out = append(out, ns)
+		}
+	}
+	if r := c.reviewer(ctx); r != nil && c.kindReadable(resNamespaces) == nil {
+		var qs []Question
+		for _, ns := range c.caches.store(resNamespaces).ListKeys() {
+			if !slices.Contains(out, ns) {
+				ask = append(ask, ns)
+				qs = append(qs, question("list", gr, ns, ""))
+			}
+		}
+		if len(qs) > 0 {
+			for i, ok := range r.Review(ctx, c, qs) {
+				if ok {
+					out = append(out, ask[i])
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// objectRef names one object of a known resource, granted by name; byList
+// when only a list rule grants it (it is read by a LIST of that name).
+type objectRef struct {
+	Namespace, Name string
+	byList          bool
+}
+
+// namedObjects are the objects of the resource that RBAC grants the
+// context's subject by name (list or get rules with resourceNames), in
+// namespace ns ("" for every namespace): a namespace's rules name objects
+// in it; cluster-wide rules name a cluster-scoped object, or one of that
+// name in every namespace (each of the cluster's namespaces, when ns is
+// "").
+func (c *Cluster) namedObjects(ctx context.Context, gr schema.GroupResource, ns string, clusterScoped bool) []objectRef {
+	a := c.AccessFor(caller.From(ctx))
+	if a.all {
+		return nil
+	}
+	// One request per object: a GET where some rule grants get.
+	seen := map[objectRef]int{}
+	var out []objectRef
+	add := func(ref objectRef) {
+		key := objectRef{Namespace: ref.Namespace, Name: ref.Name}
+		if i, ok := seen[key]; ok {
+			out[i].byList = out[i].byList && ref.byList
+			return
+		}
+		seen[key] = len(out)
+		out = append(out, ref)
+	}
+	// names are the objects rules name: by a get rule, read by a GET;
+	// by a list rule only, by a LIST of that one name (the apiserver
+	// authorizes a LIST with a metadata.name field selector as a list of
+	// that name).
+	names := func(rules []rbacv1.PolicyRule) []objectRef {
+		byGet := map[string]bool{}
+		var order []string
+		for i := range rules {
+			r := &rules[i]
+			get, list := has(r.Verbs, "get"), has(r.Verbs, "list")
+			if !(get || list) || !has(r.APIGroups, gr.Group) || !resourceMatches(r.Resources, gr.Resource) {
+				continue
+			}
+			for _, n := range r.ResourceNames {
+				if n == "" {
+					continue
+				}
+				if _, ok := byGet[n]; !ok {
+					order = append(order, n)
+				}
+				byGet[n] = byGet[n] || get
+			}
+		}
+		out := make([]objectRef, len(order))
+		for i, n := range order {
+			out[i] = objectRef{Name: n, byList: !byGet[n]}
+		}
+		return out
+	}
+	clusterNames := names(a.cluster)
+	in := func(ns string, refs []objectRef) {
+		for _, r := range refs {
+			r.Namespace = ns
+			add(r)
+		}
+	}
+	switch {
+	case clusterScoped:
+		in("", clusterNames)
+		return out
+	case ns != "":
+		in(ns, names(a.namespace[ns]))
+		in(ns, clusterNames)
+		return out
+	}
+	for ns, rules := range a.namespace {
+		in(ns, names(rules))
+	}
+	if len(clusterNames) > 0 && c.kindReadable(resNamespaces) == nil {
+		for _, ns := range c.caches.store(resNamespaces).ListKeys() {
+			in(ns, clusterNames)
+		}
+	}
+	slices.SortFunc(out, func(x, y objectRef) int {
+		return cmp.Or(strings.Compare(x.Namespace, y.Namespace), strings.Compare(x.Name, y.Name))
+	})
+	return out
 }
 
 // GetResource reads one object of any kind from the apiserver.

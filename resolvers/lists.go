@@ -2,6 +2,8 @@ package resolvers
 
 import (
 	"context"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -107,6 +109,36 @@ func (p page) args(def k8s.Order) (k8s.Order, k8s.PageArgs, error) {
 	return order, args, nil
 }
 
+// prefix is how many of a list's items, in the default order and from its
+// start, can make up the page (one more tells whether a next page exists);
+// 0 when the page can lie anywhere in the list: after a cursor, in another
+// order, or when the selection asks for totalCount, which counts them all.
+// A source that yields items in that order may stop there.
+func (p page) prefix(ctx context.Context, maxPage int) int {
+	if p.After != nil || p.OrderBy != nil && (p.OrderBy.Direction != nil && *p.OrderBy.Direction == model.OrderDirectionDesc ||
+		!slices.Contains([]model.OrderField{model.OrderFieldCluster, model.OrderFieldNamespace, model.OrderFieldName}, p.OrderBy.Field)) {
+		return 0
+	}
+	if slices.Contains(graphql.CollectAllFields(ctx), "totalCount") {
+		return 0
+	}
+	first := maxPage
+	switch {
+	case p.First != nil:
+		first = *p.First
+	case p.Limit != nil:
+		first = *p.Limit
+	}
+	offset := 0
+	if p.Offset != nil {
+		offset = *p.Offset
+	}
+	if first < 0 || offset < 0 || first > maxPage || offset > math.MaxInt32 {
+		return 0 // refused by the paging that follows
+	}
+	return offset + first + 1
+}
+
 // connection wraps a page's items.
 func connection[T any](pg k8s.Page, wrap func(k8s.Item) T) *model.Connection[T] {
 	conn := &model.Connection[T]{
@@ -142,13 +174,7 @@ func listKinds[T any](ctx context.Context, r *Resolver, clusters []*k8s.Cluster,
 		}
 		return connection(pg, wrap), nil
 	}
-	var items []k8s.Item
-	var errs []error
-	for _, gvk := range gvks {
-		got, e := k8s.ListAcross(ctx, clusters, gvk, f)
-		items = append(items, got...)
-		errs = append(errs, e...)
-	}
+	items, errs := k8s.ListKindsAcross(ctx, clusters, gvks, f)
 	return paged(ctx, r, items, errs, p, def, wrap)
 }
 

@@ -639,16 +639,18 @@ func (r *queryResolver) Resources(ctx context.Context, group string, version str
 		return nil, err
 	}
 	gvr := schema.GroupVersionResource{Group: group, Version: version, Resource: resource}
+	p := pageOf(after, first, offset, limit, orderBy)
+	want := p.prefix(ctx, r.MaxPage)
 	var items []k8s.Item
 	var errs []error
 	for _, c := range cs {
-		got, err := c.ListResources(ctx, gvr, f)
+		got, err := c.ListResources(ctx, gvr, f, want)
 		items = append(items, got...)
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return paged(ctx, r.Resolver, items, errs, pageOf(after, first, offset, limit, orderBy), defaultOrder, wrapResource)
+	return paged(ctx, r.Resolver, items, errs, p, defaultOrder, wrapResource)
 }
 
 func (r *queryResolver) NamespaceNameAvailable(ctx context.Context, name string, clusters []string) (*model.NamespaceNameCheck, error) {
