@@ -19,8 +19,11 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/clustergraph/clustergraph/api"
 	"github.com/clustergraph/clustergraph/internal/testenv"
@@ -691,6 +694,55 @@ func visibleBySAR(c testenv.Cluster, u testUser, gr schema.GroupResource, ns str
 	return out, nil
 }
 
+// visibleByKubectl is the same oracle as visibleBySAR asked the way
+// kubectl asks, by requests made as the account (kubectl get --as): a LIST
+// of the namespace's labelled objects shows them all when allowed; else an
+// object shows when a LIST of its name (--field-selector metadata.name=)
+// or a GET of it is allowed, the GET only when a GET of a name that does
+// not exist is refused (a get without resourceNames names no object).
+func visibleByKubectl(c testenv.Cluster, u testUser, gr schema.GroupResource, ns, selector string, names []string) ([]string, error) {
+	cfg := rest.CopyConfig(c.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: u.user, Groups: u.groups}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	res := dyn.Resource(gr.WithVersion("v1")).Namespace(ns)
+	var out []string
+	list, err := res.List(ctx, metav1.ListOptions{LabelSelector: selector})
+	switch {
+	case err == nil:
+		for _, o := range list.Items {
+			out = append(out, key(c.Context, ns, o.GetName()))
+		}
+		slices.Sort(out)
+		return out, nil
+	case !apierrors.IsForbidden(err):
+		return nil, err
+	}
+	_, err = res.Get(ctx, noSuchName, metav1.GetOptions{})
+	getsAny := apierrors.IsNotFound(err)
+	if err != nil && !getsAny && !apierrors.IsForbidden(err) {
+		return nil, err
+	}
+	for _, n := range names {
+		byName, err := res.List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + n})
+		listed := err == nil && len(byName.Items) == 1
+		if err != nil && !apierrors.IsForbidden(err) {
+			return nil, err
+		}
+		_, err = res.Get(ctx, n, metav1.GetOptions{})
+		if err != nil && !apierrors.IsForbidden(err) {
+			return nil, err
+		}
+		if listed || err == nil && !getsAny {
+			out = append(out, key(c.Context, ns, n))
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 // envSeed is a differential test's seed: the environment variable name
 // when set (to replay a failure), else the clock.
 func envSeed(t *testing.T, name string) uint64 {
@@ -798,6 +850,13 @@ func TestEnumerationMatchesSAR(t *testing.T) {
 				wg.Go(func() {
 					var local oracleTally
 					keys, err := visibleBySAR(c, u, k.gr, ns, names, &local)
+					var asKubectl []string
+					if err == nil {
+						asKubectl, err = visibleByKubectl(c, u, k.gr, ns, "cg-enum="+prefix, names)
+					}
+					if err == nil && !slices.Equal(keys, asKubectl) {
+						err = fmt.Errorf("the oracles disagree: %s %s in %s: SubjectAccessReview %q, kubectl get --as %q", u.name, k.gr.Resource, ns, keys, asKubectl)
+					}
 					mu.Lock()
 					defer mu.Unlock()
 					if err != nil {
