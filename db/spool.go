@@ -20,9 +20,11 @@ import (
 // wait in a table of their own in a local SQLite file, so an outage loses
 // nothing. Adding appends rows (never rewriting the file), flushing hands
 // them on oldest first in chunks of SpoolChunk, each removed once written,
-// and past its bound the oldest rows are dropped and counted. What one
-// call costs depends on the records it adds or flushes, not on how many
-// wait.
+// and past its bound the oldest rows are dropped and counted (Dropped).
+// A row that does not decode is removed with its chunk and counted
+// (Corrupt). What one call costs depends on the records it adds or
+// flushes, not on how many wait. The counts are for the caller to log: the
+// spool logs nothing itself.
 type Spool[T any] struct {
 	// Chunk is how many records one write of a flush gets, ChunksPerFlush
 	// how many chunks one Flush hands on at most (SpoolChunk and
@@ -36,6 +38,7 @@ type Spool[T any] struct {
 	mu      sync.Mutex
 	pending int
 	dropped int64
+	corrupt int64
 }
 
 // SpoolChunk is how many records one write of a flush gets by default, and
@@ -118,11 +121,15 @@ func (s *Spool[T]) Add(recs []T) error {
 }
 
 // Flush hands the waiting records to write, oldest first, in chunks of at
-// most Chunk and at most ChunksPerFlush chunks per call; each
-// chunk leaves the outbox once write accepted it. It returns how many were
-// written, and stops at the first error (what is left waits). write must
-// be idempotent: a crash between a write and the chunk's removal hands the
-// chunk on again.
+// most Chunk rows and at most ChunksPerFlush chunks per call; each
+// chunk leaves the outbox once write accepted it. Rows that do not decode
+// (written by another version, or damaged) are not handed on: they leave
+// with their chunk and are counted (Corrupt), and a chunk of nothing else
+// leaves without a write, so such rows never hold up the ones behind them.
+// Flush returns how many records were written, and stops at the first
+// error (what is left waits, its undecodable rows not yet counted). write
+// must be idempotent: a crash between a write and the chunk's removal
+// hands the chunk on again.
 func (s *Spool[T]) Flush(write func([]T) error) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -131,48 +138,62 @@ func (s *Spool[T]) Flush(write func([]T) error) (int, error) {
 		if s.pending == 0 {
 			break
 		}
-		last, recs, err := s.oldest(s.Chunk)
+		c, err := s.oldest(s.Chunk)
 		if err != nil {
 			return flushed, fmt.Errorf("spool %s: %w", s.path, err)
 		}
-		if len(recs) == 0 {
-			s.pending = 0
+		if c.rows == 0 {
+			s.pending = 0 // the count was ahead of the file
 			break
 		}
-		if err := write(recs); err != nil {
-			return flushed, err
+		if len(c.recs) > 0 {
+			if err := write(c.recs); err != nil {
+				return flushed, err
+			}
 		}
-		res, err := s.db.Exec(`DELETE FROM outbox WHERE id <= ?`, last)
+		res, err := s.db.Exec(`DELETE FROM outbox WHERE id <= ?`, c.last)
 		if err != nil {
 			return flushed, fmt.Errorf("spool %s: %w", s.path, err)
 		}
 		n, _ := res.RowsAffected()
-		s.pending -= int(n)
-		flushed += len(recs)
+		s.pending = max(s.pending-int(n), 0)
+		s.corrupt += int64(c.corrupt)
+		flushed += len(c.recs)
 	}
 	return flushed, nil
 }
 
-// oldest reads up to n records, oldest first, and the id of the last row
-// read. A row that does not decode (written by another version, say) is
-// passed over with the chunk, not retried for ever.
-func (s *Spool[T]) oldest(n int) (last int64, recs []T, err error) {
+// chunk is what oldest read: rows rows up to id last, the records that
+// decoded, and how many did not.
+type chunk[T any] struct {
+	last          int64
+	rows, corrupt int
+	recs          []T
+}
+
+// oldest reads up to n rows, oldest first. A row that does not decode is
+// counted in the chunk's corrupt, not returned.
+func (s *Spool[T]) oldest(n int) (chunk[T], error) {
+	var c chunk[T]
 	rows, err := s.db.Query(`SELECT id, rec FROM outbox ORDER BY id LIMIT ?`, n)
 	if err != nil {
-		return 0, nil, err
+		return c, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var b []byte
-		if err := rows.Scan(&last, &b); err != nil {
-			return 0, nil, err
+		if err := rows.Scan(&c.last, &b); err != nil {
+			return chunk[T]{}, err
 		}
+		c.rows++
 		var r T
-		if json.Unmarshal(b, &r) == nil {
-			recs = append(recs, r)
+		if json.Unmarshal(b, &r) != nil {
+			c.corrupt++
+			continue
 		}
+		c.recs = append(c.recs, r)
 	}
-	return last, recs, rows.Err()
+	return c, rows.Err()
 }
 
 func (s *Spool[T]) tx(f func(*sql.Tx) error) error {
@@ -194,12 +215,24 @@ func (s *Spool[T]) Len() int {
 	return s.pending
 }
 
-// Dropped is how many records the bound has cost since start.
+// Dropped is how many records the bound has cost since the spool was
+// opened.
 func (s *Spool[T]) Dropped() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.dropped
 }
+
+// Corrupt is how many rows Flush removed since the spool was opened
+// because they did not decode.
+func (s *Spool[T]) Corrupt() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.corrupt
+}
+
+// Bound is how many records the spool holds at most.
+func (s *Spool[T]) Bound() int { return s.max }
 
 // ImportJSONL moves the records of a spool file of earlier versions (JSON
 // lines) into the outbox and removes the file. It returns how many records

@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	_ "github.com/ncruces/go-sqlite3/driver" // the "sqlite3" database/sql driver, to write rows Add would not
 
 	"github.com/clustergraph/clustergraph/db"
 )
@@ -224,4 +226,122 @@ func BenchmarkSpoolTickWithBacklog(b *testing.B) {
 			}
 		})
 	}
+}
+
+// insertRaw appends recs to the outbox table of the spool file at path as
+// they are, bypassing Add: rows another version (or a damaged disk) could
+// have left. The spool must be closed meanwhile.
+func insertRaw(t *testing.T, path string, recs ...[]byte) {
+	t.Helper()
+	d, err := sql.Open("sqlite3", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, r := range recs {
+		if _, err := d.Exec(`INSERT INTO outbox (rec) VALUES (?)`, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSpoolRemovesCorruptRows: rows of the outbox that do not decode, alone
+// or a whole chunk of them, leave the outbox and are counted once each;
+// the good rows around them reach the database oldest first, each once,
+// and the outbox ends empty instead of stalling behind them.
+func TestSpoolRemovesCorruptRows(t *testing.T) {
+	eachDB(t, func(t *testing.T, store *db.Store) {
+		ctx := context.Background()
+		path := filepath.Join(t.TempDir(), "spool.db")
+		const chunk = 10
+		reopen := func() *db.Spool[db.Sample] {
+			sp := openSpool(t, path, 1_000_000)
+			sp.Chunk, sp.ChunksPerFlush = chunk, 3
+			return sp
+		}
+		garbage := func(n int) [][]byte {
+			kinds := [][]byte{[]byte("not json"), []byte(`{"Cluster":`), []byte(`[1,2,3]`), []byte(`{"CPUMillis":"lots"}`), {}, {0xff, 0xfe, 0x00}}
+			out := make([][]byte, n)
+			for i := range out {
+				out[i] = kinds[i%len(kinds)]
+			}
+			return out
+		}
+		good := manySamples(20, time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+		// Garbage first, between good rows, more than a whole chunk of
+		// it (whatever the chunks' alignment), and last.
+		layout := []any{garbage(2), good[:5], garbage(3), good[5:15], garbage(2*chunk + 5), good[15:], garbage(4)}
+		corrupt := 0
+		sp := reopen()
+		for _, part := range layout {
+			switch p := part.(type) {
+			case []db.Sample:
+				if err := sp.Add(p); err != nil {
+					t.Fatal(err)
+				}
+			case [][]byte:
+				sp.Close()
+				insertRaw(t, path, p...)
+				corrupt += len(p)
+				sp = reopen()
+			}
+		}
+		if want := len(good) + corrupt; sp.Len() != want {
+			t.Fatalf("%d rows wait, want %d", sp.Len(), want)
+		}
+
+		// A failed write keeps the chunk, its corrupt rows too, and
+		// counts none of them yet.
+		down := errors.New("database down")
+		if _, err := sp.Flush(func([]db.Sample) error { return down }); !errors.Is(err, down) {
+			t.Fatalf("flush with the database down: %v", err)
+		}
+		if sp.Corrupt() != 0 || sp.Len() != len(good)+corrupt {
+			t.Fatalf("after a failed flush: corrupt %d, %d wait; want 0 and %d", sp.Corrupt(), sp.Len(), len(good)+corrupt)
+		}
+
+		var got []string
+		flushed := 0
+		for flushes := 0; sp.Len() > 0; flushes++ {
+			if flushes == 10 {
+				t.Fatalf("the outbox stalls: %d rows still wait after %d flushes", sp.Len(), flushes)
+			}
+			n, err := sp.Flush(func(s []db.Sample) error {
+				for _, x := range s {
+					got = append(got, x.Namespace)
+				}
+				return store.WriteSamples(ctx, s)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			flushed += n
+		}
+		var want []string
+		for _, s := range good {
+			want = append(want, s.Namespace)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("handed on (-want +got):\n%s", diff)
+		}
+		if flushed != len(good) || sp.Corrupt() != int64(corrupt) {
+			t.Errorf("flushed %d, corrupt %d; want %d and %d", flushed, sp.Corrupt(), len(good), corrupt)
+		}
+		recs, _, err := store.Metering(ctx, db.MeteringQuery{Unit: db.Hour, Scope: db.Scope{"c": {All: true}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var samples int64
+		for _, r := range recs {
+			samples += r.Samples
+		}
+		if samples != int64(len(good)) {
+			t.Errorf("the database holds %d samples, want %d", samples, len(good))
+		}
+		// Reopened, the outbox counts what its file holds: nothing.
+		sp.Close()
+		if sp = reopen(); sp.Len() != 0 {
+			t.Errorf("the outbox file still holds %d rows", sp.Len())
+		}
+	})
 }

@@ -32,6 +32,8 @@ type Collector struct {
 	cfg       Config
 	lastPurge time.Time
 	ticks     atomic.Int64
+	// dropped and corrupt are the spool's counts as last logged.
+	dropped, corrupt int64
 }
 
 // New returns a collector; Run starts it.
@@ -80,6 +82,7 @@ type TickResult struct {
 // Tick samples every cluster at tick, first writing what the spool holds.
 func (c *Collector) Tick(ctx context.Context, tick time.Time) TickResult {
 	defer c.ticks.Add(1)
+	defer c.logSpoolLosses()
 	var res TickResult
 	var samples []db.Sample
 	var usage []db.UsageSample
@@ -133,6 +136,26 @@ func (c *Collector) Tick(ctx context.Context, tick time.Time) TickResult {
 		}
 	}
 	return res
+}
+
+// logSpoolLosses warns, at most once a tick, of samples the spool lost
+// since the last warning: dropped past its bound, or removed because they
+// did not decode. Each warning gives the number since the last one and the
+// total since start. Losses from before the first tick (the old spool
+// file's import) are logged by the first tick.
+func (c *Collector) logSpoolLosses() {
+	sp := c.cfg.Spool
+	if sp == nil {
+		return
+	}
+	if n := sp.Dropped(); n > c.dropped {
+		c.cfg.Log.Warn("metering: outbox full, its oldest samples dropped", "dropped", n-c.dropped, "droppedTotal", n, "bound", sp.Bound())
+		c.dropped = n
+	}
+	if n := sp.Corrupt(); n > c.corrupt {
+		c.cfg.Log.Warn("metering: samples in the outbox did not decode and were removed", "corrupt", n-c.corrupt, "corruptTotal", n)
+		c.corrupt = n
+	}
 }
 
 // addTraffic fills the traffic of cl's samples from the traffic source. A
