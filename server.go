@@ -45,16 +45,18 @@ type config struct {
 	maxBody     int64
 	logLevel    string
 	identity    string
-	noAuth      bool
-	origins     []string
-	noIntro     bool
-	auditPath   string
-	versionsCM  string
-	storage     storageConfig
-	shell       terminal.ShellConfig
-	limits      api.Limits
-	authzFall   string
-	persisted   string
+	// fleetWide are the system identities that act in every cluster.
+	fleetWide  []string
+	noAuth     bool
+	origins    []string
+	noIntro    bool
+	auditPath  string
+	versionsCM string
+	storage    storageConfig
+	shell      terminal.ShellConfig
+	limits     api.Limits
+	authzFall  string
+	persisted  string
 	// maxListObjects bounds what one resources() list reads per cluster.
 	maxListObjects int
 	// cacheSecrets and cacheConfigMaps choose whether those kinds are
@@ -117,6 +119,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&cfg.maxPage, "max-page", envInt("CLUSTERGRAPH_MAX_PAGE", 100), "largest first/limit a list accepts, also the default page size (env CLUSTERGRAPH_MAX_PAGE)")
 	maxBody := fs.Int("max-body-bytes", envInt("CLUSTERGRAPH_MAX_BODY_BYTES", 1<<20), "largest request body accepted (env CLUSTERGRAPH_MAX_BODY_BYTES)")
 	fs.StringVar(&cfg.identity, "identity-cluster", getenv("CLUSTERGRAPH_IDENTITY_CLUSTER"), "cluster whose TokenReview authenticates callers (env CLUSTERGRAPH_IDENTITY_CLUSTER; default in-cluster, else the kubeconfig's current context)")
+	fleetWide := fs.String("fleet-wide-system-users", getenv("CLUSTERGRAPH_FLEET_WIDE_SYSTEM_USERS"), "comma-separated system identities (names, or prefixes ending in *) that may act in every cluster; any other system: identity but a service account acts only in the identity cluster (env CLUSTERGRAPH_FLEET_WIDE_SYSTEM_USERS)")
 	fs.BoolVar(&cfg.noAuth, "insecure-disable-auth", getenv("CLUSTERGRAPH_INSECURE_DISABLE_AUTH") == "true", "serve every request as clustergraph itself, with no token: for a local demo only, never expose it (env CLUSTERGRAPH_INSECURE_DISABLE_AUTH)")
 	origins := fs.String("allowed-origins", getenv("CLUSTERGRAPH_ALLOWED_ORIGINS"), "comma-separated browser origins (host patterns) allowed to open websockets besides the server's own (env CLUSTERGRAPH_ALLOWED_ORIGINS)")
 	fs.BoolVar(&cfg.noIntro, "disable-introspection", getenv("CLUSTERGRAPH_DISABLE_INTROSPECTION") == "true", "turn off schema introspection and field suggestions, for production without GraphiQL (env CLUSTERGRAPH_DISABLE_INTROSPECTION)")
@@ -205,6 +208,14 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if *origins != "" {
 		cfg.origins = strings.Split(*origins, ",")
+	}
+	if *fleetWide != "" {
+		cfg.fleetWide = strings.Split(*fleetWide, ",")
+		for _, u := range cfg.fleetWide {
+			if !strings.HasPrefix(u, "system:") || strings.HasPrefix(u, "system:serviceaccount:") {
+				return cfg, fmt.Errorf("-fleet-wide-system-users: %q is not a system identity other than a service account (system:node:NAME, system:kube-scheduler, system:node:*, ...)", u)
+			}
+		}
 	}
 	if kubeconfig != "" {
 		cfg.kubeconfigs = strings.Split(kubeconfig, string(os.PathListSeparator))
@@ -312,7 +323,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net
 	if cfg.noAuth {
 		log.Warn("AUTHENTICATION IS DISABLED (--insecure-disable-auth): every request reads with clustergraph's own credentials. Use this for a local demo only; never expose this server.")
 	} else {
-		authn = auth.New(auth.Config{Registry: reg, IdentityCluster: cfg.identity})
+		authn = auth.New(auth.Config{Registry: reg, IdentityCluster: cfg.identity, FleetWideSystemUsers: cfg.fleetWide})
 	}
 	srv := &http.Server{
 		Handler: api.NewHandler(api.Config{

@@ -86,6 +86,8 @@ type serverOpts struct {
 	// Uncached.
 	syncDeadline time.Duration
 	uncached     map[string]string
+	// fleetWide is auth.Config.FleetWideSystemUsers.
+	fleetWide []string
 }
 
 type countingTransport struct {
@@ -158,7 +160,7 @@ func startServer(t testing.TB, o serverOpts) *server {
 	}
 	var authn *auth.Authenticator
 	if o.auth {
-		authn = auth.New(auth.Config{Registry: s.Registry, TTL: o.authTTL})
+		authn = auth.New(auth.Config{Registry: s.Registry, TTL: o.authTTL, FleetWideSystemUsers: o.fleetWide})
 	}
 	cfg := api.Config{Registry: s.Registry, Authenticator: authn, MaxPage: o.maxPage, Terminal: o.terminal, AuthzFallback: o.authzFallback, Logger: log}
 	if o.db != nil {

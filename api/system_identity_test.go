@@ -64,3 +64,24 @@ func TestSystemIdentityIsLocal(t *testing.T) {
 		t.Errorf("cg-b's node was cordoned: %v", err)
 	}
 }
+
+// TestFleetWideSystemIdentity: a system identity the install names
+// (--fleet-wide-system-users) acts in every cluster, as the member
+// clusters' own RBAC allows.
+func TestFleetWideSystemIdentity(t *testing.T) {
+	cs := testenv.Clusters(t)
+	b := cs[1]
+	const user = "system:node:node-000000"
+	clusterBinding(t, b, "cg-node-fleet", "view", user)
+	for _, c := range []struct {
+		patterns []string
+		sees     bool
+	}{{nil, false}, {[]string{"system:node:*"}, true}, {[]string{user}, true}, {[]string{"system:node:other"}, false}} {
+		s := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs), waitReady: true, auth: true, fleetWide: c.patterns}).as(testenv.StaticTokens["node"])
+		var out struct{ Pods struct{ TotalCount int } }
+		s.query(t, `query($c: [String!]) { pods(clusters: $c) { totalCount } }`, map[string]any{"c": []string{b.Context}}, &out)
+		if sees := out.Pods.TotalCount > 0; sees != c.sees {
+			t.Errorf("fleet-wide %q: sees %d pods in %s, want seeing: %v", c.patterns, out.Pods.TotalCount, b.Context, c.sees)
+		}
+	}
+}

@@ -383,3 +383,23 @@ func TestWebsocketUnauthenticatedBound(t *testing.T) {
 		socketsClosed(t, &open, 15*time.Second, "a socket whose connection_init was unreadable")
 	})
 }
+
+// TestWebsocketMessageTooBig: a message over the 1 MiB read limit closes
+// the socket with 1009 (message too big), and the server goes on serving.
+func TestWebsocketMessageTooBig(t *testing.T) {
+	cs := testenv.Clusters(t)
+	s := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs[:1]), waitReady: true})
+	c := initWS(t, s, "")
+	big := strings.Repeat("x", 1<<20+1)
+	wsSend(t, c, map[string]any{"id": "big", "type": "subscribe", "payload": map[string]any{"query": "{ clusters { name } }", "variables": map[string]any{"pad": big}}})
+	_, err := wsRead(c)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusMessageTooBig {
+		t.Fatalf("after a message over 1 MiB: %v, want a close with 1009", err)
+	}
+	var out struct{ Clusters []struct{ Name string } }
+	s.query(t, `{ clusters { name } }`, nil, &out)
+	if len(out.Clusters) == 0 {
+		t.Error("the server does not answer after the socket was closed")
+	}
+}

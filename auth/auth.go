@@ -32,6 +32,11 @@ type Config struct {
 	TTL, NegativeTTL time.Duration
 	// MaxEntries bounds the cache (default 10000).
 	MaxEntries int
+	// FleetWideSystemUsers are the system identities (names, or prefixes
+	// ending in '*') that may act in every cluster; any other system
+	// identity but a service account acts only in the identity cluster
+	// (see caller.Subject.ForeignSystemIdentity).
+	FleetWideSystemUsers []string
 	// ReviewsPerSecond bounds the TokenReviews of tokens not in the cache
 	// (default 50, bursts of 100), so a flood of made-up tokens cannot
 	// hammer the identity cluster; past it a new token is UNAVAILABLE
@@ -255,7 +260,10 @@ func (a *Authenticator) tokenReview(ctx context.Context, token string) (*caller.
 		}
 		return nil, fmt.Errorf("%w: %s", errkind.Unauthenticated, msg)
 	}
-	return subjectOf(tr.Status.User, c.Name), nil
+	s := subjectOf(tr.Status.User, c.Name)
+	s.FleetWide = strings.HasPrefix(s.User, "system:") && !strings.HasPrefix(s.User, caller.ServiceAccountPrefix) &&
+		caller.MatchesAny(s.User, a.cfg.FleetWideSystemUsers)
+	return s, nil
 }
 
 // subjectOf is the subject a TokenReview authenticated, everything it said

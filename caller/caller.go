@@ -33,6 +33,10 @@ type Subject struct {
 	// Unrestricted marks the server's own identity, used only when
 	// authentication is switched off for a local demo.
 	Unrestricted bool
+	// FleetWide marks a system identity the install lets act in every
+	// cluster (see ForeignSystemIdentity), e.g. a component of a central
+	// management cluster whose name every member cluster binds.
+	FleetWide bool
 }
 
 // ServiceAccountPrefix starts the user name of every service account.
@@ -57,9 +61,22 @@ func (s *Subject) ForeignServiceAccount(cluster string) bool {
 // act for the pods of any node so named), so it may read and do nothing
 // in any other cluster: a kubeadm join token of one cluster must not act
 // as a node of the next.
+//
+// An install may name system identities that act everywhere (FleetWide).
 func (s *Subject) ForeignSystemIdentity(cluster string) bool {
-	return s != nil && !s.Unrestricted && s.Identity != "" && s.Identity != cluster &&
+	return s != nil && !s.Unrestricted && !s.FleetWide && s.Identity != "" && s.Identity != cluster &&
 		strings.HasPrefix(s.User, "system:") && !strings.HasPrefix(s.User, ServiceAccountPrefix)
+}
+
+// MatchesAny reports whether user is one of patterns: a name, or a prefix
+// ending in '*' ("system:node:*").
+func MatchesAny(user string, patterns []string) bool {
+	for _, p := range patterns {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok && strings.HasPrefix(user, prefix) || p == user {
+			return true
+		}
+	}
+	return false
 }
 
 // ForeignGroups drops the service-account groups, which name the identity
