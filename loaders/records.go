@@ -61,7 +61,7 @@ func (rs *Records) ClusterMetering(ctx context.Context, c *k8s.Cluster, unit db.
 	if err != nil {
 		return nil, err
 	}
-	if !MayList(ctx, c, PodsGR, "") {
+	if !mayList(ctx, c, podsGR, "") {
 		return nil, fmt.Errorf("%w: cluster metering needs list on pods cluster-wide in %s", errkind.Forbidden, c.Name)
 	}
 	got, err := s.ClusterMetering(ctx, unit, []string{c.Name}, start, end, limit)
@@ -78,7 +78,7 @@ func (rs *Records) Metering(ctx context.Context, cs []*k8s.Cluster, q db.Meterin
 	if err != nil {
 		return nil, 0, err
 	}
-	q.Scope = Scope(ctx, cs, PodsGR)
+	q.Scope = scope(ctx, cs, podsGR)
 	return s.Metering(ctx, q)
 }
 
@@ -89,7 +89,7 @@ func (rs *Records) Alerts(ctx context.Context, cs []*k8s.Cluster, q db.AlertQuer
 	if err != nil {
 		return nil, 0, err
 	}
-	q.Scope = Scope(ctx, cs, EventsGR)
+	q.Scope = scope(ctx, cs, eventsGR)
 	return s.Alerts(ctx, q)
 }
 
@@ -100,7 +100,7 @@ func (rs *Records) Events(ctx context.Context, cs []*k8s.Cluster, q db.EventQuer
 	if err != nil {
 		return nil, 0, err
 	}
-	q.Scope = Scope(ctx, cs, EventsGR)
+	q.Scope = scope(ctx, cs, eventsGR)
 	return s.Events(ctx, q)
 }
 
@@ -125,7 +125,7 @@ func mayReadAlert(ctx context.Context, cs []*k8s.Cluster) func(db.Alert) bool {
 	}
 	return func(a db.Alert) bool {
 		c, ok := byName[a.Cluster]
-		return ok && MayList(ctx, c, EventsGR, a.Namespace)
+		return ok && mayList(ctx, c, eventsGR, a.Namespace)
 	}
 }
 
@@ -135,7 +135,7 @@ func mayReadAlert(ctx context.Context, cs []*k8s.Cluster) func(db.Alert) bool {
 // input. The alert must be of c and namespace. It returns the stored alert
 // (an existing one when this repeats it).
 func (rs *Records) CreateAlert(ctx context.Context, c *k8s.Cluster, namespace string, build func() (db.Alert, error)) (db.Alert, error) {
-	if !c.AccessFor(caller.From(ctx)).Allows("create", EventsGR, namespace, "") {
+	if !c.AccessFor(caller.From(ctx)).Allows("create", eventsGR, namespace, "") {
 		where := "cluster-wide"
 		if namespace != "" {
 			where = "in namespace " + namespace
