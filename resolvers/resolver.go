@@ -27,7 +27,7 @@ type Resolver struct {
 	// the alert stream, as the caller may use them (authorized in
 	// loaders). Without a database (a nil Records, or one over a nil
 	// handle) its calls say so. Resolvers hold no database handle of
-	// their own.
+	// their own, and internal/layers' Reserved keeps them from using one.
 	Records *loaders.Records
 	// Shell configures cluster shells; nil or an empty namespace: none.
 	Shell *terminal.ShellConfig
