@@ -192,16 +192,22 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Check(mod, floors, tt.pkgs)
-			if len(got) != len(tt.want) {
-				t.Fatalf("Check() = %q, want %d problem(s) like %q", got, len(tt.want), tt.want)
-			}
-			for i, w := range tt.want {
-				if !strings.Contains(got[i], w) {
-					t.Errorf("problem %d = %q, want it to contain %q", i, got[i], w)
-				}
-			}
+			wantProblems(t, "Check", Check(mod, floors, tt.pkgs), tt.want)
 		})
+	}
+}
+
+// wantProblems fails t unless got, the problems check returned, are as
+// many as want and each contains its substring of want.
+func wantProblems(t *testing.T, check string, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s() = %q, want %d problem(s) like %q", check, got, len(want), want)
+	}
+	for i, w := range want {
+		if !strings.Contains(got[i], w) {
+			t.Errorf("problem %d = %q, want it to contain %q", i, got[i], w)
+		}
 	}
 }
 
@@ -355,15 +361,7 @@ func TestCheckReserved(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := CheckReserved(reserved, tt.uses)
-			if len(got) != len(tt.want) {
-				t.Fatalf("CheckReserved() = %q, want %d problem(s) like %q", got, len(tt.want), tt.want)
-			}
-			for i, w := range tt.want {
-				if !strings.Contains(got[i], w) {
-					t.Errorf("problem %d = %q, want it to contain %q", i, got[i], w)
-				}
-			}
+			wantProblems(t, "CheckReserved", CheckReserved(reserved, tt.uses), tt.want)
 		})
 	}
 }
