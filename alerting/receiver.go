@@ -40,7 +40,7 @@ type reply struct {
 func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		respond(w, http.StatusMethodNotAllowed, reply{Error: "POST an Alertmanager webhook payload or an alert list", Code: "BAD_USER_INPUT"})
+		respond(w, http.StatusMethodNotAllowed, reply{Error: "POST an Alertmanager webhook payload or an alert list", Code: errkind.CodeBadUserInput})
 		return
 	}
 	if !rc.authorized(r) {
@@ -49,7 +49,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rc.Token == "" && rc.BasicAuth == "" {
 			msg = "POST /alert is closed: the server has no --alert-token or --alert-basic-auth configured"
 		}
-		respond(w, http.StatusUnauthorized, reply{Error: msg, Code: "UNAUTHENTICATED"})
+		respond(w, http.StatusUnauthorized, reply{Error: msg, Code: errkind.CodeUnauthenticated})
 		return
 	}
 	limit := rc.MaxBody
@@ -60,10 +60,10 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			respond(w, http.StatusRequestEntityTooLarge, reply{Error: "the body is over the server's limit", Code: "BAD_USER_INPUT"})
+			respond(w, http.StatusRequestEntityTooLarge, reply{Error: "the body is over the server's limit", Code: errkind.CodeBadUserInput})
 			return
 		}
-		respond(w, http.StatusBadRequest, reply{Error: "reading the body: " + err.Error(), Code: "BAD_USER_INPUT"})
+		respond(w, http.StatusBadRequest, reply{Error: "reading the body: " + err.Error(), Code: errkind.CodeBadUserInput})
 		return
 	}
 	def := ""
@@ -72,24 +72,24 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	alerts, err := Parse(body, def)
 	if err != nil {
-		respond(w, http.StatusBadRequest, reply{Error: err.Error(), Code: "BAD_USER_INPUT"})
+		respond(w, http.StatusBadRequest, reply{Error: err.Error(), Code: errkind.CodeBadUserInput})
 		return
 	}
 	store, err := rc.Store()
 	if err != nil {
 		// 5xx: Alertmanager retries what was not stored.
 		rc.Log.Warn("alert not stored: no database", "err", err)
-		respond(w, http.StatusServiceUnavailable, reply{Error: "the alert database is unavailable; retry", Code: "UNAVAILABLE"})
+		respond(w, http.StatusServiceUnavailable, reply{Error: "the alert database is unavailable; retry", Code: errkind.CodeUnavailable})
 		return
 	}
 	changed, err := store.RecordAlerts(r.Context(), alerts)
 	if err != nil {
 		if errors.Is(err, errkind.BadInput) {
-			respond(w, http.StatusBadRequest, reply{Error: err.Error(), Code: "BAD_USER_INPUT"})
+			respond(w, http.StatusBadRequest, reply{Error: err.Error(), Code: errkind.CodeBadUserInput})
 			return
 		}
 		rc.Log.Warn("alert not stored", "err", err)
-		respond(w, http.StatusServiceUnavailable, reply{Error: "the alert database is unavailable; retry", Code: "UNAVAILABLE"})
+		respond(w, http.StatusServiceUnavailable, reply{Error: "the alert database is unavailable; retry", Code: errkind.CodeUnavailable})
 		return
 	}
 	if len(changed) > 0 && rc.Hub != nil {

@@ -190,7 +190,7 @@ func isLocalHost(hostport string) bool {
 }
 
 func graphQL(cfg Config) http.Handler {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: cfg.Registry, MaxPage: cfg.MaxPage, Terminals: terminal.NewRegistry(cfg.Terminal), Audit: cfg.Audit, VersionsConfigMap: cfg.VersionsConfigMap, DB: cfg.DB, Alerts: cfg.Alerts, Shell: cfg.Shell}}))
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Registry: cfg.Registry, MaxPage: cfg.MaxPage, Terminals: terminal.NewRegistry(cfg.Terminal), Audit: cfg.Audit, VersionsConfigMap: cfg.VersionsConfigMap, Records: loaders.NewRecords(cfg.DB, cfg.Alerts), Shell: cfg.Shell}}))
 	// Browsers may open a websocket from the server's own origin and from
 	// AllowedOrigins only (cross-site websocket hijacking, CVE-2019-13209);
 	// an Origin of "null" is refused.

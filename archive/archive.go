@@ -1,6 +1,7 @@
 // Package archive copies Kubernetes Events from the informer caches into
 // the database as they arrive and change, so they outlive the apiserver's
-// event TTL. It runs on one replica at a time (see k8s.Cluster.RunWhileLeader).
+// event TTL. It runs on one replica at a time (see
+// lease.RunWhileLeader in k8s/lease).
 package archive
 
 import (

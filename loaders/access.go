@@ -13,31 +13,33 @@ import (
 // Stored records (metering, alerts, archived events, usage history) are
 // authorized here, by the access sets that authorize cache reads, so no
 // resolver has to remember it: the stored loaders leave out every key the
-// caller may not read before the database is asked, and the queries over
-// many records take a Scope, which allows nothing when left empty.
+// caller may not read before the database is asked, and Records (the
+// queries over many records, the alert stream, createAlert) sets each
+// query's scope, which allows nothing when left empty, or refuses.
 
 // The resources whose rights open stored records.
 var (
-	// PodsGR opens metering: list on pods in a namespace (cluster-wide for
+	// podsGR opens metering: list on pods in a namespace (cluster-wide for
 	// a cluster's metering).
-	PodsGR = schema.GroupResource{Resource: "pods"}
-	// EventsGR opens alerts and archived events: list on events.
-	EventsGR = schema.GroupResource{Resource: "events"}
-	// MetricsGR opens an object's usage history: get on its metrics.
-	MetricsGR = map[string]schema.GroupResource{
+	podsGR = schema.GroupResource{Resource: "pods"}
+	// eventsGR opens alerts and archived events: list on events (and
+	// createAlert: create on events).
+	eventsGR = schema.GroupResource{Resource: "events"}
+	// metricsGR opens an object's usage history: get on its metrics.
+	metricsGR = map[string]schema.GroupResource{
 		"node": {Group: "metrics.k8s.io", Resource: "nodes"},
 		"pod":  {Group: "metrics.k8s.io", Resource: "pods"},
 	}
 )
 
-// Scope is what the caller may list of gr in each cluster, as a database
+// scope is what the caller may list of gr in each cluster, as a database
 // condition: every namespace when the caller may list gr cluster-wide, else
 // the namespaces where a grant allows it. Stored records follow the
 // visibility rule of package k8s by its namespace part alone: alerts and
 // archived events carry generated names no such rule names in practice, so
 // a record by name is left out (which fails closed). A get without
 // resourceNames never opens a namespace here.
-func Scope(ctx context.Context, cs []*k8s.Cluster, gr schema.GroupResource) db.Scope {
+func scope(ctx context.Context, cs []*k8s.Cluster, gr schema.GroupResource) db.Scope {
 	sc := db.Scope{}
 	subject := caller.From(ctx)
 	for _, c := range cs {
@@ -60,10 +62,10 @@ func Scope(ctx context.Context, cs []*k8s.Cluster, gr schema.GroupResource) db.S
 	return sc
 }
 
-// MayList reports whether the caller may list gr in namespace ("" means
+// mayList reports whether the caller may list gr in namespace ("" means
 // cluster-wide) of c: the namespace part of the visibility rule, for
-// stored records (see Scope).
-func MayList(ctx context.Context, c *k8s.Cluster, gr schema.GroupResource, namespace string) bool {
+// stored records (see scope).
+func mayList(ctx context.Context, c *k8s.Cluster, gr schema.GroupResource, namespace string) bool {
 	return c.AccessFor(caller.From(ctx)).Allows("list", gr, namespace, "")
 }
 
@@ -74,13 +76,13 @@ func MayList(ctx context.Context, c *k8s.Cluster, gr schema.GroupResource, names
 // mayListIn: list on gr in namespace of the named cluster.
 func mayListIn(ctx context.Context, reg *k8s.Registry, cluster, namespace string, gr schema.GroupResource) bool {
 	c := clusterNamed(reg, cluster)
-	return c != nil && MayList(ctx, c, gr, namespace)
+	return c != nil && mayList(ctx, c, gr, namespace)
 }
 
 // maySeeMetrics: the object's metrics by the visibility rule.
 func maySeeMetrics(ctx context.Context, reg *k8s.Registry, cluster, kind, namespace, name string) bool {
 	c := clusterNamed(reg, cluster)
-	gr, ok := MetricsGR[kind]
+	gr, ok := metricsGR[kind]
 	return c != nil && ok && c.AccessFor(caller.From(ctx)).CanSee(gr, namespace, name)
 }
 

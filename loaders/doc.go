@@ -6,8 +6,10 @@
 // The stored loaders (metering, alerts, archived events, usage history) are
 // also where stored records are authorized: a key the caller may not read
 // (by the same access sets as cache reads, see access.go) gets nothing and
-// never reaches the database. Scope and MayList serve the queries over
-// many records the same way.
+// never reaches the database. Records serves the rest of the database the
+// same way (the queries over many records, a cluster's own metering, the
+// alert stream, createAlert): it holds the database handle, so resolvers
+// never do, and checks the caller before each query.
 //
 // A Loaders value lives for one GraphQL operation; it is put in the context
 // by the API edge and read back with For.

@@ -48,7 +48,7 @@ func newStored(cfg Config) storedLoaders {
 		Metering: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg,
 			func(k MeteringKey) MeteringKey { k.Namespace = db.NamespaceKey{}; return k },
 			func(ctx context.Context, reg *k8s.Registry, k MeteringKey) bool {
-				return mayListIn(ctx, reg, k.Namespace.Cluster, k.Namespace.Namespace, PodsGR)
+				return mayListIn(ctx, reg, k.Namespace.Cluster, k.Namespace.Namespace, podsGR)
 			},
 			func(ctx context.Context, s *db.Store, g MeteringKey, keys []MeteringKey) (map[MeteringKey][]db.Record, error) {
 				ns := make([]db.NamespaceKey, len(keys))
@@ -65,7 +65,7 @@ func newStored(cfg Config) storedLoaders {
 		Alerts: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg,
 			func(k AlertsKey) AlertsKey { k.Ref = db.AlertRef{}; return k },
 			func(ctx context.Context, reg *k8s.Registry, k AlertsKey) bool {
-				return mayListIn(ctx, reg, k.Ref.Cluster, k.Ref.Namespace, EventsGR)
+				return mayListIn(ctx, reg, k.Ref.Cluster, k.Ref.Namespace, eventsGR)
 			},
 			func(ctx context.Context, s *db.Store, g AlertsKey, keys []AlertsKey) (map[AlertsKey][]db.Alert, error) {
 				refs := make([]db.AlertRef, len(keys))
@@ -86,7 +86,7 @@ func newStored(cfg Config) storedLoaders {
 		ArchivedEvents: NewLoader(cfg.Wait, cfg.MaxBatch, grouped(cfg,
 			func(db.InvolvedRef) db.InvolvedRef { return db.InvolvedRef{} },
 			func(ctx context.Context, reg *k8s.Registry, k db.InvolvedRef) bool {
-				return mayListIn(ctx, reg, k.Cluster, k.Namespace, EventsGR)
+				return mayListIn(ctx, reg, k.Cluster, k.Namespace, eventsGR)
 			},
 			func(ctx context.Context, s *db.Store, _ db.InvolvedRef, keys []db.InvolvedRef) (map[db.InvolvedRef][]db.ArchivedEvent, error) {
 				return s.EventsOf(ctx, keys, 0)

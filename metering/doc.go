@@ -4,8 +4,8 @@
 //
 // It reads the shared informer caches (no apiserver calls but one
 // metrics.k8s.io list per cluster per tick) as clustergraph itself, and runs
-// on one replica at a time (see k8s.Cluster.RunWhileLeader). Samples taken
-// while the database is down wait in a bounded spool on disk; samples it
-// drops past its bound or removes as undecodable are logged as warnings,
+// on one replica at a time (see lease.RunWhileLeader in k8s/lease). Samples
+// taken while the database is down wait in a bounded spool on disk; samples
+// it drops past its bound or removes as undecodable are logged as warnings,
 // at most once a tick each, with their totals.
 package metering

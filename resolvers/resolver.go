@@ -4,10 +4,9 @@
 package resolvers
 
 import (
-	"github.com/clustergraph/clustergraph/alerting"
 	"github.com/clustergraph/clustergraph/audit"
-	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/loaders"
 	"github.com/clustergraph/clustergraph/terminal"
 )
 
@@ -24,11 +23,12 @@ type Resolver struct {
 	// VersionsConfigMap names the ConfigMap of component versions,
 	// "namespace/name"; empty for none.
 	VersionsConfigMap string
-	// DB is the database of metering, alerts and archived events; nil
-	// when the server runs without one.
-	DB *db.Handle
-	// Alerts streams alert changes to subscriptions.
-	Alerts *alerting.Hub
+	// Records is the database of metering, alerts and archived events, and
+	// the alert stream, as the caller may use them (authorized in
+	// loaders). Without a database (a nil Records, or one over a nil
+	// handle) its calls say so. Resolvers hold no database handle of
+	// their own, and internal/layers' Reserved keeps them from using one.
+	Records *loaders.Records
 	// Shell configures cluster shells; nil or an empty namespace: none.
 	Shell *terminal.ShellConfig
 }

@@ -37,13 +37,17 @@ const maxPage = 10
 
 // newClient serves the schema over reg as api.NewHandler does, minus the
 // HTTP edge: fresh loaders per operation, and errors given the code of
-// their kind (see present).
-func newClient(reg *k8s.Registry) *client.Client {
+// their kind (see present). It has no database.
+func newClient(reg *k8s.Registry) *client.Client { return newClientWith(reg, nil) }
+
+// newClientWith is newClient with the stored records of rs.
+func newClientWith(reg *k8s.Registry, rs *loaders.Records) *client.Client {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{
 		Registry:  reg,
 		MaxPage:   maxPage,
 		Terminals: terminal.NewRegistry(terminal.Limits{}),
 		Audit:     audit.Discard,
+		Records:   rs,
 	}}))
 	srv.AddTransport(transport.POST{})
 	srv.SetErrorPresenter(present)

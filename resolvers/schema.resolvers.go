@@ -8,7 +8,6 @@ package resolvers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -64,18 +63,11 @@ func (r *clusterResolver) Metering(ctx context.Context, obj *model.Cluster, time
 	if err != nil {
 		return nil, err
 	}
-	store, err := r.DB.Store()
+	got, err := r.Records.ClusterMetering(ctx, obj.C, unitOf(timeUnit), timeOr(startTime), timeOr(endTime), n)
 	if err != nil {
 		return nil, err
 	}
-	if !loaders.MayList(ctx, obj.C, loaders.PodsGR, "") {
-		return nil, fmt.Errorf("%w: cluster metering needs list on pods cluster-wide in %s", errkind.Forbidden, obj.C.Name)
-	}
-	got, err := store.ClusterMetering(ctx, unitOf(timeUnit), []string{obj.C.Name}, timeOr(startTime), timeOr(endTime), n)
-	if err != nil {
-		return nil, err
-	}
-	return records(got[obj.C.Name]), nil
+	return records(got), nil
 }
 
 func (r *clusterResolver) Namespace(ctx context.Context, obj *model.Cluster, name string) (*model.Namespace, error) {

@@ -183,9 +183,9 @@ func statusOf(s model.AlertStatus) string {
 	return db.Firing
 }
 
-// alertMatcher decides, per alert and at delivery time (so a revoked grant
-// stops delivery at once), whether a subscriber gets it.
-func (r *Resolver) alertMatcher(ctx context.Context, cs []*k8s.Cluster, f *model.AlertFilter) (func(db.Alert) bool, error) {
+// alertMatcher is a subscription's filter, asked per alert at delivery
+// time; Records.SubscribeAlerts adds the caller's right to read it.
+func alertMatcher(f *model.AlertFilter) (func(db.Alert) bool, error) {
 	q, err := alertQuery(f)
 	if err != nil {
 		return nil, err
@@ -193,10 +193,6 @@ func (r *Resolver) alertMatcher(ctx context.Context, cs []*k8s.Cluster, f *model
 	var sel labels.Selector
 	if f != nil && str(f.LabelSelector) != "" {
 		sel, _, _ = k8s.ParseSelectors(*f.LabelSelector, "") // checked by alertQuery
-	}
-	byName := map[string]*k8s.Cluster{}
-	for _, c := range cs {
-		byName[c.Name] = c
 	}
 	in := func(list []string, v string) bool {
 		if len(list) == 0 {
@@ -210,10 +206,6 @@ func (r *Resolver) alertMatcher(ctx context.Context, cs []*k8s.Cluster, f *model
 		return false
 	}
 	return func(a db.Alert) bool {
-		c, ok := byName[a.Cluster]
-		if !ok || !loaders.MayList(ctx, c, loaders.EventsGR, a.Namespace) {
-			return false
-		}
 		return in(q.Namespaces, a.Namespace) && in(q.Names, a.Name) && in(q.AlertNames, a.AlertName) &&
 			in(q.Severities, a.Severity) && in(q.Statuses, a.Status) && in(q.Sources, a.Source) &&
 			in(q.Modules, a.Module) && in(q.Types, a.Type) && in(q.ObjectKinds, a.ObjectKind) &&
@@ -257,7 +249,7 @@ func (r *Resolver) objectAlerts(ctx context.Context, c *k8s.Cluster, kind, names
 	if err != nil {
 		return nil, err
 	}
-	// The loader leaves out what the caller may not read (loaders.MayList).
+	// The loader leaves out what the caller may not read (by the access sets, in loaders).
 	key := loaders.AlertsKey{Ref: db.AlertRef{Cluster: c.Name, Kind: kind, Namespace: namespace, Name: name}, Limit: n}
 	if kind == "Namespace" {
 		key.Ref = db.AlertRef{Cluster: c.Name, Kind: kind, Name: name}
@@ -342,11 +334,10 @@ var eventOrders = map[k8s.OrderField]db.EventOrder{
 // as the page needs: the first offset+first archived events in the list's
 // order, merged with every live one, decide the page exactly.
 func (r *Resolver) events(ctx context.Context, cs []*k8s.Cluster, in *model.EventFilter, f *k8s.Filter, p page) (*model.Connection[*model.Event], error) {
-	if r.DB == nil {
+	if !r.Records.Enabled() {
 		return listKinds(ctx, r, cs, gvks(k8s.GVKEvent), f, p, eventOrder, wrapEvent)
 	}
-	store, err := r.DB.Store()
-	if err != nil {
+	if err := r.Records.Available(); err != nil {
 		// The live half still answers; the error says what is missing.
 		graphql.AddError(ctx, fmt.Errorf("archived events left out: %w", err))
 		return listKinds(ctx, r, cs, gvks(k8s.GVKEvent), f, p, eventOrder, wrapEvent)
@@ -367,7 +358,7 @@ func (r *Resolver) events(ctx context.Context, cs []*k8s.Cluster, in *model.Even
 	for _, it := range live {
 		exclude[it.Cluster.Name] = append(exclude[it.Cluster.Name], string(it.Obj.(*corev1.Event).UID))
 	}
-	q := db.EventQuery{Scope: loaders.Scope(ctx, cs, loaders.EventsGR), NameContains: f.Name, Order: eventOrders[order.Field], Desc: order.Desc,
+	q := db.EventQuery{NameContains: f.Name, Order: eventOrders[order.Field], Desc: order.Desc,
 		Limit: off + n, ExcludeUIDs: exclude}
 	if in != nil {
 		q.Namespace, q.Type, q.Reason, q.Source = str(in.Namespace), str(in.Type), str(in.Reason), str(in.Source)
@@ -376,7 +367,7 @@ func (r *Resolver) events(ctx context.Context, cs []*k8s.Cluster, in *model.Even
 	if f.Namespace != "" {
 		q.Namespace = f.Namespace
 	}
-	archived, archivedTotal, err := store.Events(ctx, q)
+	archived, archivedTotal, err := r.Records.Events(ctx, cs, q)
 	if err != nil {
 		graphql.AddError(ctx, fmt.Errorf("archived events left out: %w", err))
 	}
@@ -428,7 +419,7 @@ func (r *Resolver) objectEvents(ctx context.Context, c *k8s.Cluster, obj any, in
 	}
 	items := live
 	isArchived := map[any]bool{}
-	if r.DB != nil { // the loader keeps what the caller may not read out
+	if r.Records.Enabled() { // the loader keeps what the caller may not read out
 		got, err := loaders.For(ctx).ArchivedEvents.Load(ctx, db.InvolvedRef{Cluster: c.Name, Kind: kind, Namespace: namespace, Name: name})
 		if err != nil {
 			graphql.AddError(ctx, fmt.Errorf("archived events left out: %w", err))

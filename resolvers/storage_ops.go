@@ -2,16 +2,13 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/clustergraph/clustergraph/alerting"
-	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/graph/model"
 	"github.com/clustergraph/clustergraph/k8s"
-	"github.com/clustergraph/clustergraph/loaders"
 )
 
 // ownerOrSelf is the top workload controlling w (a ReplicaSet's
@@ -32,15 +29,11 @@ func (r *Resolver) metering(ctx context.Context, clusters []string, namespace *s
 	if err != nil {
 		return nil, err
 	}
-	store, err := r.DB.Store()
-	if err != nil {
-		return nil, err
-	}
 	if namespace != nil {
 		namespaces = append(namespaces, *namespace)
 	}
-	got, total, err := store.Metering(ctx, db.MeteringQuery{
-		Unit: unitOf(timeUnit), Scope: loaders.Scope(ctx, cs, loaders.PodsGR), Namespaces: namespaces,
+	got, total, err := r.Records.Metering(ctx, cs, db.MeteringQuery{
+		Unit: unitOf(timeUnit), Namespaces: namespaces,
 		Start: timeOr(startTime), End: timeOr(endTime), Sort: meteringSort(sort), Offset: off, Limit: n,
 	})
 	if err != nil {
@@ -62,13 +55,9 @@ func (r *Resolver) alerts(ctx context.Context, clusters []string, filter *model.
 	if err != nil {
 		return nil, err
 	}
-	store, err := r.DB.Store()
-	if err != nil {
-		return nil, err
-	}
-	q.Scope, q.Offset, q.Limit = loaders.Scope(ctx, cs, loaders.EventsGR), off, n
+	q.Offset, q.Limit = off, n
 	q.Ascending = ascending != nil && *ascending
-	got, total, err := store.Alerts(ctx, q)
+	got, total, err := r.Records.Alerts(ctx, cs, q)
 	if err != nil {
 		return nil, err
 	}
@@ -80,14 +69,17 @@ func (r *Resolver) subscribeAlerts(ctx context.Context, clusters []string, filte
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.DB.Store(); err != nil {
+	if err := r.Records.Available(); err != nil {
 		return nil, err
 	}
-	match, err := r.alertMatcher(ctx, cs, filter)
+	match, err := alertMatcher(filter)
 	if err != nil {
 		return nil, err
 	}
-	in := r.Alerts.Subscribe(ctx, match)
+	in, err := r.Records.SubscribeAlerts(ctx, cs, match)
+	if err != nil {
+		return nil, err
+	}
 	out := make(chan *model.Alert)
 	go func() {
 		defer close(out)
@@ -108,50 +100,37 @@ func (r *Resolver) createAlert(ctx context.Context, in model.CreateAlertInput) (
 		return nil, err
 	}
 	ns := str(in.Namespace)
-	if !c.AccessFor(caller.From(ctx)).Allows("create", loaders.EventsGR, ns, "") {
-		where := "cluster-wide"
-		if ns != "" {
-			where = "in namespace " + ns
-		}
-		return nil, fmt.Errorf("%w: creating an alert needs create on events %s of %s", errkind.Forbidden, where, c.Name)
+	// Records checks create on events there before the input is read.
+	got, err := r.Records.CreateAlert(ctx, c, ns, func() (db.Alert, error) { return alertOf(c.Name, ns, in) })
+	if err != nil {
+		return nil, err
 	}
+	return model.NewAlert(got), nil
+}
+
+// alertOf reads createAlert's input as an alert of namespace of cluster.
+func alertOf(cluster, namespace string, in model.CreateAlertInput) (db.Alert, error) {
 	labels := map[string]string{}
 	if in.Labels != nil {
 		m, ok := in.Labels.V.(map[string]any)
 		if !ok {
-			return nil, errkind.BadInputf("labels must be a JSON object of strings")
+			return db.Alert{}, errkind.BadInputf("labels must be a JSON object of strings")
 		}
 		for k, v := range m {
 			s, ok := v.(string)
 			if !ok {
-				return nil, errkind.BadInputf("label %q is not a string", k)
+				return db.Alert{}, errkind.BadInputf("label %q is not a string", k)
 			}
 			labels[k] = s
 		}
 	}
 	a, err := alerting.FromInput(alerting.Input{
-		Cluster: c.Name, Namespace: ns, Name: str(in.Name), ObjectKind: str(in.ObjectKind), AlertName: in.AlertName,
+		Cluster: cluster, Namespace: namespace, Name: str(in.Name), ObjectKind: str(in.ObjectKind), AlertName: in.AlertName,
 		Severity: str(in.Severity), Message: in.Message, Source: str(in.Source), Module: str(in.Module), Type: str(in.Type),
 		Labels: labels, Resolved: in.Status != nil && *in.Status == model.AlertStatusResolved,
 	})
 	if err != nil {
-		return nil, errkind.BadInputf("%v", err)
+		return db.Alert{}, errkind.BadInputf("%v", err)
 	}
-	store, err := r.DB.Store()
-	if err != nil {
-		return nil, err
-	}
-	_, err = store.RecordAlerts(ctx, []db.Alert{a})
-	if err != nil {
-		return nil, err
-	}
-	if r.Alerts != nil {
-		r.Alerts.Poke()
-	}
-	// Read back the stored alert (a repeat returns the existing one).
-	got, err := store.LatestAlert(ctx, a.Fingerprint)
-	if err != nil {
-		return nil, err
-	}
-	return model.NewAlert(got), nil
+	return a, nil
 }

@@ -4,9 +4,14 @@
 // flow one way and a leaf stays a leaf. TestLayers (layers_test.go) runs
 // `go list` over the module and fails on an import that climbs or stays on
 // its floor, and on a package missing from the table, so a new room is
-// placed on purpose. It runs in `make check`, `make unit` and `make test`.
+// placed on purpose. Where a floor allows an import but not every call
+// into it, Reserved names the calls a package may not make (resolvers never
+// touch the database past loaders' checks), and TestReserved type-checks
+// the package to hold it. Both run in `make check`, `make unit` and
+// `make test`.
 //
-// Only non-test imports count: a test may import anything it needs.
+// Only non-test imports and code count: a test may import and call
+// anything it needs.
 package layers
 
 import (
@@ -68,6 +73,45 @@ var Floors = map[string]int{
 	"tools/scale/bench":    0, // the scale benchmarks' driver
 	"tools/scale/peer":     0, // the benchmarks' baseline: bare client-go informers
 	"tools/scale/populate": 0, // fills a bare kwok cluster for the benchmarks
+}
+
+// Reserved names, per package (by its key in Floors), the functions and
+// methods of lower packages it may not use although its floor lets it
+// import their package, because a room between them owns the checks around
+// those calls. An entry is "pkg.Func", "pkg.Type.Method" or "pkg.Type.*"
+// (every method of Type, pointer receivers included), pkg being the key in
+// Floors of the package that declares it. TestReserved type-checks each
+// package named here and fails on a use, direct or as a value.
+var Reserved = map[string][]string{
+	// Stored records are authorized in loaders (the stored loaders and
+	// loaders.Records); resolvers reach the database through them only,
+	// never by its handle or store, so a new field cannot skip the check.
+	"resolvers": {"db.Handle.*", "db.Store.*", "db.Open", "db.Opened", "db.Connect"},
+}
+
+// Use is a package's use of a function or method of another package of
+// the module: Package is the user's key in Floors, Name the used one named
+// as in Reserved, Pos where (file:line:column).
+type Use struct {
+	Package, Name, Pos string
+}
+
+// CheckReserved returns, sorted, every use in uses that reserved forbids
+// its package.
+func CheckReserved(reserved map[string][]string, uses []Use) []string {
+	var problems []string
+	for _, u := range uses {
+		for _, r := range reserved[u.Package] {
+			prefix, every := strings.CutSuffix(r, ".*")
+			if u.Name == r || every && strings.HasPrefix(u.Name, prefix+".") {
+				problems = append(problems, fmt.Sprintf(
+					"%s: %s uses %s, which is reserved (see Reserved in internal/layers/layers.go: another room owns the checks around it)", u.Pos, u.Package, u.Name))
+				break
+			}
+		}
+	}
+	slices.Sort(problems)
+	return problems
 }
 
 // Package is what the check needs of one package: its import path and its

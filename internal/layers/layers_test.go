@@ -4,6 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"go/ast"
+	"go/importer"
+	"go/parser"
+	"go/token"
+	"go/types"
 	"io"
 	"io/fs"
 	"os"
@@ -186,16 +192,22 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Check(mod, floors, tt.pkgs)
-			if len(got) != len(tt.want) {
-				t.Fatalf("Check() = %q, want %d problem(s) like %q", got, len(tt.want), tt.want)
-			}
-			for i, w := range tt.want {
-				if !strings.Contains(got[i], w) {
-					t.Errorf("problem %d = %q, want it to contain %q", i, got[i], w)
-				}
-			}
+			wantProblems(t, "Check", Check(mod, floors, tt.pkgs), tt.want)
 		})
+	}
+}
+
+// wantProblems fails t unless got, the problems check returned, are as
+// many as want and each contains its substring of want.
+func wantProblems(t *testing.T, check string, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s() = %q, want %d problem(s) like %q", check, got, len(want), want)
+	}
+	for i, w := range want {
+		if !strings.Contains(got[i], w) {
+			t.Errorf("problem %d = %q, want it to contain %q", i, got[i], w)
+		}
 	}
 }
 
@@ -212,5 +224,165 @@ func TestFloorsNamePackages(t *testing.T) {
 	slices.Sort(bad)
 	if len(bad) > 0 {
 		t.Errorf("malformed entries in Floors: %q", bad)
+	}
+}
+
+// TestReserved type-checks each package Reserved names (its non-test
+// files, against the compiled export data of its imports) and fails on a
+// use of a function or method reserved from it. It needs no cluster and
+// never skips.
+func TestReserved(t *testing.T) {
+	module, root := goListModule(t)
+	recordSources(t, root)
+	for rel := range Reserved {
+		for _, p := range CheckReserved(Reserved, usesOf(t, module, root, rel)) {
+			t.Error(p)
+		}
+	}
+}
+
+// usesOf is every use, in the non-test files of the module's package rel,
+// of a function or method another package of the module declares.
+func usesOf(t *testing.T, module, root, rel string) []Use {
+	t.Helper()
+	path := module
+	if rel != Root {
+		path = module + "/" + rel
+	}
+	// The package's files, and the export data of everything it imports
+	// (built, or taken from the build cache, by go list).
+	out := goCmd(t, root, "list", "-deps", "-export", "-json=ImportPath,Dir,GoFiles,CgoFiles,Export,Error", path)
+	exports := map[string]string{}
+	var target *struct {
+		ImportPath, Dir, Export string
+		GoFiles, CgoFiles       []string
+		Error                   *struct{ Err string }
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		p := new(struct {
+			ImportPath, Dir, Export string
+			GoFiles, CgoFiles       []string
+			Error                   *struct{ Err string }
+		})
+		err := dec.Decode(p)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("decoding go list -json: %v", err)
+		}
+		if p.Error != nil {
+			t.Fatalf("go list %s: %s", p.ImportPath, p.Error.Err)
+		}
+		exports[p.ImportPath] = p.Export
+		if p.ImportPath == path {
+			target = p
+		}
+	}
+	if target == nil {
+		t.Fatalf("Reserved names %s, which go list does not find", rel)
+	}
+	if len(target.CgoFiles) > 0 {
+		t.Fatalf("%s has cgo files: TestReserved cannot type-check them", rel)
+	}
+	fset := token.NewFileSet()
+	var files []*ast.File
+	for _, name := range target.GoFiles {
+		f, err := parser.ParseFile(fset, filepath.Join(target.Dir, name), nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	conf := types.Config{Importer: importer.ForCompiler(fset, "gc", func(p string) (io.ReadCloser, error) {
+		file, ok := exports[p]
+		if !ok || file == "" {
+			return nil, fmt.Errorf("no export data for %s", p)
+		}
+		return os.Open(file)
+	})}
+	info := &types.Info{Uses: map[*ast.Ident]types.Object{}}
+	if _, err := conf.Check(path, fset, files, info); err != nil {
+		t.Fatalf("type-checking %s: %v", rel, err)
+	}
+	var uses []Use
+	for id, obj := range info.Uses {
+		fn, ok := obj.(*types.Func)
+		if !ok || fn.Pkg() == nil || fn.Pkg().Path() == path {
+			continue
+		}
+		from, mine := relative(module, fn.Pkg().Path())
+		if !mine {
+			continue
+		}
+		fn = fn.Origin()
+		name := from + "." + fn.Name()
+		if recv := fn.Signature().Recv(); recv != nil {
+			rt := recv.Type()
+			if p, ok := rt.(*types.Pointer); ok {
+				rt = p.Elem()
+			}
+			if n, ok := rt.(*types.Named); ok {
+				name = from + "." + n.Obj().Name() + "." + fn.Name()
+			}
+		}
+		pos := fset.Position(id.Pos())
+		if r, err := filepath.Rel(root, pos.Filename); err == nil {
+			pos.Filename = r
+		}
+		uses = append(uses, Use{Package: rel, Name: name, Pos: pos.String()})
+	}
+	return uses
+}
+
+// TestCheckReserved proves the reserved check can fail, and that it keeps
+// to the package and names it is given.
+func TestCheckReserved(t *testing.T) {
+	reserved := map[string][]string{"top": {"store.Handle.Get", "store.Conn.*", "store.Open"}}
+	tests := []struct {
+		name string
+		uses []Use
+		want []string // substrings, one per problem, in sorted order
+	}{
+		{"allowed names pass", []Use{
+			{"top", "store.Handle.Ready", "a.go:1:1"},
+			{"top", "store.Connect", "a.go:2:1"},
+			{"top", "store.Connection.Get", "a.go:3:1"}, // not Conn.*
+			{"top", "loaders.Open", "a.go:4:1"},
+		}, nil},
+		{"another package may", []Use{{"middle", "store.Open", "m.go:1:1"}}, nil},
+		{"a reserved method", []Use{{"top", "store.Handle.Get", "a.go:5:2"}},
+			[]string{"a.go:5:2: top uses store.Handle.Get, which is reserved"}},
+		{"every method of a type", []Use{{"top", "store.Conn.Query", "b.go:1:1"}, {"top", "store.Conn.Close", "a.go:1:1"}},
+			[]string{"a.go:1:1: top uses store.Conn.Close", "b.go:1:1: top uses store.Conn.Query"}},
+		{"a reserved function", []Use{{"top", "store.Open", "a.go:9:9"}},
+			[]string{"top uses store.Open"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantProblems(t, "CheckReserved", CheckReserved(reserved, tt.uses), tt.want)
+		})
+	}
+}
+
+// TestReservedNamesPackages guards Reserved's shape: each key is a package
+// of Floors, and each entry a package of Floors (whose key has no dot, see
+// TestFloorsNamePackages) and then Func, Type.Method or Type.*.
+func TestReservedNamesPackages(t *testing.T) {
+	for rel, names := range Reserved {
+		if _, ok := Floors[rel]; !ok || rel == Root {
+			t.Errorf("Reserved names %s, which is not a package of Floors", rel)
+		}
+		for _, n := range names {
+			pkg, rest, _ := strings.Cut(n, ".")
+			parts := strings.Split(rest, ".")
+			_, known := Floors[pkg]
+			ok := known && pkg != Root && len(parts) <= 2 && !slices.Contains(parts, "") &&
+				parts[0] != "*"
+			if !ok {
+				t.Errorf("Reserved[%s]: %q is not pkg.Func, pkg.Type.Method or pkg.Type.* with pkg a package of Floors", rel, n)
+			}
+		}
 	}
 }
