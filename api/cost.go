@@ -98,6 +98,22 @@ var pagedLists = map[string]int{
 	"ViewerCluster.namespaces": clusterItems,
 }
 
+// apiserverReads are the fields answered by apiserver requests rather than
+// the caches, by "Type.field", with what each costs once on top of its
+// items: resources() may read up to --max-list-objects objects per cluster
+// (20 LIST pages at the default), as much as a walk of a whole cluster.
+var apiserverReads = map[string]int{
+	"Query.resources": clusterItems,
+}
+
+// fieldCost is what a field costs once, whatever it lists.
+func fieldCost(f *ast.Field) int {
+	if f.Definition == nil {
+		return 0
+	}
+	return apiserverReads[owner(f)+"."+f.Name]
+}
+
 // costCeiling is where estimates stop growing: past every limit worth
 // setting, and an int on every platform.
 const costCeiling = math.MaxInt32
@@ -155,6 +171,7 @@ func (e *estimator) cost(set ast.SelectionSet, s scope) int {
 	for _, sel := range set {
 		switch sel := sel.(type) {
 		case *ast.Field:
+			total = addCost(total, fieldCost(sel))
 			each := addCost(1, e.cost(sel.SelectionSet, e.childScope(sel, s)))
 			total = addCost(total, mulCost(e.listItems(sel, s), each))
 		case *ast.InlineFragment:

@@ -121,6 +121,7 @@ func TestCostCountsEveryListByItsBound(t *testing.T) {
 		{"usage history, last hour", `{ pods(first: 1) { nodes { usageHistory { cpuMillis } } } }`, nil, 1 + 1*(1+hourSamples*2)},
 		{"usage history since", `{ pods(first: 1) { nodes { usageHistory(since: "2020-01-01T00:00:00Z") { cpuMillis } } } }`, nil, 1 + 1*(1+daySamples*2)},
 		{"clusters", `{ clusters { name } }`, nil, fleetItems * 2},
+		{"resources(): apiserver reads", `{ a: resources(group: "", version: "v1", resource: "configmaps", first: 1) { totalCount } b: resources(group: "", version: "v1", resource: "pods", first: 1) { totalCount } }`, nil, 2 * (clusterItems + 1 + 1)},
 		{"aliases count each", `{ a: pods(first: 2) { nodes { name } } b: pods(first: 2) { nodes { name } } }`, nil, 2 * (1 + 2*2)},
 		{"introspection of one type", `{ __type(name: "Query") { fields { name args { name } } } }`, nil, 1 + n.fields.longest*(1+1+n.args.longest*2)},
 		{"introspection of every type", `{ __schema { types { fields { args { name } } } } }`, nil, 1 + n.types*(1+n.fields.mean*(1+n.args.mean*2))},
