@@ -62,6 +62,8 @@ type config struct {
 	// cacheSecrets and cacheConfigMaps choose whether those kinds are
 	// cached (which needs list and watch on all of them in every cluster).
 	cacheSecrets, cacheConfigMaps bool
+	// clusterSecrets is where clusters registered as Secrets are.
+	clusterSecrets k8s.ClusterSecrets
 	// syncTimeout bounds a cluster's first sync; past it the cluster is
 	// served partially.
 	syncTimeout time.Duration
@@ -151,6 +153,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&cfg.limits.MaxComplexity, "max-complexity", envInt("CLUSTERGRAPH_MAX_COMPLEXITY", 250000), "largest estimated query cost (fields times the page sizes of the lists around them) (env CLUSTERGRAPH_MAX_COMPLEXITY)")
 	fs.IntVar(&cfg.limits.PerUserConcurrency, "max-user-concurrency", envInt("CLUSTERGRAPH_MAX_USER_CONCURRENCY", 32), "requests one user may have in flight (env CLUSTERGRAPH_MAX_USER_CONCURRENCY)")
 	fs.IntVar(&cfg.maxListObjects, "max-list-objects", envInt("CLUSTERGRAPH_MAX_LIST_OBJECTS", k8s.DefaultMaxListObjects), "most objects one resources() list reads from a cluster's apiserver; past it the list is cut with an error (env CLUSTERGRAPH_MAX_LIST_OBJECTS)")
+	fs.StringVar(&cfg.clusterSecrets.Namespace, "cluster-secrets-namespace", env("CLUSTERGRAPH_CLUSTER_SECRETS_NAMESPACE", podNamespace()), "namespace of the identity cluster whose Secrets labelled as clusters (see -cluster-secrets-selector) register clusters, followed without a restart; - turns it off (env CLUSTERGRAPH_CLUSTER_SECRETS_NAMESPACE; default the pod's namespace in a pod, else off)")
+	fs.StringVar(&cfg.clusterSecrets.Selector, "cluster-secrets-selector", env("CLUSTERGRAPH_CLUSTER_SECRETS_SELECTOR", k8s.DefaultClusterSecretSelector), "label selector of the Secrets that register clusters (env CLUSTERGRAPH_CLUSTER_SECRETS_SELECTOR)")
 	fs.BoolVar(&cfg.cacheSecrets, "cache-secrets", env("CLUSTERGRAPH_CACHE_SECRETS", "true") == "true", "cache Secrets' metadata (names, types, labels; never values) for Namespace.secrets and Secret watches; needs list and watch on Secrets in every cluster. Off, the server needs no Secret right and those fields answer UNAVAILABLE saying so (env CLUSTERGRAPH_CACHE_SECRETS)")
 	fs.BoolVar(&cfg.cacheConfigMaps, "cache-configmaps", env("CLUSTERGRAPH_CACHE_CONFIGMAPS", "true") == "true", "cache ConfigMaps' metadata for Namespace.configMaps and ConfigMap watches; needs list and watch on ConfigMaps in every cluster. Off, those fields answer UNAVAILABLE saying so (env CLUSTERGRAPH_CACHE_CONFIGMAPS)")
 	fs.DurationVar(&cfg.syncTimeout, "cache-sync-timeout", envDuration("CLUSTERGRAPH_CACHE_SYNC_TIMEOUT", 2*time.Minute), "longest a cluster's first sync may take before the cluster is served with the kinds that synced (PARTIAL) while the rest keep trying; 0 waits for every kind (env CLUSTERGRAPH_CACHE_SYNC_TIMEOUT)")
@@ -234,6 +238,16 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	return cfg, nil
 }
 
+// podNamespace is the namespace of the pod the server runs in, or "" out
+// of a pod.
+func podNamespace() string {
+	b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
 // uncached names the kinds this install does not cache, with the reason
 // their fields answer.
 func (cfg config) uncached() map[string]string {
@@ -269,10 +283,16 @@ func run(cfg config) error {
 // told the address once the listener is open.
 func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net.Addr)) error {
 
-	reg := k8s.NewRegistry(k8s.RegistryConfig{
+	regCfg := k8s.RegistryConfig{
 		Kubeconfigs: cfg.kubeconfigs, InCluster: cfg.inCluster, MaxListObjects: cfg.maxListObjects,
 		SyncDeadline: cfg.syncTimeout, Uncached: cfg.uncached(), Logger: log,
-	})
+	}
+	if ns := cfg.clusterSecrets.Namespace; ns != "" && ns != "-" {
+		src := cfg.clusterSecrets
+		src.Cluster = cfg.identity
+		regCfg.ClusterSecrets = &src
+	}
+	reg := k8s.NewRegistry(regCfg)
 	if err := reg.Start(ctx); err != nil {
 		return err
 	}

@@ -88,6 +88,8 @@ type serverOpts struct {
 	uncached     map[string]string
 	// fleetWide is auth.Config.FleetWideSystemUsers.
 	fleetWide []string
+	// clusterSecrets is k8s.RegistryConfig.ClusterSecrets.
+	clusterSecrets *k8s.ClusterSecrets
 }
 
 type countingTransport struct {
@@ -152,6 +154,7 @@ func startServer(t testing.TB, o serverOpts) *server {
 		MaxListObjects: o.maxListObjects,
 		SyncDeadline:   o.syncDeadline,
 		Uncached:       o.uncached,
+		ClusterSecrets: o.clusterSecrets,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

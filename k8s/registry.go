@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -60,7 +62,10 @@ type RegistryConfig struct {
 	// with --cache-secrets=false": the install then needs no right to list
 	// them.
 	Uncached map[string]string
-	Logger   *slog.Logger
+	// ClusterSecrets, when set, registers the clusters held as Secrets
+	// there (see ClusterSecrets).
+	ClusterSecrets *ClusterSecrets
+	Logger         *slog.Logger
 }
 
 // clusterOptions are the options every cluster of the registry gets.
@@ -94,6 +99,13 @@ type Registry struct {
 	lastStat string
 	// current is the kubeconfig's current context.
 	current string
+	// secrets are the cluster Secrets last seen; secretClusters the names
+	// of the clusters they registered.
+	secrets        []*corev1.Secret
+	secretClusters map[string]bool
+	// reloading serializes Reload: the kubeconfig poll and the Secret
+	// watch both call it.
+	reloading sync.Mutex
 }
 
 // NewRegistry returns an empty registry; Run fills it.
@@ -119,6 +131,9 @@ func NewRegistry(cfg RegistryConfig) *Registry {
 func (r *Registry) Start(ctx context.Context) error {
 	r.ctx = ctx
 	err := r.Reload()
+	if s := r.cfg.ClusterSecrets; s != nil && s.Namespace != "" {
+		go r.followSecrets(ctx)
+	}
 	go func() {
 		t := time.NewTicker(r.cfg.PollInterval)
 		defer t.Stop()
@@ -157,21 +172,43 @@ func (r *Registry) statFiles() string {
 	return s
 }
 
-// wanted is a cluster the kubeconfig asks for.
+// wanted is a cluster the configuration asks for.
 type wanted struct {
 	config *rest.Config
 	hash   string
+	// source names a Secret's cluster's Secret ("" for the kubeconfig and
+	// in-cluster); broken says why that Secret cannot be used.
+	source string
+	broken error
 }
 
-// Reload reads the kubeconfig and brings the clusters in line with it.
+// Reload reads the kubeconfig and the cluster Secrets last seen, and
+// brings the clusters in line with them.
 func (r *Registry) Reload() error {
+	r.reloading.Lock()
+	defer r.reloading.Unlock()
 	stat := r.statFiles()
 	want, current, err := r.load()
 	if err != nil {
 		return err
 	}
+	r.mu.RLock()
+	secrets := slices.Clone(r.secrets)
+	r.mu.RUnlock()
+	var wrap func(*rest.Config)
+	if r.cfg.WrapTransport != nil {
+		wrap = func(cfg *rest.Config) { cfg.Wrap(r.cfg.WrapTransport) }
+	}
+	fromSecrets := secretWants(secrets, func(name string) bool { _, ok := want[name]; return ok }, wrap)
+	for name, w := range fromSecrets {
+		want[name] = w
+	}
 	r.mu.Lock()
 	r.lastStat, r.current = stat, current
+	r.secretClusters = map[string]bool{}
+	for name := range fromSecrets {
+		r.secretClusters[name] = true
+	}
 	stop := map[*Cluster]string{}
 	for name, c := range r.clusters {
 		if w, ok := want[name]; !ok || w.hash != c.hash {
@@ -187,6 +224,11 @@ func (r *Registry) Reload() error {
 		if _, ok := r.clusters[name]; ok {
 			continue
 		}
+		if w.broken != nil {
+			r.log.Error("cluster Secret not usable", "cluster", name, "err", w.broken)
+			r.clusters[name] = newBrokenCluster(name, w, r.log)
+			continue
+		}
 		c, err := newCluster(r.ctx, name, w.config, w.hash, r.clusterOptions(), r.log)
 		if err != nil {
 			r.log.Error("cluster not engaged", "cluster", name, "err", err)
@@ -194,7 +236,7 @@ func (r *Registry) Reload() error {
 		}
 		c.review, c.maxList = r.cfg.AccessReview, r.cfg.MaxListObjects
 		r.clusters[name] = c
-		r.log.Info("cluster added", "cluster", name, "server", c.Server)
+		r.log.Info("cluster added", "cluster", name, "server", c.Server, "from", cmp.Or(w.source, "kubeconfig"))
 	}
 	r.mu.Unlock()
 	// Stopping waits for informers to end; do it outside the lock.

@@ -68,6 +68,17 @@ func newStaticCluster(name string, objs []runtime.Object, log *slog.Logger) (*Cl
 	return c, nil
 }
 
+// newBrokenCluster is a cluster whose Secret cannot be used: it shows
+// among the clusters as UNREACHABLE with why, and every read of it fails
+// with that error. It never connects; a changed Secret replaces it.
+func newBrokenCluster(name string, w wanted, log *slog.Logger) *Cluster {
+	c, _ := newStaticCluster(name, nil, log) // no objects: it cannot fail
+	c.Server, c.hash = w.source, w.hash
+	c.caches.static = false
+	c.status = Status{State: StateUnreachable, LastError: w.broken.Error()}
+	return c
+}
+
 // staticEntry is the cache an object goes to and the object as that
 // cache holds it.
 func staticEntry(o runtime.Object) (resource, any, error) {
