@@ -13,10 +13,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +27,7 @@ import (
 	"time"
 
 	"k8s.io/klog/v2"
+	"sigs.k8s.io/yaml"
 
 	"github.com/clustergraph/clustergraph/alerting"
 	"github.com/clustergraph/clustergraph/api"
@@ -90,48 +94,32 @@ func main() {
 	}
 }
 
-// parseConfig reads flags; each flag's default comes from its environment
-// variable (CLUSTERGRAPH_*), then from the built-in default.
+// parseConfig reads the configuration: each flag from the command line,
+// else its environment variable (CLUSTERGRAPH_*, named in its usage), else
+// the config file (-config), else its built-in default. A value that does
+// not parse is an error naming where it came from.
 func parseConfig(args []string, getenv func(string) string) (config, error) {
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	envDuration := func(name string, def time.Duration) time.Duration {
-		if v, err := time.ParseDuration(getenv(name)); err == nil {
-			return v
-		}
-		return def
-	}
-	envInt := func(name string, def int) int {
-		if v, err := strconv.Atoi(getenv(name)); err == nil {
-			return v
-		}
-		return def
-	}
 	fs := flag.NewFlagSet("clustergraph", flag.ContinueOnError)
 	var cfg config
 	var kubeconfig string
-	fs.StringVar(&cfg.listen, "listen", env("CLUSTERGRAPH_LISTEN", "127.0.0.1:8080"), "address to serve HTTP on (env CLUSTERGRAPH_LISTEN)")
-	fs.StringVar(&cfg.debugListen, "debug-listen", getenv("CLUSTERGRAPH_DEBUG_LISTEN"), "address to serve Go profiles (/debug/pprof/) on, apart from the API; off when empty (env CLUSTERGRAPH_DEBUG_LISTEN)")
-	fs.StringVar(&kubeconfig, "kubeconfig", getenv("CLUSTERGRAPH_KUBECONFIG"), "kubeconfig file(s), separated by '"+string(os.PathListSeparator)+"' (env CLUSTERGRAPH_KUBECONFIG; default $KUBECONFIG, then ~/.kube/config)")
-	fs.BoolVar(&cfg.inCluster, "in-cluster", env("CLUSTERGRAPH_IN_CLUSTER", "true") == "true", "also serve the cluster clustergraph runs in, when it runs in a pod (env CLUSTERGRAPH_IN_CLUSTER)")
-	fs.IntVar(&cfg.maxPage, "max-page", envInt("CLUSTERGRAPH_MAX_PAGE", 100), "largest first/limit a list accepts, also the default page size (env CLUSTERGRAPH_MAX_PAGE)")
-	maxBody := fs.Int("max-body-bytes", envInt("CLUSTERGRAPH_MAX_BODY_BYTES", 1<<20), "largest request body accepted (env CLUSTERGRAPH_MAX_BODY_BYTES)")
-	fs.StringVar(&cfg.identity, "identity-cluster", getenv("CLUSTERGRAPH_IDENTITY_CLUSTER"), "cluster whose TokenReview authenticates callers (env CLUSTERGRAPH_IDENTITY_CLUSTER; default in-cluster, else the kubeconfig's current context)")
-	fleetWide := fs.String("fleet-wide-system-users", getenv("CLUSTERGRAPH_FLEET_WIDE_SYSTEM_USERS"), "comma-separated system identities (names, or prefixes ending in *) that may act in every cluster; any other system: identity but a service account acts only in the identity cluster (env CLUSTERGRAPH_FLEET_WIDE_SYSTEM_USERS)")
-	fs.BoolVar(&cfg.noAuth, "insecure-disable-auth", getenv("CLUSTERGRAPH_INSECURE_DISABLE_AUTH") == "true", "serve every request as clustergraph itself, with no token: for a local demo only, never expose it (env CLUSTERGRAPH_INSECURE_DISABLE_AUTH)")
-	origins := fs.String("allowed-origins", getenv("CLUSTERGRAPH_ALLOWED_ORIGINS"), "comma-separated browser origins (host patterns) allowed to open websockets besides the server's own (env CLUSTERGRAPH_ALLOWED_ORIGINS)")
-	fs.BoolVar(&cfg.noIntro, "disable-introspection", getenv("CLUSTERGRAPH_DISABLE_INTROSPECTION") == "true", "turn off schema introspection and field suggestions, for production without GraphiQL (env CLUSTERGRAPH_DISABLE_INTROSPECTION)")
-	fs.StringVar(&cfg.auditPath, "audit-log", env("CLUSTERGRAPH_AUDIT_LOG", "-"), "file to append the audit log to (JSON lines), - for stderr (env CLUSTERGRAPH_AUDIT_LOG)")
-	fs.StringVar(&cfg.versionsCM, "versions-configmap", getenv("CLUSTERGRAPH_VERSIONS_CONFIGMAP"), "NAMESPACE/NAME of the ConfigMap listing component versions in each cluster, for Query.versions (env CLUSTERGRAPH_VERSIONS_CONFIGMAP)")
-	fs.StringVar(&cfg.storage.dsn, "database", getenv("CLUSTERGRAPH_DATABASE"), "metering, alerts and event history: mysql://user:pass@tcp(host:3306)/db, sqlite:///path/file.db, or none (env CLUSTERGRAPH_DATABASE; default SQLite in -data-dir)")
-	fs.StringVar(&cfg.storage.dataDir, "data-dir", env("CLUSTERGRAPH_DATA_DIR", "data"), "directory of the default SQLite database and of the metering spool (env CLUSTERGRAPH_DATA_DIR)")
-	fs.DurationVar(&cfg.storage.meterEvery, "metering-interval", envDuration("CLUSTERGRAPH_METERING_INTERVAL", time.Minute), "how often the collector samples every namespace (env CLUSTERGRAPH_METERING_INTERVAL)")
-	fs.StringVar(&cfg.storage.trafficSource, "traffic-source", env("CLUSTERGRAPH_TRAFFIC_SOURCE", "none"), "where metering's traffic in/out comes from: none (0), or kubelet (each node's cAdvisor counters through the apiserver's node proxy, every interval; needs get on nodes/proxy) (env CLUSTERGRAPH_TRAFFIC_SOURCE)")
-	fs.StringVar(&cfg.storage.trafficPath, "traffic-path", env("CLUSTERGRAPH_TRAFFIC_PATH", "/metrics/cadvisor"), "the kubelet path the kubelet traffic source reads; {node} becomes the node's name (env CLUSTERGRAPH_TRAFFIC_PATH)")
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "address to serve HTTP on (env CLUSTERGRAPH_LISTEN)")
+	fs.StringVar(&cfg.debugListen, "debug-listen", "", "address to serve Go profiles (/debug/pprof/) on, apart from the API; off when empty (env CLUSTERGRAPH_DEBUG_LISTEN)")
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file(s), separated by '"+string(os.PathListSeparator)+"' (env CLUSTERGRAPH_KUBECONFIG; default $KUBECONFIG, then ~/.kube/config)")
+	fs.BoolVar(&cfg.inCluster, "in-cluster", true, "also serve the cluster clustergraph runs in, when it runs in a pod (env CLUSTERGRAPH_IN_CLUSTER)")
+	fs.IntVar(&cfg.maxPage, "max-page", 100, "largest first/limit a list accepts, also the default page size (env CLUSTERGRAPH_MAX_PAGE)")
+	maxBody := fs.Int("max-body-bytes", 1<<20, "largest request body accepted (env CLUSTERGRAPH_MAX_BODY_BYTES)")
+	fs.StringVar(&cfg.identity, "identity-cluster", "", "cluster whose TokenReview authenticates callers (env CLUSTERGRAPH_IDENTITY_CLUSTER; default in-cluster, else the kubeconfig's current context)")
+	fleetWide := fs.String("fleet-wide-system-users", "", "comma-separated system identities (names, or prefixes ending in *) that may act in every cluster; any other system: identity but a service account acts only in the identity cluster (env CLUSTERGRAPH_FLEET_WIDE_SYSTEM_USERS)")
+	fs.BoolVar(&cfg.noAuth, "insecure-disable-auth", false, "serve every request as clustergraph itself, with no token: for a local demo only, never expose it (env CLUSTERGRAPH_INSECURE_DISABLE_AUTH)")
+	origins := fs.String("allowed-origins", "", "comma-separated browser origins (host patterns) allowed to open websockets besides the server's own (env CLUSTERGRAPH_ALLOWED_ORIGINS)")
+	fs.BoolVar(&cfg.noIntro, "disable-introspection", false, "turn off schema introspection and field suggestions, for production without GraphiQL (env CLUSTERGRAPH_DISABLE_INTROSPECTION)")
+	fs.StringVar(&cfg.auditPath, "audit-log", "-", "file to append the audit log to (JSON lines), - for stderr (env CLUSTERGRAPH_AUDIT_LOG)")
+	fs.StringVar(&cfg.versionsCM, "versions-configmap", "", "NAMESPACE/NAME of the ConfigMap listing component versions in each cluster, for Query.versions (env CLUSTERGRAPH_VERSIONS_CONFIGMAP)")
+	fs.StringVar(&cfg.storage.dsn, "database", "", "metering, alerts and event history: mysql://user:pass@tcp(host:3306)/db, sqlite:///path/file.db, or none (env CLUSTERGRAPH_DATABASE; default SQLite in -data-dir)")
+	fs.StringVar(&cfg.storage.dataDir, "data-dir", "data", "directory of the default SQLite database and of the metering spool (env CLUSTERGRAPH_DATA_DIR)")
+	fs.DurationVar(&cfg.storage.meterEvery, "metering-interval", time.Minute, "how often the collector samples every namespace (env CLUSTERGRAPH_METERING_INTERVAL)")
+	fs.StringVar(&cfg.storage.trafficSource, "traffic-source", "none", "where metering's traffic in/out comes from: none (0), or kubelet (each node's cAdvisor counters through the apiserver's node proxy, every interval; needs get on nodes/proxy) (env CLUSTERGRAPH_TRAFFIC_SOURCE)")
+	fs.StringVar(&cfg.storage.trafficPath, "traffic-path", "/metrics/cadvisor", "the kubelet path the kubelet traffic source reads; {node} becomes the node's name (env CLUSTERGRAPH_TRAFFIC_PATH)")
 	retention := map[string]*string{}
 	for _, r := range []struct{ name, def, what string }{
 		{"samples", "7d", "raw metering samples (at least 2h)"}, {"hour", "90d", "hourly metering"}, {"day", "730d", "daily metering"},
@@ -139,41 +127,42 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		{"alerts", "365d", "resolved alerts"}, {"events", "90d", "archived events"},
 	} {
 		envName := "CLUSTERGRAPH_RETENTION_" + strings.ToUpper(r.name)
-		retention[r.name] = fs.String("retention-"+r.name, env(envName, r.def), "how long to keep "+r.what+", e.g. 90d or 36h; 0 keeps forever (env "+envName+")")
+		retention[r.name] = fs.String("retention-"+r.name, r.def, "how long to keep "+r.what+", e.g. 90d or 36h; 0 keeps forever (env "+envName+")")
 	}
-	fs.BoolVar(&cfg.storage.leaderElect, "leader-elect", env("CLUSTERGRAPH_LEADER_ELECT", "true") == "true", "run the collector and event archive on one replica at a time, through a Lease in the identity cluster (env CLUSTERGRAPH_LEADER_ELECT)")
-	fs.StringVar(&cfg.storage.leaseNamespace, "lease-namespace", env("CLUSTERGRAPH_LEASE_NAMESPACE", lease.DefaultNamespace()), "namespace of the leader Lease (env CLUSTERGRAPH_LEASE_NAMESPACE; default the pod's namespace, else default)")
-	fs.StringVar(&cfg.storage.leaseName, "lease-name", env("CLUSTERGRAPH_LEASE_NAME", "clustergraph-collector"), "name of the leader Lease (env CLUSTERGRAPH_LEASE_NAME)")
-	fs.DurationVar(&cfg.storage.leaseDuration, "lease-duration", envDuration("CLUSTERGRAPH_LEASE_DURATION", 15*time.Second), "how long a dead leader holds the Lease before another replica takes over (env CLUSTERGRAPH_LEASE_DURATION)")
-	fs.DurationVar(&cfg.storage.alertPoll, "alert-poll-interval", envDuration("CLUSTERGRAPH_ALERT_POLL_INTERVAL", time.Second), "how often each replica checks the database for alerts other replicas received (env CLUSTERGRAPH_ALERT_POLL_INTERVAL)")
-	fs.StringVar(&cfg.storage.alertToken, "alert-token", getenv("CLUSTERGRAPH_ALERT_TOKEN"), "bearer token POST /alert accepts (Alertmanager's http_config.authorization) (env CLUSTERGRAPH_ALERT_TOKEN)")
-	fs.StringVar(&cfg.storage.alertBasicAuth, "alert-basic-auth", getenv("CLUSTERGRAPH_ALERT_BASIC_AUTH"), "USER:PASSWORD POST /alert accepts as basic auth (env CLUSTERGRAPH_ALERT_BASIC_AUTH)")
-	fs.StringVar(&cfg.authzFall, "authz-fallback", env("CLUSTERGRAPH_AUTHZ_FALLBACK", api.AuthzFallbackNone), "what a read RBAC refuses does: none (refused) or sar (asks the apiserver with a SubjectAccessReview, for webhook authorizers; costs apiserver calls) (env CLUSTERGRAPH_AUTHZ_FALLBACK)")
-	fs.StringVar(&cfg.persisted, "persisted-queries", getenv("CLUSTERGRAPH_PERSISTED_QUERIES"), "JSON file mapping sha256 → query: when set, only those queries are run, by hash (APQ extension) or exact text (env CLUSTERGRAPH_PERSISTED_QUERIES)")
-	fs.IntVar(&cfg.limits.MaxComplexity, "max-complexity", envInt("CLUSTERGRAPH_MAX_COMPLEXITY", 250000), "largest estimated query cost (fields times the page sizes of the lists around them) (env CLUSTERGRAPH_MAX_COMPLEXITY)")
-	fs.IntVar(&cfg.limits.PerUserConcurrency, "max-user-concurrency", envInt("CLUSTERGRAPH_MAX_USER_CONCURRENCY", 32), "requests one user may have in flight (env CLUSTERGRAPH_MAX_USER_CONCURRENCY)")
-	fs.IntVar(&cfg.maxListObjects, "max-list-objects", envInt("CLUSTERGRAPH_MAX_LIST_OBJECTS", k8s.DefaultMaxListObjects), "most objects one resources() list reads from a cluster's apiserver; past it the list is cut with an error (env CLUSTERGRAPH_MAX_LIST_OBJECTS)")
-	fs.StringVar(&cfg.clusterSecrets.Namespace, "cluster-secrets-namespace", env("CLUSTERGRAPH_CLUSTER_SECRETS_NAMESPACE", podNamespace()), "namespace of the identity cluster whose Secrets labelled as clusters (see -cluster-secrets-selector) register clusters, followed without a restart; - turns it off (env CLUSTERGRAPH_CLUSTER_SECRETS_NAMESPACE; default the pod's namespace in a pod, else off)")
-	fs.StringVar(&cfg.clusterSecrets.Selector, "cluster-secrets-selector", env("CLUSTERGRAPH_CLUSTER_SECRETS_SELECTOR", k8s.DefaultClusterSecretSelector), "label selector of the Secrets that register clusters (env CLUSTERGRAPH_CLUSTER_SECRETS_SELECTOR)")
-	fs.BoolVar(&cfg.cacheSecrets, "cache-secrets", env("CLUSTERGRAPH_CACHE_SECRETS", "true") == "true", "cache Secrets' metadata (names, types, labels; never values) for Namespace.secrets and Secret watches; needs list and watch on Secrets in every cluster. Off, the server needs no Secret right and those fields answer UNAVAILABLE saying so (env CLUSTERGRAPH_CACHE_SECRETS)")
-	fs.BoolVar(&cfg.cacheConfigMaps, "cache-configmaps", env("CLUSTERGRAPH_CACHE_CONFIGMAPS", "true") == "true", "cache ConfigMaps' metadata for Namespace.configMaps and ConfigMap watches; needs list and watch on ConfigMaps in every cluster. Off, those fields answer UNAVAILABLE saying so (env CLUSTERGRAPH_CACHE_CONFIGMAPS)")
-	fs.DurationVar(&cfg.syncTimeout, "cache-sync-timeout", envDuration("CLUSTERGRAPH_CACHE_SYNC_TIMEOUT", 2*time.Minute), "longest a cluster's first sync may take before the cluster is served with the kinds that synced (PARTIAL) while the rest keep trying; 0 waits for every kind (env CLUSTERGRAPH_CACHE_SYNC_TIMEOUT)")
-	fs.IntVar(&cfg.limits.MaxSocketsPerUser, "max-sockets-per-user", envInt("CLUSTERGRAPH_MAX_SOCKETS_PER_USER", 16), "websockets one user may hold open; a further one is closed with 4429 (env CLUSTERGRAPH_MAX_SOCKETS_PER_USER)")
-	fs.IntVar(&cfg.limits.MaxSubscriptionsPerUser, "max-subscriptions-per-user", envInt("CLUSTERGRAPH_MAX_SUBSCRIPTIONS_PER_USER", 200), "subscriptions one user may run at once over all their websockets (env CLUSTERGRAPH_MAX_SUBSCRIPTIONS_PER_USER)")
-	fs.IntVar(&cfg.limits.MaxPendingSockets, "max-pending-sockets", envInt("CLUSTERGRAPH_MAX_PENDING_SOCKETS", 256), "websockets not yet authenticated by connection_init, server-wide; past it upgrades get 429 (env CLUSTERGRAPH_MAX_PENDING_SOCKETS)")
-	fs.IntVar(&cfg.limits.MaxPendingSocketsPerIP, "max-pending-sockets-per-ip", envInt("CLUSTERGRAPH_MAX_PENDING_SOCKETS_PER_IP", 16), "websockets not yet authenticated, per client address (raise it behind a proxy that hides client addresses) (env CLUSTERGRAPH_MAX_PENDING_SOCKETS_PER_IP)")
-	fs.DurationVar(&cfg.limits.SocketWriteTimeout, "ws-write-timeout", envDuration("CLUSTERGRAPH_WS_WRITE_TIMEOUT", 10*time.Second), "longest a write to a websocket may take before the client is dropped as stalled (env CLUSTERGRAPH_WS_WRITE_TIMEOUT)")
-	fs.DurationVar(&cfg.limits.SocketPingInterval, "ws-ping-interval", envDuration("CLUSTERGRAPH_WS_PING_INTERVAL", 25*time.Second), "how often websockets are pinged (also keeps idle sockets alive through proxies) (env CLUSTERGRAPH_WS_PING_INTERVAL)")
-	fs.DurationVar(&cfg.limits.SocketPongTimeout, "ws-pong-timeout", envDuration("CLUSTERGRAPH_WS_PONG_TIMEOUT", 20*time.Second), "how long a ping's answer may take before the websocket is closed as dead (env CLUSTERGRAPH_WS_PONG_TIMEOUT)")
-	fs.IntVar(&cfg.limits.MaxDepth, "max-depth", envInt("CLUSTERGRAPH_MAX_DEPTH", 15), "deepest query nesting accepted (env CLUSTERGRAPH_MAX_DEPTH)")
-	fs.StringVar(&cfg.shell.Namespace, "shell-namespace", getenv("CLUSTERGRAPH_SHELL_NAMESPACE"), "namespace (in every cluster) for cluster-shell pods; empty turns clusterShell off (env CLUSTERGRAPH_SHELL_NAMESPACE)")
-	fs.StringVar(&cfg.shell.Image, "shell-image", env("CLUSTERGRAPH_SHELL_IMAGE", "registry.k8s.io/kubectl:v1.37.2"), "image with kubectl and a shell for cluster shells (env CLUSTERGRAPH_SHELL_IMAGE)")
-	fs.StringVar(&cfg.shell.ProxyURL, "shell-proxy-url", getenv("CLUSTERGRAPH_SHELL_PROXY_URL"), "URL at which shell pods reach this server, e.g. http://clustergraph.clustergraph.svc:8080 (env CLUSTERGRAPH_SHELL_PROXY_URL)")
-	fs.DurationVar(&cfg.shutdownDelay, "shutdown-delay", envDuration("CLUSTERGRAPH_SHUTDOWN_DELAY", 0), "on SIGTERM, how long /readyz answers 503 while new requests are still served, before the listener closes: give load balancers time to stop sending (e.g. 5s behind a Kubernetes Service) (env CLUSTERGRAPH_SHUTDOWN_DELAY)")
-	fs.DurationVar(&cfg.shutdownGrace, "shutdown-grace", envDuration("CLUSTERGRAPH_SHUTDOWN_GRACE", 15*time.Second), "on SIGTERM, how long in-flight requests may run after the listener closed; then websockets close with 1001 and the rest is cut (env CLUSTERGRAPH_SHUTDOWN_GRACE)")
+	fs.BoolVar(&cfg.storage.leaderElect, "leader-elect", true, "run the collector and event archive on one replica at a time, through a Lease in the identity cluster (env CLUSTERGRAPH_LEADER_ELECT)")
+	fs.StringVar(&cfg.storage.leaseNamespace, "lease-namespace", lease.DefaultNamespace(), "namespace of the leader Lease (env CLUSTERGRAPH_LEASE_NAMESPACE; default the pod's namespace, else default)")
+	fs.StringVar(&cfg.storage.leaseName, "lease-name", "clustergraph-collector", "name of the leader Lease (env CLUSTERGRAPH_LEASE_NAME)")
+	fs.DurationVar(&cfg.storage.leaseDuration, "lease-duration", 15*time.Second, "how long a dead leader holds the Lease before another replica takes over (env CLUSTERGRAPH_LEASE_DURATION)")
+	fs.DurationVar(&cfg.storage.alertPoll, "alert-poll-interval", time.Second, "how often each replica checks the database for alerts other replicas received (env CLUSTERGRAPH_ALERT_POLL_INTERVAL)")
+	fs.StringVar(&cfg.storage.alertToken, "alert-token", "", "bearer token POST /alert accepts (Alertmanager's http_config.authorization) (env CLUSTERGRAPH_ALERT_TOKEN)")
+	fs.StringVar(&cfg.storage.alertBasicAuth, "alert-basic-auth", "", "USER:PASSWORD POST /alert accepts as basic auth (env CLUSTERGRAPH_ALERT_BASIC_AUTH)")
+	fs.StringVar(&cfg.authzFall, "authz-fallback", api.AuthzFallbackNone, "what a read RBAC refuses does: none (refused) or sar (asks the apiserver with a SubjectAccessReview, for webhook authorizers; costs apiserver calls) (env CLUSTERGRAPH_AUTHZ_FALLBACK)")
+	fs.StringVar(&cfg.persisted, "persisted-queries", "", "JSON file mapping sha256 → query: when set, only those queries are run, by hash (APQ extension) or exact text (env CLUSTERGRAPH_PERSISTED_QUERIES)")
+	fs.IntVar(&cfg.limits.MaxComplexity, "max-complexity", 250000, "largest estimated query cost (fields times the page sizes of the lists around them) (env CLUSTERGRAPH_MAX_COMPLEXITY)")
+	fs.IntVar(&cfg.limits.PerUserConcurrency, "max-user-concurrency", 32, "requests one user may have in flight (env CLUSTERGRAPH_MAX_USER_CONCURRENCY)")
+	fs.IntVar(&cfg.maxListObjects, "max-list-objects", k8s.DefaultMaxListObjects, "most objects one resources() list reads from a cluster's apiserver; past it the list is cut with an error (env CLUSTERGRAPH_MAX_LIST_OBJECTS)")
+	fs.StringVar(&cfg.clusterSecrets.Namespace, "cluster-secrets-namespace", podNamespace(), "namespace of the identity cluster whose Secrets labelled as clusters (see -cluster-secrets-selector) register clusters, followed without a restart; - turns it off (env CLUSTERGRAPH_CLUSTER_SECRETS_NAMESPACE; default the pod's namespace in a pod, else off)")
+	fs.StringVar(&cfg.clusterSecrets.Selector, "cluster-secrets-selector", k8s.DefaultClusterSecretSelector, "label selector of the Secrets that register clusters (env CLUSTERGRAPH_CLUSTER_SECRETS_SELECTOR)")
+	fs.BoolVar(&cfg.cacheSecrets, "cache-secrets", true, "cache Secrets' metadata (names, types, labels; never values) for Namespace.secrets and Secret watches; needs list and watch on Secrets in every cluster. Off, the server needs no Secret right and those fields answer UNAVAILABLE saying so (env CLUSTERGRAPH_CACHE_SECRETS)")
+	fs.BoolVar(&cfg.cacheConfigMaps, "cache-configmaps", true, "cache ConfigMaps' metadata for Namespace.configMaps and ConfigMap watches; needs list and watch on ConfigMaps in every cluster. Off, those fields answer UNAVAILABLE saying so (env CLUSTERGRAPH_CACHE_CONFIGMAPS)")
+	fs.DurationVar(&cfg.syncTimeout, "cache-sync-timeout", 2*time.Minute, "longest a cluster's first sync may take before the cluster is served with the kinds that synced (PARTIAL) while the rest keep trying; 0 waits for every kind (env CLUSTERGRAPH_CACHE_SYNC_TIMEOUT)")
+	fs.IntVar(&cfg.limits.MaxSocketsPerUser, "max-sockets-per-user", 16, "websockets one user may hold open; a further one is closed with 4429 (env CLUSTERGRAPH_MAX_SOCKETS_PER_USER)")
+	fs.IntVar(&cfg.limits.MaxSubscriptionsPerUser, "max-subscriptions-per-user", 200, "subscriptions one user may run at once over all their websockets (env CLUSTERGRAPH_MAX_SUBSCRIPTIONS_PER_USER)")
+	fs.IntVar(&cfg.limits.MaxPendingSockets, "max-pending-sockets", 256, "websockets not yet authenticated by connection_init, server-wide; past it upgrades get 429 (env CLUSTERGRAPH_MAX_PENDING_SOCKETS)")
+	fs.IntVar(&cfg.limits.MaxPendingSocketsPerIP, "max-pending-sockets-per-ip", 16, "websockets not yet authenticated, per client address (raise it behind a proxy that hides client addresses) (env CLUSTERGRAPH_MAX_PENDING_SOCKETS_PER_IP)")
+	fs.DurationVar(&cfg.limits.SocketWriteTimeout, "ws-write-timeout", 10*time.Second, "longest a write to a websocket may take before the client is dropped as stalled (env CLUSTERGRAPH_WS_WRITE_TIMEOUT)")
+	fs.DurationVar(&cfg.limits.SocketPingInterval, "ws-ping-interval", 25*time.Second, "how often websockets are pinged (also keeps idle sockets alive through proxies) (env CLUSTERGRAPH_WS_PING_INTERVAL)")
+	fs.DurationVar(&cfg.limits.SocketPongTimeout, "ws-pong-timeout", 20*time.Second, "how long a ping's answer may take before the websocket is closed as dead (env CLUSTERGRAPH_WS_PONG_TIMEOUT)")
+	fs.IntVar(&cfg.limits.MaxDepth, "max-depth", 15, "deepest query nesting accepted (env CLUSTERGRAPH_MAX_DEPTH)")
+	fs.StringVar(&cfg.shell.Namespace, "shell-namespace", "", "namespace (in every cluster) for cluster-shell pods; empty turns clusterShell off (env CLUSTERGRAPH_SHELL_NAMESPACE)")
+	fs.StringVar(&cfg.shell.Image, "shell-image", "registry.k8s.io/kubectl:v1.37.2", "image with kubectl and a shell for cluster shells (env CLUSTERGRAPH_SHELL_IMAGE)")
+	fs.StringVar(&cfg.shell.ProxyURL, "shell-proxy-url", "", "URL at which shell pods reach this server, e.g. http://clustergraph.clustergraph.svc:8080 (env CLUSTERGRAPH_SHELL_PROXY_URL)")
+	fs.DurationVar(&cfg.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, how long /readyz answers 503 while new requests are still served, before the listener closes: give load balancers time to stop sending (e.g. 5s behind a Kubernetes Service) (env CLUSTERGRAPH_SHUTDOWN_DELAY)")
+	fs.DurationVar(&cfg.shutdownGrace, "shutdown-grace", 15*time.Second, "on SIGTERM, how long in-flight requests may run after the listener closed; then websockets close with 1001 and the rest is cut (env CLUSTERGRAPH_SHUTDOWN_GRACE)")
 	fs.BoolVar(&cfg.showVersion, "version", false, "print the version, the commit it was built from and the Go version, and exit")
-	fs.StringVar(&cfg.logLevel, "log-level", env("CLUSTERGRAPH_LOG_LEVEL", "info"), "debug, info, warn or error (env CLUSTERGRAPH_LOG_LEVEL)")
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error (env CLUSTERGRAPH_LOG_LEVEL)")
+	fs.String("config", "", "YAML file whose keys are these flags' names (e.g. listen: 0.0.0.0:8080, allowed-origins: [a.example.com, b.example.com]); the environment overrides it, and the command line both (env CLUSTERGRAPH_CONFIG)")
+	if err := applySources(fs, args, getenv); err != nil {
 		return cfg, err
 	}
 	cfg.maxBody = int64(*maxBody)
@@ -236,6 +225,114 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return cfg, fmt.Errorf("-shutdown-delay and -shutdown-grace must not be negative")
 	}
 	return cfg, nil
+}
+
+// flagEnv finds a flag's environment variable in its usage text.
+var flagEnv = regexp.MustCompile(`\(env (CLUSTERGRAPH_[A-Z0-9_]+)`)
+
+// applySources sets fs from the config file, then the environment, then
+// args, each overriding the one before.
+func applySources(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	path := getenv("CLUSTERGRAPH_CONFIG")
+	if p, ok := configArg(args); ok {
+		path = p
+	}
+	if path != "" {
+		if err := applyConfigFile(fs, path); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		m := flagEnv.FindStringSubmatch(f.Usage)
+		if m == nil {
+			return
+		}
+		if v := getenv(m[1]); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("environment variable %s=%q: %v", m[1], v, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return fs.Parse(args)
+}
+
+// configArg finds -config FILE (or --config, or =FILE) among args.
+func configArg(args []string) (string, bool) {
+	for i, a := range args {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "config" {
+			continue
+		}
+		if hasValue {
+			return value, true
+		}
+		if i+1 < len(args) {
+			return args[i+1], true
+		}
+	}
+	return "", false
+}
+
+// applyConfigFile sets fs from a YAML file whose keys are flag names; a
+// list becomes the flag's comma-separated (for kubeconfig: path-list)
+// form.
+func applyConfigFile(fs *flag.FlagSet, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(b, &values); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	var errs []error
+	for _, key := range slices.Sorted(maps.Keys(values)) {
+		if fs.Lookup(key) == nil || key == "config" || key == "version" {
+			errs = append(errs, fmt.Errorf("config file %s: unknown key %q (the keys are the flags' names, e.g. listen)", path, key))
+			continue
+		}
+		v, err := configValue(key, values[key])
+		if err == nil {
+			err = fs.Set(key, v)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("config file %s: key %s: %v", path, key, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// configValue is a config file value as its flag's text.
+func configValue(key string, v any) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), nil
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			s, err := configValue(key, e)
+			if err != nil {
+				return "", err
+			}
+			parts[i] = s
+		}
+		sep := ","
+		if key == "kubeconfig" {
+			sep = string(os.PathListSeparator)
+		}
+		return strings.Join(parts, sep), nil
+	case nil:
+		return "", nil
+	}
+	return "", fmt.Errorf("a %T is not a value of a flag", v)
 }
 
 // podNamespace is the namespace of the pod the server runs in, or "" out

@@ -330,3 +330,53 @@ func TestDataDirMustBeWritable(t *testing.T) {
 		t.Errorf("data dir holds %v, want the database and nothing the write check left", names)
 	}
 }
+
+// TestConfigSources: the command line overrides the environment, which
+// overrides the config file; a value that does not parse names its
+// source.
+func TestConfigSources(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "clustergraph.yaml")
+	if err := os.WriteFile(file, []byte("listen: 0.0.0.0:9000\nmax-page: 50\nallowed-origins: [a.example.com, b.example.com]\nkubeconfig: [/k/one, /k/two]\nleader-elect: false\nmetering-interval: 2m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(vars map[string]string) func(string) string {
+		return func(k string) string { return vars[k] }
+	}
+	cfg, err := parseConfig([]string{"--config", file}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.listen != "0.0.0.0:9000" || cfg.maxPage != 50 || !slices.Equal(cfg.origins, []string{"a.example.com", "b.example.com"}) ||
+		!slices.Equal(cfg.kubeconfigs, []string{"/k/one", "/k/two"}) || cfg.storage.leaderElect || cfg.storage.meterEvery != 2*time.Minute {
+		t.Errorf("from the file: %+v", cfg)
+	}
+	cfg, err = parseConfig([]string{"--max-page", "7"}, env(map[string]string{"CLUSTERGRAPH_CONFIG": file, "CLUSTERGRAPH_LISTEN": "127.0.0.1:1", "CLUSTERGRAPH_MAX_PAGE": "9"}))
+	if err != nil || cfg.listen != "127.0.0.1:1" || cfg.maxPage != 7 {
+		t.Errorf("precedence: listen %q (want the environment's), max-page %d (want the flag's), %v", cfg.listen, cfg.maxPage, err)
+	}
+	for _, c := range []struct {
+		env  map[string]string
+		file string
+		want string
+	}{
+		{map[string]string{"CLUSTERGRAPH_MAX_PAGE": "ten"}, "", `CLUSTERGRAPH_MAX_PAGE="ten"`},
+		{map[string]string{"CLUSTERGRAPH_METERING_INTERVAL": "5 minutes"}, "", "CLUSTERGRAPH_METERING_INTERVAL"},
+		{map[string]string{"CLUSTERGRAPH_IN_CLUSTER": "yes"}, "", "CLUSTERGRAPH_IN_CLUSTER"},
+		{nil, "lissen: x\n", `unknown key "lissen"`},
+		{nil, "max-page: many\n", "key max-page"},
+		{nil, "listen: {host: x}\n", "key listen"},
+		{nil, "listen: [unclosed\n", "clustergraph.yaml"},
+	} {
+		vars := c.env
+		if c.file != "" {
+			if err := os.WriteFile(file, []byte(c.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			vars = map[string]string{"CLUSTERGRAPH_CONFIG": file}
+		}
+		if _, err := parseConfig(nil, env(vars)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v %q: %v, want an error naming %s", c.env, c.file, err, c.want)
+		}
+	}
+}
