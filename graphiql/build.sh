@@ -45,7 +45,7 @@ files=(
 
 # --omit=dev: playwright-core (e2e/check.mjs) is not needed to build.
 # --ignore-scripts: we only copy files, no package needs to run code here.
-npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund >&2
+npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund
 
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
