@@ -23,11 +23,11 @@ generate: ## Regenerate gqlgen code from schema.graphqls and gqlgen.yml.
 	go generate ./...
 
 .PHONY: graphiql
-graphiql: ## Fetch the GraphiQL bundle from npm into graphiql/dist (embedded).
+graphiql: ## Regenerate the committed GraphiQL bundle (graphiql/dist) from npm; commit it.
 	graphiql/build.sh
 
 .PHONY: build
-build: graphiql ## Build bin/clustergraph.
+build: ## Build bin/clustergraph (GraphiQL's bundle is committed: no npm).
 	go build -ldflags "-X main.version=$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" -o bin/clustergraph .
 
 .PHONY: testbed

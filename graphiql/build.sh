@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# build.sh fills graphiql/dist/ with the browser bundles that graphiql.go
-# embeds (go:embed dist). It is what `make graphiql` runs.
+# build.sh writes graphiql/dist/: the browser bundles that graphiql.go embeds
+# and the license texts of everything in them. dist/ is committed, so the
+# module builds and serves GraphiQL without npm (`go install` works); this
+# script is the one way to regenerate it, from the pins in package-lock.json.
+#
+#   build.sh          rebuild dist/ (`make graphiql`; commit the result)
+#   build.sh --check  build into a temporary directory and fail when the
+#                     committed dist/ differs from it (`make test` runs this)
 #
 # Why prebuilt UMD files rather than our own bundle: graphiql 3.9.0 ships a
 # minified UMD build (global `GraphiQL`, expects globals `React`/`ReactDOM`),
@@ -8,15 +14,27 @@
 # React <= 18), and graphql-ws ships a UMD client (global `graphqlWs`). So no
 # bundler, no build step of our own: npm only downloads pinned files.
 #
-# Cache friendliness: npm ci reuses npm's own cache (--prefer-offline), and the
-# whole step is skipped when dist/.stamp matches the hash of the lockfile and
-# this script (dist/.stamp is a dotfile, so go:embed leaves it out).
+# Deterministic: npm ci installs exactly the lockfile (integrity-checked), each
+# file is copied through one sed, and the license list is sorted in the C
+# locale, so the same lockfile and script give the same bytes on any machine.
+# npm ci reuses npm's own cache (--prefer-offline).
 set -euo pipefail
+export LC_ALL=C
 
 cd "$(dirname "$0")"
 
-# Source file in node_modules -> name in dist/. graphiql.go lists the same
-# names (assetFiles); keep the two in sync.
+check=0
+case "${1:-}" in
+"") ;;
+--check) check=1 ;;
+*)
+	echo "usage: $0 [--check]" >&2
+	exit 2
+	;;
+esac
+
+# Source file in node_modules -> name in dist/. graphiql.go embeds the same
+# names (its go:embed lines, scripts and styles); keep the two in sync.
 files=(
 	"react/umd/react.production.min.js:react.production.min.js"
 	"react-dom/umd/react-dom.production.min.js:react-dom.production.min.js"
@@ -25,34 +43,23 @@ files=(
 	"graphiql/graphiql.min.css:graphiql.min.css"
 )
 
-stamp="$(cat package-lock.json build.sh | sha256sum | cut -d' ' -f1)"
-uptodate=1
-[[ -f dist/.stamp && "$(cat dist/.stamp)" == "$stamp" ]] || uptodate=0
-for f in "${files[@]}" "x:THIRD_PARTY_LICENSES.txt"; do
-	[[ -s "dist/${f#*:}" ]] || uptodate=0
-done
-if [[ $uptodate == 1 && "${FORCE:-}" != 1 ]]; then
-	echo "graphiql: dist/ is up to date (set FORCE=1 to rebuild)"
-	exit 0
-fi
-
 # --omit=dev: playwright-core (e2e/check.mjs) is not needed to build.
 # --ignore-scripts: we only copy files, no package needs to run code here.
 npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund
 
-# Start from an empty dist/ but keep the committed placeholder.
-find dist -mindepth 1 ! -name PLACEHOLDER.txt -exec rm -rf {} +
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
 
 for f in "${files[@]}"; do
-	src="node_modules/${f%%:*}" dst="dist/${f#*:}"
 	# Drop sourceMappingURL comments: the maps are not shipped, and a browser
 	# with devtools open would otherwise request them and log 404s.
-	sed '/^\/\/# sourceMappingURL=/d; /^\/\*# sourceMappingURL=.*\*\/$/d' "$src" >"$dst"
+	sed '/^\/\/# sourceMappingURL=/d; /^\/\*# sourceMappingURL=.*\*\/$/d' \
+		"node_modules/${f%%:*}" >"$out/${f#*:}"
 done
 
 # The bundles contain code from every production dependency (graphiql's UMD
 # file inlines codemirror, graphql, markdown-it, ...), so ship all their
-# license texts with the binary.
+# license texts with the bundle, in the module and in the binary.
 {
 	echo "Third-party software bundled in the GraphiQL assets (from graphiql/package-lock.json)."
 	npm ls --omit=dev --all --parseable | tail -n +2 | sort -u | while read -r dir; do
@@ -61,8 +68,21 @@ done
 		printf '\n==== %s ====\n' "$pkg"
 		if [[ -n "$lic" ]]; then cat "$lic"; else node -p 'require(process.argv[1]+"/package.json").license' "$dir"; fi
 	done
-} >dist/THIRD_PARTY_LICENSES.txt
+} >"$out/THIRD_PARTY_LICENSES.txt"
 
-echo "$stamp" >dist/.stamp
-echo "graphiql: dist/ built:"
+if [[ $check == 1 ]]; then
+	if ! differ="$(diff -rq dist "$out")"; then
+		echo "graphiql/dist is not what build.sh makes of package-lock.json:" >&2
+		echo "${differ//$out/(build.sh)}" >&2
+		echo "run 'make graphiql' and commit graphiql/dist" >&2
+		exit 1
+	fi
+	echo "graphiql: dist/ matches package-lock.json"
+	exit 0
+fi
+
+rm -rf dist
+mkdir dist
+cp "$out"/* dist/
+echo "graphiql: dist/ rebuilt; commit it:"
 ls -l dist

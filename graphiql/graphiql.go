@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -15,10 +16,14 @@ import (
 	"sync"
 )
 
-// dist holds what build.sh copied from npm. On a clean checkout it holds only
-// PLACEHOLDER.txt, which go:embed needs to compile; Handler then serves 503.
+// dist is the committed output of build.sh (see the package documentation).
+// Each file is named, so a checkout missing one fails to compile rather than
+// serve a broken page; TestDistIsEmbedded fails when build.sh writes a file
+// not listed here.
 //
-//go:embed dist
+//go:embed dist/react.production.min.js dist/react-dom.production.min.js
+//go:embed dist/graphql-ws.min.js dist/graphiql.min.js dist/graphiql.min.css
+//go:embed dist/THIRD_PARTY_LICENSES.txt
 var dist embed.FS
 
 // AssetPrefix is the path under which the handler serves its bundled
@@ -27,7 +32,7 @@ const AssetPrefix = "/graphiql/assets/"
 
 // Files the page loads, in load order: React before ReactDOM before GraphiQL,
 // because the UMD bundles find each other through browser globals. build.sh
-// must produce exactly these names.
+// produces exactly these names, and the go:embed lines above name them.
 var (
 	scripts = []string{
 		"react.production.min.js",
@@ -63,33 +68,39 @@ type bundle struct {
 }
 
 // embedded is loaded once per process: hashing and gzipping about 1.5 MB
-// should not be repeated for each Handler call.
+// (about 70 ms) should not be repeated for each Handler call.
 var embedded = sync.OnceValue(func() *bundle {
 	sub, err := fs.Sub(dist, "dist")
-	if err != nil {
-		return nil
+	if err == nil {
+		var b *bundle
+		if b, err = loadBundle(sub); err == nil {
+			return b
+		}
 	}
-	return loadBundle(sub)
+	// Every file is embedded by name, so this is a programming error
+	// (scripts or styles name a file go:embed does not), caught by the
+	// tests.
+	panic("graphiql: " + err.Error())
 })
 
-// loadBundle reads the assets from fsys. It returns nil when any file the
-// page needs is missing, that is when build.sh has not run.
-func loadBundle(fsys fs.FS) *bundle {
+// loadBundle reads the assets from fsys, failing when a file the page needs
+// is missing or empty.
+func loadBundle(fsys fs.FS) (*bundle, error) {
 	b := &bundle{files: map[string]*asset{}}
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	version := sha256.New()
 	for _, e := range entries {
 		name := e.Name()
 		ctype, ok := contentTypes[path.Ext(name)]
-		if !e.Type().IsRegular() || !ok || name == "PLACEHOLDER.txt" {
+		if !e.Type().IsRegular() || !ok {
 			continue
 		}
 		body, err := fs.ReadFile(fsys, name)
 		if err != nil {
-			return nil
+			return nil, err
 		}
 		sum := sha256.Sum256(body)
 		version.Write([]byte(name))
@@ -103,11 +114,11 @@ func loadBundle(fsys fs.FS) *bundle {
 	}
 	for _, name := range append(append([]string{}, scripts...), styles...) {
 		if a := b.files[name]; a == nil || len(a.body) == 0 {
-			return nil
+			return nil, fmt.Errorf("bundle has no %s, or it is empty (graphiql/build.sh writes it)", name)
 		}
 	}
 	b.version = hex.EncodeToString(version.Sum(nil)[:6])
-	return b
+	return b, nil
 }
 
 // gzipIfSmaller compresses once at load time, so serving costs nothing; it
@@ -137,15 +148,12 @@ func Handler(title, endpoint, subscriptionEndpoint string) http.Handler {
 
 // handler serves one rendered page and the bundle it refers to.
 type handler struct {
-	b     *bundle // nil when the assets were not built
+	b     *bundle
 	index *asset
 }
 
 func newHandler(b *bundle, title, endpoint, subscriptionEndpoint string) *handler {
 	h := &handler{b: b}
-	if b == nil {
-		return h
-	}
 	// The page only depends on the arguments and the bundle version, so it
 	// is rendered once and its ETag computed once.
 	var buf bytes.Buffer
@@ -181,12 +189,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	if h.b == nil {
-		w.Header().Set("Cache-Control", "no-store")
-		http.Error(w, "503 Service Unavailable: the GraphiQL assets were not built into this binary.\n"+
-			"Run `make graphiql` and rebuild the server.", http.StatusServiceUnavailable)
 		return
 	}
 	if p == "/" {

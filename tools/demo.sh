@@ -18,8 +18,7 @@ listen=${CLUSTERGRAPH_LISTEN:-127.0.0.1:8080}
 
 log "testbed binaries (cached; about 15 minutes the first time on a new machine)"
 tools/testbed/build.sh >/dev/null
-log "GraphiQL assets and clustergraph"
-graphiql/build.sh >/dev/null
+log "building clustergraph"
 go build -o bin/clustergraph .
 
 if [ "${DEMO_KEEP:-}" != 1 ]; then
