@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -36,6 +37,7 @@ import (
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/k8s/lease"
+	"github.com/clustergraph/clustergraph/reqlog"
 	"github.com/clustergraph/clustergraph/terminal"
 )
 
@@ -48,6 +50,7 @@ type config struct {
 	maxPage     int
 	maxBody     int64
 	logLevel    string
+	logFormat   string
 	identity    string
 	// fleetWide are the system identities that act in every cluster.
 	fleetWide  []string
@@ -161,6 +164,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&cfg.shutdownGrace, "shutdown-grace", 15*time.Second, "on SIGTERM, how long in-flight requests may run after the listener closed; then websockets close with 1001 and the rest is cut (env CLUSTERGRAPH_SHUTDOWN_GRACE)")
 	fs.BoolVar(&cfg.showVersion, "version", false, "print the version, the commit it was built from and the Go version, and exit")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error (env CLUSTERGRAPH_LOG_LEVEL)")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "text (logfmt-like key=value) or json, one object a line (env CLUSTERGRAPH_LOG_FORMAT)")
 	fs.String("config", "", "YAML file whose keys are these flags' names (e.g. listen: 0.0.0.0:8080, allowed-origins: [a.example.com, b.example.com]); the environment overrides it, and the command line both (env CLUSTERGRAPH_CONFIG)")
 	if err := applySources(fs, args, getenv); err != nil {
 		return cfg, err
@@ -217,6 +221,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if cfg.maxPage <= 0 {
 		return cfg, fmt.Errorf("-max-page must be positive, got %d", cfg.maxPage)
+	}
+	if cfg.logFormat != "text" && cfg.logFormat != "json" {
+		return cfg, fmt.Errorf("-log-format must be text or json, got %q", cfg.logFormat)
 	}
 	if cfg.syncTimeout < 0 {
 		return cfg, fmt.Errorf("-cache-sync-timeout must not be negative, got %s", cfg.syncTimeout)
@@ -358,12 +365,28 @@ func (cfg config) uncached() map[string]string {
 	return off
 }
 
-func run(cfg config) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
-		return fmt.Errorf("-log-level: %w", err)
+// newLogger is the server's logger: text or json lines to w at level, each
+// line logged for a request carrying its id and operation (see reqlog).
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(reqlog.Handler{Handler: slog.NewTextHandler(w, opts)}), nil
+	case "json":
+		return slog.New(reqlog.Handler{Handler: slog.NewJSONHandler(w, opts)}), nil
+	}
+	return nil, fmt.Errorf("-log-format must be text or json, got %q", format)
+}
+
+func run(cfg config) error {
+	log, err := newLogger(cfg.logFormat, cfg.logLevel, os.Stderr)
+	if err != nil {
+		return err
+	}
 	slog.SetDefault(log)
 	klog.SetSlogLogger(log) // client-go's logs join ours
 

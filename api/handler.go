@@ -30,6 +30,7 @@ import (
 	"github.com/clustergraph/clustergraph/graphiql"
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/loaders"
+	"github.com/clustergraph/clustergraph/reqlog"
 	"github.com/clustergraph/clustergraph/resolvers"
 	"github.com/clustergraph/clustergraph/terminal"
 )
@@ -161,10 +162,25 @@ func NewHandler(cfg Config) http.Handler {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.Handle("/readyz", readyz(cfg.Registry, cfg.Authenticator, cfg.Draining))
 	mux.Handle("/", graphiql.Handler("clustergraph", "/query", "/query"))
+	var h http.Handler = mux
 	if cfg.Authenticator == nil {
-		return localHostOnly(mux)
+		h = localHostOnly(h)
 	}
-	return mux
+	return requestID(h)
+}
+
+// requestID gives every request an id, the client's X-Request-Id when it
+// sends a valid one, else a new one: returned in the same header and
+// added to every line logged for the request (see reqlog).
+func requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(reqlog.Header)
+		if !reqlog.ValidID(id) {
+			id = reqlog.NewID()
+		}
+		w.Header().Set(reqlog.Header, id)
+		next.ServeHTTP(w, r.WithContext(reqlog.WithID(r.Context(), id)))
+	})
 }
 
 // localHostOnly serves requests addressed to this host by a loopback name
@@ -236,6 +252,13 @@ func graphQL(cfg Config) http.Handler {
 	// resolvers.AuditMutations), not by each resolver.
 	srv.AroundFields(resolvers.AuditMutations(cfg.Audit))
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		// Every line logged for the operation names it (see reqlog).
+		if oc := graphql.GetOperationContext(ctx); oc.Operation != nil {
+			if oc.Operation.Name != "" {
+				ctx = reqlog.WithOperation(ctx, oc.Operation.Name)
+			}
+			cfg.Logger.DebugContext(ctx, "operation", "type", string(oc.Operation.Operation))
+		}
 		l := loaders.New(cfg.Loaders)
 		ctx = loaders.With(ctx, l)
 		if cfg.AuthzFallback == AuthzFallbackSAR {
