@@ -114,7 +114,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.identity, "identity-cluster", "", "cluster whose TokenReview authenticates callers (env CLUSTERGRAPH_IDENTITY_CLUSTER; default in-cluster, else the kubeconfig's current context)")
 	fleetWide := fs.String("fleet-wide-system-users", "", "comma-separated system identities (names, or prefixes ending in *) that may act in every cluster; any other system: identity but a service account acts only in the identity cluster (env CLUSTERGRAPH_FLEET_WIDE_SYSTEM_USERS)")
 	fs.BoolVar(&cfg.noAuth, "insecure-disable-auth", false, "serve every request as clustergraph itself, with no token: for a local demo only, never expose it (env CLUSTERGRAPH_INSECURE_DISABLE_AUTH)")
-	origins := fs.String("allowed-origins", "", "comma-separated browser origins (host patterns) allowed to open websockets besides the server's own (env CLUSTERGRAPH_ALLOWED_ORIGINS)")
+	origins := fs.String("allowed-origins", "", "comma-separated browser origins (host patterns) allowed to open websockets besides the server's own and to call /query from their pages (CORS) (env CLUSTERGRAPH_ALLOWED_ORIGINS)")
 	fs.BoolVar(&cfg.noIntro, "disable-introspection", false, "turn off schema introspection and field suggestions, for production without GraphiQL (env CLUSTERGRAPH_DISABLE_INTROSPECTION)")
 	fs.StringVar(&cfg.auditPath, "audit-log", "-", "file to append the audit log to (JSON lines), - for stderr (env CLUSTERGRAPH_AUDIT_LOG)")
 	fs.StringVar(&cfg.versionsCM, "versions-configmap", "", "NAMESPACE/NAME of the ConfigMap listing component versions in each cluster, for Query.versions (env CLUSTERGRAPH_VERSIONS_CONFIGMAP)")

@@ -153,11 +153,11 @@ func NewHandler(cfg Config) http.Handler {
 		Store: cfg.DB.Store, Hub: cfg.Alerts, Token: cfg.AlertAuth.Token, BasicAuth: cfg.AlertAuth.BasicAuth,
 		Insecure: cfg.Authenticator == nil, MaxBody: cfg.MaxBodyBytes, DefaultCluster: onlyCluster(cfg.Registry), Log: cfg.Logger,
 	})
-	mux.Handle("/query", limitBody(cfg.MaxBodyBytes, cfg.Logger, authenticate(cfg.Authenticator, perUser(cfg.Limits.PerUserConcurrency, checkBody(cfg.Logger, graphQL(cfg))))))
+	mux.Handle("/query", withCORS(cfg.AllowedOrigins, limitBody(cfg.MaxBodyBytes, cfg.Logger, authenticate(cfg.Authenticator, perUser(cfg.Limits.PerUserConcurrency, checkBody(cfg.Logger, graphQL(cfg)))))))
 	if cfg.NoIntrospection {
 		mux.Handle("/schema.graphql", http.NotFoundHandler())
 	} else {
-		mux.Handle("/schema.graphql", authenticate(cfg.Authenticator, schemaSDL()))
+		mux.Handle("/schema.graphql", withCORS(cfg.AllowedOrigins, authenticate(cfg.Authenticator, schemaSDL())))
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.Handle("/readyz", readyz(cfg.Registry, cfg.Authenticator, cfg.Draining))

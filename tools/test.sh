@@ -32,6 +32,13 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
+# The browser tests (CORS from another origin, GraphiQL) drive Debian's
+# headless Chromium.
+if [ ! -x /usr/bin/chromium ]; then
+  log "installing chromium from Debian"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+fi
+
 # shellcheck source=testbed/pair.sh
 source tools/testbed/pair.sh
 log "MariaDB for the storage tests (installed from Debian when missing)"
@@ -58,10 +65,6 @@ fuzz FuzzCursor 5s ./k8s
 fuzz FuzzParse 5s ./alerting
 
 log "GraphiQL in a real browser (Debian's Chromium) against clustergraph on both clusters"
-if [ ! -x /usr/bin/chromium ]; then
-  log "installing chromium from Debian"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
-fi
 (cd graphiql && npm ci --prefer-offline --no-audit --no-fund >/dev/null)
 go build -o bin/clustergraph .
 # GraphiQL sends a real token, as a console user would: a service account
