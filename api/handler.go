@@ -222,7 +222,10 @@ func graphQL(cfg Config) http.Handler {
 			draining: cfg.Draining,
 			open:     cfg.OpenSockets,
 		},
-		KeepAlivePingInterval: 10 * time.Second,
+		// graphql-ws's "ka" (and graphql-transport-ws's "pong") messages,
+		// at the ping interval: clients that watch for them see a live
+		// socket, as proxies see the ping frames (see wsImplementation).
+		KeepAlivePingInterval: cfg.Limits.SocketPingInterval,
 		InitFunc:              wsInit(cfg.Authenticator, cfg.TokenRecheck),
 		InitTimeout:           10 * time.Second,
 	})
