@@ -140,7 +140,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.storage.alertToken, "alert-token", "", "bearer token POST /alert accepts (Alertmanager's http_config.authorization) (env CLUSTERGRAPH_ALERT_TOKEN)")
 	fs.StringVar(&cfg.storage.alertBasicAuth, "alert-basic-auth", "", "USER:PASSWORD POST /alert accepts as basic auth (env CLUSTERGRAPH_ALERT_BASIC_AUTH)")
 	fs.StringVar(&cfg.authzFall, "authz-fallback", api.AuthzFallbackNone, "what a read RBAC refuses does: none (refused) or sar (asks the apiserver with a SubjectAccessReview, for webhook authorizers; costs apiserver calls) (env CLUSTERGRAPH_AUTHZ_FALLBACK)")
-	fs.StringVar(&cfg.persisted, "persisted-queries", "", "JSON file mapping sha256 → query: when set, only those queries are run, by hash (APQ extension) or exact text (env CLUSTERGRAPH_PERSISTED_QUERIES)")
+	fs.StringVar(&cfg.persisted, "persisted-queries", "", "JSON file mapping document id (hex SHA-256, sha256:hex, SHA-1 or MD5 of the text) → query, as Apollo, graphql-codegen and relay-compiler write it: when set, only those run, by id (documentId, doc_id, the APQ extension) or exact text (env CLUSTERGRAPH_PERSISTED_QUERIES)")
 	fs.IntVar(&cfg.limits.MaxComplexity, "max-complexity", 250000, "largest estimated query cost (fields times the page sizes of the lists around them) (env CLUSTERGRAPH_MAX_COMPLEXITY)")
 	fs.IntVar(&cfg.limits.PerUserConcurrency, "max-user-concurrency", 32, "requests one user may have in flight (env CLUSTERGRAPH_MAX_USER_CONCURRENCY)")
 	fs.IntVar(&cfg.maxListObjects, "max-list-objects", k8s.DefaultMaxListObjects, "most objects one resources() list reads from a cluster's apiserver; past it the list is cut with an error (env CLUSTERGRAPH_MAX_LIST_OBJECTS)")

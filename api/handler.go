@@ -242,6 +242,7 @@ func graphQL(cfg Config) http.Handler {
 	if cfg.PersistedQueries != nil {
 		srv.Use(persistedOnly{queries: cfg.PersistedQueries})
 	} else {
+		srv.Use(noDocuments{})
 		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	}
 	srv.SetErrorPresenter(presenter(cfg.Logger))

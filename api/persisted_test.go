@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -141,5 +143,116 @@ func TestPersistedQueries(t *testing.T) {
 	}
 	if c := subscribe(map[string]any{"extensions": apq(sha("subscription { x }"))}).errorCode(); c != "PERSISTED_QUERY_NOT_FOUND" {
 		t.Errorf("unknown hash over the websocket: %q, want PERSISTED_QUERY_NOT_FOUND", c)
+	}
+}
+
+// TestPersistedDocumentFormats: the allowlist files graphql-codegen's
+// client preset (hex SHA-256, or sha256:-prefixed ids) and relay-compiler
+// (MD5 by default, SHA-1) write load, each id checked against its text;
+// and requests name a document by documentId (GraphQL over HTTP) or
+// doc_id (Relay), over POST and GET.
+func TestPersistedDocumentFormats(t *testing.T) {
+	cs := testenv.Clusters(t)
+	list := `query Clusters { clusters { name } }`
+	md5sum := md5.Sum([]byte(list))
+	sha1sum := sha1.Sum([]byte(list))
+	relay, codegenSHA1 := hex.EncodeToString(md5sum[:]), hex.EncodeToString(sha1sum[:])
+	write := func(m map[string]string) string {
+		p := filepath.Join(t.TempDir(), "documents.json")
+		b, _ := json.Marshal(m)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for name, m := range map[string]map[string]string{
+		"codegen sha256":   {sha(list): list},
+		"sha256: prefixed": {"sha256:" + sha(list): list},
+		"relay md5":        {relay: list},
+		"sha1":             {codegenSHA1: list},
+	} {
+		if _, err := api.LoadPersistedQueries(write(m)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for name, m := range map[string]map[string]string{
+		"md5 of another text": {relay: list + " "},
+		"not a hash":          {"my-query": list},
+		"odd length":          {"abc": list},
+	} {
+		if _, err := api.LoadPersistedQueries(write(m)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+
+	docs, err := api.LoadPersistedQueries(write(map[string]string{relay: list}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServerWith(t, serverOpts{kubeconfigs: kubeconfigs(cs[:1]), waitReady: true}, func(cfg *api.Config) { cfg.PersistedQueries = docs })
+	plain := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs[:1]), waitReady: true})
+	post := func(s *server, body map[string]any) response {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		resp, err := http.Post(s.URL+"/query", "application/json", strings.NewReader(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r response
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	get := func(s *server, params string) response {
+		t.Helper()
+		resp, err := http.Get(s.URL + "/query?" + params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r response
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	served := func(r response) bool {
+		var out struct{ Clusters []struct{ Name string } }
+		return len(r.Errors) == 0 && json.Unmarshal(r.Data, &out) == nil && len(out.Clusters) == 1
+	}
+	code := func(r response) string {
+		if len(r.Errors) == 0 {
+			return ""
+		}
+		c, _ := r.Errors[0].Extensions["code"].(string)
+		return c
+	}
+	for name, r := range map[string]response{
+		"documentId, relay's id":       post(s, map[string]any{"documentId": relay}),
+		"documentId, sha256: form":     post(s, map[string]any{"documentId": "sha256:" + sha(list)}),
+		"doc_id":                       post(s, map[string]any{"doc_id": relay, "variables": map[string]any{}}),
+		"documentId over GET":          get(s, "documentId="+url.QueryEscape("sha256:"+sha(list))),
+		"doc_id over GET":              get(s, "doc_id="+relay),
+		"the text itself":              post(s, map[string]any{"query": list}),
+		"the APQ extension, unchanged": post(s, map[string]any{"extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": sha(list)}}}),
+	} {
+		if !served(r) {
+			t.Errorf("%s: %s %+v", name, r.Data, r.Errors)
+		}
+	}
+	for name, tc := range map[string]struct {
+		r    response
+		code string
+	}{
+		"unknown documentId":           {post(s, map[string]any{"documentId": "sha256:" + sha("{ pods { totalCount } }")}), "PERSISTED_QUERY_NOT_FOUND"},
+		"documentId with another text": {post(s, map[string]any{"documentId": relay, "query": "{ pods { totalCount } }"}), "BAD_USER_INPUT"},
+		"documentId and the extension": {post(s, map[string]any{"documentId": relay, "extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": sha(list)}}}), "BAD_USER_INPUT"},
+		"documentId, no allowlist":     {post(plain, map[string]any{"documentId": relay}), "PERSISTED_QUERY_NOT_FOUND"},
+	} {
+		if code(tc.r) != tc.code {
+			t.Errorf("%s: %s %+v, want %s", name, tc.r.Data, tc.r.Errors, tc.code)
+		}
 	}
 }
