@@ -4814,14 +4814,14 @@ var sources = []*ast.Source{
 # Errors carry extensions.code: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND,
 # BAD_USER_INPUT, CONFLICT, UNAVAILABLE or INTERNAL.
 
-"Any JSON value: an object, array, string, number, boolean or null."
-scalar JSON
+"Any JSON value: an object, array, string, number, boolean or null (RFC 8259)."
+scalar JSON @specifiedBy(url: "https://www.rfc-editor.org/rfc/rfc8259")
 
 "An RFC 3339 timestamp, e.g. 2026-11-22T15:00:00Z."
-scalar Time
+scalar Time @specifiedBy(url: "https://www.rfc-editor.org/rfc/rfc3339")
 
-"A 64-bit signed integer, for byte counts that overflow GraphQL's 32-bit Int."
-scalar Int64
+"A 64-bit signed integer, for byte counts that overflow GraphQL's 32-bit Int: a JSON number on output; a number or a decimal string on input (JavaScript clients should treat values over 2^53 as strings)."
+scalar Int64 @specifiedBy(url: "https://github.com/clustergraph/clustergraph/blob/main/README.md#scalars")
 
 "The root of every read."
 type Query {
