@@ -39,6 +39,7 @@ import (
 	"github.com/clustergraph/clustergraph/k8s/lease"
 	"github.com/clustergraph/clustergraph/reqlog"
 	"github.com/clustergraph/clustergraph/terminal"
+	"github.com/clustergraph/clustergraph/tracing"
 )
 
 // config is everything the server can be told, by flag or environment.
@@ -402,6 +403,21 @@ func run(cfg config) error {
 // away) so consoles reconnect to another replica. listening, when set, is
 // told the address once the listener is open.
 func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net.Addr)) error {
+	stopTracing, err := tracing.Setup(ctx, os.Getenv, version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Flush what the exporter still holds, within a bound.
+		flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(flush); err != nil {
+			log.Warn("flushing traces", "err", err)
+		}
+	}()
+	if tracing.Enabled(os.Getenv) {
+		log.Info("tracing on: spans go to the OTLP endpoint of OTEL_EXPORTER_OTLP_*")
+	}
 
 	regCfg := k8s.RegistryConfig{
 		Kubeconfigs: cfg.kubeconfigs, InCluster: cfg.inCluster, MaxListObjects: cfg.maxListObjects,

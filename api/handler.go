@@ -20,6 +20,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	coderws "github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clustergraph/clustergraph/alerting"
 	"github.com/clustergraph/clustergraph/audit"
@@ -33,6 +34,7 @@ import (
 	"github.com/clustergraph/clustergraph/reqlog"
 	"github.com/clustergraph/clustergraph/resolvers"
 	"github.com/clustergraph/clustergraph/terminal"
+	"github.com/clustergraph/clustergraph/tracing"
 )
 
 // Config configures the HTTP edge.
@@ -166,7 +168,7 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Authenticator == nil {
 		h = localHostOnly(h)
 	}
-	return requestID(h)
+	return tracing.Handler(requestID(h))
 }
 
 // requestID gives every request an id, the client's X-Request-Id when it
@@ -256,19 +258,26 @@ func graphQL(cfg Config) http.Handler {
 	// resolvers.AuditMutations), not by each resolver.
 	srv.AroundFields(resolvers.AuditMutations(cfg.Audit))
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		// Every line logged for the operation names it (see reqlog).
-		if oc := graphql.GetOperationContext(ctx); oc.Operation != nil {
+		oc := graphql.GetOperationContext(ctx)
+		var span trace.Span
+		if oc.Operation != nil {
+			// Every line logged for the operation names it (see reqlog).
 			if oc.Operation.Name != "" {
 				ctx = reqlog.WithOperation(ctx, oc.Operation.Name)
 			}
 			cfg.Logger.DebugContext(ctx, "operation", "type", string(oc.Operation.Operation))
+			ctx, span = operationSpan(ctx, oc)
 		}
 		l := loaders.New(cfg.Loaders)
 		ctx = loaders.With(ctx, l)
 		if cfg.AuthzFallback == AuthzFallbackSAR {
 			ctx = k8s.WithReviewer(ctx, l)
 		}
-		return next(ctx)
+		respond := next(ctx)
+		if span == nil {
+			return respond
+		}
+		return endSpanWith(span, oc, respond)
 	})
 	// Websockets are counted from their upgrade on, per client address
 	// until authenticated, then per user (see socketCaps).
