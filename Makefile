@@ -26,9 +26,16 @@ generate: ## Regenerate gqlgen code from schema.graphqls and gqlgen.yml.
 graphiql: ## Fetch the GraphiQL bundle from npm into graphiql/dist (embedded).
 	graphiql/build.sh
 
+# What `make build` and `make image` stamp into the binary (version.go):
+# the release as git describes it, and the commit. The commit is stamped
+# rather than left to the Go toolchain's VCS stamp, which a git worktree, a
+# source archive or GOFLAGS=-buildvcs=false leaves out.
+VERSION = $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT = $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+
 .PHONY: build
 build: graphiql ## Build bin/clustergraph.
-	go build -ldflags "-X main.version=$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" -o bin/clustergraph .
+	go build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/clustergraph .
 
 .PHONY: testbed
 testbed: ## Build (or reuse cached) kube-apiserver, etcd, kwok, ... for the testbed.
