@@ -37,6 +37,13 @@ COMMIT = $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 build: graphiql ## Build bin/clustergraph.
 	go build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/clustergraph .
 
+# Where `make image` writes the image (IMAGE_TAR=... to write elsewhere).
+IMAGE_TAR = bin/clustergraph-image.tar
+
+.PHONY: image
+image: graphiql ## Build the container image bin/clustergraph-image.tar (no Docker engine; docker/podman load it).
+	VERSION='$(VERSION)' COMMIT='$(COMMIT)' tools/image/build.sh '$(IMAGE_TAR)'
+
 .PHONY: testbed
 testbed: ## Build (or reuse cached) kube-apiserver, etcd, kwok, ... for the testbed.
 	tools/testbed/build.sh
