@@ -138,11 +138,11 @@ func TestImage(t *testing.T) {
 		if cfgFile.OS != "linux" || cfgFile.Architecture == "" {
 			t.Errorf("platform %s/%s", cfgFile.OS, cfgFile.Architecture)
 		}
-		if !cfgFile.Created.Time.Equal(created) {
+		if !cfgFile.Created.Equal(created) {
 			t.Errorf("Created %s, want the commit time %s", cfgFile.Created.Time, created)
 		}
 		for _, h := range cfgFile.History {
-			if !h.Created.Time.Equal(created) {
+			if !h.Created.Equal(created) {
 				t.Errorf("history %q created %s, want %s", h.CreatedBy, h.Created.Time, created)
 			}
 		}
