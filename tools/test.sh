@@ -39,6 +39,13 @@ if [ ! -x /usr/bin/chromium ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
 fi
 
+# Its own module (go-containerregistry stays out of the server's go.mod).
+# -count=1: a cached pass must not stand in for building the image. Warm,
+# about 15s (two builds); the first static -trimpath build of the server
+# on a machine takes a few minutes more.
+log "container image: make image twice, inspected (tools/image)"
+(cd tools/image && go vet ./... && go test -count=1 ./...)
+
 # shellcheck source=testbed/pair.sh
 source tools/testbed/pair.sh
 log "MariaDB for the storage tests (installed from Debian when missing)"
