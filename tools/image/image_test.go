@@ -245,7 +245,7 @@ func TestImage(t *testing.T) {
 		if !strings.HasPrefix(string(out), want) {
 			t.Errorf("--version printed %q, want it to start %q", out, want)
 		}
-		// The GraphiQL bundle `make graphiql` built is embedded as it is.
+		// The committed GraphiQL bundle is embedded as it is.
 		assets, err := filepath.Glob(filepath.Join(root, "graphiql", "dist", "*.js"))
 		if err != nil || len(assets) == 0 {
 			t.Fatalf("no GraphiQL bundle in graphiql/dist after make image (%v)", err)
