@@ -62,31 +62,8 @@ func TestPersistedQueries(t *testing.T) {
 	apq := func(hash string) map[string]any {
 		return map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hash}}
 	}
-	post := func(body map[string]any) response {
-		t.Helper()
-		b, _ := json.Marshal(body)
-		resp, err := http.Post(s.URL+"/query", "application/json", strings.NewReader(string(b)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var r response
-		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	code := func(r response) string {
-		if len(r.Errors) == 0 {
-			return ""
-		}
-		c, _ := r.Errors[0].Extensions["code"].(string)
-		return c
-	}
-	served := func(r response) bool {
-		var out struct{ Clusters []struct{ Name string } }
-		return len(r.Errors) == 0 && json.Unmarshal(r.Data, &out) == nil && len(out.Clusters) == 1
-	}
+	post := func(body map[string]any) response { return postJSON(t, s, body) }
+	code, served := errCode, servesOneCluster
 	if r := post(map[string]any{"query": list}); !served(r) {
 		t.Errorf("listed text: %s %+v", r.Data, r.Errors)
 	}
@@ -94,14 +71,7 @@ func TestPersistedQueries(t *testing.T) {
 		t.Errorf("listed hash: %s %+v", r.Data, r.Errors)
 	}
 	ext, _ := json.Marshal(apq(sha(list)))
-	resp, err := http.Get(s.URL + "/query?extensions=" + url.QueryEscape(string(ext)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got response
-	_ = json.NewDecoder(resp.Body).Decode(&got)
-	resp.Body.Close()
-	if !served(got) {
+	if got := getQuery(t, s, "extensions="+url.QueryEscape(string(ext))); !served(got) {
 		t.Errorf("listed hash over GET: %s %+v", got.Data, got.Errors)
 	}
 	for name, tc := range map[string]struct {
@@ -191,54 +161,16 @@ func TestPersistedDocumentFormats(t *testing.T) {
 	}
 	s := startServerWith(t, serverOpts{kubeconfigs: kubeconfigs(cs[:1]), waitReady: true}, func(cfg *api.Config) { cfg.PersistedQueries = docs })
 	plain := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs[:1]), waitReady: true})
-	post := func(s *server, body map[string]any) response {
-		t.Helper()
-		b, _ := json.Marshal(body)
-		resp, err := http.Post(s.URL+"/query", "application/json", strings.NewReader(string(b)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var r response
-		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	get := func(s *server, params string) response {
-		t.Helper()
-		resp, err := http.Get(s.URL + "/query?" + params)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var r response
-		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	served := func(r response) bool {
-		var out struct{ Clusters []struct{ Name string } }
-		return len(r.Errors) == 0 && json.Unmarshal(r.Data, &out) == nil && len(out.Clusters) == 1
-	}
-	code := func(r response) string {
-		if len(r.Errors) == 0 {
-			return ""
-		}
-		c, _ := r.Errors[0].Extensions["code"].(string)
-		return c
-	}
 	for name, r := range map[string]response{
-		"documentId, relay's id":       post(s, map[string]any{"documentId": relay}),
-		"documentId, sha256: form":     post(s, map[string]any{"documentId": "sha256:" + sha(list)}),
-		"doc_id":                       post(s, map[string]any{"doc_id": relay, "variables": map[string]any{}}),
-		"documentId over GET":          get(s, "documentId="+url.QueryEscape("sha256:"+sha(list))),
-		"doc_id over GET":              get(s, "doc_id="+relay),
-		"the text itself":              post(s, map[string]any{"query": list}),
-		"the APQ extension, unchanged": post(s, map[string]any{"extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": sha(list)}}}),
+		"documentId, relay's id":       postJSON(t, s, map[string]any{"documentId": relay}),
+		"documentId, sha256: form":     postJSON(t, s, map[string]any{"documentId": "sha256:" + sha(list)}),
+		"doc_id":                       postJSON(t, s, map[string]any{"doc_id": relay, "variables": map[string]any{}}),
+		"documentId over GET":          getQuery(t, s, "documentId="+url.QueryEscape("sha256:"+sha(list))),
+		"doc_id over GET":              getQuery(t, s, "doc_id="+relay),
+		"the text itself":              postJSON(t, s, map[string]any{"query": list}),
+		"the APQ extension, unchanged": postJSON(t, s, map[string]any{"extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": sha(list)}}}),
 	} {
-		if !served(r) {
+		if !servesOneCluster(r) {
 			t.Errorf("%s: %s %+v", name, r.Data, r.Errors)
 		}
 	}
@@ -246,13 +178,60 @@ func TestPersistedDocumentFormats(t *testing.T) {
 		r    response
 		code string
 	}{
-		"unknown documentId":           {post(s, map[string]any{"documentId": "sha256:" + sha("{ pods { totalCount } }")}), "PERSISTED_QUERY_NOT_FOUND"},
-		"documentId with another text": {post(s, map[string]any{"documentId": relay, "query": "{ pods { totalCount } }"}), "BAD_USER_INPUT"},
-		"documentId and the extension": {post(s, map[string]any{"documentId": relay, "extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": sha(list)}}}), "BAD_USER_INPUT"},
-		"documentId, no allowlist":     {post(plain, map[string]any{"documentId": relay}), "PERSISTED_QUERY_NOT_FOUND"},
+		"unknown documentId":           {postJSON(t, s, map[string]any{"documentId": "sha256:" + sha("{ pods { totalCount } }")}), "PERSISTED_QUERY_NOT_FOUND"},
+		"documentId with another text": {postJSON(t, s, map[string]any{"documentId": relay, "query": "{ pods { totalCount } }"}), "BAD_USER_INPUT"},
+		"documentId and the extension": {postJSON(t, s, map[string]any{"documentId": relay, "extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": sha(list)}}}), "BAD_USER_INPUT"},
+		"documentId, no allowlist":     {postJSON(t, plain, map[string]any{"documentId": relay}), "PERSISTED_QUERY_NOT_FOUND"},
 	} {
-		if code(tc.r) != tc.code {
+		if errCode(tc.r) != tc.code {
 			t.Errorf("%s: %s %+v, want %s", name, tc.r.Data, tc.r.Errors, tc.code)
 		}
 	}
+}
+
+// postJSON posts body to s's /query and decodes the answer.
+func postJSON(t *testing.T, s *server, body map[string]any) response {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(s.URL+"/query", "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodeResponse(t, resp)
+}
+
+// getQuery asks s's /query over GET with the URL-encoded params.
+func getQuery(t *testing.T, s *server, params string) response {
+	t.Helper()
+	resp, err := http.Get(s.URL + "/query?" + params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodeResponse(t, resp)
+}
+
+func decodeResponse(t *testing.T, resp *http.Response) response {
+	t.Helper()
+	defer resp.Body.Close()
+	var r response
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// errCode is the code of a response's first error, or "".
+func errCode(r response) string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	c, _ := r.Errors[0].Extensions["code"].(string)
+	return c
+}
+
+// servesOneCluster reports whether r answers { clusters { name } } over
+// one cluster, without errors.
+func servesOneCluster(r response) bool {
+	var out struct{ Clusters []struct{ Name string } }
+	return len(r.Errors) == 0 && json.Unmarshal(r.Data, &out) == nil && len(out.Clusters) == 1
 }
