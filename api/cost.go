@@ -70,10 +70,10 @@ var unpagedLists = map[string]int{
 	"Permission.verbs":           ownItems,
 	"Viewer.groups":              ownItems,
 	"Pod.containers":             ownItems,
-	"Node.roles":                 ownItems,
-	"Node.addresses":             ownItems,
-	"Node.conditions":            ownItems,
-	"Node.taints":                ownItems,
+	"KubeNode.roles":             ownItems,
+	"KubeNode.addresses":         ownItems,
+	"KubeNode.conditions":        ownItems,
+	"KubeNode.taints":            ownItems,
 	"NodePool.operatingSystems":  ownItems,
 	"Workload.images":            ownItems,
 	"Workload.conditions":        ownItems,
@@ -87,7 +87,7 @@ var unpagedLists = map[string]int{
 }
 
 // usageLists count hourSamples, or daySamples when since is given.
-var usageLists = map[string]bool{"Node.usageHistory": true, "Pod.usageHistory": true}
+var usageLists = map[string]bool{"KubeNode.usageHistory": true, "Pod.usageHistory": true}
 
 // pagedLists are the plain lists (not connections) that take first or
 // limit: the most they return whatever is asked (the resolvers refuse more,

@@ -120,6 +120,7 @@ var (
 
 func (queryLimits) ExtensionName() string                   { return "QueryLimits" }
 func (queryLimits) Validate(graphql.ExecutableSchema) error { return nil }
+
 // statComplexity is the Stats extension holding an operation's estimated
 // cost, for its trace span.
 const statComplexity = "clustergraph.complexity"
@@ -135,7 +136,8 @@ func (q queryLimits) MutateOperationContext(_ context.Context, oc *graphql.Opera
 		return err
 	}
 	limit := min(q.maxComplexity, costCeiling-1)
-	if c := e.cost(oc.Operation.SelectionSet, outsideConnection); c > limit {
+	c := e.cost(oc.Operation.SelectionSet, outsideConnection)
+	if c > limit {
 		about := "about"
 		if c == costCeiling {
 			about = "more than"
@@ -143,9 +145,8 @@ func (q queryLimits) MutateOperationContext(_ context.Context, oc *graphql.Opera
 		err := limitError("the query could resolve %s %d fields; the limit is %d: ask for smaller pages (first/limit), fewer aliases or fewer nested lists", about, c, limit)
 		err.Extensions["complexity"], err.Extensions["maxComplexity"] = c, limit
 		return err
-	} else {
-		oc.Stats.SetExtension(statComplexity, c)
 	}
+	oc.Stats.SetExtension(statComplexity, c)
 	return nil
 }
 
