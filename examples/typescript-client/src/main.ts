@@ -5,6 +5,7 @@
 // `npm run build` from ../../schema.graphqls).
 //
 // It checks, and exits non-zero with a message on any mismatch:
+//  0. a websocket with a refused token fails with 4403, and is not retried;
 //  1. a paged list: pods(first, after) followed by pageInfo.endCursor to the
 //     end, every pod seen once, as many as totalCount says;
 //  2. a watch: watch(kind: "Pod") in a namespace sees a pod this client
@@ -120,6 +121,26 @@ function data<D, V extends AnyVariables>(what: string, r: OperationResult<D, V>)
     fail(`${what}: no data`);
   }
   return r.data;
+}
+
+// What a failure was, for errors that are not Errors (graphql-ws gives
+// CloseEvents).
+function describe(e: unknown): string {
+  if (typeof e === "object" && e !== null && "code" in e) {
+    const reason = "reason" in e ? ` ${String(e.reason)}` : "";
+    return `websocket closed: ${String(e.code)}${reason}`;
+  }
+  return String(e);
+}
+
+// Waits for a graphql-ws dispose, which rejects with the close of a socket
+// the server already closed: nothing to do then.
+async function quietly(p: void | Promise<void>): Promise<void> {
+  try {
+    await p;
+  } catch {
+    // already closed
+  }
 }
 
 function log(message: string): void {
@@ -352,6 +373,43 @@ async function pagedList(): Promise<void> {
   log(`list: ${totalCount} pods in ${ns} over ${pages} pages of ${pageSize}, each once, totalCount matches`);
 }
 
+// 0. A socket with a refused token: the subscription fails at once with
+// 4403 (Forbidden). After a normal closure graphql-ws would reconnect with
+// the same token, again and again, as long as the subscription is wanted.
+async function refusedToken(): Promise<void> {
+  const refused = createClient({
+    url: wsURL.href,
+    webSocketImpl: WebSocket,
+    connectionParams: { Authorization: "Bearer not-a-token" },
+    lazy: true,
+    retryAttempts: 0,
+  });
+  let connects = 0;
+  refused.on("connecting", () => connects++);
+  try {
+    const code = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Mismatch(`refused token: no error within 10s, ${connects} connects`)), 10_000);
+      refused.subscribe(
+        { query: `subscription { watch(kind: "Pod") { type } }` },
+        {
+          next: () => reject(new Mismatch("refused token: the watch sent data")),
+          error: (e: unknown) => {
+            clearTimeout(timer);
+            resolve(typeof e === "object" && e !== null && "code" in e && typeof e.code === "number" ? e.code : -1);
+          },
+          complete: () => reject(new Mismatch("refused token: the watch completed")),
+        },
+      );
+    });
+    if (code !== 4403 || connects !== 1) {
+      fail(`refused token: socket closed with ${code} after ${connects} connects, want 4403 after 1`);
+    }
+    log("refused token: the websocket closed with 4403 Forbidden, no reconnect");
+  } finally {
+    await quietly(refused.dispose());
+  }
+}
+
 // 2 and 3. A pod of our own, seen by the watch, with a terminal in it.
 async function watchAndTerminal(): Promise<void> {
   const clusters = data("clusters", await client.query(Clusters, {}).toPromise()).clusters;
@@ -473,12 +531,13 @@ async function terminal(cluster: string, ns: string, pod: string): Promise<void>
 // -------------------------------------------------------------------- main
 
 try {
+  await refusedToken();
   await pagedList();
   await watchAndTerminal();
   log("all checks passed");
 } catch (e) {
-  console.error(`[typescript-client] FAILED: ${e instanceof Error ? e.message : String(e)}`);
+  console.error(`[typescript-client] FAILED: ${e instanceof Error ? e.message : describe(e)}`);
   process.exitCode = 1;
 } finally {
-  await ws.dispose();
+  await quietly(ws.dispose());
 }
