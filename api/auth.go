@@ -95,6 +95,28 @@ func isUpgrade(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
+// Close codes of a socket whose connection_init is refused. gqlgen's
+// default, a normal closure (1000), has graphql-ws clients (GraphiQL's
+// among them) reconnect at once with the same token, without backoff and
+// without end, since their subscriptions are still wanted. A refused token
+// closes with 4403, graphql-transport-ws's Forbidden; a token that could
+// not be reviewed now (the review budget, the identity cluster not
+// answering) with 1013, Try Again Later. graphql-ws retries either only
+// within its retry limit, with backoff.
+const (
+	closeForbidden = 4403
+	closeTryLater  = 1013
+)
+
+// refusedInit is the context that has gqlgen close a socket whose
+// connection_init err refused with the code that says why.
+func refusedInit(ctx context.Context, err error) context.Context {
+	if errors.Is(err, errkind.Unauthenticated) {
+		return transport.WithWebsocketCloseCode(transport.AppendCloseReason(ctx, "Forbidden"), closeForbidden)
+	}
+	return transport.WithWebsocketCloseCode(transport.AppendCloseReason(ctx, "try again later"), closeTryLater)
+}
+
 // wsInit authenticates a websocket from the Authorization value of its
 // connection_init payload (GraphiQL sends its headers there). The socket
 // lives only as long as its token is accepted: the token is checked again
@@ -112,7 +134,7 @@ func wsInit(authn *auth.Authenticator, recheck time.Duration) transport.Websocke
 		}
 		s, err := bearer(ctx, authn, p.Authorization())
 		if err != nil {
-			return ctx, nil, err
+			return refusedInit(ctx, err), nil, err
 		}
 		if ctx, err = authenticated(ctx, s.User); err != nil {
 			return ctx, nil, err

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,11 @@ func TestWebsocket(t *testing.T) {
 			if err == nil && m.Type == "connection_ack" {
 				t.Fatalf("connection acknowledged with %v", payload)
 			}
+			// 4403, Forbidden: graphql-ws clients retry it within their
+			// limit; after a normal closure they reconnect without end.
+			if code := websocket.CloseStatus(err); code != 4403 {
+				t.Errorf("refused connection_init: %+v %v (close code %d), want a close with 4403", m, err, code)
+			}
 			// Whatever was said, nothing is served on this socket (the
 			// server normally has closed it already).
 			b, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": `{ pods { totalCount } }`}})
@@ -89,6 +95,25 @@ func TestWebsocket(t *testing.T) {
 			}
 		})
 	}
+	t.Run("review budget spent: 1013", func(t *testing.T) {
+		// New tokens past the client's review budget (5 a second, bursts of
+		// 10) are not refused but not reviewed either: try again later,
+		// which graphql-ws clients retry with backoff.
+		own := startServer(t, serverOpts{kubeconfigs: []string{cs[0].Kubeconfig}, waitReady: true, auth: true})
+		codes := map[int]int{}
+		for i := range 20 {
+			c, err := wsDial(t, own, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			wsSend(t, c, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": fmt.Sprintf("Bearer made-up-%d", i)}})
+			_, err = wsRead(c)
+			codes[int(websocket.CloseStatus(err))]++
+		}
+		if len(codes) != 2 || codes[4403] == 0 || codes[1013] == 0 {
+			t.Errorf("close codes of 20 new made-up tokens at once: %v, want 4403 (reviewed) and 1013 (over the budget)", codes)
+		}
+	})
 	for name, origin := range map[string]string{"cross-origin": "https://evil.example", "null origin": "null"} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := wsDial(t, s, origin); err == nil {

@@ -97,4 +97,14 @@ node graphiql/e2e/check.mjs "http://127.0.0.1:$port/" --auth "Bearer $token" --s
   --subscription 'subscription { watch(kind: "Pod", namespace: "ops") { type object { metadata { name } } } }' \
   --trigger "$(tools/testbed/build.sh 2>/dev/null | tail -n1)/kubectl --kubeconfig $kc_a -n ops run browser-sees-me --image=example/app:1" \
   --expect '"browser-sees-me"'
+# The same server and token, from Node: the typed example client is
+# generated from schema.graphqls and compiled (so a schema change that
+# breaks it fails here), then pages a list, watches a pod it creates and
+# types into a terminal in it. The codegen toolchain's packages declare
+# Node >= 22 and npm warns about each; --loglevel=error keeps those out.
+log "typed TypeScript client (examples/typescript-client): paging, a watch, a terminal"
+(cd examples/typescript-client &&
+  npm ci --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null &&
+  npm run build --silent &&
+  CLUSTERGRAPH_TOKEN="$token" node dist/main.js --url "http://127.0.0.1:$port/")
 log "all tests passed in $((SECONDS - start))s"
