@@ -131,3 +131,40 @@ func Handler() http.Handler {
 		Timeout:       30 * time.Second,
 	}))
 }
+
+// Sum adds up the series of Registry named name whose labels include
+// every pair of match: a counter's or gauge's value, a histogram's count
+// of observations. Tests read how far a series moved with it.
+func Sum(name string, match map[string]string) float64 {
+	families, err := Registry.Gather()
+	if err != nil {
+		return 0
+	}
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for k, v := range match {
+				if have[k] != v {
+					continue series
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				total += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				total += m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				total += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return total
+}
