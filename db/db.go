@@ -117,6 +117,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: opening %s: %v", ErrUnavailable, s.where, err)
 	}
+	if err := gdb.Use(statementMetrics{}); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
 	s.gdb = gdb
 	if s.sqlDB, err = gdb.DB(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
