@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"context"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -8,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/metrics"
 )
@@ -66,3 +68,27 @@ func TestMetricClusters(t *testing.T) {
 
 // errNoReview stands for a SubjectAccessReview that failed.
 var errNoReview = errkind.Newf(errkind.Unavailable, "no answer")
+
+// TestResyncsCounted: a watch that cannot resume where it asks to starts
+// with a RESYNC marker, which the hub counts.
+func TestResyncsCounted(t *testing.T) {
+	reg, err := NewStaticRegistry(map[string][]runtime.Object{"east": {
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-1"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := reg.Cluster("east")
+	ctx, cancel := context.WithCancel(caller.With(context.Background(), &caller.Subject{User: "test", Unrestricted: true}))
+	defer cancel()
+	out, _, err := c.Subscribe(ctx, "Pod", &Filter{}, SubscribeOptions{Resume: true, Epoch: "gone", Seq: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := <-out; ch.Type != Resync {
+		t.Fatalf("first change %s, want RESYNC", ch.Type)
+	}
+	if n := reg.MetricClusters()[0].HubResyncs; n != 1 {
+		t.Errorf("%d resyncs counted, want 1", n)
+	}
+}
