@@ -110,11 +110,15 @@ func (m operationMetrics) InterceptResponse(ctx context.Context, next graphql.Re
 	return resp
 }
 
-// labels are an operation's name (bounded) and type; both are empty when
-// the request failed before its operation was known.
+// labels are an operation's name (bounded) and type. A request that
+// failed before its operation was known (it did not parse or validate)
+// has no type, and the operationName it sent, if any, for a name.
 func (m operationMetrics) labels(oc *graphql.OperationContext) (name, typ string) {
-	if oc == nil || oc.Operation == nil {
+	switch {
+	case oc == nil:
 		return "", ""
+	case oc.Operation == nil:
+		return m.names.Label(oc.OperationName), ""
 	}
 	return m.names.Label(oc.Operation.Name), string(oc.Operation.Operation)
 }

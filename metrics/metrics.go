@@ -35,7 +35,7 @@ var (
 var (
 	graphqlOperations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "graphql_operations_total",
-		Help: "GraphQL operations answered, by operation name (persisted or capped, else \"other\"; empty when anonymous or not parsed), type (query, mutation, subscription; empty when not parsed) and code (OK, or the extensions.code of the first error).",
+		Help: "GraphQL operations answered, by operation name (persisted or capped, else \"other\"; empty when anonymous), type (query, mutation, subscription; empty when the request did not parse or validate) and code (OK, or the extensions.code of the first error).",
 	}, []string{"operation", "type", "code"})
 	graphqlDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "graphql_operation_duration_seconds",
