@@ -77,7 +77,9 @@ func TestMetrics(t *testing.T) {
 		"--identity-cluster", id.Context, "--authz-fallback", "sar", "--alert-token", "alert-"+suffix, "--metrics-listen", metricsAddr)
 	defer func() {
 		stop()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("serve returned %v", err)
+		}
 	}()
 	scrapeURL := "http://" + metricsAddr + "/metrics"
 

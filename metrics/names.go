@@ -17,10 +17,10 @@ type Names struct {
 	extra int
 }
 
-// NewNames returns a Names that keeps the given names, and up to max
+// NewNames returns a Names that keeps the given names, and up to limit
 // others as they are first seen.
-func NewNames(max int, names ...string) *Names {
-	n := &Names{max: max, known: make(map[string]bool, len(names))}
+func NewNames(limit int, names ...string) *Names {
+	n := &Names{max: limit, known: make(map[string]bool, len(names))}
 	for _, name := range names {
 		n.known[name] = true
 	}
