@@ -137,14 +137,6 @@ func (h *hub) publishChange(c *Cluster, r resource, ch Change) {
 	}
 	shared := &ch
 	var delivered, overflowed uint64
-	defer func() {
-		if delivered > 0 {
-			h.deliveries.Add(delivered)
-		}
-		if overflowed > 0 {
-			h.overflows.Add(overflowed)
-		}
-	}()
 	offer := func(subs map[*subscriber]struct{}) {
 		for s := range subs {
 			if s.overflow.Load() {
@@ -171,6 +163,12 @@ func (h *hub) publishChange(c *Cluster, r resource, ch Change) {
 		}
 	case m.GetNamespace() != "":
 		offer(h.subs[subKey{r: r, ns: m.GetNamespace()}])
+	}
+	if delivered > 0 {
+		h.deliveries.Add(delivered)
+	}
+	if overflowed > 0 {
+		h.overflows.Add(overflowed)
 	}
 }
 
