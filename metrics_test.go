@@ -381,3 +381,21 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestMetricsListenConfig: the metrics are off unless an address is set,
+// by flag or by CLUSTERGRAPH_METRICS_LISTEN.
+func TestMetricsListenConfig(t *testing.T) {
+	cfg, err := parseConfig(nil, func(string) string { return "" })
+	if err != nil || cfg.metricsListen != "" {
+		t.Errorf("default: %q, %v; want off", cfg.metricsListen, err)
+	}
+	env := map[string]string{"CLUSTERGRAPH_METRICS_LISTEN": "0.0.0.0:9090"}
+	cfg, err = parseConfig(nil, func(k string) string { return env[k] })
+	if err != nil || cfg.metricsListen != "0.0.0.0:9090" {
+		t.Errorf("from the environment: %q, %v", cfg.metricsListen, err)
+	}
+	cfg, err = parseConfig([]string{"--metrics-listen", "127.0.0.1:9464"}, func(k string) string { return env[k] })
+	if err != nil || cfg.metricsListen != "127.0.0.1:9464" {
+		t.Errorf("the flag over the environment: %q, %v", cfg.metricsListen, err)
+	}
+}
