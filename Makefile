@@ -26,9 +26,23 @@ generate: ## Regenerate gqlgen code from schema.graphqls and gqlgen.yml.
 graphiql: ## Regenerate the committed GraphiQL bundle (graphiql/dist) from npm; commit it.
 	graphiql/build.sh
 
+# What `make build` and `make image` stamp into the binary (version.go):
+# the release as git describes it, and the commit. The commit is stamped
+# rather than left to the Go toolchain's VCS stamp, which a git worktree, a
+# source archive or GOFLAGS=-buildvcs=false leaves out.
+VERSION = $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT = $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+
 .PHONY: build
 build: ## Build bin/clustergraph (GraphiQL's bundle is committed: no npm).
-	go build -ldflags "-X main.version=$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" -o bin/clustergraph .
+	go build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/clustergraph .
+
+# Where `make image` writes the image (IMAGE_TAR=... to write elsewhere).
+IMAGE_TAR = bin/clustergraph-image.tar
+
+.PHONY: image
+image: ## Build the container image bin/clustergraph-image.tar (no Docker engine; docker/podman load it).
+	VERSION='$(VERSION)' COMMIT='$(COMMIT)' tools/image/build.sh '$(IMAGE_TAR)'
 
 .PHONY: testbed
 testbed: ## Build (or reuse cached) kube-apiserver, etcd, kwok, ... for the testbed.

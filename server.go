@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -37,7 +38,9 @@ import (
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/k8s/lease"
 	"github.com/clustergraph/clustergraph/metrics"
+	"github.com/clustergraph/clustergraph/reqlog"
 	"github.com/clustergraph/clustergraph/terminal"
+	"github.com/clustergraph/clustergraph/tracing"
 )
 
 // config is everything the server can be told, by flag or environment.
@@ -49,6 +52,7 @@ type config struct {
 	maxPage     int
 	maxBody     int64
 	logLevel    string
+	logFormat   string
 	identity    string
 	// fleetWide are the system identities that act in every cluster.
 	fleetWide  []string
@@ -115,7 +119,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.identity, "identity-cluster", "", "cluster whose TokenReview authenticates callers (env CLUSTERGRAPH_IDENTITY_CLUSTER; default in-cluster, else the kubeconfig's current context)")
 	fleetWide := fs.String("fleet-wide-system-users", "", "comma-separated system identities (names, or prefixes ending in *) that may act in every cluster; any other system: identity but a service account acts only in the identity cluster (env CLUSTERGRAPH_FLEET_WIDE_SYSTEM_USERS)")
 	fs.BoolVar(&cfg.noAuth, "insecure-disable-auth", false, "serve every request as clustergraph itself, with no token: for a local demo only, never expose it (env CLUSTERGRAPH_INSECURE_DISABLE_AUTH)")
-	origins := fs.String("allowed-origins", "", "comma-separated browser origins (host patterns) allowed to open websockets besides the server's own (env CLUSTERGRAPH_ALLOWED_ORIGINS)")
+	origins := fs.String("allowed-origins", "", "comma-separated browser origins (host patterns) allowed to open websockets besides the server's own and to call /query from their pages (CORS) (env CLUSTERGRAPH_ALLOWED_ORIGINS)")
 	fs.BoolVar(&cfg.noIntro, "disable-introspection", false, "turn off schema introspection and field suggestions, for production without GraphiQL (env CLUSTERGRAPH_DISABLE_INTROSPECTION)")
 	fs.StringVar(&cfg.auditPath, "audit-log", "-", "file to append the audit log to (JSON lines), - for stderr (env CLUSTERGRAPH_AUDIT_LOG)")
 	fs.StringVar(&cfg.versionsCM, "versions-configmap", "", "NAMESPACE/NAME of the ConfigMap listing component versions in each cluster, for Query.versions (env CLUSTERGRAPH_VERSIONS_CONFIGMAP)")
@@ -141,7 +145,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.storage.alertToken, "alert-token", "", "bearer token POST /alert accepts (Alertmanager's http_config.authorization) (env CLUSTERGRAPH_ALERT_TOKEN)")
 	fs.StringVar(&cfg.storage.alertBasicAuth, "alert-basic-auth", "", "USER:PASSWORD POST /alert accepts as basic auth (env CLUSTERGRAPH_ALERT_BASIC_AUTH)")
 	fs.StringVar(&cfg.authzFall, "authz-fallback", api.AuthzFallbackNone, "what a read RBAC refuses does: none (refused) or sar (asks the apiserver with a SubjectAccessReview, for webhook authorizers; costs apiserver calls) (env CLUSTERGRAPH_AUTHZ_FALLBACK)")
-	fs.StringVar(&cfg.persisted, "persisted-queries", "", "JSON file mapping sha256 → query: when set, only those queries are run, by hash (APQ extension) or exact text (env CLUSTERGRAPH_PERSISTED_QUERIES)")
+	fs.StringVar(&cfg.persisted, "persisted-queries", "", "JSON file mapping document id (hex SHA-256, sha256:hex, SHA-1 or MD5 of the text) → query, as Apollo, graphql-codegen and relay-compiler write it: when set, only those run, by id (documentId, doc_id, the APQ extension) or exact text (env CLUSTERGRAPH_PERSISTED_QUERIES)")
 	fs.IntVar(&cfg.limits.MaxComplexity, "max-complexity", 250000, "largest estimated query cost (fields times the page sizes of the lists around them) (env CLUSTERGRAPH_MAX_COMPLEXITY)")
 	fs.IntVar(&cfg.limits.PerUserConcurrency, "max-user-concurrency", 32, "requests one user may have in flight (env CLUSTERGRAPH_MAX_USER_CONCURRENCY)")
 	fs.IntVar(&cfg.maxListObjects, "max-list-objects", k8s.DefaultMaxListObjects, "most objects one resources() list reads from a cluster's apiserver; past it the list is cut with an error (env CLUSTERGRAPH_MAX_LIST_OBJECTS)")
@@ -165,6 +169,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&cfg.shutdownGrace, "shutdown-grace", 15*time.Second, "on SIGTERM, how long in-flight requests may run after the listener closed; then websockets close with 1001 and the rest is cut (env CLUSTERGRAPH_SHUTDOWN_GRACE)")
 	fs.BoolVar(&cfg.showVersion, "version", false, "print the version, the commit it was built from and the Go version, and exit")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error (env CLUSTERGRAPH_LOG_LEVEL)")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "text (logfmt-like key=value) or json, one object a line (env CLUSTERGRAPH_LOG_FORMAT)")
 	fs.String("config", "", "YAML file whose keys are these flags' names (e.g. listen: 0.0.0.0:8080, allowed-origins: [a.example.com, b.example.com]); the environment overrides it, and the command line both (env CLUSTERGRAPH_CONFIG)")
 	if err := applySources(fs, args, getenv); err != nil {
 		return cfg, err
@@ -221,6 +226,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if cfg.maxPage <= 0 {
 		return cfg, fmt.Errorf("-max-page must be positive, got %d", cfg.maxPage)
+	}
+	if cfg.logFormat != "text" && cfg.logFormat != "json" {
+		return cfg, fmt.Errorf("-log-format must be text or json, got %q", cfg.logFormat)
 	}
 	if cfg.syncTimeout < 0 {
 		return cfg, fmt.Errorf("-cache-sync-timeout must not be negative, got %s", cfg.syncTimeout)
@@ -362,12 +370,28 @@ func (cfg config) uncached() map[string]string {
 	return off
 }
 
-func run(cfg config) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
-		return fmt.Errorf("-log-level: %w", err)
+// newLogger is the server's logger: text or json lines to w at level, each
+// line logged for a request carrying its id and operation (see reqlog).
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(reqlog.Handler{Handler: slog.NewTextHandler(w, opts)}), nil
+	case "json":
+		return slog.New(reqlog.Handler{Handler: slog.NewJSONHandler(w, opts)}), nil
+	}
+	return nil, fmt.Errorf("-log-format must be text or json, got %q", format)
+}
+
+func run(cfg config) error {
+	log, err := newLogger(cfg.logFormat, cfg.logLevel, os.Stderr)
+	if err != nil {
+		return err
+	}
 	slog.SetDefault(log)
 	klog.SetSlogLogger(log) // client-go's logs join ours
 
@@ -383,6 +407,21 @@ func run(cfg config) error {
 // away) so consoles reconnect to another replica. listening, when set, is
 // told the address once the listener is open.
 func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net.Addr)) error {
+	stopTracing, err := tracing.Setup(ctx, os.Getenv, version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Flush what the exporter still holds, within a bound.
+		flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(flush); err != nil {
+			log.Warn("flushing traces", "err", err)
+		}
+	}()
+	if tracing.Enabled(os.Getenv) {
+		log.Info("tracing on: spans go to the OTLP endpoint of OTEL_EXPORTER_OTLP_*")
+	}
 
 	regCfg := k8s.RegistryConfig{
 		Kubeconfigs: cfg.kubeconfigs, InCluster: cfg.inCluster, MaxListObjects: cfg.maxListObjects,

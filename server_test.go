@@ -265,6 +265,7 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		{[]string{"--metering-interval", "10ms"}, "-metering-interval"},
 		{[]string{"--retention-samples", "1h"}, "-retention-samples"},
 		{[]string{"--alert-basic-auth", "nopassword"}, "-alert-basic-auth"},
+		{[]string{"--log-format", "xml"}, "-log-format"},
 	} {
 		_, err := parseConfig(c.args, noEnv)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,7 +26,8 @@ import (
 func checkBody(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || isUpgrade(r) {
-			next.ServeHTTP(w, r)
+			q := r.URL.Query()
+			next.ServeHTTP(w, r.WithContext(withDocumentID(r.Context(), cmp.Or(q.Get("documentId"), q.Get("doc_id")))))
 			return
 		}
 		refuse := func(status int, size int, msg string) { refuseBody(log, w, r, status, int64(size), msg) }
@@ -50,7 +52,8 @@ func checkBody(log *slog.Logger, next http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rawVariablesKey{}, req.Variables)))
+		ctx := withDocumentID(context.WithValue(r.Context(), rawVariablesKey{}, req.Variables), cmp.Or(req.DocumentID, req.DocID))
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -78,6 +81,10 @@ type graphQLRequest struct {
 	OperationName string         `json:"operationName"`
 	Variables     map[string]any `json:"variables"`
 	Extensions    map[string]any `json:"extensions"`
+	// DocumentID (the GraphQL over HTTP persisted documents' field) or
+	// DocID (Relay's convention) names a persisted document.
+	DocumentID string `json:"documentId"`
+	DocID      string `json:"doc_id"`
 }
 
 // rawVariablesKey holds a POST's variables as sent, for the error

@@ -20,6 +20,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	coderws "github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clustergraph/clustergraph/alerting"
 	"github.com/clustergraph/clustergraph/audit"
@@ -30,8 +31,10 @@ import (
 	"github.com/clustergraph/clustergraph/graphiql"
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/loaders"
+	"github.com/clustergraph/clustergraph/reqlog"
 	"github.com/clustergraph/clustergraph/resolvers"
 	"github.com/clustergraph/clustergraph/terminal"
+	"github.com/clustergraph/clustergraph/tracing"
 )
 
 // Config configures the HTTP edge.
@@ -153,20 +156,35 @@ func NewHandler(cfg Config) http.Handler {
 		Store: cfg.DB.Store, Hub: cfg.Alerts, Token: cfg.AlertAuth.Token, BasicAuth: cfg.AlertAuth.BasicAuth,
 		Insecure: cfg.Authenticator == nil, MaxBody: cfg.MaxBodyBytes, DefaultCluster: onlyCluster(cfg.Registry), Log: cfg.Logger,
 	})
-	mux.Handle("/query", limitBody(cfg.MaxBodyBytes, cfg.Logger, authenticate(cfg.Authenticator, perUser(cfg.Limits.PerUserConcurrency, checkBody(cfg.Logger, graphQL(cfg))))))
+	mux.Handle("/query", withCORS(cfg.AllowedOrigins, limitBody(cfg.MaxBodyBytes, cfg.Logger, authenticate(cfg.Authenticator, perUser(cfg.Limits.PerUserConcurrency, checkBody(cfg.Logger, graphQL(cfg)))))))
 	if cfg.NoIntrospection {
 		mux.Handle("/schema.graphql", http.NotFoundHandler())
 	} else {
-		mux.Handle("/schema.graphql", authenticate(cfg.Authenticator, schemaSDL()))
+		mux.Handle("/schema.graphql", withCORS(cfg.AllowedOrigins, authenticate(cfg.Authenticator, schemaSDL())))
 	}
 	mux.Handle("/metrics", metricsElsewhere())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.Handle("/readyz", readyz(cfg.Registry, cfg.Authenticator, cfg.Draining))
 	mux.Handle("/", graphiql.Handler("clustergraph", "/query", "/query"))
+	var h http.Handler = mux
 	if cfg.Authenticator == nil {
-		return localHostOnly(mux)
+		h = localHostOnly(h)
 	}
-	return mux
+	return tracing.Handler(requestID(h))
+}
+
+// requestID gives every request an id, the client's X-Request-Id when it
+// sends a valid one, else a new one: returned in the same header and
+// added to every line logged for the request (see reqlog).
+func requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(reqlog.Header)
+		if !reqlog.ValidID(id) {
+			id = reqlog.NewID()
+		}
+		w.Header().Set(reqlog.Header, id)
+		next.ServeHTTP(w, r.WithContext(reqlog.WithID(r.Context(), id)))
+	})
 }
 
 // localHostOnly serves requests addressed to this host by a loopback name
@@ -208,7 +226,10 @@ func graphQL(cfg Config) http.Handler {
 			draining: cfg.Draining,
 			open:     cfg.OpenSockets,
 		},
-		KeepAlivePingInterval: 10 * time.Second,
+		// graphql-ws's "ka" (and graphql-transport-ws's "pong") messages,
+		// at the ping interval: clients that watch for them see a live
+		// socket, as proxies see the ping frames (see wsImplementation).
+		KeepAlivePingInterval: cfg.Limits.SocketPingInterval,
 		InitFunc:              wsInit(cfg.Authenticator, cfg.TokenRecheck),
 		InitTimeout:           10 * time.Second,
 	})
@@ -225,6 +246,7 @@ func graphQL(cfg Config) http.Handler {
 	if cfg.PersistedQueries != nil {
 		srv.Use(persistedOnly{queries: cfg.PersistedQueries})
 	} else {
+		srv.Use(noDocuments{})
 		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	}
 	srv.Use(newOperationMetrics(cfg.PersistedQueries))
@@ -239,12 +261,26 @@ func graphQL(cfg Config) http.Handler {
 	// resolvers.AuditMutations), not by each resolver.
 	srv.AroundFields(resolvers.AuditMutations(cfg.Audit))
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		oc := graphql.GetOperationContext(ctx)
+		var span trace.Span
+		if oc.Operation != nil {
+			// Every line logged for the operation names it (see reqlog).
+			if oc.Operation.Name != "" {
+				ctx = reqlog.WithOperation(ctx, oc.Operation.Name)
+			}
+			cfg.Logger.DebugContext(ctx, "operation", "type", string(oc.Operation.Operation))
+			ctx, span = operationSpan(ctx, oc)
+		}
 		l := loaders.New(cfg.Loaders)
 		ctx = loaders.With(ctx, l)
 		if cfg.AuthzFallback == AuthzFallbackSAR {
 			ctx = k8s.WithReviewer(ctx, l)
 		}
-		return next(ctx)
+		respond := next(ctx)
+		if span == nil {
+			return respond
+		}
+		return endSpanWith(span, oc, respond)
 	})
 	// Websockets are counted from their upgrade on, per client address
 	// until authenticated, then per user (see socketCaps).

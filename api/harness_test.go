@@ -32,6 +32,7 @@ import (
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/internal/testenv"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/reqlog"
 	"github.com/clustergraph/clustergraph/terminal"
 )
 
@@ -201,7 +202,7 @@ var testLogger = sync.OnceValue(func() *slog.Logger {
 	if testing.Verbose() {
 		out = io.MultiWriter(logFile, os.Stderr)
 	}
-	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(reqlog.Handler{Handler: slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})})
 	klog.SetSlogLogger(log)
 	return log
 })

@@ -120,6 +120,10 @@ var (
 
 func (queryLimits) ExtensionName() string                   { return "QueryLimits" }
 func (queryLimits) Validate(graphql.ExecutableSchema) error { return nil }
+// statComplexity is the Stats extension holding an operation's estimated
+// cost, for its trace span.
+const statComplexity = "clustergraph.complexity"
+
 func (q queryLimits) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	if oc.Operation == nil {
 		return nil
@@ -139,6 +143,8 @@ func (q queryLimits) MutateOperationContext(_ context.Context, oc *graphql.Opera
 		err := limitError("the query could resolve %s %d fields; the limit is %d: ask for smaller pages (first/limit), fewer aliases or fewer nested lists", about, c, limit)
 		err.Extensions["complexity"], err.Extensions["maxComplexity"] = c, limit
 		return err
+	} else {
+		oc.Stats.SetExtension(statComplexity, c)
 	}
 	return nil
 }

@@ -68,6 +68,18 @@ func TestObjectByID(t *testing.T) {
 		case o.Raw.Metadata.ManagedFields != nil:
 			t.Errorf("object(%s).raw still has managedFields", id)
 		}
+		// Relay's node(id) answers the same object.
+		var node struct {
+			Node *struct {
+				Typename string `json:"__typename"`
+				ID       string
+				Metadata struct{ UID string }
+			}
+		}
+		s.query(t, `query($id: ID!) { node(id: $id) { __typename id ... on KubeObject { metadata { uid } } } }`, map[string]any{"id": id}, &node)
+		if n := node.Node; o != nil && (n == nil || n.ID != id || n.Typename != o.Typename || n.Metadata.UID != o.Metadata.UID) {
+			t.Errorf("node(%s) = %+v, want the object's %s", id, n, o.Typename)
+		}
 	}
 }
 

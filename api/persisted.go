@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -16,27 +18,63 @@ import (
 )
 
 // LoadPersistedQueries reads a persisted-query allowlist: a JSON object
-// mapping the lower-case hex SHA-256 of each query's exact text to the
-// text. A key that is not its query's hash is an error, so a typo cannot
-// allow something else than what the file shows.
+// mapping each document's id to its exact text, as Apollo's persisted
+// query lists, graphql-codegen's client preset (persisted-documents.json)
+// and relay-compiler (persistConfig) write them. An id is a hash of its
+// text: lower-case hex SHA-256 (codegen's and the APQ extension's),
+// "sha256:" and that hex (the GraphQL over HTTP persisted documents'
+// form), or hex SHA-1 or MD5 (codegen's sha1, Relay's default). An id
+// that is not its text's hash is an error, so a typo cannot allow
+// something else than what the file shows. The returned map holds each
+// document under its id and under its text's SHA-256.
 func LoadPersistedQueries(path string) (map[string]string, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var queries map[string]string
-	if err := json.Unmarshal(raw, &queries); err != nil {
-		return nil, fmt.Errorf("%s: want a JSON object of sha256 → query: %w", path, err)
+	var docs map[string]string
+	if err := json.Unmarshal(raw, &docs); err != nil {
+		return nil, fmt.Errorf("%s: want a JSON object of document id → query: %w", path, err)
 	}
-	for hash, q := range queries {
-		if sum := queryHash(q); sum != strings.ToLower(hash) {
-			return nil, fmt.Errorf("%s: key %s is not the SHA-256 of its query (that is %s)", path, hash, sum)
-		}
-	}
-	if len(queries) == 0 {
+	if len(docs) == 0 {
 		return nil, fmt.Errorf("%s: no queries: every request would be refused", path)
 	}
-	return queries, nil
+	out := make(map[string]string, 2*len(docs))
+	for id, q := range docs {
+		want, err := documentHash(id, q)
+		if err != nil {
+			return nil, fmt.Errorf("%s: key %s: %w", path, id, err)
+		}
+		if got := strings.ToLower(id); got != want {
+			return nil, fmt.Errorf("%s: key %s is not the hash of its query (that is %s)", path, id, want)
+		}
+		out[want] = q
+		out[queryHash(q)] = q
+	}
+	return out, nil
+}
+
+// documentHash is q's hash in the form of id: by its prefix and length,
+// one of the hashes LoadPersistedQueries accepts.
+func documentHash(id, q string) (string, error) {
+	hexOf := func(sum []byte) string { return hex.EncodeToString(sum) }
+	bare, prefixed := strings.CutPrefix(strings.ToLower(id), "sha256:")
+	if _, err := hex.DecodeString(bare); err != nil {
+		return "", fmt.Errorf("an id must be a hex hash (SHA-256, sha256:SHA-256, SHA-1 or MD5)")
+	}
+	switch {
+	case prefixed && len(bare) == 64:
+		return "sha256:" + queryHash(q), nil
+	case len(bare) == 64:
+		return queryHash(q), nil
+	case len(bare) == 40:
+		sum := sha1.Sum([]byte(q))
+		return hexOf(sum[:]), nil
+	case len(bare) == 32:
+		sum := md5.Sum([]byte(q))
+		return hexOf(sum[:]), nil
+	}
+	return "", fmt.Errorf("an id must be a hex hash (SHA-256, sha256:SHA-256, SHA-1 or MD5), not %d digits", len(bare))
 }
 
 // CodePersistedQueryNotFound is the code of a hash the allowlist does not
@@ -64,24 +102,69 @@ var (
 func (persistedOnly) ExtensionName() string                   { return "PersistedQueryAllowlist" }
 func (persistedOnly) Validate(graphql.ExecutableSchema) error { return nil }
 
-func (p persistedOnly) MutateOperationParameters(_ context.Context, raw *graphql.RawParams) *gqlerror.Error {
+func (p persistedOnly) MutateOperationParameters(ctx context.Context, raw *graphql.RawParams) *gqlerror.Error {
 	var hash string
 	if ext, ok := raw.Extensions["persistedQuery"].(map[string]any); ok {
 		hash, _ = ext["sha256Hash"].(string)
 	}
-	if hash == "" {
+	docID := documentID(ctx)
+	switch {
+	case docID != "" && hash != "":
+		return &gqlerror.Error{Message: "send a documentId or a persistedQuery extension, not both", Extensions: map[string]any{"code": errkind.CodeBadUserInput}}
+	case docID != "":
+		hash = docID
+	case hash == "":
 		if _, ok := p.queries[queryHash(raw.Query)]; ok {
 			return nil
 		}
 		return &gqlerror.Error{Message: "this server accepts only persisted queries, and this one is not on its list", Extensions: map[string]any{"code": errkind.CodeForbidden}}
 	}
-	q, ok := p.queries[strings.ToLower(hash)]
+	// Every document is kept under its text's bare SHA-256 too.
+	id := strings.ToLower(hash)
+	q, ok := p.queries[id]
+	if bare, prefixed := strings.CutPrefix(id, "sha256:"); !ok && prefixed {
+		q, ok = p.queries[bare]
+	}
 	if !ok {
-		return &gqlerror.Error{Message: "no persisted query has this sha256Hash", Extensions: map[string]any{"code": CodePersistedQueryNotFound}}
+		return &gqlerror.Error{Message: "no persisted query has this id", Extensions: map[string]any{"code": CodePersistedQueryNotFound}}
 	}
 	if raw.Query != "" && raw.Query != q {
-		return &gqlerror.Error{Message: "the query is not the persisted query of its sha256Hash", Extensions: map[string]any{"code": errkind.CodeBadUserInput}}
+		return &gqlerror.Error{Message: "the query is not the persisted query of its id", Extensions: map[string]any{"code": errkind.CodeBadUserInput}}
 	}
 	raw.Query = q
 	return nil
+}
+
+// documentIDKey holds a request's persisted document id (documentId, or
+// Relay's doc_id) in its context: gqlgen's transports keep only query,
+// operationName, variables and extensions.
+type documentIDKey struct{}
+
+// withDocumentID returns ctx carrying id, when there is one.
+func withDocumentID(ctx context.Context, id string) context.Context {
+	if id == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, documentIDKey{}, id)
+}
+
+func documentID(ctx context.Context) string {
+	id, _ := ctx.Value(documentIDKey{}).(string)
+	return id
+}
+
+// noDocuments refuses requests by document id on a server without an
+// allowlist, which has no documents to run.
+type noDocuments struct{}
+
+var _ graphql.OperationParameterMutator = noDocuments{}
+
+func (noDocuments) ExtensionName() string                   { return "NoPersistedDocuments" }
+func (noDocuments) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (noDocuments) MutateOperationParameters(ctx context.Context, _ *graphql.RawParams) *gqlerror.Error {
+	if documentID(ctx) == "" {
+		return nil
+	}
+	return &gqlerror.Error{Message: "this server keeps no persisted documents (it runs without --persisted-queries): send the query", Extensions: map[string]any{"code": CodePersistedQueryNotFound}}
 }

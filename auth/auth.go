@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -20,6 +22,7 @@ import (
 	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/metrics"
+	"github.com/clustergraph/clustergraph/tracing"
 )
 
 // Config configures an Authenticator.
@@ -268,6 +271,8 @@ func (a *Authenticator) tokenReview(ctx context.Context, token string) (*caller.
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	ctx, span := tracing.Start(ctx, "auth.TokenReview", trace.WithAttributes(attribute.String("k8s.cluster.name", c.Name)))
+	defer span.End()
 	tr, err := c.Typed.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
 	if err != nil {
 		return nil, &k8s.ClusterError{Cluster: c.Name, Err: fmt.Errorf("%w: token review failed: %v", errkind.Unavailable, err)}

@@ -117,6 +117,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: opening %s: %v", ErrUnavailable, s.where, err)
 	}
+	if err := gdb.Use(tracingPlugin{system: string(s.dialect)}); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
 	if err := gdb.Use(statementMetrics{}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}

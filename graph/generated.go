@@ -34,10 +34,10 @@ type ResolverRoot interface {
 	Event() EventResolver
 	Ingress() IngressResolver
 	IngressPath() IngressPathResolver
+	KubeNode() KubeNodeResolver
 	MetadataObject() MetadataObjectResolver
 	Mutation() MutationResolver
 	Namespace() NamespaceResolver
-	Node() NodeResolver
 	NodePool() NodePoolResolver
 	PersistentVolumeClaim() PersistentVolumeClaimResolver
 	Pod() PodResolver
@@ -292,6 +292,43 @@ type ComplexityRoot struct {
 		State    func(childComplexity int) int
 	}
 
+	KubeNode struct {
+		Addresses     func(childComplexity int) int
+		Alerts        func(childComplexity int, status *model.AlertStatus, first *int) int
+		Allocatable   func(childComplexity int) int
+		Allocated     func(childComplexity int) int
+		Capacity      func(childComplexity int) int
+		Cluster       func(childComplexity int) int
+		Conditions    func(childComplexity int) int
+		Events        func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
+		ID            func(childComplexity int) int
+		IP            func(childComplexity int) int
+		Metadata      func(childComplexity int) int
+		Name          func(childComplexity int) int
+		NodeInfo      func(childComplexity int) int
+		Pods          func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) int
+		Pool          func(childComplexity int) int
+		Raw           func(childComplexity int) int
+		Roles         func(childComplexity int) int
+		Status        func(childComplexity int) int
+		Taints        func(childComplexity int) int
+		Unschedulable func(childComplexity int) int
+		Usage         func(childComplexity int) int
+		UsageHistory  func(childComplexity int, since *time.Time) int
+	}
+
+	KubeNodeConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	KubeNodeEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	LogChunk struct {
 		Container func(childComplexity int) int
 		Line      func(childComplexity int) int
@@ -427,31 +464,6 @@ type ComplexityRoot struct {
 		Namespace func(childComplexity int) int
 	}
 
-	Node struct {
-		Addresses     func(childComplexity int) int
-		Alerts        func(childComplexity int, status *model.AlertStatus, first *int) int
-		Allocatable   func(childComplexity int) int
-		Allocated     func(childComplexity int) int
-		Capacity      func(childComplexity int) int
-		Cluster       func(childComplexity int) int
-		Conditions    func(childComplexity int) int
-		Events        func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
-		ID            func(childComplexity int) int
-		IP            func(childComplexity int) int
-		Metadata      func(childComplexity int) int
-		Name          func(childComplexity int) int
-		NodeInfo      func(childComplexity int) int
-		Pods          func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) int
-		Pool          func(childComplexity int) int
-		Raw           func(childComplexity int) int
-		Roles         func(childComplexity int) int
-		Status        func(childComplexity int) int
-		Taints        func(childComplexity int) int
-		Unschedulable func(childComplexity int) int
-		Usage         func(childComplexity int) int
-		UsageHistory  func(childComplexity int, since *time.Time) int
-	}
-
 	NodeAddress struct {
 		Address func(childComplexity int) int
 		Type    func(childComplexity int) int
@@ -471,18 +483,6 @@ type ComplexityRoot struct {
 		Reason             func(childComplexity int) int
 		Status             func(childComplexity int) int
 		Type               func(childComplexity int) int
-	}
-
-	NodeConnection struct {
-		Edges      func(childComplexity int) int
-		Nodes      func(childComplexity int) int
-		PageInfo   func(childComplexity int) int
-		TotalCount func(childComplexity int) int
-	}
-
-	NodeEdge struct {
-		Cursor func(childComplexity int) int
-		Node   func(childComplexity int) int
 	}
 
 	NodeInfo struct {
@@ -644,6 +644,7 @@ type ComplexityRoot struct {
 		Metering               func(childComplexity int, clusters []string, namespace *string, namespaces []string, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, sort []*model.MeteringSort, after *string, first *int, offset *int, limit *int) int
 		NamespaceNameAvailable func(childComplexity int, name string, clusters []string) int
 		Namespaces             func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Node                   func(childComplexity int, id string) int
 		NodePools              func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 		Nodes                  func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) int
 		Object                 func(childComplexity int, id string) int
@@ -868,7 +869,7 @@ type ClusterResolver interface {
 	Metering(ctx context.Context, obj *model.Cluster, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, first *int) ([]*model.MeteringRecord, error)
 	Namespace(ctx context.Context, obj *model.Cluster, name string) (*model.Namespace, error)
 	Namespaces(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Namespace], error)
-	Nodes(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.Node], error)
+	Nodes(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error)
 	NodePools(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.NodePool], error)
 	Workloads(ctx context.Context, obj *model.Cluster, kinds []model.WorkloadKind, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error)
 	Pods(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
@@ -888,6 +889,18 @@ type IngressResolver interface {
 }
 type IngressPathResolver interface {
 	Service(ctx context.Context, obj *model.IngressPath) (*model.Service, error)
+}
+type KubeNodeResolver interface {
+	Events(ctx context.Context, obj *model.KubeNode, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+	UsageHistory(ctx context.Context, obj *model.KubeNode, since *time.Time) ([]*model.UsagePoint, error)
+	Alerts(ctx context.Context, obj *model.KubeNode, status *model.AlertStatus, first *int) ([]*model.Alert, error)
+
+	Pool(ctx context.Context, obj *model.KubeNode) (*model.NodePool, error)
+
+	Allocated(ctx context.Context, obj *model.KubeNode) (*model.NodeAllocation, error)
+	Usage(ctx context.Context, obj *model.KubeNode) (*model.ResourceUsage, error)
+
+	Pods(ctx context.Context, obj *model.KubeNode, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
 }
 type MetadataObjectResolver interface {
 	Events(ctx context.Context, obj *model.MetadataObject, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
@@ -929,20 +942,8 @@ type NamespaceResolver interface {
 	Secrets(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.MetadataObject], error)
 	PersistentVolumeClaims(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.PersistentVolumeClaim], error)
 }
-type NodeResolver interface {
-	Events(ctx context.Context, obj *model.Node, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
-	UsageHistory(ctx context.Context, obj *model.Node, since *time.Time) ([]*model.UsagePoint, error)
-	Alerts(ctx context.Context, obj *model.Node, status *model.AlertStatus, first *int) ([]*model.Alert, error)
-
-	Pool(ctx context.Context, obj *model.Node) (*model.NodePool, error)
-
-	Allocated(ctx context.Context, obj *model.Node) (*model.NodeAllocation, error)
-	Usage(ctx context.Context, obj *model.Node) (*model.ResourceUsage, error)
-
-	Pods(ctx context.Context, obj *model.Node, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
-}
 type NodePoolResolver interface {
-	Nodes(ctx context.Context, obj *model.NodePool, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.Node], error)
+	Nodes(ctx context.Context, obj *model.NodePool, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error)
 }
 type PersistentVolumeClaimResolver interface {
 	Events(ctx context.Context, obj *model.PersistentVolumeClaim, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
@@ -952,7 +953,7 @@ type PodResolver interface {
 	UsageHistory(ctx context.Context, obj *model.Pod, since *time.Time) ([]*model.UsagePoint, error)
 	Alerts(ctx context.Context, obj *model.Pod, status *model.AlertStatus, first *int) ([]*model.Alert, error)
 
-	Node(ctx context.Context, obj *model.Pod) (*model.Node, error)
+	Node(ctx context.Context, obj *model.Pod) (*model.KubeNode, error)
 	Owner(ctx context.Context, obj *model.Pod) (*model.Workload, error)
 
 	Usage(ctx context.Context, obj *model.Pod) (*model.ResourceUsage, error)
@@ -962,8 +963,9 @@ type QueryResolver interface {
 	Clusters(ctx context.Context) ([]*model.Cluster, error)
 	Cluster(ctx context.Context, name string) (*model.Cluster, error)
 	Object(ctx context.Context, id string) (model.KubeObject, error)
+	Node(ctx context.Context, id string) (model.Node, error)
 	Namespaces(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Namespace], error)
-	Nodes(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.Node], error)
+	Nodes(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error)
 	NodePools(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.NodePool], error)
 	Workloads(ctx context.Context, kinds []model.WorkloadKind, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error)
 	Pods(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
@@ -2056,6 +2058,197 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.KindStatus.State(childComplexity), true
 
+	case "KubeNode.addresses":
+		if e.ComplexityRoot.KubeNode.Addresses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.Addresses(childComplexity), true
+	case "KubeNode.alerts":
+		if e.ComplexityRoot.KubeNode.Alerts == nil {
+			break
+		}
+
+		args, err := ec.field_KubeNode_alerts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.KubeNode.Alerts(childComplexity, args["status"].(*model.AlertStatus), args["first"].(*int)), true
+	case "KubeNode.allocatable":
+		if e.ComplexityRoot.KubeNode.Allocatable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.Allocatable(childComplexity), true
+	case "KubeNode.allocated":
+		if e.ComplexityRoot.KubeNode.Allocated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.Allocated(childComplexity), true
+	case "KubeNode.capacity":
+		if e.ComplexityRoot.KubeNode.Capacity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.Capacity(childComplexity), true
+	case "KubeNode.cluster":
+		if e.ComplexityRoot.KubeNode.Cluster == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.Cluster(childComplexity), true
+	case "KubeNode.conditions":
+		if e.ComplexityRoot.KubeNode.Conditions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.Conditions(childComplexity), true
+	case "KubeNode.events":
+		if e.ComplexityRoot.KubeNode.Events == nil {
+			break
+		}
+
+		args, err := ec.field_KubeNode_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.KubeNode.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
+	case "KubeNode.id":
+		if e.ComplexityRoot.KubeNode.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.ID(childComplexity), true
+	case "KubeNode.ip":
+		if e.ComplexityRoot.KubeNode.IP == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.IP(childComplexity), true
+	case "KubeNode.metadata":
+		if e.ComplexityRoot.KubeNode.Metadata == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.Metadata(childComplexity), true
+	case "KubeNode.name":
+		if e.ComplexityRoot.KubeNode.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.Name(childComplexity), true
+	case "KubeNode.nodeInfo":
+		if e.ComplexityRoot.KubeNode.NodeInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.NodeInfo(childComplexity), true
+	case "KubeNode.pods":
+		if e.ComplexityRoot.KubeNode.Pods == nil {
+			break
+		}
+
+		args, err := ec.field_KubeNode_pods_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.KubeNode.Pods(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.PodFilter), args["orderBy"].(*model.Order)), true
+	case "KubeNode.pool":
+		if e.ComplexityRoot.KubeNode.Pool == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.Pool(childComplexity), true
+	case "KubeNode.raw":
+		if e.ComplexityRoot.KubeNode.Raw == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.Raw(childComplexity), true
+	case "KubeNode.roles":
+		if e.ComplexityRoot.KubeNode.Roles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.Roles(childComplexity), true
+	case "KubeNode.status":
+		if e.ComplexityRoot.KubeNode.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.Status(childComplexity), true
+	case "KubeNode.taints":
+		if e.ComplexityRoot.KubeNode.Taints == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.Taints(childComplexity), true
+	case "KubeNode.unschedulable":
+		if e.ComplexityRoot.KubeNode.Unschedulable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.Unschedulable(childComplexity), true
+	case "KubeNode.usage":
+		if e.ComplexityRoot.KubeNode.Usage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNode.Usage(childComplexity), true
+	case "KubeNode.usageHistory":
+		if e.ComplexityRoot.KubeNode.UsageHistory == nil {
+			break
+		}
+
+		args, err := ec.field_KubeNode_usageHistory_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.KubeNode.UsageHistory(childComplexity, args["since"].(*time.Time)), true
+
+	case "KubeNodeConnection.edges":
+		if e.ComplexityRoot.KubeNodeConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNodeConnection.Edges(childComplexity), true
+	case "KubeNodeConnection.nodes":
+		if e.ComplexityRoot.KubeNodeConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNodeConnection.Nodes(childComplexity), true
+	case "KubeNodeConnection.pageInfo":
+		if e.ComplexityRoot.KubeNodeConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNodeConnection.PageInfo(childComplexity), true
+	case "KubeNodeConnection.totalCount":
+		if e.ComplexityRoot.KubeNodeConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNodeConnection.TotalCount(childComplexity), true
+
+	case "KubeNodeEdge.cursor":
+		if e.ComplexityRoot.KubeNodeEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNodeEdge.Cursor(childComplexity), true
+	case "KubeNodeEdge.node":
+		if e.ComplexityRoot.KubeNodeEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KubeNodeEdge.Node(childComplexity), true
+
 	case "LogChunk.container":
 		if e.ComplexityRoot.LogChunk.Container == nil {
 			break
@@ -2783,159 +2976,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.NamespacePayload.Namespace(childComplexity), true
 
-	case "Node.addresses":
-		if e.ComplexityRoot.Node.Addresses == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.Addresses(childComplexity), true
-	case "Node.alerts":
-		if e.ComplexityRoot.Node.Alerts == nil {
-			break
-		}
-
-		args, err := ec.field_Node_alerts_args(ctx, rawArgs)
-		if err != nil {
-			return 0, false
-		}
-
-		return e.ComplexityRoot.Node.Alerts(childComplexity, args["status"].(*model.AlertStatus), args["first"].(*int)), true
-	case "Node.allocatable":
-		if e.ComplexityRoot.Node.Allocatable == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.Allocatable(childComplexity), true
-	case "Node.allocated":
-		if e.ComplexityRoot.Node.Allocated == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.Allocated(childComplexity), true
-	case "Node.capacity":
-		if e.ComplexityRoot.Node.Capacity == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.Capacity(childComplexity), true
-	case "Node.cluster":
-		if e.ComplexityRoot.Node.Cluster == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.Cluster(childComplexity), true
-	case "Node.conditions":
-		if e.ComplexityRoot.Node.Conditions == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.Conditions(childComplexity), true
-	case "Node.events":
-		if e.ComplexityRoot.Node.Events == nil {
-			break
-		}
-
-		args, err := ec.field_Node_events_args(ctx, rawArgs)
-		if err != nil {
-			return 0, false
-		}
-
-		return e.ComplexityRoot.Node.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
-	case "Node.id":
-		if e.ComplexityRoot.Node.ID == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.ID(childComplexity), true
-	case "Node.ip":
-		if e.ComplexityRoot.Node.IP == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.IP(childComplexity), true
-	case "Node.metadata":
-		if e.ComplexityRoot.Node.Metadata == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.Metadata(childComplexity), true
-	case "Node.name":
-		if e.ComplexityRoot.Node.Name == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.Name(childComplexity), true
-	case "Node.nodeInfo":
-		if e.ComplexityRoot.Node.NodeInfo == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.NodeInfo(childComplexity), true
-	case "Node.pods":
-		if e.ComplexityRoot.Node.Pods == nil {
-			break
-		}
-
-		args, err := ec.field_Node_pods_args(ctx, rawArgs)
-		if err != nil {
-			return 0, false
-		}
-
-		return e.ComplexityRoot.Node.Pods(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.PodFilter), args["orderBy"].(*model.Order)), true
-	case "Node.pool":
-		if e.ComplexityRoot.Node.Pool == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.Pool(childComplexity), true
-	case "Node.raw":
-		if e.ComplexityRoot.Node.Raw == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.Raw(childComplexity), true
-	case "Node.roles":
-		if e.ComplexityRoot.Node.Roles == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.Roles(childComplexity), true
-	case "Node.status":
-		if e.ComplexityRoot.Node.Status == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.Status(childComplexity), true
-	case "Node.taints":
-		if e.ComplexityRoot.Node.Taints == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.Taints(childComplexity), true
-	case "Node.unschedulable":
-		if e.ComplexityRoot.Node.Unschedulable == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.Unschedulable(childComplexity), true
-	case "Node.usage":
-		if e.ComplexityRoot.Node.Usage == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Node.Usage(childComplexity), true
-	case "Node.usageHistory":
-		if e.ComplexityRoot.Node.UsageHistory == nil {
-			break
-		}
-
-		args, err := ec.field_Node_usageHistory_args(ctx, rawArgs)
-		if err != nil {
-			return 0, false
-		}
-
-		return e.ComplexityRoot.Node.UsageHistory(childComplexity, args["since"].(*time.Time)), true
-
 	case "NodeAddress.address":
 		if e.ComplexityRoot.NodeAddress.Address == nil {
 			break
@@ -3010,44 +3050,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NodeCondition.Type(childComplexity), true
-
-	case "NodeConnection.edges":
-		if e.ComplexityRoot.NodeConnection.Edges == nil {
-			break
-		}
-
-		return e.ComplexityRoot.NodeConnection.Edges(childComplexity), true
-	case "NodeConnection.nodes":
-		if e.ComplexityRoot.NodeConnection.Nodes == nil {
-			break
-		}
-
-		return e.ComplexityRoot.NodeConnection.Nodes(childComplexity), true
-	case "NodeConnection.pageInfo":
-		if e.ComplexityRoot.NodeConnection.PageInfo == nil {
-			break
-		}
-
-		return e.ComplexityRoot.NodeConnection.PageInfo(childComplexity), true
-	case "NodeConnection.totalCount":
-		if e.ComplexityRoot.NodeConnection.TotalCount == nil {
-			break
-		}
-
-		return e.ComplexityRoot.NodeConnection.TotalCount(childComplexity), true
-
-	case "NodeEdge.cursor":
-		if e.ComplexityRoot.NodeEdge.Cursor == nil {
-			break
-		}
-
-		return e.ComplexityRoot.NodeEdge.Cursor(childComplexity), true
-	case "NodeEdge.node":
-		if e.ComplexityRoot.NodeEdge.Node == nil {
-			break
-		}
-
-		return e.ComplexityRoot.NodeEdge.Node(childComplexity), true
 
 	case "NodeInfo.architecture":
 		if e.ComplexityRoot.NodeInfo.Architecture == nil {
@@ -3769,6 +3771,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Namespaces(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+	case "Query.node":
+		if e.ComplexityRoot.Query.Node == nil {
+			break
+		}
+
+		args, err := ec.field_Query_node_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
 	case "Query.nodePools":
 		if e.ComplexityRoot.Query.NodePools == nil {
 			break
@@ -4814,14 +4827,14 @@ var sources = []*ast.Source{
 # Errors carry extensions.code: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND,
 # BAD_USER_INPUT, CONFLICT, UNAVAILABLE or INTERNAL.
 
-"Any JSON value: an object, array, string, number, boolean or null."
-scalar JSON
+"Any JSON value: an object, array, string, number, boolean or null (RFC 8259)."
+scalar JSON @specifiedBy(url: "https://www.rfc-editor.org/rfc/rfc8259")
 
 "An RFC 3339 timestamp, e.g. 2026-11-22T15:00:00Z."
-scalar Time
+scalar Time @specifiedBy(url: "https://www.rfc-editor.org/rfc/rfc3339")
 
-"A 64-bit signed integer, for byte counts that overflow GraphQL's 32-bit Int."
-scalar Int64
+"A 64-bit signed integer, for byte counts that overflow GraphQL's 32-bit Int: a JSON number on output; a number or a decimal string on input (JavaScript clients should treat values over 2^53 as strings)."
+scalar Int64 @specifiedBy(url: "https://github.com/clustergraph/clustergraph/blob/main/README.md#scalars")
 
 "The root of every read."
 type Query {
@@ -4836,6 +4849,11 @@ type Query {
   BAD_USER_INPUT; an object that does not exist (any more) is null.
   """
   object("A global object id." id: ID!): KubeObject
+  """
+  The object of a global id (Relay's Object Identification): the same as
+  ` + "`" + `object` + "`" + `, typed as ` + "`" + `Node` + "`" + ` for Relay's refetchable fragments.
+  """
+  node("A global object id." id: ID!): Node
 
   "Namespaces across the named clusters (default all)."
   namespaces(
@@ -4871,7 +4889,7 @@ type Query {
     filter: NodeFilter
     "Order of the list."
     orderBy: Order
-  ): NodeConnection!
+  ): KubeNodeConnection!
 
   "Node pools across the named clusters (default all)."
   nodePools(
@@ -5514,7 +5532,7 @@ type DrainPodResult {
 "The outcome of a drain."
 type DrainPayload {
   "The node, cordoned."
-  node: Node!
+  node: KubeNode!
   "Every pod that was on the node."
   pods: [DrainPodResult!]!
   "Whether every pod that had to go is gone."
@@ -5578,7 +5596,7 @@ type GrantPayload {
 "The outcome of a node operation."
 type NodePayload {
   "The node after the change."
-  node: Node!
+  node: KubeNode!
 }
 
 "What happened."
@@ -5708,7 +5726,7 @@ type Cluster {
     filter: NodeFilter
     "Order of the list; default by cluster, namespace, name (events: newest first)."
     orderBy: Order
-  ): NodeConnection!
+  ): KubeNodeConnection!
   "The cluster's node pools."
   nodePools(
     "Objects after this cursor."
@@ -5803,8 +5821,17 @@ type Cluster {
   ): EventConnection!
 }
 
+"""
+An object with a global id that ` + "`" + `Query.node` + "`" + ` (and ` + "`" + `object` + "`" + `) fetches again: the
+Relay Object Identification interface. Every Kubernetes object type implements it.
+"""
+interface Node {
+  "Opaque global id: ` + "`" + `node(id:)` + "`" + ` returns the object again."
+  id: ID!
+}
+
 "Implemented by every Kubernetes object type."
-interface KubeObject {
+interface KubeObject implements Node {
   "Opaque global id: encodes cluster, group/version/kind, namespace and name."
   id: ID!
   "The cluster the object lives in."
@@ -5894,7 +5921,7 @@ type ResourceUsage {
 }
 
 "A Kubernetes namespace."
-type Namespace implements KubeObject {
+type Namespace implements KubeObject & Node {
   "Global id."
   id: ID!
   "The cluster."
@@ -6104,7 +6131,7 @@ type NodeAllocation {
 }
 
 "A Kubernetes node."
-type Node implements KubeObject {
+type KubeNode implements KubeObject & Node {
   "Global id."
   id: ID!
   "The cluster."
@@ -6234,7 +6261,7 @@ type NodePool {
     filter: NodeFilter
     "Order of the list; default by cluster, namespace, name (events: newest first)."
     orderBy: Order
-  ): NodeConnection!
+  ): KubeNodeConnection!
 }
 
 "Where a node pool is defined."
@@ -6276,7 +6303,7 @@ type Condition {
 }
 
 "A controller that runs pods."
-type Workload implements KubeObject {
+type Workload implements KubeObject & Node {
   "Global id."
   id: ID!
   "The cluster."
@@ -6411,7 +6438,7 @@ type Container {
 }
 
 "A Kubernetes pod."
-type Pod implements KubeObject {
+type Pod implements KubeObject & Node {
   "Global id."
   id: ID!
   "The cluster."
@@ -6461,7 +6488,7 @@ type Pod implements KubeObject {
   "Name of the node it is scheduled on."
   nodeName: String
   "The node it is scheduled on; null when unscheduled."
-  node: Node
+  node: KubeNode
   "The workload that owns the pod (a ReplicaSet's pods answer with the Deployment); null when none."
   owner: Workload
   "Containers and init containers."
@@ -6499,7 +6526,7 @@ type Endpoint {
 }
 
 "A Kubernetes service."
-type Service implements KubeObject {
+type Service implements KubeObject & Node {
   "Global id."
   id: ID!
   "The cluster."
@@ -6576,7 +6603,7 @@ type IngressPath {
 }
 
 "A Kubernetes ingress."
-type Ingress implements KubeObject {
+type Ingress implements KubeObject & Node {
   "Global id."
   id: ID!
   "The cluster."
@@ -6620,7 +6647,7 @@ type Ingress implements KubeObject {
 }
 
 "A Kubernetes Event."
-type Event implements KubeObject {
+type Event implements KubeObject & Node {
   "Global id."
   id: ID!
   "The cluster."
@@ -6676,7 +6703,7 @@ type Event implements KubeObject {
 }
 
 "A PersistentVolumeClaim."
-type PersistentVolumeClaim implements KubeObject {
+type PersistentVolumeClaim implements KubeObject & Node {
   "Global id."
   id: ID!
   "The cluster."
@@ -6720,7 +6747,7 @@ type PersistentVolumeClaim implements KubeObject {
 }
 
 "An object of which only metadata is cached (ConfigMaps, Secrets)."
-type MetadataObject implements KubeObject {
+type MetadataObject implements KubeObject & Node {
   "Global id."
   id: ID!
   "The cluster."
@@ -6756,7 +6783,7 @@ type MetadataObject implements KubeObject {
 }
 
 "Any object read through the dynamic client (CRDs included)."
-type Resource implements KubeObject {
+type Resource implements KubeObject & Node {
   "Global id."
   id: ID!
   "The cluster."
@@ -6971,22 +6998,22 @@ type NamespaceEdge {
 }
 
 "A page of nodes."
-type NodeConnection {
+type KubeNodeConnection {
   "Matching nodes in all pages."
   totalCount: Int!
   "Paging."
   pageInfo: PageInfo!
   "The page's nodes."
-  nodes: [Node!]!
+  nodes: [KubeNode!]!
   "The page's nodes with cursors."
-  edges: [NodeEdge!]!
+  edges: [KubeNodeEdge!]!
 }
 "A node and its cursor."
-type NodeEdge {
+type KubeNodeEdge {
   "Cursor."
   cursor: String!
   "The node."
-  node: Node!
+  node: KubeNode!
 }
 
 "A page of node pools."
@@ -7890,6 +7917,80 @@ func (ec *executionContext) childFields_KindStatus(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type KindStatus", field.Name)
 }
 
+func (ec *executionContext) childFields_KubeNode(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_KubeNode_id(ctx, field)
+	case "cluster":
+		return ec.fieldContext_KubeNode_cluster(ctx, field)
+	case "metadata":
+		return ec.fieldContext_KubeNode_metadata(ctx, field)
+	case "raw":
+		return ec.fieldContext_KubeNode_raw(ctx, field)
+	case "events":
+		return ec.fieldContext_KubeNode_events(ctx, field)
+	case "usageHistory":
+		return ec.fieldContext_KubeNode_usageHistory(ctx, field)
+	case "alerts":
+		return ec.fieldContext_KubeNode_alerts(ctx, field)
+	case "name":
+		return ec.fieldContext_KubeNode_name(ctx, field)
+	case "status":
+		return ec.fieldContext_KubeNode_status(ctx, field)
+	case "unschedulable":
+		return ec.fieldContext_KubeNode_unschedulable(ctx, field)
+	case "roles":
+		return ec.fieldContext_KubeNode_roles(ctx, field)
+	case "ip":
+		return ec.fieldContext_KubeNode_ip(ctx, field)
+	case "addresses":
+		return ec.fieldContext_KubeNode_addresses(ctx, field)
+	case "pool":
+		return ec.fieldContext_KubeNode_pool(ctx, field)
+	case "conditions":
+		return ec.fieldContext_KubeNode_conditions(ctx, field)
+	case "nodeInfo":
+		return ec.fieldContext_KubeNode_nodeInfo(ctx, field)
+	case "capacity":
+		return ec.fieldContext_KubeNode_capacity(ctx, field)
+	case "allocatable":
+		return ec.fieldContext_KubeNode_allocatable(ctx, field)
+	case "allocated":
+		return ec.fieldContext_KubeNode_allocated(ctx, field)
+	case "usage":
+		return ec.fieldContext_KubeNode_usage(ctx, field)
+	case "taints":
+		return ec.fieldContext_KubeNode_taints(ctx, field)
+	case "pods":
+		return ec.fieldContext_KubeNode_pods(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type KubeNode", field.Name)
+}
+
+func (ec *executionContext) childFields_KubeNodeConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "totalCount":
+		return ec.fieldContext_KubeNodeConnection_totalCount(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_KubeNodeConnection_pageInfo(ctx, field)
+	case "nodes":
+		return ec.fieldContext_KubeNodeConnection_nodes(ctx, field)
+	case "edges":
+		return ec.fieldContext_KubeNodeConnection_edges(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type KubeNodeConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_KubeNodeEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_KubeNodeEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_KubeNodeEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type KubeNodeEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_LogChunk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "pod":
@@ -8114,56 +8215,6 @@ func (ec *executionContext) childFields_NamespacePayload(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type NamespacePayload", field.Name)
 }
 
-func (ec *executionContext) childFields_Node(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-	switch field.Name {
-	case "id":
-		return ec.fieldContext_Node_id(ctx, field)
-	case "cluster":
-		return ec.fieldContext_Node_cluster(ctx, field)
-	case "metadata":
-		return ec.fieldContext_Node_metadata(ctx, field)
-	case "raw":
-		return ec.fieldContext_Node_raw(ctx, field)
-	case "events":
-		return ec.fieldContext_Node_events(ctx, field)
-	case "usageHistory":
-		return ec.fieldContext_Node_usageHistory(ctx, field)
-	case "alerts":
-		return ec.fieldContext_Node_alerts(ctx, field)
-	case "name":
-		return ec.fieldContext_Node_name(ctx, field)
-	case "status":
-		return ec.fieldContext_Node_status(ctx, field)
-	case "unschedulable":
-		return ec.fieldContext_Node_unschedulable(ctx, field)
-	case "roles":
-		return ec.fieldContext_Node_roles(ctx, field)
-	case "ip":
-		return ec.fieldContext_Node_ip(ctx, field)
-	case "addresses":
-		return ec.fieldContext_Node_addresses(ctx, field)
-	case "pool":
-		return ec.fieldContext_Node_pool(ctx, field)
-	case "conditions":
-		return ec.fieldContext_Node_conditions(ctx, field)
-	case "nodeInfo":
-		return ec.fieldContext_Node_nodeInfo(ctx, field)
-	case "capacity":
-		return ec.fieldContext_Node_capacity(ctx, field)
-	case "allocatable":
-		return ec.fieldContext_Node_allocatable(ctx, field)
-	case "allocated":
-		return ec.fieldContext_Node_allocated(ctx, field)
-	case "usage":
-		return ec.fieldContext_Node_usage(ctx, field)
-	case "taints":
-		return ec.fieldContext_Node_taints(ctx, field)
-	case "pods":
-		return ec.fieldContext_Node_pods(ctx, field)
-	}
-	return nil, fmt.Errorf("no field named %q was found under type Node", field.Name)
-}
-
 func (ec *executionContext) childFields_NodeAddress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "type":
@@ -8204,30 +8255,6 @@ func (ec *executionContext) childFields_NodeCondition(ctx context.Context, field
 		return ec.fieldContext_NodeCondition_lastTransitionTime(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type NodeCondition", field.Name)
-}
-
-func (ec *executionContext) childFields_NodeConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-	switch field.Name {
-	case "totalCount":
-		return ec.fieldContext_NodeConnection_totalCount(ctx, field)
-	case "pageInfo":
-		return ec.fieldContext_NodeConnection_pageInfo(ctx, field)
-	case "nodes":
-		return ec.fieldContext_NodeConnection_nodes(ctx, field)
-	case "edges":
-		return ec.fieldContext_NodeConnection_edges(ctx, field)
-	}
-	return nil, fmt.Errorf("no field named %q was found under type NodeConnection", field.Name)
-}
-
-func (ec *executionContext) childFields_NodeEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-	switch field.Name {
-	case "cursor":
-		return ec.fieldContext_NodeEdge_cursor(ctx, field)
-	case "node":
-		return ec.fieldContext_NodeEdge_node(ctx, field)
-	}
-	return nil, fmt.Errorf("no field named %q was found under type NodeEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_NodeInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9620,6 +9647,150 @@ func (ec *executionContext) field_Ingress_events_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_KubeNode_alerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*model.AlertStatus, error) {
+			return ec.unmarshalOAlertStatus2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_KubeNode_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.EventFilter, error) {
+			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*model.Order, error) {
+			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_KubeNode_pods_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.PodFilter, error) {
+			return ec.unmarshalOPodFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPodFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*model.Order, error) {
+			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_KubeNode_usageHistory_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_MetadataObject_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10684,150 +10855,6 @@ func (ec *executionContext) field_NodePool_nodes_args(ctx context.Context, rawAr
 	return args, nil
 }
 
-func (ec *executionContext) field_Node_alerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
-	var err error
-	args := map[string]any{}
-	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
-		func(ctx context.Context, v any) (*model.AlertStatus, error) {
-			return ec.unmarshalOAlertStatus2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertStatus(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["status"] = arg0
-	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
-		func(ctx context.Context, v any) (*int, error) {
-			return ec.unmarshalOInt2ᚖint(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["first"] = arg1
-	return args, nil
-}
-
-func (ec *executionContext) field_Node_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
-	var err error
-	args := map[string]any{}
-	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
-		func(ctx context.Context, v any) (*string, error) {
-			return ec.unmarshalOString2ᚖstring(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["after"] = arg0
-	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
-		func(ctx context.Context, v any) (*int, error) {
-			return ec.unmarshalOInt2ᚖint(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
-		func(ctx context.Context, v any) (*int, error) {
-			return ec.unmarshalOInt2ᚖint(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
-		func(ctx context.Context, v any) (*int, error) {
-			return ec.unmarshalOInt2ᚖint(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
-		func(ctx context.Context, v any) (*model.EventFilter, error) {
-			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
-		func(ctx context.Context, v any) (*model.Order, error) {
-			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["orderBy"] = arg5
-	return args, nil
-}
-
-func (ec *executionContext) field_Node_pods_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
-	var err error
-	args := map[string]any{}
-	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
-		func(ctx context.Context, v any) (*string, error) {
-			return ec.unmarshalOString2ᚖstring(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["after"] = arg0
-	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
-		func(ctx context.Context, v any) (*int, error) {
-			return ec.unmarshalOInt2ᚖint(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
-		func(ctx context.Context, v any) (*int, error) {
-			return ec.unmarshalOInt2ᚖint(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
-		func(ctx context.Context, v any) (*int, error) {
-			return ec.unmarshalOInt2ᚖint(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
-		func(ctx context.Context, v any) (*model.PodFilter, error) {
-			return ec.unmarshalOPodFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPodFilter(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
-		func(ctx context.Context, v any) (*model.Order, error) {
-			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["orderBy"] = arg5
-	return args, nil
-}
-
-func (ec *executionContext) field_Node_usageHistory_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
-	var err error
-	args := map[string]any{}
-	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
-		func(ctx context.Context, v any) (*time.Time, error) {
-			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-		})
-	if err != nil {
-		return nil, err
-	}
-	args["since"] = arg0
-	return args, nil
-}
-
 func (ec *executionContext) field_PersistentVolumeClaim_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -11423,6 +11450,20 @@ func (ec *executionContext) field_Query_nodePools_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["orderBy"] = arg6
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -13769,8 +13810,8 @@ func (ec *executionContext) _Cluster_nodes(ctx context.Context, field graphql.Co
 			return ec.Resolvers.Cluster().Nodes(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.NodeFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Node]) graphql.Marshaler {
-			return ec.marshalNNodeConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.KubeNode]) graphql.Marshaler {
+			return ec.marshalNKubeNodeConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
 		},
 		true,
 		true,
@@ -13783,7 +13824,7 @@ func (ec *executionContext) fieldContext_Cluster_nodes(ctx context.Context, fiel
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_NodeConnection(ctx, field)
+			return ec.childFields_KubeNodeConnection(ctx, field)
 		},
 	}
 	defer func() {
@@ -14885,8 +14926,8 @@ func (ec *executionContext) _DrainPayload_node(ctx context.Context, field graphq
 			return obj.Node, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Node) graphql.Marshaler {
-			return ec.marshalNNode2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNode(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KubeNode) graphql.Marshaler {
+			return ec.marshalNKubeNode2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeNode(ctx, selections, v)
 		},
 		true,
 		true,
@@ -14899,7 +14940,7 @@ func (ec *executionContext) fieldContext_DrainPayload_node(_ context.Context, fi
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Node(ctx, field)
+			return ec.childFields_KubeNode(ctx, field)
 		},
 	}
 	return fc, nil
@@ -16763,6 +16804,869 @@ func (ec *executionContext) _KindStatus_error(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_KindStatus_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("KindStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _KubeNode_id(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KubeNode", field, true, false, "ID")
+}
+
+func (ec *executionContext) _KubeNode_cluster(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_cluster(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cluster(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Cluster) graphql.Marshaler {
+			return ec.marshalNCluster2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐCluster(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_cluster(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNode",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Cluster(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNode_metadata(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_metadata(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Metadata(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ObjectMeta) graphql.Marshaler {
+			return ec.marshalNObjectMeta2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐObjectMeta(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_metadata(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNode",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ObjectMeta(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNode_raw(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_raw(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Raw(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.JSON) graphql.Marshaler {
+			return ec.marshalNJSON2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐJSON(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_raw(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KubeNode", field, true, false, "JSON")
+}
+
+func (ec *executionContext) _KubeNode_events(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.KubeNode().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
+			return ec.marshalNEventConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNode",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_KubeNode_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNode_usageHistory(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_usageHistory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.KubeNode().UsageHistory(ctx, obj, fc.Args["since"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UsagePoint) graphql.Marshaler {
+			return ec.marshalNUsagePoint2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐUsagePointᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_usageHistory(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNode",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UsagePoint(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_KubeNode_usageHistory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNode_alerts(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_alerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.KubeNode().Alerts(ctx, obj, fc.Args["status"].(*model.AlertStatus), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_alerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNode",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_KubeNode_alerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNode_name(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KubeNode", field, true, false, "String")
+}
+
+func (ec *executionContext) _KubeNode_status(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KubeNode", field, true, false, "String")
+}
+
+func (ec *executionContext) _KubeNode_unschedulable(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_unschedulable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unschedulable(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_unschedulable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KubeNode", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _KubeNode_roles(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_roles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Roles(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_roles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KubeNode", field, true, false, "String")
+}
+
+func (ec *executionContext) _KubeNode_ip(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_ip(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IP(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_ip(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KubeNode", field, true, false, "String")
+}
+
+func (ec *executionContext) _KubeNode_addresses(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_addresses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Addresses(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.NodeAddress) graphql.Marshaler {
+			return ec.marshalNNodeAddress2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeAddressᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_addresses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNode",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NodeAddress(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNode_pool(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_pool(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.KubeNode().Pool(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.NodePool) graphql.Marshaler {
+			return ec.marshalONodePool2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodePool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_pool(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNode",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NodePool(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNode_conditions(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_conditions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conditions(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.NodeCondition) graphql.Marshaler {
+			return ec.marshalNNodeCondition2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeConditionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_conditions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNode",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NodeCondition(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNode_nodeInfo(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_nodeInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NodeInfo(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.NodeInfo) graphql.Marshaler {
+			return ec.marshalNNodeInfo2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_nodeInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNode",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NodeInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNode_capacity(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_capacity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Capacity(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.NodeResources) graphql.Marshaler {
+			return ec.marshalNNodeResources2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeResources(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_capacity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNode",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NodeResources(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNode_allocatable(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_allocatable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Allocatable(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.NodeResources) graphql.Marshaler {
+			return ec.marshalNNodeResources2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeResources(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_allocatable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNode",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NodeResources(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNode_allocated(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_allocated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.KubeNode().Allocated(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.NodeAllocation) graphql.Marshaler {
+			return ec.marshalNNodeAllocation2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeAllocation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_allocated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNode",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NodeAllocation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNode_usage(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_usage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.KubeNode().Usage(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ResourceUsage) graphql.Marshaler {
+			return ec.marshalOResourceUsage2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐResourceUsage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_usage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNode",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ResourceUsage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNode_taints(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_taints(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Taints(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Taint) graphql.Marshaler {
+			return ec.marshalNTaint2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTaintᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_taints(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNode",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Taint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNode_pods(ctx context.Context, field graphql.CollectedField, obj *model.KubeNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNode_pods(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.KubeNode().Pods(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Pod]) graphql.Marshaler {
+			return ec.marshalNPodConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNode_pods(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNode",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PodConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_KubeNode_pods_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNodeConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.KubeNode]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNodeConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNodeConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KubeNodeConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KubeNodeConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.KubeNode]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNodeConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNodeConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNodeConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNodeConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.KubeNode]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNodeConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.KubeNode) graphql.Marshaler {
+			return ec.marshalNKubeNode2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeNodeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNodeConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNodeConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KubeNode(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNodeConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.KubeNode]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNodeConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Edge[*model.KubeNode]) graphql.Marshaler {
+			return ec.marshalNKubeNodeEdge2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNodeConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNodeConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KubeNodeEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KubeNodeEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*model.KubeNode]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNodeEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNodeEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KubeNodeEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _KubeNodeEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*model.KubeNode]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KubeNodeEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KubeNode) graphql.Marshaler {
+			return ec.marshalNKubeNode2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeNode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KubeNodeEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KubeNodeEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KubeNode(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _LogChunk_pod(ctx context.Context, field graphql.CollectedField, obj *model.LogChunk) (ret graphql.Marshaler) {
@@ -19726,695 +20630,6 @@ func (ec *executionContext) fieldContext_NamespacePayload_namespace(_ context.Co
 	return fc, nil
 }
 
-func (ec *executionContext) _Node_id(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_id(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ID(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNID2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Node", field, true, false, "ID")
-}
-
-func (ec *executionContext) _Node_cluster(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_cluster(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Cluster(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Cluster) graphql.Marshaler {
-			return ec.marshalNCluster2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐCluster(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_cluster(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Node",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Cluster(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Node_metadata(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_metadata(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Metadata(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.ObjectMeta) graphql.Marshaler {
-			return ec.marshalNObjectMeta2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐObjectMeta(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_metadata(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Node",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ObjectMeta(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Node_raw(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_raw(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Raw(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.JSON) graphql.Marshaler {
-			return ec.marshalNJSON2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐJSON(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_raw(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Node", field, true, false, "JSON")
-}
-
-func (ec *executionContext) _Node_events(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_events(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Node().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
-			return ec.marshalNEventConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Node",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_EventConnection(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Node_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Node_usageHistory(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_usageHistory(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Node().UsageHistory(ctx, obj, fc.Args["since"].(*time.Time))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.UsagePoint) graphql.Marshaler {
-			return ec.marshalNUsagePoint2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐUsagePointᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_usageHistory(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Node",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_UsagePoint(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Node_usageHistory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Node_alerts(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_alerts(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Node().Alerts(ctx, obj, fc.Args["status"].(*model.AlertStatus), fc.Args["first"].(*int))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Alert) graphql.Marshaler {
-			return ec.marshalNAlert2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐAlertᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_alerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Node",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Alert(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Node_alerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Node_name(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_name(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Name(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Node", field, true, false, "String")
-}
-
-func (ec *executionContext) _Node_status(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_status(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Status(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Node", field, true, false, "String")
-}
-
-func (ec *executionContext) _Node_unschedulable(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_unschedulable(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Unschedulable(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
-			return ec.marshalNBoolean2bool(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_unschedulable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Node", field, true, false, "Boolean")
-}
-
-func (ec *executionContext) _Node_roles(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_roles(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Roles(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
-			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_roles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Node", field, true, false, "String")
-}
-
-func (ec *executionContext) _Node_ip(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_ip(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.IP(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Node_ip(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Node", field, true, false, "String")
-}
-
-func (ec *executionContext) _Node_addresses(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_addresses(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Addresses(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.NodeAddress) graphql.Marshaler {
-			return ec.marshalNNodeAddress2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeAddressᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_addresses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Node",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_NodeAddress(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Node_pool(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_pool(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Node().Pool(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.NodePool) graphql.Marshaler {
-			return ec.marshalONodePool2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodePool(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Node_pool(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Node",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_NodePool(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Node_conditions(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_conditions(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Conditions(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.NodeCondition) graphql.Marshaler {
-			return ec.marshalNNodeCondition2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeConditionᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_conditions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Node",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_NodeCondition(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Node_nodeInfo(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_nodeInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.NodeInfo(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.NodeInfo) graphql.Marshaler {
-			return ec.marshalNNodeInfo2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_nodeInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Node",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_NodeInfo(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Node_capacity(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_capacity(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Capacity(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.NodeResources) graphql.Marshaler {
-			return ec.marshalNNodeResources2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeResources(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_capacity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Node",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_NodeResources(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Node_allocatable(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_allocatable(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Allocatable(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.NodeResources) graphql.Marshaler {
-			return ec.marshalNNodeResources2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeResources(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_allocatable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Node",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_NodeResources(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Node_allocated(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_allocated(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Node().Allocated(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.NodeAllocation) graphql.Marshaler {
-			return ec.marshalNNodeAllocation2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeAllocation(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_allocated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Node",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_NodeAllocation(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Node_usage(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_usage(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Node().Usage(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.ResourceUsage) graphql.Marshaler {
-			return ec.marshalOResourceUsage2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐResourceUsage(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Node_usage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Node",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ResourceUsage(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Node_taints(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_taints(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Taints(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Taint) graphql.Marshaler {
-			return ec.marshalNTaint2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐTaintᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_taints(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Node",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Taint(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Node_pods(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Node_pods(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Node().Pods(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Pod]) graphql.Marshaler {
-			return ec.marshalNPodConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Node_pods(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Node",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PodConnection(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Node_pods_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
 func (ec *executionContext) _NodeAddress_type(ctx context.Context, field graphql.CollectedField, obj *model.NodeAddress) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20691,180 +20906,6 @@ func (ec *executionContext) fieldContext_NodeCondition_lastTransitionTime(_ cont
 	return graphql.NewScalarFieldContext("NodeCondition", field, false, false, "Time")
 }
 
-func (ec *executionContext) _NodeConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Node]) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_NodeConnection_totalCount(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.TotalCount, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_NodeConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("NodeConnection", field, false, false, "Int")
-}
-
-func (ec *executionContext) _NodeConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Node]) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_NodeConnection_pageInfo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.PageInfo, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
-			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_NodeConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "NodeConnection",
-		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PageInfo(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _NodeConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Node]) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_NodeConnection_nodes(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Nodes, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Node) graphql.Marshaler {
-			return ec.marshalNNode2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_NodeConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "NodeConnection",
-		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Node(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _NodeConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.Connection[*model.Node]) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_NodeConnection_edges(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Edges(), nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Edge[*model.Node]) graphql.Marshaler {
-			return ec.marshalNNodeEdge2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEdgeᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_NodeConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "NodeConnection",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_NodeEdge(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _NodeEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*model.Node]) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_NodeEdge_cursor(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Cursor, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_NodeEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("NodeEdge", field, false, false, "String")
-}
-
-func (ec *executionContext) _NodeEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.Edge[*model.Node]) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_NodeEdge_node(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Node, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Node) graphql.Marshaler {
-			return ec.marshalNNode2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNode(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_NodeEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "NodeEdge",
-		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Node(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
 func (ec *executionContext) _NodeInfo_kubeletVersion(ctx context.Context, field graphql.CollectedField, obj *model.NodeInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21061,8 +21102,8 @@ func (ec *executionContext) _NodePayload_node(ctx context.Context, field graphql
 			return obj.Node, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Node) graphql.Marshaler {
-			return ec.marshalNNode2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNode(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KubeNode) graphql.Marshaler {
+			return ec.marshalNKubeNode2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeNode(ctx, selections, v)
 		},
 		true,
 		true,
@@ -21075,7 +21116,7 @@ func (ec *executionContext) fieldContext_NodePayload_node(_ context.Context, fie
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Node(ctx, field)
+			return ec.childFields_KubeNode(ctx, field)
 		},
 	}
 	return fc, nil
@@ -21333,8 +21374,8 @@ func (ec *executionContext) _NodePool_nodes(ctx context.Context, field graphql.C
 			return ec.Resolvers.NodePool().Nodes(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.NodeFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Node]) graphql.Marshaler {
-			return ec.marshalNNodeConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.KubeNode]) graphql.Marshaler {
+			return ec.marshalNKubeNodeConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
 		},
 		true,
 		true,
@@ -21347,7 +21388,7 @@ func (ec *executionContext) fieldContext_NodePool_nodes(ctx context.Context, fie
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_NodeConnection(ctx, field)
+			return ec.childFields_KubeNodeConnection(ctx, field)
 		},
 	}
 	defer func() {
@@ -23150,8 +23191,8 @@ func (ec *executionContext) _Pod_node(ctx context.Context, field graphql.Collect
 			return ec.Resolvers.Pod().Node(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Node) graphql.Marshaler {
-			return ec.marshalONode2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNode(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KubeNode) graphql.Marshaler {
+			return ec.marshalOKubeNode2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeNode(ctx, selections, v)
 		},
 		true,
 		false,
@@ -23164,7 +23205,7 @@ func (ec *executionContext) fieldContext_Pod_node(_ context.Context, field graph
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Node(ctx, field)
+			return ec.childFields_KubeNode(ctx, field)
 		},
 	}
 	return fc, nil
@@ -23615,6 +23656,50 @@ func (ec *executionContext) fieldContext_Query_object(ctx context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Node(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Node) graphql.Marshaler {
+			return ec.marshalONode2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNode(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_node_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_namespaces(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -23672,8 +23757,8 @@ func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.Coll
 			return ec.Resolvers.Query().Nodes(ctx, fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.NodeFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Node]) graphql.Marshaler {
-			return ec.marshalNNodeConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.KubeNode]) graphql.Marshaler {
+			return ec.marshalNKubeNodeConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx, selections, v)
 		},
 		true,
 		true,
@@ -23686,7 +23771,7 @@ func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field 
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_NodeConnection(ctx, field)
+			return ec.childFields_KubeNodeConnection(ctx, field)
 		},
 	}
 	defer func() {
@@ -29546,13 +29631,6 @@ func (ec *executionContext) _KubeObject(ctx context.Context, sel ast.SelectionSe
 			return graphql.Null
 		}
 		return ec._PersistentVolumeClaim(ctx, sel, obj)
-	case model.Node:
-		return ec._Node(ctx, sel, &obj)
-	case *model.Node:
-		if obj == nil {
-			return graphql.Null
-		}
-		return ec._Node(ctx, sel, obj)
 	case model.Namespace:
 		return ec._Namespace(ctx, sel, &obj)
 	case *model.Namespace:
@@ -29567,6 +29645,13 @@ func (ec *executionContext) _KubeObject(ctx context.Context, sel ast.SelectionSe
 			return graphql.Null
 		}
 		return ec._MetadataObject(ctx, sel, obj)
+	case model.KubeNode:
+		return ec._KubeNode(ctx, sel, &obj)
+	case *model.KubeNode:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._KubeNode(ctx, sel, obj)
 	case model.Ingress:
 		return ec._Ingress(ctx, sel, &obj)
 	case *model.Ingress:
@@ -29586,6 +29671,94 @@ func (ec *executionContext) _KubeObject(ctx context.Context, sel ast.SelectionSe
 			return typedObj
 		} else {
 			panic(fmt.Errorf("unexpected type %T; non-generated variants of KubeObject must implement graphql.Marshaler", obj))
+		}
+	}
+}
+
+func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj model.Node) graphql.Marshaler {
+	switch obj := (obj).(type) {
+	case nil:
+		return graphql.Null
+	case model.Workload:
+		return ec._Workload(ctx, sel, &obj)
+	case *model.Workload:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Workload(ctx, sel, obj)
+	case model.Service:
+		return ec._Service(ctx, sel, &obj)
+	case *model.Service:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Service(ctx, sel, obj)
+	case model.Resource:
+		return ec._Resource(ctx, sel, &obj)
+	case *model.Resource:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Resource(ctx, sel, obj)
+	case model.Pod:
+		return ec._Pod(ctx, sel, &obj)
+	case *model.Pod:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Pod(ctx, sel, obj)
+	case model.PersistentVolumeClaim:
+		return ec._PersistentVolumeClaim(ctx, sel, &obj)
+	case *model.PersistentVolumeClaim:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._PersistentVolumeClaim(ctx, sel, obj)
+	case model.Namespace:
+		return ec._Namespace(ctx, sel, &obj)
+	case *model.Namespace:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Namespace(ctx, sel, obj)
+	case model.MetadataObject:
+		return ec._MetadataObject(ctx, sel, &obj)
+	case *model.MetadataObject:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._MetadataObject(ctx, sel, obj)
+	case model.KubeNode:
+		return ec._KubeNode(ctx, sel, &obj)
+	case *model.KubeNode:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._KubeNode(ctx, sel, obj)
+	case model.Ingress:
+		return ec._Ingress(ctx, sel, &obj)
+	case *model.Ingress:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Ingress(ctx, sel, obj)
+	case model.Event:
+		return ec._Event(ctx, sel, &obj)
+	case *model.Event:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Event(ctx, sel, obj)
+	case model.KubeObject:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._KubeObject(ctx, sel, obj)
+	default:
+		if typedObj, ok := obj.(graphql.Marshaler); ok {
+			return typedObj
+		} else {
+			panic(fmt.Errorf("unexpected type %T; non-generated variants of Node must implement graphql.Marshaler", obj))
 		}
 	}
 }
@@ -30531,7 +30704,7 @@ func (ec *executionContext) _Endpoint(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
-var eventImplementors = []string{"Event", "KubeObject"}
+var eventImplementors = []string{"Event", "KubeObject", "Node"}
 
 func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, obj *model.Event) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, eventImplementors)
@@ -30770,7 +30943,7 @@ func (ec *executionContext) _GrantPayload(ctx context.Context, sel ast.Selection
 	return out
 }
 
-var ingressImplementors = []string{"Ingress", "KubeObject"}
+var ingressImplementors = []string{"Ingress", "KubeObject", "Node"}
 
 func (ec *executionContext) _Ingress(ctx context.Context, sel ast.SelectionSet, obj *model.Ingress) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, ingressImplementors)
@@ -31154,6 +31327,237 @@ func (ec *executionContext) _KindStatus(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var kubeNodeImplementors = []string{"KubeNode", "KubeObject", "Node"}
+
+func (ec *executionContext) _KubeNode(ctx context.Context, sel ast.SelectionSet, obj *model.KubeNode) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, kubeNodeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KubeNode")
+		case "id":
+			out.Values[i] = ec._KubeNode_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cluster":
+			out.Values[i] = ec._KubeNode_cluster(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "metadata":
+			out.Values[i] = ec._KubeNode_metadata(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "raw":
+			out.Values[i] = ec._KubeNode_raw(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "events":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._KubeNode_events(ctx, field, obj)
+				})
+		case "usageHistory":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._KubeNode_usageHistory(ctx, field, obj)
+				})
+		case "alerts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._KubeNode_alerts(ctx, field, obj)
+				})
+		case "name":
+			out.Values[i] = ec._KubeNode_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._KubeNode_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "unschedulable":
+			out.Values[i] = ec._KubeNode_unschedulable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "roles":
+			out.Values[i] = ec._KubeNode_roles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "ip":
+			out.Values[i] = ec._KubeNode_ip(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "addresses":
+			out.Values[i] = ec._KubeNode_addresses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pool":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._KubeNode_pool(ctx, field, obj)
+				})
+		case "conditions":
+			out.Values[i] = ec._KubeNode_conditions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "nodeInfo":
+			out.Values[i] = ec._KubeNode_nodeInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "capacity":
+			out.Values[i] = ec._KubeNode_capacity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "allocatable":
+			out.Values[i] = ec._KubeNode_allocatable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "allocated":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._KubeNode_allocated(ctx, field, obj)
+				})
+		case "usage":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._KubeNode_usage(ctx, field, obj)
+				})
+		case "taints":
+			out.Values[i] = ec._KubeNode_taints(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pods":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._KubeNode_pods(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var kubeNodeConnectionImplementors = []string{"KubeNodeConnection"}
+
+func (ec *executionContext) _KubeNodeConnection(ctx context.Context, sel ast.SelectionSet, obj *model.Connection[*model.KubeNode]) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, kubeNodeConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KubeNodeConnection")
+		case "totalCount":
+			out.Values[i] = ec._KubeNodeConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._KubeNodeConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._KubeNodeConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "edges":
+			out.Values[i] = ec._KubeNodeConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var kubeNodeEdgeImplementors = []string{"KubeNodeEdge"}
+
+func (ec *executionContext) _KubeNodeEdge(ctx context.Context, sel ast.SelectionSet, obj *model.Edge[*model.KubeNode]) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, kubeNodeEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KubeNodeEdge")
+		case "cursor":
+			out.Values[i] = ec._KubeNodeEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._KubeNodeEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var logChunkImplementors = []string{"LogChunk"}
 
 func (ec *executionContext) _LogChunk(ctx context.Context, sel ast.SelectionSet, obj *model.LogChunk) graphql.Marshaler {
@@ -31207,7 +31611,7 @@ func (ec *executionContext) _LogChunk(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
-var metadataObjectImplementors = []string{"MetadataObject", "KubeObject"}
+var metadataObjectImplementors = []string{"MetadataObject", "KubeObject", "Node"}
 
 func (ec *executionContext) _MetadataObject(ctx context.Context, sel ast.SelectionSet, obj *model.MetadataObject) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, metadataObjectImplementors)
@@ -31770,7 +32174,7 @@ func (ec *executionContext) _MutationError(ctx context.Context, sel ast.Selectio
 	return out
 }
 
-var namespaceImplementors = []string{"Namespace", "KubeObject"}
+var namespaceImplementors = []string{"Namespace", "KubeObject", "Node"}
 
 func (ec *executionContext) _Namespace(ctx context.Context, sel ast.SelectionSet, obj *model.Namespace) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, namespaceImplementors)
@@ -32072,151 +32476,6 @@ func (ec *executionContext) _NamespacePayload(ctx context.Context, sel ast.Selec
 	return out
 }
 
-var nodeImplementors = []string{"Node", "KubeObject"}
-
-func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj *model.Node) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, nodeImplementors)
-
-	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
-	for i, field := range fields {
-		switch field.Name {
-		case "__typename":
-			out.Values[i] = graphql.MarshalString("Node")
-		case "id":
-			out.Values[i] = ec._Node_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "cluster":
-			out.Values[i] = ec._Node_cluster(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "metadata":
-			out.Values[i] = ec._Node_metadata(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "raw":
-			out.Values[i] = ec._Node_raw(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "events":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Node_events(ctx, field, obj)
-				})
-		case "usageHistory":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Node_usageHistory(ctx, field, obj)
-				})
-		case "alerts":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Node_alerts(ctx, field, obj)
-				})
-		case "name":
-			out.Values[i] = ec._Node_name(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "status":
-			out.Values[i] = ec._Node_status(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "unschedulable":
-			out.Values[i] = ec._Node_unschedulable(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "roles":
-			out.Values[i] = ec._Node_roles(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "ip":
-			out.Values[i] = ec._Node_ip(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "addresses":
-			out.Values[i] = ec._Node_addresses(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "pool":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Node_pool(ctx, field, obj)
-				})
-		case "conditions":
-			out.Values[i] = ec._Node_conditions(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "nodeInfo":
-			out.Values[i] = ec._Node_nodeInfo(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "capacity":
-			out.Values[i] = ec._Node_capacity(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "allocatable":
-			out.Values[i] = ec._Node_allocatable(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "allocated":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Node_allocated(ctx, field, obj)
-				})
-		case "usage":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Node_usage(ctx, field, obj)
-				})
-		case "taints":
-			out.Values[i] = ec._Node_taints(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "pods":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Node_pods(ctx, field, obj)
-				})
-		default:
-			panic("unknown field " + strconv.Quote(field.Name))
-		}
-	}
-	out.Dispatch(ctx)
-	if out.Invalids > 0 {
-		return graphql.Null
-	}
-
-	if n := len(deferred.Defers); n > 0 {
-		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
-		ec.ProcessDeferredGroup(deferred)
-	}
-
-	return out
-}
-
 var nodeAddressImplementors = []string{"NodeAddress"}
 
 func (ec *executionContext) _NodeAddress(ctx context.Context, sel ast.SelectionSet, obj *model.NodeAddress) graphql.Marshaler {
@@ -32342,92 +32601,6 @@ func (ec *executionContext) _NodeCondition(ctx context.Context, sel ast.Selectio
 		case "lastTransitionTime":
 			out.Values[i] = ec._NodeCondition_lastTransitionTime(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
-			}
-		default:
-			panic("unknown field " + strconv.Quote(field.Name))
-		}
-	}
-	out.Dispatch(ctx)
-	if out.Invalids > 0 {
-		return graphql.Null
-	}
-
-	if n := len(deferred.Defers); n > 0 {
-		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
-		ec.ProcessDeferredGroup(deferred)
-	}
-
-	return out
-}
-
-var nodeConnectionImplementors = []string{"NodeConnection"}
-
-func (ec *executionContext) _NodeConnection(ctx context.Context, sel ast.SelectionSet, obj *model.Connection[*model.Node]) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, nodeConnectionImplementors)
-
-	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
-	for i, field := range fields {
-		switch field.Name {
-		case "__typename":
-			out.Values[i] = graphql.MarshalString("NodeConnection")
-		case "totalCount":
-			out.Values[i] = ec._NodeConnection_totalCount(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "pageInfo":
-			out.Values[i] = ec._NodeConnection_pageInfo(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "nodes":
-			out.Values[i] = ec._NodeConnection_nodes(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "edges":
-			out.Values[i] = ec._NodeConnection_edges(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		default:
-			panic("unknown field " + strconv.Quote(field.Name))
-		}
-	}
-	out.Dispatch(ctx)
-	if out.Invalids > 0 {
-		return graphql.Null
-	}
-
-	if n := len(deferred.Defers); n > 0 {
-		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
-		ec.ProcessDeferredGroup(deferred)
-	}
-
-	return out
-}
-
-var nodeEdgeImplementors = []string{"NodeEdge"}
-
-func (ec *executionContext) _NodeEdge(ctx context.Context, sel ast.SelectionSet, obj *model.Edge[*model.Node]) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, nodeEdgeImplementors)
-
-	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
-	for i, field := range fields {
-		switch field.Name {
-		case "__typename":
-			out.Values[i] = graphql.MarshalString("NodeEdge")
-		case "cursor":
-			out.Values[i] = ec._NodeEdge_cursor(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "node":
-			out.Values[i] = ec._NodeEdge_node(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -33026,7 +33199,7 @@ func (ec *executionContext) _Permission(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
-var persistentVolumeClaimImplementors = []string{"PersistentVolumeClaim", "KubeObject"}
+var persistentVolumeClaimImplementors = []string{"PersistentVolumeClaim", "KubeObject", "Node"}
 
 func (ec *executionContext) _PersistentVolumeClaim(ctx context.Context, sel ast.SelectionSet, obj *model.PersistentVolumeClaim) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, persistentVolumeClaimImplementors)
@@ -33201,7 +33374,7 @@ func (ec *executionContext) _PersistentVolumeClaimEdge(ctx context.Context, sel 
 	return out
 }
 
-var podImplementors = []string{"Pod", "KubeObject"}
+var podImplementors = []string{"Pod", "KubeObject", "Node"}
 
 func (ec *executionContext) _Pod(ctx context.Context, sel ast.SelectionSet, obj *model.Pod) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, podImplementors)
@@ -33469,6 +33642,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_object(ctx, field)
 				})
+		case "node":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_node(ctx, field)
+				})
 		case "namespaces":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -33584,7 +33763,7 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	return out
 }
 
-var resourceImplementors = []string{"Resource", "KubeObject"}
+var resourceImplementors = []string{"Resource", "KubeObject", "Node"}
 
 func (ec *executionContext) _Resource(ctx context.Context, sel ast.SelectionSet, obj *model.Resource) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, resourceImplementors)
@@ -33944,7 +34123,7 @@ func (ec *executionContext) _ScalePayload(ctx context.Context, sel ast.Selection
 	return out
 }
 
-var serviceImplementors = []string{"Service", "KubeObject"}
+var serviceImplementors = []string{"Service", "KubeObject", "Node"}
 
 func (ec *executionContext) _Service(ctx context.Context, sel ast.SelectionSet, obj *model.Service) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, serviceImplementors)
@@ -34658,7 +34837,7 @@ func (ec *executionContext) _ViewerCluster(ctx context.Context, sel ast.Selectio
 	return out
 }
 
-var workloadImplementors = []string{"Workload", "KubeObject"}
+var workloadImplementors = []string{"Workload", "KubeObject", "Node"}
 
 func (ec *executionContext) _Workload(ctx context.Context, sel ast.SelectionSet, obj *model.Workload) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, workloadImplementors)
@@ -35829,6 +36008,62 @@ func (ec *executionContext) marshalNKindStatus2ᚖgithubᚗcomᚋclustergraphᚋ
 	return ec._KindStatus(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNKubeNode2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeNodeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.KubeNode) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNKubeNode2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeNode(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNKubeNode2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeNode(ctx context.Context, sel ast.SelectionSet, v *model.KubeNode) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "KubeNode!")
+		return graphql.Null
+	}
+	return ec._KubeNode(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNKubeNodeConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx context.Context, sel ast.SelectionSet, v *model.Connection[*model.KubeNode]) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "KubeNodeConnection!")
+		return graphql.Null
+	}
+	return ec._KubeNodeConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNKubeNodeEdge2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Edge[*model.KubeNode]) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNKubeNodeEdge2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNKubeNodeEdge2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEdge(ctx context.Context, sel ast.SelectionSet, v *model.Edge[*model.KubeNode]) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "KubeNodeEdge!")
+		return graphql.Null
+	}
+	return ec._KubeNodeEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNKubeObject2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeObject(ctx context.Context, sel ast.SelectionSet, v model.KubeObject) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "KubeObject!")
@@ -36044,30 +36279,6 @@ func (ec *executionContext) marshalNNamespacePayload2ᚖgithubᚗcomᚋclustergr
 	return ec._NamespacePayload(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNNode2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Node) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNNode2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNode(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
-}
-
-func (ec *executionContext) marshalNNode2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v *model.Node) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "Node!")
-		return graphql.Null
-	}
-	return ec._Node(ctx, sel, v)
-}
-
 func (ec *executionContext) marshalNNodeAddress2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeAddressᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.NodeAddress) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -36122,38 +36333,6 @@ func (ec *executionContext) marshalNNodeCondition2ᚖgithubᚗcomᚋclustergraph
 		return graphql.Null
 	}
 	return ec._NodeCondition(ctx, sel, v)
-}
-
-func (ec *executionContext) marshalNNodeConnection2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐConnection(ctx context.Context, sel ast.SelectionSet, v *model.Connection[*model.Node]) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "NodeConnection!")
-		return graphql.Null
-	}
-	return ec._NodeConnection(ctx, sel, v)
-}
-
-func (ec *executionContext) marshalNNodeEdge2ᚕᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Edge[*model.Node]) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNNodeEdge2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEdge(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
-}
-
-func (ec *executionContext) marshalNNodeEdge2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEdge(ctx context.Context, sel ast.SelectionSet, v *model.Edge[*model.Node]) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "NodeEdge!")
-		return graphql.Null
-	}
-	return ec._NodeEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNNodeInfo2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeInfo(ctx context.Context, sel ast.SelectionSet, v *model.NodeInfo) graphql.Marshaler {
@@ -37259,6 +37438,13 @@ func (ec *executionContext) marshalOJobStatus2ᚖgithubᚗcomᚋclustergraphᚋc
 	return ec._JobStatus(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOKubeNode2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeNode(ctx context.Context, sel ast.SelectionSet, v *model.KubeNode) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._KubeNode(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOKubeObject2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐKubeObject(ctx context.Context, sel ast.SelectionSet, v model.KubeObject) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -37305,7 +37491,7 @@ func (ec *executionContext) marshalONamespace2ᚖgithubᚗcomᚋclustergraphᚋc
 	return ec._Namespace(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalONode2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v *model.Node) graphql.Marshaler {
+func (ec *executionContext) marshalONode2githubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v model.Node) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

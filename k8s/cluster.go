@@ -22,6 +22,7 @@ import (
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"github.com/clustergraph/clustergraph/errkind"
+	"github.com/clustergraph/clustergraph/tracing"
 )
 
 // State is how readable a cluster is.
@@ -116,6 +117,10 @@ func newCluster(parent context.Context, name string, cfg *rest.Config, hash stri
 	// would make start-up of a large cluster crawl.
 	cfg.QPS, cfg.Burst = 50, 100
 	cfg.UserAgent = "clustergraph"
+	// A request made within a traced operation is a span of it (see
+	// tracing.Transport); the clients made from this config for callers
+	// (ConfigFor) inherit the wrapper.
+	cfg.Wrap(tracing.Transport)
 
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {

@@ -329,7 +329,7 @@ func (c *Cluster) namedObjects(ctx context.Context, gr schema.GroupResource, ns 
 		for i := range rules {
 			r := &rules[i]
 			get, list := has(r.Verbs, "get"), has(r.Verbs, "list")
-			if !(get || list) || !has(r.APIGroups, gr.Group) || !resourceMatches(r.Resources, gr.Resource) {
+			if !get && !list || !has(r.APIGroups, gr.Group) || !resourceMatches(r.Resources, gr.Resource) {
 				continue
 			}
 			for _, n := range r.ResourceNames {

@@ -328,7 +328,7 @@ func wrap(c *k8s.Cluster, obj any) model.KubeObject {
 
 // Per-type wrappers for paged.
 func wrapPod(it k8s.Item) *model.Pod   { return model.NewPod(it.Cluster, it.Obj.(*corev1.Pod)) }
-func wrapNode(it k8s.Item) *model.Node { return model.NewNode(it.Cluster, it.Obj.(*corev1.Node)) }
+func wrapNode(it k8s.Item) *model.KubeNode { return model.NewNode(it.Cluster, it.Obj.(*corev1.Node)) }
 func wrapNamespace(it k8s.Item) *model.Namespace {
 	return model.NewNamespace(it.Cluster, it.Obj.(*corev1.Namespace))
 }

@@ -115,7 +115,7 @@ func (r *Resolver) cordon(ctx context.Context, id string, unschedulable bool) (*
 	if err != nil {
 		return nil, err
 	}
-	n, ok := objectOf(c, u).(*model.Node)
+	n, ok := objectOf(c, u).(*model.KubeNode)
 	if !ok {
 		return nil, errkind.BadInputf("%s is not a node", oid.Name)
 	}
@@ -124,7 +124,7 @@ func (r *Resolver) cordon(ctx context.Context, id string, unschedulable bool) (*
 
 // drainPayload reports a drain with the node as cordoning left it.
 func drainPayload(c *k8s.Cluster, node *unstructured.Unstructured, results []write.DrainResult) (*model.DrainPayload, error) {
-	n, ok := objectOf(c, node).(*model.Node)
+	n, ok := objectOf(c, node).(*model.KubeNode)
 	if !ok {
 		return nil, errkind.BadInputf("%s is not a node", node.GetName())
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/99designs/gqlgen/client"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/google/go-cmp/cmp"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -50,6 +51,7 @@ func newClientWith(reg *k8s.Registry, rs *loaders.Records) *client.Client {
 		Records:   rs,
 	}}))
 	srv.AddTransport(transport.POST{})
+	srv.Use(extension.Introspection{})
 	srv.SetErrorPresenter(present)
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(loaders.With(ctx, loaders.New(loaders.DefaultConfig)))

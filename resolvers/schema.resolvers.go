@@ -84,7 +84,7 @@ func (r *clusterResolver) Namespaces(ctx context.Context, obj *model.Cluster, af
 	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKNamespace), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapNamespace)
 }
 
-func (r *clusterResolver) Nodes(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.Node], error) {
+func (r *clusterResolver) Nodes(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error) {
 	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKNode), nodeFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapNode)
 }
 
@@ -160,6 +160,60 @@ func (r *ingressPathResolver) Service(ctx context.Context, obj *model.IngressPat
 		return nil, err
 	}
 	return model.NewService(obj.C, s), nil
+}
+
+func (r *kubeNodeResolver) Events(ctx context.Context, obj *model.KubeNode, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
+}
+
+func (r *kubeNodeResolver) UsageHistory(ctx context.Context, obj *model.KubeNode, since *time.Time) ([]*model.UsagePoint, error) {
+	return r.usageHistory(ctx, obj.C, "node", "", obj.N.Name, since)
+}
+
+func (r *kubeNodeResolver) Alerts(ctx context.Context, obj *model.KubeNode, status *model.AlertStatus, first *int) ([]*model.Alert, error) {
+	return r.objectAlerts(ctx, obj.C, "Node", "", obj.N.Name, status, first)
+}
+
+func (r *kubeNodeResolver) Pool(ctx context.Context, obj *model.KubeNode) (*model.NodePool, error) {
+	name, _ := k8s.PoolOf(obj.N)
+	pools, err := loaders.For(ctx).NodePools.Load(ctx, obj.C)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pools {
+		if p.Name == name || slices.Contains(p.Nodes, obj.N) {
+			return &model.NodePool{C: obj.C, P: p}, nil
+		}
+	}
+	return nil, nil
+}
+
+func (r *kubeNodeResolver) Allocated(ctx context.Context, obj *model.KubeNode) (*model.NodeAllocation, error) {
+	pods, err := loaders.For(ctx).PodsOfNode.Load(ctx, loaders.Ref{C: obj.C, Name: obj.N.Name})
+	if err != nil {
+		return nil, err
+	}
+	return allocation(pods), nil
+}
+
+func (r *kubeNodeResolver) Usage(ctx context.Context, obj *model.KubeNode) (*model.ResourceUsage, error) {
+	u, err := loaders.For(ctx).NodeUsage.Load(ctx, loaders.Ref{C: obj.C, Name: obj.N.Name})
+	if err != nil || u == nil {
+		return nil, err
+	}
+	return model.FromUsage(*u), nil
+}
+
+func (r *kubeNodeResolver) Pods(ctx context.Context, obj *model.KubeNode, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
+	f, err := podFilter(filter)
+	if err != nil {
+		return nil, err
+	}
+	pods, err := loaders.For(ctx).PodsOfNode.Load(ctx, loaders.Ref{C: obj.C, Name: obj.N.Name})
+	if err != nil {
+		return nil, err
+	}
+	return paged(ctx, r.Resolver, itemsOf(obj.C, pods, f), nil, pageOf(after, first, offset, limit, orderBy), defaultOrder, wrapPod)
 }
 
 func (r *metadataObjectResolver) Events(ctx context.Context, obj *model.MetadataObject, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
@@ -451,61 +505,7 @@ func (r *namespaceResolver) PersistentVolumeClaims(ctx context.Context, obj *mod
 	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKPVC), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapPVC)
 }
 
-func (r *nodeResolver) Events(ctx context.Context, obj *model.Node, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
-}
-
-func (r *nodeResolver) UsageHistory(ctx context.Context, obj *model.Node, since *time.Time) ([]*model.UsagePoint, error) {
-	return r.usageHistory(ctx, obj.C, "node", "", obj.N.Name, since)
-}
-
-func (r *nodeResolver) Alerts(ctx context.Context, obj *model.Node, status *model.AlertStatus, first *int) ([]*model.Alert, error) {
-	return r.objectAlerts(ctx, obj.C, "Node", "", obj.N.Name, status, first)
-}
-
-func (r *nodeResolver) Pool(ctx context.Context, obj *model.Node) (*model.NodePool, error) {
-	name, _ := k8s.PoolOf(obj.N)
-	pools, err := loaders.For(ctx).NodePools.Load(ctx, obj.C)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range pools {
-		if p.Name == name || slices.Contains(p.Nodes, obj.N) {
-			return &model.NodePool{C: obj.C, P: p}, nil
-		}
-	}
-	return nil, nil
-}
-
-func (r *nodeResolver) Allocated(ctx context.Context, obj *model.Node) (*model.NodeAllocation, error) {
-	pods, err := loaders.For(ctx).PodsOfNode.Load(ctx, loaders.Ref{C: obj.C, Name: obj.N.Name})
-	if err != nil {
-		return nil, err
-	}
-	return allocation(pods), nil
-}
-
-func (r *nodeResolver) Usage(ctx context.Context, obj *model.Node) (*model.ResourceUsage, error) {
-	u, err := loaders.For(ctx).NodeUsage.Load(ctx, loaders.Ref{C: obj.C, Name: obj.N.Name})
-	if err != nil || u == nil {
-		return nil, err
-	}
-	return model.FromUsage(*u), nil
-}
-
-func (r *nodeResolver) Pods(ctx context.Context, obj *model.Node, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
-	f, err := podFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	pods, err := loaders.For(ctx).PodsOfNode.Load(ctx, loaders.Ref{C: obj.C, Name: obj.N.Name})
-	if err != nil {
-		return nil, err
-	}
-	return paged(ctx, r.Resolver, itemsOf(obj.C, pods, f), nil, pageOf(after, first, offset, limit, orderBy), defaultOrder, wrapPod)
-}
-
-func (r *nodePoolResolver) Nodes(ctx context.Context, obj *model.NodePool, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.Node], error) {
+func (r *nodePoolResolver) Nodes(ctx context.Context, obj *model.NodePool, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error) {
 	f, err := nodeFilter(filter)
 	if err != nil {
 		return nil, err
@@ -529,7 +529,7 @@ func (r *podResolver) Alerts(ctx context.Context, obj *model.Pod, status *model.
 	return r.objectAlerts(ctx, obj.C, "Pod", obj.P.Namespace, obj.P.Name, status, first)
 }
 
-func (r *podResolver) Node(ctx context.Context, obj *model.Pod) (*model.Node, error) {
+func (r *podResolver) Node(ctx context.Context, obj *model.Pod) (*model.KubeNode, error) {
 	if obj.P.Spec.NodeName == "" {
 		return nil, nil
 	}
@@ -581,11 +581,19 @@ func (r *queryResolver) Object(ctx context.Context, id string) (model.KubeObject
 	return r.object(ctx, id)
 }
 
+func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {
+	o, err := r.object(ctx, id)
+	if o == nil {
+		return nil, err // a nil KubeObject must not become a non-nil Node
+	}
+	return o, err
+}
+
 func (r *queryResolver) Namespaces(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Namespace], error) {
 	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKNamespace), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapNamespace)
 }
 
-func (r *queryResolver) Nodes(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.Node], error) {
+func (r *queryResolver) Nodes(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error) {
 	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKNode), nodeFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapNode)
 }
 
@@ -930,13 +938,13 @@ func (r *Resolver) Ingress() graph.IngressResolver { return &ingressResolver{r} 
 
 func (r *Resolver) IngressPath() graph.IngressPathResolver { return &ingressPathResolver{r} }
 
+func (r *Resolver) KubeNode() graph.KubeNodeResolver { return &kubeNodeResolver{r} }
+
 func (r *Resolver) MetadataObject() graph.MetadataObjectResolver { return &metadataObjectResolver{r} }
 
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }
 
 func (r *Resolver) Namespace() graph.NamespaceResolver { return &namespaceResolver{r} }
-
-func (r *Resolver) Node() graph.NodeResolver { return &nodeResolver{r} }
 
 func (r *Resolver) NodePool() graph.NodePoolResolver { return &nodePoolResolver{r} }
 
@@ -966,10 +974,10 @@ type (
 	eventResolver                 struct{ *Resolver }
 	ingressResolver               struct{ *Resolver }
 	ingressPathResolver           struct{ *Resolver }
+	kubeNodeResolver              struct{ *Resolver }
 	metadataObjectResolver        struct{ *Resolver }
 	mutationResolver              struct{ *Resolver }
 	namespaceResolver             struct{ *Resolver }
-	nodeResolver                  struct{ *Resolver }
 	nodePoolResolver              struct{ *Resolver }
 	persistentVolumeClaimResolver struct{ *Resolver }
 	podResolver                   struct{ *Resolver }

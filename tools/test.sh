@@ -32,6 +32,20 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
+# The browser tests (CORS from another origin, GraphiQL) drive Debian's
+# headless Chromium.
+if [ ! -x /usr/bin/chromium ]; then
+  log "installing chromium from Debian"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+fi
+
+# Its own module (go-containerregistry stays out of the server's go.mod).
+# -count=1: a cached pass must not stand in for building the image. Warm,
+# about 15s (two builds); the first static -trimpath build of the server
+# on a machine takes a few minutes more.
+log "container image: make image twice, inspected (tools/image)"
+(cd tools/image && go vet ./... && go test -count=1 ./...)
+
 # shellcheck source=testbed/pair.sh
 source tools/testbed/pair.sh
 log "MariaDB for the storage tests (installed from Debian when missing)"
@@ -58,10 +72,6 @@ fuzz FuzzCursor 5s ./k8s
 fuzz FuzzParse 5s ./alerting
 
 log "GraphiQL in a real browser (Debian's Chromium) against clustergraph on both clusters"
-if [ ! -x /usr/bin/chromium ]; then
-  log "installing chromium from Debian"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
-fi
 (cd graphiql && npm ci --prefer-offline --no-audit --no-fund >/dev/null)
 go build -o bin/clustergraph .
 # GraphiQL sends a real token, as a console user would: a service account

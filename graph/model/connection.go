@@ -31,10 +31,10 @@ type (
 	NamespaceConnection = Connection[*Namespace]
 	// NamespaceEdge is one Namespace of a page, with its cursor.
 	NamespaceEdge = Edge[*Namespace]
-	// NodeConnection is a page of Nodes.
-	NodeConnection = Connection[*Node]
-	// NodeEdge is one Node of a page, with its cursor.
-	NodeEdge = Edge[*Node]
+	// KubeNodeConnection is a page of KubeNodes.
+	KubeNodeConnection = Connection[*KubeNode]
+	// KubeNodeEdge is one KubeNode of a page, with its cursor.
+	KubeNodeEdge = Edge[*KubeNode]
 	// NodePoolConnection is a page of NodePools.
 	NodePoolConnection = Connection[*NodePool]
 	// NodePoolEdge is one NodePool of a page, with its cursor.

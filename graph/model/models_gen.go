@@ -187,7 +187,7 @@ type DeletePayload struct {
 // The outcome of a drain.
 type DrainPayload struct {
 	// The node, cordoned.
-	Node *Node `json:"node"`
+	Node *KubeNode `json:"node"`
 	// Every pod that was on the node.
 	Pods []*DrainPodResult `json:"pods"`
 	// Whether every pod that had to go is gone.
@@ -431,7 +431,7 @@ type NodeInfo struct {
 // The outcome of a node operation.
 type NodePayload struct {
 	// The node after the change.
-	Node *Node `json:"node"`
+	Node *KubeNode `json:"node"`
 }
 
 // CPU, memory, pods and ephemeral storage of a node, as numbers and quantity strings.

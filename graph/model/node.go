@@ -31,26 +31,26 @@ func (n *Namespace) Phase() string { return string(n.N.Status.Phase) }
 func (n *Namespace) TrialExpiresAt() *time.Time { return k8s.TrialExpiry(n.N) }
 
 // Node is a view over a cached Node.
-type Node struct {
+type KubeNode struct {
 	Object
 	N *corev1.Node
 }
 
 // NewNode wraps a cached node.
-func NewNode(c *k8s.Cluster, n *corev1.Node) *Node { return &Node{Object{c, n}, n} }
+func NewNode(c *k8s.Cluster, n *corev1.Node) *KubeNode { return &KubeNode{Object{c, n}, n} }
 
 // Name is the node's name.
-func (n *Node) Name() string { return n.N.Name }
+func (n *KubeNode) Name() string { return n.N.Name }
 
 // Status is Ready, NotReady or Unknown.
-func (n *Node) Status() string { return k8s.NodeStatus(n.N) }
+func (n *KubeNode) Status() string { return k8s.NodeStatus(n.N) }
 
 // Unschedulable reports a cordoned node.
-func (n *Node) Unschedulable() bool { return n.N.Spec.Unschedulable }
+func (n *KubeNode) Unschedulable() bool { return n.N.Spec.Unschedulable }
 
 // Roles come from node-role.kubernetes.io/<role> labels (and the older
 // kubernetes.io/role label).
-func (n *Node) Roles() []string {
+func (n *KubeNode) Roles() []string {
 	var roles []string
 	for k := range n.N.Labels {
 		if r, ok := strings.CutPrefix(k, "node-role.kubernetes.io/"); ok && r != "" {
@@ -68,7 +68,7 @@ func (n *Node) Roles() []string {
 }
 
 // IP is the InternalIP, else the first address.
-func (n *Node) IP() *string {
+func (n *KubeNode) IP() *string {
 	for _, a := range n.N.Status.Addresses {
 		if a.Type == corev1.NodeInternalIP {
 			return &a.Address
@@ -81,7 +81,7 @@ func (n *Node) IP() *string {
 }
 
 // Addresses lists every address.
-func (n *Node) Addresses() []*NodeAddress {
+func (n *KubeNode) Addresses() []*NodeAddress {
 	out := make([]*NodeAddress, len(n.N.Status.Addresses))
 	for i, a := range n.N.Status.Addresses {
 		out[i] = &NodeAddress{Type: string(a.Type), Address: a.Address}
@@ -90,7 +90,7 @@ func (n *Node) Addresses() []*NodeAddress {
 }
 
 // Conditions are the kubelet's conditions.
-func (n *Node) Conditions() []*NodeCondition {
+func (n *KubeNode) Conditions() []*NodeCondition {
 	out := make([]*NodeCondition, len(n.N.Status.Conditions))
 	for i, c := range n.N.Status.Conditions {
 		out[i] = &NodeCondition{Type: string(c.Type), Status: string(c.Status), Reason: optional(c.Reason), Message: optional(c.Message), LastTransitionTime: timeOf(c.LastTransitionTime)}
@@ -99,7 +99,7 @@ func (n *Node) Conditions() []*NodeCondition {
 }
 
 // NodeInfo is what the kubelet reports of its machine.
-func (n *Node) NodeInfo() *NodeInfo {
+func (n *KubeNode) NodeInfo() *NodeInfo {
 	i := n.N.Status.NodeInfo
 	return &NodeInfo{
 		KubeletVersion: i.KubeletVersion, KubeProxyVersion: i.KubeProxyVersion, //nolint:staticcheck // still reported by many kubelets
@@ -109,13 +109,13 @@ func (n *Node) NodeInfo() *NodeInfo {
 }
 
 // Capacity is the node's total resources.
-func (n *Node) Capacity() *NodeResources { return nodeResources(n.N.Status.Capacity) }
+func (n *KubeNode) Capacity() *NodeResources { return nodeResources(n.N.Status.Capacity) }
 
 // Allocatable is what pods may use.
-func (n *Node) Allocatable() *NodeResources { return nodeResources(n.N.Status.Allocatable) }
+func (n *KubeNode) Allocatable() *NodeResources { return nodeResources(n.N.Status.Allocatable) }
 
 // Taints are the node's taints.
-func (n *Node) Taints() []*Taint {
+func (n *KubeNode) Taints() []*Taint {
 	out := make([]*Taint, len(n.N.Spec.Taints))
 	for i, t := range n.N.Spec.Taints {
 		out[i] = &Taint{Key: t.Key, Value: optional(t.Value), Effect: string(t.Effect)}

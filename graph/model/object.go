@@ -11,6 +11,13 @@ import (
 // KubeObject is implemented by every Kubernetes object type.
 type KubeObject interface {
 	IsKubeObject()
+	IsNode()
+}
+
+// Node is Relay's Object Identification interface: an object with a
+// global id that Query.node fetches again. Every KubeObject is one.
+type Node interface {
+	IsNode()
 }
 
 // Object is what every object type shares: its cluster and the cached
@@ -22,6 +29,9 @@ type Object struct {
 
 // IsKubeObject marks the KubeObject interface.
 func (Object) IsKubeObject() {}
+
+// IsNode marks the Node interface.
+func (Object) IsNode() {}
 
 func (o Object) meta() metav1.Object {
 	m, _ := o.Obj.(metav1.Object)

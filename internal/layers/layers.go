@@ -32,6 +32,8 @@ var Floors = map[string]int{
 	// may use them.
 	"caller":  0, // the authenticated Subject and its context key
 	"errkind": 0, // error kinds and the one table of their codes
+	"reqlog":  0, // a request's id and operation in its context, added to its log lines
+	"tracing": 0, // OpenTelemetry: setup from OTEL_*, the HTTP and transport wrappers, spans
 	// internal/testenv is test support (real clusters, MariaDB, faults):
 	// only tests import it. It imports nothing of the project, so it is a
 	// leaf by its imports.
