@@ -16,6 +16,7 @@ import (
 	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/k8s/lease"
 	"github.com/clustergraph/clustergraph/metering"
+	"github.com/clustergraph/clustergraph/metrics"
 )
 
 // storageConfig configures the database and the work that fills it.
@@ -98,6 +99,7 @@ func runCollectors(ctx context.Context, reg *k8s.Registry, h *db.Handle, sc stor
 	if moved > 0 || torn > 0 {
 		log.Info("metering samples moved from the old spool file into the outbox", "samples", moved, "tornLinesSkipped", torn)
 	}
+	context.AfterFunc(ctx, metrics.WatchSpool(spool))
 	if n := spool.Len(); n > 0 {
 		log.Info("metering samples waiting in the outbox from an earlier run", "samples", n)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/errkind"
+	"github.com/clustergraph/clustergraph/metrics"
 )
 
 // Receiver is the POST /alert endpoint.
@@ -40,6 +41,7 @@ type reply struct {
 func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
+		metrics.AlertRejected(metrics.AlertsFromWebhook, "method")
 		respond(w, http.StatusMethodNotAllowed, reply{Error: "POST an Alertmanager webhook payload or an alert list", Code: errkind.CodeBadUserInput})
 		return
 	}
@@ -49,6 +51,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rc.Token == "" && rc.BasicAuth == "" {
 			msg = "POST /alert is closed: the server has no --alert-token or --alert-basic-auth configured"
 		}
+		metrics.AlertRejected(metrics.AlertsFromWebhook, "unauthorized")
 		respond(w, http.StatusUnauthorized, reply{Error: msg, Code: errkind.CodeUnauthenticated})
 		return
 	}
@@ -60,9 +63,11 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
+			metrics.AlertRejected(metrics.AlertsFromWebhook, "too_large")
 			respond(w, http.StatusRequestEntityTooLarge, reply{Error: "the body is over the server's limit", Code: errkind.CodeBadUserInput})
 			return
 		}
+		metrics.AlertRejected(metrics.AlertsFromWebhook, "malformed")
 		respond(w, http.StatusBadRequest, reply{Error: "reading the body: " + err.Error(), Code: errkind.CodeBadUserInput})
 		return
 	}
@@ -72,6 +77,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	alerts, err := Parse(body, def)
 	if err != nil {
+		metrics.AlertRejected(metrics.AlertsFromWebhook, "malformed")
 		respond(w, http.StatusBadRequest, reply{Error: err.Error(), Code: errkind.CodeBadUserInput})
 		return
 	}
@@ -79,19 +85,23 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// 5xx: Alertmanager retries what was not stored.
 		rc.Log.Warn("alert not stored: no database", "err", err)
+		metrics.AlertRejected(metrics.AlertsFromWebhook, "unavailable")
 		respond(w, http.StatusServiceUnavailable, reply{Error: "the alert database is unavailable; retry", Code: errkind.CodeUnavailable})
 		return
 	}
 	changed, err := store.RecordAlerts(r.Context(), alerts)
 	if err != nil {
 		if errors.Is(err, errkind.BadInput) {
+			metrics.AlertRejected(metrics.AlertsFromWebhook, "malformed")
 			respond(w, http.StatusBadRequest, reply{Error: err.Error(), Code: errkind.CodeBadUserInput})
 			return
 		}
 		rc.Log.Warn("alert not stored", "err", err)
+		metrics.AlertRejected(metrics.AlertsFromWebhook, "unavailable")
 		respond(w, http.StatusServiceUnavailable, reply{Error: "the alert database is unavailable; retry", Code: errkind.CodeUnavailable})
 		return
 	}
+	metrics.AlertsReceived(metrics.AlertsFromWebhook, len(alerts))
 	if len(changed) > 0 && rc.Hub != nil {
 		rc.Hub.Poke()
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/clustergraph/clustergraph/auth"
 	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/errkind"
+	"github.com/clustergraph/clustergraph/metrics"
 	"github.com/clustergraph/clustergraph/terminal"
 )
 
@@ -162,8 +163,10 @@ func wsInit(authn *auth.Authenticator, recheck time.Duration) transport.Websocke
 	}
 }
 
-// writeError writes a GraphQL-shaped error response.
+// writeError writes a GraphQL-shaped error response, counted among the
+// errors sent (a request refused before GraphQL ran).
 func writeError(w http.ResponseWriter, status int, code, msg string) {
+	metrics.GraphQLError(codeLabel(code))
 	w.Header().Set("Content-Type", "application/json")
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="clustergraph"`)

@@ -119,6 +119,7 @@ const (
 //	/healthz  liveness: the process serves HTTP
 //	/readyz   readiness: every cluster finished its first connection attempt
 //	/alert    Alertmanager's webhook (and the hypercloud alert list)
+//	/metrics  404 saying where the metrics are (--metrics-listen)
 //	/         GraphiQL
 func NewHandler(cfg Config) http.Handler {
 	if cfg.MaxPage <= 0 {
@@ -161,6 +162,7 @@ func NewHandler(cfg Config) http.Handler {
 	} else {
 		mux.Handle("/schema.graphql", withCORS(cfg.AllowedOrigins, authenticate(cfg.Authenticator, schemaSDL())))
 	}
+	mux.Handle("/metrics", metricsElsewhere())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.Handle("/readyz", readyz(cfg.Registry, cfg.Authenticator, cfg.Draining))
 	mux.Handle("/", graphiql.Handler("clustergraph", "/query", "/query"))
@@ -247,6 +249,7 @@ func graphQL(cfg Config) http.Handler {
 		srv.Use(noDocuments{})
 		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	}
+	srv.Use(newOperationMetrics(cfg.PersistedQueries))
 	srv.SetErrorPresenter(presenter(cfg.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		cfg.Logger.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))

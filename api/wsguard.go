@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
 	"github.com/clustergraph/clustergraph/errkind"
+	"github.com/clustergraph/clustergraph/metrics"
 )
 
 // guardedWebsockets wraps the websocket implementation to enforce what the
@@ -36,16 +37,25 @@ type guardedWebsockets struct {
 func (g guardedWebsockets) Accept(w http.ResponseWriter, r *http.Request, o transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
 	// Counted open before the client can learn it is: a shutdown (or a
 	// test) waiting for open sockets then sees it.
-	done := func() {}
+	var wait func()
 	if g.open != nil {
 		g.open.Add(1)
-		done = sync.OnceFunc(g.open.Done)
+		wait = g.open.Done
 	}
 	c, err := g.inner.Accept(w, r, o)
 	if err != nil {
-		done()
+		if wait != nil {
+			wait()
+		}
 		return nil, err
 	}
+	closed := metrics.WebsocketOpened()
+	done := sync.OnceFunc(func() {
+		closed()
+		if wait != nil {
+			wait()
+		}
+	})
 	gc := &guardedConn{WebsocketConn: c, max: g.max, socket: socketFrom(r.Context()), active: map[string]bool{}, draining: g.draining, done: done}
 	gc.socket.accepted(gc)
 	return gc, nil
@@ -138,6 +148,7 @@ func (c *guardedConn) WriteJSON(v any) error {
 // refuse answers a subscription the caps do not let run with an error
 // message; the socket lives on.
 func (c *guardedConn) refuse(id, msg string) {
+	metrics.GraphQLError(errkind.CodeBadUserInput)
 	_ = c.WebsocketConn.WriteJSON(map[string]any{"id": id, "type": "error", "payload": []any{map[string]any{
 		"message": msg, "extensions": map[string]any{"code": errkind.CodeBadUserInput},
 	}}})

@@ -21,6 +21,7 @@ import (
 	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/metrics"
 	"github.com/clustergraph/clustergraph/tracing"
 )
 
@@ -129,17 +130,21 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*caller
 	e, ok := a.cache[key]
 	a.mu.Unlock()
 	if ok && now.Before(e.expires) {
+		metrics.TokenCacheHit()
 		return e.subject, e.err
 	}
+	metrics.TokenCacheMiss()
 	exp, hasExp := expiry(token)
 	if hasExp && !now.Before(exp) {
 		// Expired by its own word: no review needed to refuse it.
 		return nil, expired(exp)
 	}
 	if !a.clientAllows(ctx) {
+		metrics.TokenReviewThrottled()
 		return nil, fmt.Errorf("%w: too many new tokens from your address to check right now; retry shortly", errkind.Unavailable)
 	}
 	if !a.limiter.Allow() {
+		metrics.TokenReviewThrottled()
 		return nil, fmt.Errorf("%w: too many new tokens to check right now; retry shortly", errkind.Unavailable)
 	}
 	type result struct {
@@ -149,7 +154,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*caller
 	// Callers of the same token at once (a console's burst of requests
 	// after its cached review expired) share one review.
 	v, _, _ := a.reviews.Do(string(key[:]), func() (any, error) {
+		start := time.Now()
 		s, err := a.review(context.WithoutCancel(ctx), token)
+		metrics.TokenReview(reviewResult(err), time.Since(start))
 		return result{s, err}, nil
 	})
 	s, err := v.(result).s, v.(result).err
@@ -176,6 +183,18 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*caller
 	a.cache[key] = entry{subject: s, err: err, expires: now.Add(ttl)}
 	a.mu.Unlock()
 	return s, err
+}
+
+// reviewResult is a TokenReview's result as the metrics name it.
+func reviewResult(err error) string {
+	switch {
+	case err == nil:
+		return metrics.ReviewAuthenticated
+	case errors.Is(err, errkind.Unauthenticated):
+		return metrics.ReviewUnauthenticated
+	default:
+		return metrics.ReviewError
+	}
 }
 
 func expired(exp time.Time) error {

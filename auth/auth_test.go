@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	authenticationv1 "k8s.io/api/authentication/v1"
 
 	"github.com/clustergraph/clustergraph/caller"
 	"github.com/clustergraph/clustergraph/errkind"
+	"github.com/clustergraph/clustergraph/metrics"
 )
 
 // fakeReview accepts tokens starting with "good-" and counts its calls; it
@@ -201,5 +203,35 @@ func TestSubjectKeepsUIDAndExtra(t *testing.T) {
 	}
 	if s := subjectOf(authenticationv1.UserInfo{Username: "alice"}, "a"); s.Extra != nil || s.UID != "" {
 		t.Errorf("a user without extras: %+v", s)
+	}
+}
+
+// TestMetrics: a token the cache answers is a hit, one it cannot a miss;
+// only reviews sent are timed, by their result; a token past the review
+// budget is counted throttled.
+func TestMetrics(t *testing.T) {
+	calls := 0
+	a := New(Config{ReviewsPerSecond: 1})
+	a.review = fakeReview(&calls)
+	ctx := context.Background()
+	read := func() []float64 {
+		return []float64{
+			metrics.Sum("clustergraph_token_cache_hits_total", nil), metrics.Sum("clustergraph_token_cache_misses_total", nil),
+			metrics.Sum("clustergraph_token_review_duration_seconds", map[string]string{"result": metrics.ReviewAuthenticated}),
+			metrics.Sum("clustergraph_token_review_duration_seconds", map[string]string{"result": metrics.ReviewUnauthenticated}),
+			metrics.Sum("clustergraph_token_reviews_throttled_total", nil),
+		}
+	}
+	before := read()
+	_, _ = a.Authenticate(ctx, "good-alice") // miss, reviewed: authenticated
+	_, _ = a.Authenticate(ctx, "good-alice") // hit
+	_, _ = a.Authenticate(ctx, "bad")        // miss, reviewed: unauthenticated (the burst is 2)
+	_, _ = a.Authenticate(ctx, "good-bob")   // miss, throttled
+	got := read()
+	for i := range got {
+		got[i] -= before[i]
+	}
+	if diff := cmp.Diff([]float64{1, 3, 1, 1, 1}, got); diff != "" {
+		t.Errorf("hits, misses, authenticated, unauthenticated, throttled (-want +got):\n%s", diff)
 	}
 }

@@ -120,6 +120,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if err := gdb.Use(tracingPlugin{system: string(s.dialect)}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	if err := gdb.Use(statementMetrics{}); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
 	s.gdb = gdb
 	if s.sqlDB, err = gdb.DB(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)

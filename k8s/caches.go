@@ -81,6 +81,9 @@ type caches struct {
 	// that cannot sync says why (see kindState); it is fixed after
 	// newCaches, its values change.
 	listErr map[resource]*atomic.Pointer[error]
+	// watchErrs counts each informer's failed lists and watches (for the
+	// metrics); fixed after newCaches like listErr.
+	watchErrs map[resource]*atomic.Uint64
 	// off are the kinds this install does not cache, with why.
 	off map[resource]string
 	// static caches are filled by hand, never by their informers, and
@@ -117,6 +120,7 @@ func newCaches(ctx context.Context, typed kubernetes.Interface, meta metadata.In
 		informers: map[resource]cache.SharedIndexInformer{},
 		sorted:    newSortedLists(),
 		listErr:   map[resource]*atomic.Pointer[error]{},
+		watchErrs: map[resource]*atomic.Uint64{},
 		off:       off,
 	}
 	f := c.typed
@@ -202,13 +206,15 @@ func (c *caches) start(ctx context.Context, onNew func(resource, cache.SharedInd
 }
 
 // watchErrors keeps the informer's last list or watch error for
-// kindState, and still lets client-go log and back off as it does by
-// default. Must be called before the informer starts.
+// kindState, counts them for the metrics, and still lets client-go log
+// and back off as it does by default. Must be called before the informer
+// starts.
 func (c *caches) watchErrors(ctx context.Context, r resource, inf cache.SharedIndexInformer) {
-	last := &atomic.Pointer[error]{}
-	c.listErr[r] = last
+	last, count := &atomic.Pointer[error]{}, &atomic.Uint64{}
+	c.listErr[r], c.watchErrs[r] = last, count
 	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, refl *cache.Reflector, err error) {
 		last.Store(&err)
+		count.Add(1)
 		cache.DefaultWatchErrorHandler(ctx, refl, err)
 	})
 }

@@ -66,6 +66,11 @@ type hub struct {
 	// and those of all, not every subscriber's buffer (an object's
 	// namespace never changes).
 	subs map[subKey]map[*subscriber]struct{}
+
+	// deliveries counts changes handed to subscribers' buffers, overflows
+	// subscribers found with a full buffer, resyncs RESYNC markers sent:
+	// read by the metrics at scrape time.
+	deliveries, overflows, resyncs atomic.Uint64
 }
 
 type subKey struct {
@@ -131,6 +136,7 @@ func (h *hub) publishChange(c *Cluster, r resource, ch Change) {
 		h.full = true
 	}
 	shared := &ch
+	var delivered, overflowed uint64
 	offer := func(subs map[*subscriber]struct{}) {
 		for s := range subs {
 			if s.overflow.Load() {
@@ -138,8 +144,10 @@ func (h *hub) publishChange(c *Cluster, r resource, ch Change) {
 			}
 			select {
 			case s.ch <- shared:
+				delivered++
 			default:
 				s.overflow.Store(true)
+				overflowed++
 			}
 		}
 	}
@@ -155,6 +163,12 @@ func (h *hub) publishChange(c *Cluster, r resource, ch Change) {
 		}
 	case m.GetNamespace() != "":
 		offer(h.subs[subKey{r: r, ns: m.GetNamespace()}])
+	}
+	if delivered > 0 {
+		h.deliveries.Add(delivered)
+	}
+	if overflowed > 0 {
+		h.overflows.Add(overflowed)
 	}
 }
 
@@ -482,6 +496,7 @@ func (w *watcher) access() *Access {
 
 func (w *watcher) marker(t ChangeType) bool {
 	if t == Resync {
+		w.c.hub.resyncs.Add(1)
 		// The state follows: like it, RESYNC is no place to resume from.
 		return w.deliver(Change{Type: t, Cluster: w.c})
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -231,6 +232,21 @@ type reviewAnswer struct {
 type reviewCache struct {
 	mu      sync.Mutex
 	answers map[reviewKey]reviewAnswer
+	// allowed, denied and failed count the reviews sent, by answer, for
+	// the metrics.
+	allowed, denied, failed atomic.Uint64
+}
+
+// reviewCount counts one review sent to the authorizer by its answer.
+func (c *Cluster) reviewCount(allowed bool, err error) {
+	switch {
+	case err != nil:
+		c.reviews.failed.Add(1)
+	case allowed:
+		c.reviews.allowed.Add(1)
+	default:
+		c.reviews.denied.Add(1)
+	}
 }
 
 // Review asks the cluster's authorizer each question about the context's
@@ -279,6 +295,7 @@ func (c *Cluster) Review(ctx context.Context, qs []Question) []bool {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			allowed, err := review(ctx, c, s, qs[i])
+			c.reviewCount(allowed, err)
 			if err != nil {
 				c.log.WarnContext(ctx, "subject access review failed; treating it as a refusal", "cluster", c.Name, "user", s.User, "question", qs[i], "err", err)
 				return

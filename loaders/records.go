@@ -2,6 +2,7 @@ package loaders
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/metrics"
 )
 
 // Records is the database as the caller may use it: the queries over many
@@ -140,10 +142,12 @@ func (rs *Records) CreateAlert(ctx context.Context, c *k8s.Cluster, namespace st
 		if namespace != "" {
 			where = "in namespace " + namespace
 		}
+		metrics.AlertRejected(metrics.AlertsFromMutation, "forbidden")
 		return db.Alert{}, fmt.Errorf("%w: creating an alert needs create on events %s of %s", errkind.Forbidden, where, c.Name)
 	}
 	a, err := build()
 	if err != nil {
+		metrics.AlertRejected(metrics.AlertsFromMutation, "malformed")
 		return db.Alert{}, err
 	}
 	if a.Cluster != c.Name || a.Namespace != namespace {
@@ -151,12 +155,18 @@ func (rs *Records) CreateAlert(ctx context.Context, c *k8s.Cluster, namespace st
 		return db.Alert{}, fmt.Errorf("alert of %s/%s built for a check on %s/%s", a.Cluster, a.Namespace, c.Name, namespace)
 	}
 	s, err := rs.store()
+	if err == nil {
+		_, err = s.RecordAlerts(ctx, []db.Alert{a})
+	}
 	if err != nil {
+		reason := "unavailable"
+		if errors.Is(err, errkind.BadInput) {
+			reason = "malformed"
+		}
+		metrics.AlertRejected(metrics.AlertsFromMutation, reason)
 		return db.Alert{}, err
 	}
-	if _, err := s.RecordAlerts(ctx, []db.Alert{a}); err != nil {
-		return db.Alert{}, err
-	}
+	metrics.AlertsReceived(metrics.AlertsFromMutation, 1)
 	if rs.alerts != nil {
 		rs.alerts.Poke()
 	}

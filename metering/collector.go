@@ -8,6 +8,7 @@ import (
 
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/metrics"
 )
 
 // Config configures a Collector.
@@ -82,6 +83,7 @@ type TickResult struct {
 // Tick samples every cluster at tick, first writing what the spool holds.
 func (c *Collector) Tick(ctx context.Context, tick time.Time) TickResult {
 	defer c.ticks.Add(1)
+	defer func(start time.Time) { metrics.MeteringTick(time.Since(start)) }(time.Now())
 	defer c.logSpoolLosses()
 	var res TickResult
 	var samples []db.Sample

@@ -14,6 +14,7 @@ import (
 
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/k8s"
+	"github.com/clustergraph/clustergraph/metrics"
 )
 
 // logRecorder is a slog.Handler keeping every record, for tests that
@@ -179,5 +180,17 @@ func TestCollectorLogsCorruptSpoolRows(t *testing.T) {
 	}
 	if sp.Len() != 0 {
 		t.Errorf("%d rows still in the outbox", sp.Len())
+	}
+}
+
+// TestTickIsTimed: every tick is observed in the tick duration
+// histogram, also one whose database is down.
+func TestTickIsTimed(t *testing.T) {
+	c := New(Config{Registry: emptyRegistry(t), Store: func() (*db.Store, error) { return nil, errors.New("database down") }, Log: slog.New(slog.DiscardHandler)})
+	before := metrics.Sum("clustergraph_metering_tick_duration_seconds", nil)
+	c.Tick(context.Background(), time.Unix(3600, 0))
+	c.Tick(context.Background(), time.Unix(3660, 0))
+	if got := metrics.Sum("clustergraph_metering_tick_duration_seconds", nil) - before; got != 2 {
+		t.Errorf("%v ticks timed, want 2", got)
 	}
 }
