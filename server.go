@@ -262,7 +262,7 @@ func applySources(fs *flag.FlagSet, args []string, getenv func(string) string) e
 		}
 		if v := getenv(m[1]); v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("environment variable %s=%q: %v", m[1], v, err))
+				errs = append(errs, fmt.Errorf("environment variable %s=%q: %w", m[1], v, err))
 			}
 		}
 	})
@@ -312,7 +312,7 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 			err = fs.Set(key, v)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("config file %s: key %s: %v", path, key, err))
+			errs = append(errs, fmt.Errorf("config file %s: key %s: %w", path, key, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -57,7 +57,6 @@ func LoadPersistedQueries(path string) (map[string]string, error) {
 // documentHash is q's hash in the form of id: by its prefix and length,
 // one of the hashes LoadPersistedQueries accepts.
 func documentHash(id, q string) (string, error) {
-	hexOf := func(sum []byte) string { return hex.EncodeToString(sum) }
 	bare, prefixed := strings.CutPrefix(strings.ToLower(id), "sha256:")
 	if _, err := hex.DecodeString(bare); err != nil {
 		return "", fmt.Errorf("an id must be a hex hash (SHA-256, sha256:SHA-256, SHA-1 or MD5)")
@@ -69,10 +68,10 @@ func documentHash(id, q string) (string, error) {
 		return queryHash(q), nil
 	case len(bare) == 40:
 		sum := sha1.Sum([]byte(q))
-		return hexOf(sum[:]), nil
+		return hex.EncodeToString(sum[:]), nil
 	case len(bare) == 32:
 		sum := md5.Sum([]byte(q))
-		return hexOf(sum[:]), nil
+		return hex.EncodeToString(sum[:]), nil
 	}
 	return "", fmt.Errorf("an id must be a hex hash (SHA-256, sha256:SHA-256, SHA-1 or MD5), not %d digits", len(bare))
 }

@@ -22,7 +22,8 @@ func TestRequestIDInLogs(t *testing.T) {
 	s := startServerWith(t, serverOpts{kubeconfigs: kubeconfigs(cs[:1]), waitReady: true}, func(cfg *api.Config) {
 		cfg.Logger = slog.New(reqlog.Handler{Handler: slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})})
 	})
-	post := func(id, body string) *http.Response {
+	// post sends body with the X-Request-Id id and returns the id answered.
+	post := func(id, body string) string {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodPost, s.URL+"/query", strings.NewReader(body))
 		if err != nil {
@@ -37,13 +38,13 @@ func TestRequestIDInLogs(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = resp.Body.Close()
-		return resp
+		return resp.Header.Get(reqlog.Header)
 	}
 	secret := "cg-leak-marker-reqlog"
-	if got := post("trace-1", `{"query":"query ClusterNames($x: String!) { cluster(name: $x) { name } }","variables":{"x":"`+secret+`"}}`).Header.Get(reqlog.Header); got != "trace-1" {
+	if got := post("trace-1", `{"query":"query ClusterNames($x: String!) { cluster(name: $x) { name } }","variables":{"x":"`+secret+`"}}`); got != "trace-1" {
 		t.Errorf("X-Request-Id %q, want the client's trace-1", got)
 	}
-	if got := post("bad id;x", `{"query":`).Header.Get(reqlog.Header); !reqlog.ValidID(got) || got == "bad id;x" {
+	if got := post("bad id;x", `{"query":`); !reqlog.ValidID(got) || got == "bad id;x" {
 		t.Errorf("X-Request-Id %q for an invalid client id, want a new one", got)
 	}
 	lines := map[string]map[string]any{}

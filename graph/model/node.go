@@ -30,7 +30,8 @@ func (n *Namespace) Phase() string { return string(n.N.Status.Phase) }
 // TrialExpiresAt is when the namespace's trial ends.
 func (n *Namespace) TrialExpiresAt() *time.Time { return k8s.TrialExpiry(n.N) }
 
-// Node is a view over a cached Node.
+// KubeNode is a view over a cached Node (the GraphQL type KubeNode: Node is
+// Relay's interface).
 type KubeNode struct {
 	Object
 	N *corev1.Node
