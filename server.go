@@ -111,7 +111,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	var kubeconfig string
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "address to serve HTTP on (env CLUSTERGRAPH_LISTEN)")
 	fs.StringVar(&cfg.debugListen, "debug-listen", "", "address to serve Go profiles (/debug/pprof/) on, apart from the API; off when empty (env CLUSTERGRAPH_DEBUG_LISTEN)")
-	fs.StringVar(&cfg.metricsListen, "metrics-listen", "", "address to serve Prometheus metrics (/metrics) on, apart from the API and without a token, e.g. 0.0.0.0:9090 in a pod; off when empty (env CLUSTERGRAPH_METRICS_LISTEN)")
+	fs.StringVar(&cfg.metricsListen, "metrics-listen", "", "address to serve Prometheus metrics (/metrics) on without a token, apart from the API (which serves them to callers with a token), e.g. 0.0.0.0:9090 in a pod; off when empty (env CLUSTERGRAPH_METRICS_LISTEN)")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file(s), separated by '"+string(os.PathListSeparator)+"' (env CLUSTERGRAPH_KUBECONFIG; default $KUBECONFIG, then ~/.kube/config)")
 	fs.BoolVar(&cfg.inCluster, "in-cluster", true, "also serve the cluster clustergraph runs in, when it runs in a pod (env CLUSTERGRAPH_IN_CLUSTER)")
 	fs.IntVar(&cfg.maxPage, "max-page", 100, "largest first/limit a list accepts, also the default page size (env CLUSTERGRAPH_MAX_PAGE)")
@@ -434,6 +434,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, listening func(net
 	}
 	reg := k8s.NewRegistry(regCfg)
 	defer metrics.WatchClusters(reg)()
+	metrics.ObserveClientGo() // /metrics is served on the API's address too
 	if cfg.metricsListen != "" {
 		// Until serve returns, so the scraper sees the shutdown too.
 		aside, stopAside := context.WithCancel(context.Background())

@@ -24,7 +24,7 @@ import (
 
 // TestReadyzDetail: readiness tells every caller its status code, but
 // names the clusters only to this host, or to a caller with an accepted
-// token. Requests from elsewhere are made in process with a remote
+// token; /metrics is served to the same callers only. Requests from elsewhere are made in process with a remote
 // address set, so the test needs no second network interface.
 func TestReadyzDetail(t *testing.T) {
 	cs := testenv.Clusters(t)
@@ -60,6 +60,19 @@ func TestReadyzDetail(t *testing.T) {
 			t.Errorf("%s: cluster states shown = %v, want %v: %s", c.name, got, c.detail, rec.Body)
 		}
 		secretFree(t, "readyz "+c.name, rec.Body.Bytes())
+
+		// /metrics names the clusters too: the same callers may read it,
+		// the others get 401.
+		req = httptest.NewRequest(http.MethodGet, "http://clustergraph:8080/metrics", nil)
+		req.RemoteAddr = c.remote
+		if c.authz != "" {
+			req.Header.Set("Authorization", c.authz)
+		}
+		rec = httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if served := rec.Code == http.StatusOK && strings.Contains(rec.Body.String(), "clustergraph_"); served != c.detail || !c.detail && rec.Code != http.StatusUnauthorized {
+			t.Errorf("%s: /metrics %d, want served: %v (else 401)", c.name, rec.Code, c.detail)
+		}
 	}
 }
 

@@ -119,7 +119,7 @@ const (
 //	/healthz  liveness: the process serves HTTP
 //	/readyz   readiness: every cluster finished its first connection attempt
 //	/alert    Alertmanager's webhook (and the hypercloud alert list)
-//	/metrics  404 saying where the metrics are (--metrics-listen)
+//	/metrics  Prometheus, to this host or a caller with a token (and on --metrics-listen)
 //	/         GraphiQL
 func NewHandler(cfg Config) http.Handler {
 	if cfg.MaxPage <= 0 {
@@ -162,7 +162,7 @@ func NewHandler(cfg Config) http.Handler {
 	} else {
 		mux.Handle("/schema.graphql", withCORS(cfg.AllowedOrigins, authenticate(cfg.Authenticator, schemaSDL())))
 	}
-	mux.Handle("/metrics", metricsElsewhere())
+	mux.Handle("/metrics", metricsHandler(cfg.Authenticator))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.Handle("/readyz", readyz(cfg.Registry, cfg.Authenticator, cfg.Draining))
 	mux.Handle("/", graphiql.Handler("clustergraph", "/query", "/query"))

@@ -11,6 +11,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
 
+	"github.com/clustergraph/clustergraph/auth"
 	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/metrics"
 )
@@ -166,12 +167,20 @@ func countErrors(errs gqlerror.List) {
 	}
 }
 
-// metricsElsewhere answers /metrics on the API's address: the series are
-// served on their own listener (--metrics-listen), never here, where
-// Prometheus would need a token and anyone else could read the cluster
-// names.
-func metricsElsewhere() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "Prometheus metrics are not served on the API's address: see --metrics-listen (off unless set)", http.StatusNotFound)
+// metricsHandler serves the Prometheus exposition at /metrics on the API's
+// address, as the contract lists it, to the callers that may read the
+// cluster names it carries (as /readyz's detail): this host, or a caller
+// with an accepted token (Prometheus' authorization.credentials_file can
+// be its service-account token). Anyone else gets 401 saying so. The same
+// series are served without a token on --metrics-listen, an address of
+// their own for the scraper alone.
+func metricsHandler(authn *auth.Authenticator) http.Handler {
+	served := metrics.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !mayReadDetail(r, authn) {
+			writeError(w, http.StatusUnauthorized, errkind.CodeUnauthenticated, "the metrics name the clusters: send Authorization: Bearer <token> (Prometheus: authorization.credentials_file), or scrape --metrics-listen")
+			return
+		}
+		served.ServeHTTP(w, r)
 	})
 }
