@@ -124,6 +124,12 @@ func templateErr(t *testing.T, args ...string) (manifests, error) {
 	if err != nil {
 		return manifests{}, err
 	}
+	return parse(t, out), nil
+}
+
+// parse reads the documents helm template printed.
+func parse(t *testing.T, out string) manifests {
+	t.Helper()
 	m := manifests{raw: out}
 	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(out), 4096)
 	for {
@@ -138,7 +144,7 @@ func templateErr(t *testing.T, args ...string) (manifests, error) {
 		}
 		m.objs = append(m.objs, &unstructured.Unstructured{Object: obj})
 	}
-	return m, nil
+	return m
 }
 
 // get returns the one object of kind and name, or nil.
