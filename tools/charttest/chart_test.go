@@ -375,7 +375,7 @@ func TestRBAC(t *testing.T) {
 		{"kubelet traffic", []string{"--set", "metering.trafficSource=kubelet"},
 			with(defaultGrants(), []string{"cluster /nodes/proxy get"})},
 		{"shell", []string{"--set", "shell.namespace=" + shellNS + ",shell.proxyURL=http://clustergraph.clustergraph.svc:8080"},
-			with(defaultGrants(), shell("/pods create", "/pods get", "/pods delete", "/secrets create", "/secrets delete", "/pods/exec get", "/pods/exec create"))},
+			with(defaultGrants(), shell("/pods create", "/pods get", "/pods delete", "/secrets create", "/pods/exec create"))},
 		{"no leader election", []string{"--set", "leaderElection.enabled=false"},
 			with(defaultGrants(), nil, namespace+" coordination.k8s.io/leases create",
 				namespace+" coordination.k8s.io/leases[clustergraph-collector] get", namespace+" coordination.k8s.io/leases[clustergraph-collector] update")},
