@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/clustergraph/clustergraph/internal/testenv"
+	"github.com/clustergraph/clustergraph/k8s"
 )
 
 // The in-cluster least-privilege proof. kwok runs no containers, so the
@@ -38,9 +39,12 @@ import (
 //
 // First everything must work with them: every cached kind READY, reads,
 // writes impersonating a user (with groups and UID) and a service account
-// (with UID and extras), a watch, metrics, and the Lease. Then each right
-// is taken away in turn, and the server started again must break
-// something named: the role carries no spare right.
+// (with UID and extras), a watch, metrics, and the Lease; with the
+// optional values also the SubjectAccessReview fallback, kubelet traffic
+// and a cluster shell. Then each verb of each rule is taken away in turn,
+// and the server started again must break something named: the roles
+// carry no spare right. (This found two: delete on the shell's Secret,
+// which the garbage collector removes with its pod, and get on pods/exec.)
 
 // lpRelease is the release the proof installs (its service account is the
 // server's identity).
@@ -152,9 +156,9 @@ func eventually(timeout time.Duration, cond func() error) error {
 	}
 }
 
-// start runs the server binary in the in-cluster environment and waits
-// until it answers /healthz.
-func (e *lpEnv) start(t *testing.T) *lpServer {
+// start runs the server binary in the in-cluster environment (plus
+// extra variables) and waits until it answers /healthz.
+func (e *lpEnv) start(t *testing.T, extra ...string) *lpServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -174,13 +178,25 @@ exec "$2"`
 	s := &lpServer{base: "http://" + addr, done: make(chan struct{})}
 	s.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", e.saDir, e.bin)
 	data := t.TempDir()
-	s.cmd.Env = append(slices.Clone(e.env),
+	env := slices.Clone(e.env)
+	// The shell proxy's URL is this run's address (the chart's value names
+	// the Service, which does not exist here).
+	for i, v := range env {
+		if strings.HasPrefix(v, "CLUSTERGRAPH_SHELL_PROXY_URL=") {
+			env[i] = "CLUSTERGRAPH_SHELL_PROXY_URL=" + s.base
+		}
+	}
+	// Later entries win over the chart's (os/exec keeps the last value of
+	// a duplicate).
+	env = append(env,
 		// Loopback instead of the pod's every-address listener: this runs
 		// on a shared machine. Everything else is the chart's.
 		"CLUSTERGRAPH_LISTEN="+addr,
 		"CLUSTERGRAPH_DATA_DIR="+data,
 		"CLUSTERGRAPH_SHUTDOWN_DELAY=0",
 		"HOME="+data)
+	env = append(env, extra...)
+	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = s, s
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -238,10 +254,29 @@ type right struct {
 	rule            int // index in the role's rules
 	group, resource string
 	verbs, names    []string
+	// verb, when set, narrows the right to one of verbs (see perVerb).
+	verb string
 }
 
 func (r right) String() string {
+	if r.verb != "" {
+		return fmt.Sprintf("%s/%s %s (rule %d)", r.group, r.resource, r.verb, r.rule)
+	}
 	return fmt.Sprintf("%s/%s %v (rule %d)", r.group, r.resource, r.verbs, r.rule)
+}
+
+// perVerb splits each right into one per verb, for roles whose every verb
+// must be shown necessary on its own.
+func perVerb(rs []right) []right {
+	var out []right
+	for _, r := range rs {
+		for _, v := range r.verbs {
+			r := r
+			r.verb = v
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // rightsOf lists every right of a role, rule by rule.
@@ -259,7 +294,9 @@ func rightsOf(t *testing.T, role *unstructured.Unstructured) []right {
 }
 
 // without returns a copy of role with r's resource taken out of its rule
-// (and the rule dropped when that was its only resource).
+// (and the rule dropped when that was its only resource); for a right of
+// one verb, the resource keeps the rule's other verbs in a rule of its
+// own.
 func without(t *testing.T, role *unstructured.Unstructured, r right) *unstructured.Unstructured {
 	t.Helper()
 	out := role.DeepCopy()
@@ -272,7 +309,24 @@ func without(t *testing.T, role *unstructured.Unstructured, r right) *unstructur
 	} else {
 		_ = unstructured.SetNestedStringSlice(m, resources, "resources")
 	}
+	if r.verb != "" {
+		if rest := slices.DeleteFunc(slices.Clone(r.verbs), func(v string) bool { return v == r.verb }); len(rest) > 0 {
+			kept := map[string]any{"apiGroups": []any{r.group}, "resources": []any{r.resource}, "verbs": toAny(rest)}
+			if len(r.names) > 0 {
+				kept["resourceNames"] = toAny(r.names)
+			}
+			rules = append(rules, kept)
+		}
+	}
 	_ = unstructured.SetNestedSlice(out.Object, rules, "rules")
+	return out
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
 	return out
 }
 
@@ -501,13 +555,15 @@ func checkAllWorks(t *testing.T, e *lpEnv, s *lpServer, alice string) {
 type breakage struct {
 	what  string
 	check func(t *testing.T, e *lpEnv, s *lpServer, alice string) (string, error)
+	// env is added to the server's environment for this run.
+	env []string
 }
 
 // breaks names, for each right of the chart's default roles, what stops
 // working without it. A right missing here fails the proof: say what it is
 // for, or drop it from the chart.
 func breaks(r right) (breakage, bool) {
-	forbiddenKind := breakage{"the " + r.resource + " cache", func(t *testing.T, e *lpEnv, s *lpServer, _ string) (string, error) {
+	forbiddenKind := breakage{what: "the " + r.resource + " cache", check: func(t *testing.T, e *lpEnv, s *lpServer, _ string) (string, error) {
 		err := eventually(20*time.Second, func() error {
 			kinds, err := e.kinds(s)
 			if err != nil {
@@ -521,7 +577,7 @@ func breaks(r right) (breakage, bool) {
 		return "clusters { status { kinds } } has " + r.resource + " FORBIDDEN", err
 	}}
 	refused := func(what string, do func(e *lpEnv, s *lpServer, alice string) error, want string) breakage {
-		return breakage{what, func(t *testing.T, e *lpEnv, s *lpServer, alice string) (string, error) {
+		return breakage{what: what, check: func(t *testing.T, e *lpEnv, s *lpServer, alice string) (string, error) {
 			var seen error
 			err := eventually(20*time.Second, func() error {
 				seen = do(e, s, alice)
@@ -535,7 +591,7 @@ func breaks(r right) (breakage, bool) {
 	}
 	writeAlice := func(e *lpEnv, s *lpServer, alice string) error { return e.applyAs(s, alice, e.work, "ablation") }
 	writeSA := func(e *lpEnv, s *lpServer, _ string) error { return e.applyAs(s, e.admin, e.work, "ablation") }
-	noLease := breakage{"leader election (no replica holds the Lease: no metering, no event archive)", func(t *testing.T, e *lpEnv, s *lpServer, _ string) (string, error) {
+	noLease := breakage{what: "leader election (no replica holds the Lease: no metering, no event archive)", check: func(t *testing.T, e *lpEnv, s *lpServer, _ string) (string, error) {
 		time.Sleep(10 * time.Second) // several retry periods
 		if h := e.leaseHolder(t); h != "" {
 			return "", fmt.Errorf("the Lease is held by %s", h)
@@ -548,6 +604,32 @@ func breaks(r right) (breakage, bool) {
 		return "", fmt.Errorf("the server log names no refused Lease request")
 	}}
 	switch {
+	// The caches' verbs one by one. Against this apiserver, client-go's
+	// informers stream their first list over a watch (WatchListClient), so
+	// watch alone fills a cache, and list alone keeps one current by
+	// re-listing after every refused watch: each verb shows its own
+	// breakage.
+	case r.verb == "list" && slices.Contains(r.verbs, "watch"):
+		// An apiserver without streaming lists (older, or with the
+		// feature off) is asked for a plain LIST: emulated by turning
+		// client-go's side of it off.
+		forbiddenKind.what += " on an apiserver without streaming lists (client-go's WatchListClient off)"
+		forbiddenKind.env = []string{"KUBE_FEATURE_WatchListClient=false"}
+		return forbiddenKind, true
+	case r.verb == "watch":
+		return breakage{what: "the " + r.resource + " cache's watch (changes come only from re-lists, backing off up to 30s, each a full LIST)", check: func(t *testing.T, e *lpEnv, s *lpServer, _ string) (string, error) {
+			var line string
+			err := eventually(20*time.Second, func() error {
+				for _, l := range strings.Split(s.Log(), "\n") {
+					if strings.Contains(l, `cannot watch resource \"`+r.resource+`\"`) {
+						line = l
+						return nil
+					}
+				}
+				return fmt.Errorf("the server log names no refused watch of %s", r.resource)
+			})
+			return line, err
+		}}, true
 	case slices.Contains(r.verbs, "watch"):
 		return forbiddenKind, true
 	case r.group == "metrics.k8s.io":
@@ -568,10 +650,121 @@ func breaks(r right) (breakage, bool) {
 			}
 			return nil
 		}, "HTTP"), true
+	case r.group == "coordination.k8s.io" && r.resource == "leases" && r.verb == "update":
+		// The first replica creates the Lease holding it, so without update
+		// it leads until its first renewal, which fails.
+		return breakage{what: "leader election (the leader cannot renew the Lease and loses it)", check: func(t *testing.T, e *lpEnv, s *lpServer, _ string) (string, error) {
+			var line string
+			err := eventually(40*time.Second, func() error {
+				for _, l := range strings.Split(s.Log(), "\n") {
+					if strings.Contains(l, `cannot update resource \"leases\"`) {
+						line = l
+						return nil
+					}
+				}
+				return fmt.Errorf("the server log names no refused Lease update")
+			})
+			return line, err
+		}}, true
 	case r.group == "coordination.k8s.io" && r.resource == "leases":
 		return noLease, true
 	}
 	return breakage{}, false
+}
+
+// install renders the chart for the proof's release with args, applies its
+// RBAC objects to the cluster, and takes the server's environment from the
+// Deployment. It returns the roles by kind/name.
+func (e *lpEnv) install(t *testing.T, args ...string) map[string]*unstructured.Unstructured {
+	t.Helper()
+	out, err := runHelm(t, append([]string{"template", lpRelease, chartDir, "--namespace", e.ns}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rbacObjs []*unstructured.Unstructured
+	roles := map[string]*unstructured.Unstructured{}
+	e.env = nil
+	for _, o := range parse(t, out).objs {
+		switch o.GetKind() {
+		case "ClusterRole", "Role":
+			roles[o.GetKind()+"/"+o.GetName()] = o
+			rbacObjs = append(rbacObjs, o)
+		case "ServiceAccount", "ClusterRoleBinding", "RoleBinding":
+			rbacObjs = append(rbacObjs, o)
+		case "Deployment":
+			// The server's environment is the Deployment's (these value
+			// sets take nothing from a Secret).
+			for _, ev := range into[appsv1.Deployment](t, o).Spec.Template.Spec.Containers[0].Env {
+				if ev.ValueFrom != nil {
+					t.Fatalf("%s comes from a Secret: the proof passes only values", ev.Name)
+				}
+				e.env = append(e.env, ev.Name+"="+ev.Value)
+			}
+		}
+	}
+	e.role = roles["ClusterRole/"+lpRelease]
+	e.leaseRole = roles["Role/"+lpRelease+"-lease"]
+	if e.role == nil || e.leaseRole == nil || e.env == nil {
+		t.Fatalf("the chart rendered %v: want a ClusterRole, a lease Role and a Deployment", roles)
+	}
+	e.applyObjects(t, rbacObjs...)
+	api, err := url.Parse(e.c.Config.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.env = append(e.env, "PATH=/usr/bin:/bin", "KUBERNETES_SERVICE_HOST="+api.Hostname(), "KUBERNETES_SERVICE_PORT="+api.Port())
+	return roles
+}
+
+// ablate takes each right of role away in turn (the rest of the chart's
+// rights stay), starts the server, and checks that what breaks names
+// says breaks.
+func (e *lpEnv) ablate(t *testing.T, role *unstructured.Unstructured, rs []right, breaks func(right) (breakage, bool), alice string) {
+	sa := "system:serviceaccount:" + e.ns + ":" + lpRelease
+	for _, r := range rs {
+		t.Run(role.GetKind()+" "+r.String(), func(t *testing.T) {
+			b, ok := breaks(r)
+			if !ok {
+				t.Fatalf("nothing is known to break without %s: name what it is for in breaks, or drop it from the chart", r)
+			}
+			e.applyObjects(t, without(t, role, r))
+			defer e.applyObjects(t, role)
+			// The apiserver's authorizer follows RBAC objects through an
+			// informer: wait until the right is gone.
+			resource, sub, _ := strings.Cut(r.resource, "/")
+			what := strings.TrimSuffix(resource+"."+r.group, ".")
+			if len(r.names) > 0 {
+				what += "/" + r.names[0] // a rule for named objects says no to unnamed questions
+			}
+			verb := r.verb
+			if verb == "" {
+				verb = r.verbs[len(r.verbs)-1]
+			}
+			canI := []string{"auth", "can-i", verb, what, "--as", sa}
+			if sub != "" {
+				canI = append(canI, "--subresource", sub) // "pods/exec" alone would name a pod called exec
+			}
+			if role.GetKind() == "Role" {
+				canI = append(canI, "-n", role.GetNamespace())
+			}
+			if err := eventually(10*time.Second, func() error {
+				out, _ := testenv.Kubectl(t, e.c, canI...)
+				if strings.TrimSpace(out) != "no" {
+					return fmt.Errorf("kubectl %v: %q", canI, out)
+				}
+				return nil
+			}); err != nil && r.resource != "*" { // can-i cannot name every resource of a group
+				t.Fatalf("the right is still granted: %v", err)
+			}
+			_, _ = testenv.Kubectl(t, e.c, "-n", e.ns, "delete", "lease", "clustergraph-collector", "--ignore-not-found")
+			s := e.start(t, b.env...)
+			if seen, err := b.check(t, e, s, alice); err != nil {
+				t.Errorf("without %s, %s should break: %v\nserver log:\n%s", r, b.what, err, s.Log())
+			} else {
+				t.Logf("without %s, %s breaks: %s", r, b.what, seen)
+			}
+		})
+	}
 }
 
 func TestInClusterLeastPrivilege(t *testing.T) {
@@ -586,39 +779,11 @@ func TestInClusterLeastPrivilege(t *testing.T) {
 	// A private cluster: the proof installs a CRD and edits RBAC.
 	c := testenv.StartCluster(t, "cg-lp", 2)
 	e := &lpEnv{c: c, ns: "clustergraph", work: "lp-work"}
-
-	// The chart's objects for this release, with its defaults.
-	out, err := runHelm(t, "template", lpRelease, chartDir, "--namespace", e.ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs := parse(t, out)
-	var rbacObjs []*unstructured.Unstructured
-	for _, o := range objs.objs {
-		switch o.GetKind() {
-		case "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
-			rbacObjs = append(rbacObjs, o)
-		case "Deployment":
-			// The server's environment is the Deployment's (nothing comes
-			// from a Secret with the defaults).
-			for _, ev := range into[appsv1.Deployment](t, o).Spec.Template.Spec.Containers[0].Env {
-				if ev.ValueFrom != nil {
-					t.Fatalf("%s comes from a Secret with the default values", ev.Name)
-				}
-				e.env = append(e.env, ev.Name+"="+ev.Value)
-			}
-		}
-	}
-	e.role = objs.get("ClusterRole", lpRelease)
-	e.leaseRole = objs.get("Role", lpRelease+"-lease")
-	if e.role == nil || e.leaseRole == nil || e.env == nil {
-		t.Fatalf("the chart rendered %v: want a ClusterRole, a lease Role and a Deployment", objs.kinds())
-	}
 	e.kubectl(t, "create", "namespace", e.ns)
 	e.kubectl(t, "create", "namespace", e.work)
-	e.applyObjects(t, rbacObjs...)
+	e.install(t)
 
-	// The pod's files and environment.
+	// The pod's files.
 	e.saDir = t.TempDir()
 	token := strings.TrimSpace(e.kubectl(t, "-n", e.ns, "create", "token", lpRelease, "--duration", "2h"))
 	ca, err := os.ReadFile(filepath.Join(filepath.Dir(c.Kubeconfig), "pki", "ca.crt"))
@@ -630,11 +795,6 @@ func TestInClusterLeastPrivilege(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	api, err := url.Parse(c.Config.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.env = append(e.env, "PATH=/usr/bin:/bin", "KUBERNETES_SERVICE_HOST="+api.Hostname(), "KUBERNETES_SERVICE_PORT="+api.Port())
 
 	// The real binary, as the image carries it.
 	e.bin = filepath.Join(t.TempDir(), "clustergraph")
@@ -658,53 +818,279 @@ func TestInClusterLeastPrivilege(t *testing.T) {
 	e.kubectl(t, "-n", e.work, "create", "deployment", "web", "--image", "example/web:1", "--replicas", "2")
 	testenv.CreateCRD(t, c, schema.GroupVersionResource{Group: "apps.openyurt.io", Version: "v1beta1", Resource: "nodepools"}, "NodePool", false)
 
-	// Everything works with the chart's rights.
-	t.Run("all rights", func(t *testing.T) {
-		s := e.start(t)
-		checkAllWorks(t, e, s, alice)
+	// The defaults: everything works with the chart's rights, and each
+	// right taken away breaks something named.
+	t.Run("defaults", func(t *testing.T) {
+		t.Run("all rights", func(t *testing.T) {
+			checkAllWorks(t, e, e.start(t), alice)
+		})
+		if t.Failed() {
+			t.FailNow()
+		}
+		e.ablate(t, e.role, perVerb(rightsOf(t, e.role)), breaks, alice)
+		// The lease Role verb by verb: get, create and update are each
+		// needed at a different step of leader election.
+		e.ablate(t, e.leaseRole, perVerb(rightsOf(t, e.leaseRole)), breaks, alice)
 	})
-	if t.Failed() {
-		t.FailNow()
-	}
 
-	// Each right taken away breaks something named.
-	sa := "system:serviceaccount:" + e.ns + ":" + lpRelease
-	for _, role := range []*unstructured.Unstructured{e.role, e.leaseRole} {
-		for _, r := range rightsOf(t, role) {
-			t.Run(role.GetKind()+" "+r.String(), func(t *testing.T) {
-				b, ok := breaks(r)
-				if !ok {
-					t.Fatalf("nothing is known to break without %s: name what it is for in breaks, or drop it from the chart", r)
-				}
-				e.applyObjects(t, without(t, role, r))
-				defer e.applyObjects(t, role)
-				// The apiserver's authorizer follows RBAC objects through an
-				// informer: wait until the right is gone.
-				what := strings.TrimSuffix(r.resource+"."+r.group, ".")
-				if len(r.names) > 0 {
-					what += "/" + r.names[0] // a rule for named objects says no to unnamed questions
-				}
-				canI := []string{"auth", "can-i", r.verbs[0], what, "--as", sa}
-				if role.GetKind() == "Role" {
-					canI = append(canI, "-n", role.GetNamespace())
-				}
-				if err := eventually(10*time.Second, func() error {
-					out, _ := testenv.Kubectl(t, c, canI...)
-					if strings.TrimSpace(out) != "no" {
-						return fmt.Errorf("kubectl %v: %q", canI, out)
-					}
-					return nil
-				}); err != nil && r.resource != "*" { // can-i cannot name every resource of a group
-					t.Fatalf("the right is still granted: %v", err)
-				}
-				_, _ = testenv.Kubectl(t, c, "-n", e.ns, "delete", "lease", "clustergraph-collector", "--ignore-not-found")
-				s := e.start(t)
-				if seen, err := b.check(t, e, s, alice); err != nil {
-					t.Errorf("without %s, %s should break: %v\nserver log:\n%s", r, b.what, err, s.Log())
-				} else {
-					t.Logf("without %s, %s breaks: %s", r, b.what, seen)
-				}
-			})
+	// The optional rights: the SubjectAccessReview fallback, kubelet
+	// traffic and cluster shells, each with what needs it.
+	t.Run("optional", func(t *testing.T) {
+		defaults := rightsOf(t, e.role)
+		e.kubectl(t, "create", "namespace", lpShells)
+		roles := e.install(t, "--set", "authzFallback=sar,metering.trafficSource=kubelet,metering.interval=2s,"+
+			"metering.trafficPath=/metrics/nodes/{node}/metrics/cadvisor,"+ // where the testbed's kwok serves cAdvisor (tools/testbed/cluster.sh)
+			"shell.namespace="+lpShells+",shell.proxyURL=http://overridden-at-start:8080")
+		// Beyond the defaults' ClusterRole rights (which the first half
+		// proved), only the new ones are taken away.
+		var added []right
+		for _, r := range rightsOf(t, e.role) {
+			if !slices.ContainsFunc(defaults, func(d right) bool { return d.group == r.group && d.resource == r.resource }) {
+				added = append(added, r)
+			}
+		}
+		shellRole := roles["Role/"+lpRelease+"-shell"]
+		if len(added) != 2 || shellRole == nil {
+			t.Fatalf("optional values added %v and shell Role %v: want subjectaccessreviews, nodes/proxy and the shell Role", added, shellRole != nil)
+		}
+		e.setUpOptional(t)
+		t.Run("all rights", func(t *testing.T) {
+			checkOptionalWorks(t, e, e.start(t), alice)
+		})
+		if t.Failed() {
+			t.FailNow()
+		}
+		e.ablate(t, e.role, added, optionalBreaks, alice)
+		// Every verb of the shell Role on its own: a shell needs each of
+		// them at a different step.
+		e.ablate(t, shellRole, perVerb(rightsOf(t, shellRole)), optionalBreaks, alice)
+	})
+}
+
+// lpShells is the namespace of the proof's cluster shells.
+const lpShells = "lp-shells"
+
+// nodeToken is the testbed's static token of system:node:node-000000
+// (group system:nodes): the Node authorizer, not RBAC, lets it get the
+// Secrets of pods bound to its node, which only the SubjectAccessReview
+// fallback can see.
+var nodeToken = testenv.StaticTokens["node"]
+
+// setUpOptional prepares what the optional features act on: a Secret used
+// by a pod on node-000000 (for the SAR fallback), and alice's right to
+// open cluster shells.
+func (e *lpEnv) setUpOptional(t *testing.T) {
+	t.Helper()
+	e.kubectl(t, "-n", e.work, "create", "secret", "generic", "node-secret", "--from-literal", "k=v")
+	pod := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"on-node-0","namespace":%q},
+"spec":{"nodeName":"node-000000","containers":[{"name":"app","image":"example/web:1"}],
+"volumes":[{"name":"s","secret":{"secretName":"node-secret"}}]}}`, e.work)
+	obj := &unstructured.Unstructured{}
+	if err := obj.UnmarshalJSON([]byte(pod)); err != nil {
+		t.Fatal(err)
+	}
+	e.applyObjects(t, obj)
+	// A right clustergraph defines (no apiserver serves clustershells, so
+	// kubectl create role would refuse to name it).
+	role := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+		"metadata": map[string]any{"name": "shell-user", "namespace": lpShells},
+		"rules":    []any{map[string]any{"apiGroups": []any{"clustergraph.io"}, "resources": []any{"clustershells"}, "verbs": []any{"create"}}},
+	}}
+	e.applyObjects(t, role)
+	e.kubectl(t, "-n", lpShells, "create", "rolebinding", "shell-user", "--role", "shell-user", "--user", "alice")
+}
+
+// nodeSecret looks up node-secret by id as node-000000: nil when the
+// server returns it.
+func (e *lpEnv) nodeSecret(s *lpServer) error {
+	id := k8s.ObjectID{Cluster: "in-cluster", GVK: schema.GroupVersionKind{Version: "v1", Kind: "Secret"}, Namespace: e.work, Name: "node-secret"}.Encode()
+	data, errs := s.gql(nodeToken, `query($id: ID!) { object(id: $id) { metadata { name } } }`, map[string]any{"id": id})
+	if len(errs) > 0 {
+		return fmt.Errorf("%v", errs)
+	}
+	if data["object"] == nil {
+		return fmt.Errorf("the node's lookup of its pod's Secret is null")
+	}
+	return nil
+}
+
+// trafficRead is nil once the collector read every node's cAdvisor
+// counters (the baseline of kubelet traffic), else the log's traffic
+// complaint.
+func trafficRead(s *lpServer) error {
+	log := s.Log()
+	if strings.Contains(log, "metering: traffic baseline read") {
+		return nil
+	}
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "metering: traffic") {
+			return fmt.Errorf("%s", line)
 		}
 	}
+	return fmt.Errorf("no traffic read yet")
+}
+
+// shellRun is what one cluster shell did.
+type shellRun struct {
+	pod string // the shell pod's name, when one started
+	err error  // why it failed to start or ended abnormally
+}
+
+// shell opens a cluster shell as token, types exit, and waits for its end.
+// Shell pods and Secrets of earlier runs are removed first, so the one
+// found is this run's.
+func (e *lpEnv) shell(t *testing.T, s *lpServer, token string) shellRun {
+	t.Helper()
+	e.kubectl(t, "-n", lpShells, "delete", "pods,secrets", "-l", "clustergraph.io/shell", "--grace-period=0", "--force", "--wait=true")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.base, "http")+"/query", &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		return shellRun{err: err}
+	}
+	defer ws.CloseNow()
+	send := func(v any) {
+		b, _ := json.Marshal(v)
+		_ = ws.Write(ctx, websocket.MessageText, b)
+	}
+	send(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
+	if _, _, err := ws.Read(ctx); err != nil {
+		return shellRun{err: err}
+	}
+	send(map[string]any{"id": "sh", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription { terminal: clusterShell(cluster: "in-cluster", cols: 80, rows: 24) { session type data exitCode error } }`}})
+	var run shellRun
+	for {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			run.err = fmt.Errorf("socket: %w", err)
+			return run
+		}
+		var m struct {
+			ID, Type string
+			Payload  struct {
+				Data struct {
+					Terminal *struct {
+						Session, Type string
+						Error         *string
+					}
+				}
+				Errors []struct{ Message string }
+			}
+		}
+		_ = json.Unmarshal(b, &m)
+		if m.ID != "sh" {
+			continue // terminalInput's answer
+		}
+		if m.Type == "error" || len(m.Payload.Errors) > 0 {
+			run.err = fmt.Errorf("%s", b)
+			return run
+		}
+		if m.Type == "complete" {
+			return run
+		}
+		f := m.Payload.Data.Terminal
+		if f == nil {
+			continue
+		}
+		switch f.Type {
+		case "STARTED":
+			out, _ := testenv.Kubectl(t, e.c, "-n", lpShells, "get", "pods", "-l", "clustergraph.io/shell", "-o", "jsonpath={.items[0].metadata.name}")
+			run.pod = strings.TrimSpace(out)
+			send(map[string]any{"id": "in", "type": "subscribe", "payload": map[string]any{
+				"query":     `mutation($s: ID!) { terminalInput(session: $s, data: "exit\n") }`,
+				"variables": map[string]any{"s": f.Session}}})
+		case "EXIT":
+			if f.Error != nil && *f.Error != "" {
+				run.err = fmt.Errorf("exit: %s", *f.Error)
+			}
+			return run
+		}
+	}
+}
+
+// shellGone is nil once the shell's pod and Secret (both named pod) are
+// gone; kinds narrows the check.
+func (e *lpEnv) shellGone(t *testing.T, pod string, kinds ...string) error {
+	if len(kinds) == 0 {
+		kinds = []string{"pod", "secret"}
+	}
+	for _, kind := range kinds {
+		out, _ := testenv.Kubectl(t, e.c, "-n", lpShells, "get", kind, pod, "--ignore-not-found", "-o", "name")
+		if strings.TrimSpace(out) != "" {
+			return fmt.Errorf("%s %s is still there", kind, pod)
+		}
+	}
+	return nil
+}
+
+// checkOptionalWorks: with the optional values' rights, the SAR fallback
+// shows what the Node authorizer grants, kubelet traffic is read, and a
+// cluster shell starts, runs and is cleaned up.
+func checkOptionalWorks(t *testing.T, e *lpEnv, s *lpServer, alice string) {
+	if err := eventually(60*time.Second, func() error { return e.nodeSecret(s) }); err != nil {
+		t.Errorf("SubjectAccessReview fallback: %v", err)
+	}
+	if err := eventually(30*time.Second, func() error { return trafficRead(s) }); err != nil {
+		t.Errorf("kubelet traffic: %v", err)
+	}
+	run := e.shell(t, s, alice)
+	if run.err != nil || run.pod == "" {
+		t.Fatalf("cluster shell: %+v\n%s", run, s.Log())
+	}
+	if err := eventually(10*time.Second, func() error { return e.shellGone(t, run.pod) }); err != nil {
+		t.Errorf("cluster shell cleanup: %v", err)
+	}
+}
+
+// optionalBreaks names what breaks without each optional right.
+func optionalBreaks(r right) (breakage, bool) {
+	shellFails := breakage{what: "cluster shells", check: func(t *testing.T, e *lpEnv, s *lpServer, alice string) (string, error) {
+		run := e.shell(t, s, alice)
+		if run.err == nil || !strings.Contains(strings.ToLower(run.err.Error()), "forbidden") {
+			return "", fmt.Errorf("the shell ran (%+v), want it refused as forbidden", run)
+		}
+		return run.err.Error(), nil
+	}}
+	switch {
+	case r.group == "authorization.k8s.io" && r.resource == "subjectaccessreviews":
+		return breakage{what: "the SubjectAccessReview fallback", check: func(t *testing.T, e *lpEnv, s *lpServer, _ string) (string, error) {
+			// Give the cluster time to be served, then the lookup must fail.
+			_ = eventually(20*time.Second, func() error { _, err := e.kinds(s); return err })
+			err := e.nodeSecret(s)
+			if err == nil {
+				return "", fmt.Errorf("the node still gets its pod's Secret")
+			}
+			return err.Error(), nil
+		}}, true
+	case r.group == "" && r.resource == "nodes/proxy":
+		return breakage{what: "metering's kubelet traffic", check: func(t *testing.T, e *lpEnv, s *lpServer, _ string) (string, error) {
+			var seen error
+			err := eventually(30*time.Second, func() error {
+				seen = trafficRead(s)
+				if seen == nil || !strings.Contains(seen.Error(), "forbidden") {
+					return fmt.Errorf("got %w, want the traffic refused", seen)
+				}
+				return nil
+			})
+			return fmt.Sprint(seen), err
+		}}, true
+	case r.group == "" && r.verb == "delete" && (r.resource == "pods" || r.resource == "secrets"):
+		return breakage{what: "cleanup of a shell's " + r.resource, check: func(t *testing.T, e *lpEnv, s *lpServer, alice string) (string, error) {
+			run := e.shell(t, s, alice)
+			if run.err != nil || run.pod == "" {
+				return "", fmt.Errorf("the shell did not run: %+v", run)
+			}
+			kind := strings.TrimSuffix(r.resource, "s")
+			time.Sleep(5 * time.Second)
+			if err := e.shellGone(t, run.pod, kind); err != nil {
+				return err.Error() + " 5s after the session ended", nil
+			}
+			return "", fmt.Errorf("the shell's %s is gone all the same", kind)
+		}}, true
+	case r.group == "" && (r.resource == "pods" || r.resource == "secrets" || r.resource == "pods/exec"):
+		return shellFails, true
+	}
+	return breakage{}, false
 }
