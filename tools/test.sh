@@ -14,6 +14,9 @@ log "testbed binaries (cached by version; about 15 minutes on a cold machine)"
 tools/testbed/build.sh >/dev/null
 log "committed GraphiQL bundle is what graphiql/build.sh makes of the lockfile"
 graphiql/build.sh --check >/dev/null
+log "Helm, for the chart's tests (tools/charttest; cached by version, minutes on a cold machine)"
+CLUSTERGRAPH_HELM=$(tools/helm.sh --path)
+export CLUSTERGRAPH_HELM
 
 log "generated code is up to date"
 # Compare with the working tree (not HEAD), so this also holds mid-change.

@@ -79,6 +79,7 @@ var Floors = map[string]int{
 	"tools/scale/bench":    0, // the scale benchmarks' driver
 	"tools/scale/peer":     0, // the benchmarks' baseline: bare client-go informers
 	"tools/scale/populate": 0, // fills a bare kwok cluster for the benchmarks
+	"tools/charttest":      0, // tests of the Helm chart (test files only)
 }
 
 // Reserved names, per package (by its key in Floors), the functions and
