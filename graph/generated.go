@@ -5663,7 +5663,7 @@ enum KindState {
   READY
   "The first list has not finished, or keeps failing for a reason that may pass (see ` + "`" + `error` + "`" + `)."
   SYNCING
-  "clustergraph's own account may not list or watch this kind in the cluster; grant it get, list and watch."
+  "clustergraph's own account may not list or watch this kind in the cluster; grant it list and watch."
   FORBIDDEN
   "The cluster does not serve this kind."
   NOT_SERVED

@@ -375,7 +375,7 @@ func (c *Cluster) kindReadable(r resource) error {
 	case KindOff:
 		err = errkind.Newf(errkind.Unavailable, "%s are not cached: %s", r, k.Error)
 	case KindForbidden:
-		err = errkind.Newf(errkind.Unavailable, "clustergraph's own account may not list and watch %s in this cluster (grant it get, list and watch): %s", r, k.Error)
+		err = errkind.Newf(errkind.Unavailable, "clustergraph's own account may not list and watch %s in this cluster (grant it list and watch): %s", r, k.Error)
 	case KindNotServed:
 		err = errkind.Newf(errkind.Unavailable, "the cluster does not serve %s: %s", r, k.Error)
 	default:

@@ -970,7 +970,7 @@ const (
 	KindStateReady KindState = "READY"
 	// The first list has not finished, or keeps failing for a reason that may pass (see `error`).
 	KindStateSyncing KindState = "SYNCING"
-	// clustergraph's own account may not list or watch this kind in the cluster; grant it get, list and watch.
+	// clustergraph's own account may not list or watch this kind in the cluster; grant it list and watch.
 	KindStateForbidden KindState = "FORBIDDEN"
 	// The cluster does not serve this kind.
 	KindStateNotServed KindState = "NOT_SERVED"

@@ -392,6 +392,11 @@ func TestRBAC(t *testing.T) {
 		{"not in cluster", []string{"--set", "inCluster=false,kubeconfig.secretName=members"}, nil},
 		{"extra kinds", []string{"--set-json", `rbac.extraReadRules=[{"apiGroups":["example.com"],"resources":["widgets"]}]`},
 			with(defaultGrants(), []string{"cluster example.com/widgets get", "cluster example.com/widgets list", "cluster example.com/widgets watch"})},
+		{"cluster secrets", []string{"--set", "clusterSecrets.enabled=true"},
+			with(defaultGrants(), []string{namespace + " /secrets get", namespace + " /secrets list", namespace + " /secrets watch"})},
+		{"cluster secrets, identity elsewhere", []string{"--set", "clusterSecrets.enabled=true,identityCluster=hub,kubeconfig.secretName=members"},
+			with(defaultGrants(), nil, "cluster authentication.k8s.io/tokenreviews create", namespace+" coordination.k8s.io/leases create",
+				namespace+" coordination.k8s.io/leases[clustergraph-collector] get", namespace+" coordination.k8s.io/leases[clustergraph-collector] update")},
 		{"no rbac", []string{"--set", "rbac.create=false"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -421,6 +426,18 @@ func TestRBAC(t *testing.T) {
 // minus is a without b's elements.
 func minus(a, b []string) []string {
 	return slices.DeleteFunc(slices.Clone(a), func(s string) bool { return slices.Contains(b, s) })
+}
+
+// TestClusterSecretsFlag: off by default the server is told so ("-"), on
+// it follows the release namespace with the selector.
+func TestClusterSecretsFlag(t *testing.T) {
+	if e := env(t, template(t).deployment(t)); e["CLUSTERGRAPH_CLUSTER_SECRETS_NAMESPACE"] != "-" {
+		t.Errorf("default: %q, want - (off)", e["CLUSTERGRAPH_CLUSTER_SECRETS_NAMESPACE"])
+	}
+	e := env(t, template(t, "--set", "clusterSecrets.enabled=true,clusterSecrets.selector=a=b").deployment(t))
+	if e["CLUSTERGRAPH_CLUSTER_SECRETS_NAMESPACE"] != namespace || e["CLUSTERGRAPH_CLUSTER_SECRETS_SELECTOR"] != "a=b" {
+		t.Errorf("on: %q %q", e["CLUSTERGRAPH_CLUSTER_SECRETS_NAMESPACE"], e["CLUSTERGRAPH_CLUSTER_SECRETS_SELECTOR"])
+	}
 }
 
 // TestCacheFlags: cacheSecrets/cacheConfigMaps reach the server as its
@@ -542,14 +559,18 @@ func TestOptionalObjects(t *testing.T) {
 // set by the chart in some value set (the defaults or the maximal one),
 // and the chart sets no variable the server does not read. Only the
 // demo's --insecure-disable-auth has no value: in a cluster it would serve
-// nobody (it answers only requests addressed to localhost).
+// nobody (it answers only requests addressed to localhost); and --config:
+// the chart sets every flag by its variable.
 func TestEveryFlagHasAValue(t *testing.T) {
 	src, err := os.ReadFile(filepath.Join(testenv.Root(), "server.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A flag names its variable in its usage text, "(env CLUSTERGRAPH_X"
+	// (server.go reads the environment by that name); a few are read by
+	// name in code.
 	server := map[string]bool{}
-	for _, name := range regexp.MustCompile(`"(CLUSTERGRAPH_[A-Z_]+)"`).FindAllStringSubmatch(string(src), -1) {
+	for _, name := range regexp.MustCompile(`(?:"|\(env )(CLUSTERGRAPH_[A-Z0-9_]+)`).FindAllStringSubmatch(string(src), -1) {
 		server[name[1]] = true
 	}
 	// The retention variables are built from their names (server.go).
@@ -567,7 +588,8 @@ func TestEveryFlagHasAValue(t *testing.T) {
 		}
 	}
 	for name := range server {
-		if !chart[name] && name != "CLUSTERGRAPH_INSECURE_DISABLE_AUTH" {
+		// A config file would repeat what the chart's variables set.
+		if !chart[name] && name != "CLUSTERGRAPH_INSECURE_DISABLE_AUTH" && name != "CLUSTERGRAPH_CONFIG" {
 			t.Errorf("the server reads %s, but no chart value sets it", name)
 		}
 	}
