@@ -39,7 +39,9 @@ import (
 //
 // First everything must work with them: every cached kind READY, reads,
 // writes impersonating a user (with groups and UID) and a service account
-// (with UID and extras), a watch, metrics, and the Lease; with the
+// (with UID and extras), a watch, metrics, the Lease, metering samples
+// stored and read back, an alert through the webhook, and a terminal
+// session; with the
 // optional values also the SubjectAccessReview fallback, kubelet traffic
 // and a cluster shell. Then each verb of each rule is taken away in turn,
 // and the server started again must break something named: the roles
@@ -422,6 +424,111 @@ func (e *lpEnv) watchFor(t *testing.T, s *lpServer, token, namespace, name strin
 	}
 }
 
+// terminalAs runs `echo` in pod through the terminal subscription as
+// token: nil when its output and exit code 0 come back. Exec is the
+// caller's (impersonated): the server's own account has no exec right.
+func (e *lpEnv) terminalAs(s *lpServer, token, namespace, pod string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.base, "http")+"/query", &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		return err
+	}
+	defer ws.CloseNow()
+	send := func(v any) error {
+		b, _ := json.Marshal(v)
+		return ws.Write(ctx, websocket.MessageText, b)
+	}
+	if err := send(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}}); err != nil {
+		return err
+	}
+	q := fmt.Sprintf(`subscription { terminal(cluster: "in-cluster", namespace: %q, pod: %q, command: ["sh", "-c", "echo lp-terminal-ok"], tty: false) { type data exitCode error } }`, namespace, pod)
+	var out strings.Builder
+	for started := false; ; {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			return fmt.Errorf("terminal: %w (output so far %q)", err, out.String())
+		}
+		var m struct {
+			Type    string
+			Payload struct {
+				Data struct {
+					Terminal struct {
+						Type, Data, Error string
+						ExitCode          *int
+					}
+				}
+				Errors []any
+			}
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return err
+		}
+		switch {
+		case m.Type == "connection_ack" && !started:
+			started = true
+			if err := send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": q}}); err != nil {
+				return err
+			}
+		case m.Type == "next" && len(m.Payload.Errors) > 0:
+			return fmt.Errorf("terminal: %s", b)
+		case m.Type == "next" && m.Payload.Data.Terminal.Type == "EXIT":
+			f := m.Payload.Data.Terminal
+			if f.ExitCode == nil || *f.ExitCode != 0 || !strings.Contains(out.String(), "lp-terminal-ok") {
+				return fmt.Errorf("terminal ended with %+v, output %q", f, out.String())
+			}
+			return nil
+		case m.Type == "next":
+			out.WriteString(m.Payload.Data.Terminal.Data)
+		case m.Type == "error" || m.Type == "complete":
+			return fmt.Errorf("terminal: %s", b)
+		}
+	}
+}
+
+// alertAndRead posts an alert to /alert with the webhook token and reads
+// it back as token: nil when it is stored and visible.
+func (e *lpEnv) alertAndRead(s *lpServer, token string) error {
+	body := fmt.Sprintf(`[{"name": "web", "alert": "LPAlert", "namespace": %q, "message": "least privilege"}]`, e.work)
+	req, err := http.NewRequest(http.MethodPost, s.base+"/alert", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+lpAlertToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST /alert: %d", resp.StatusCode)
+	}
+	data, errs := s.gql(token, fmt.Sprintf(`{ alerts(filter: {namespaces: [%q]}) { totalCount } }`, e.work), nil)
+	if len(errs) > 0 {
+		return fmt.Errorf("%v", errs)
+	}
+	if n := data["alerts"].(map[string]any)["totalCount"]; n != float64(1) {
+		return fmt.Errorf("%v alerts in %s, want the one posted", n, e.work)
+	}
+	return nil
+}
+
+// meteredAs reads the usage samples the collector stored for the work
+// namespace's pods, as token: nil when there are some.
+func (e *lpEnv) meteredAs(s *lpServer, token string) error {
+	data, errs := s.gql(token, fmt.Sprintf(`{ pods(filter: {namespace: %q}) { nodes { usageHistory { cpuMillis } } } }`, e.work), nil)
+	if len(errs) > 0 {
+		return fmt.Errorf("%v", errs)
+	}
+	for _, n := range data["pods"].(map[string]any)["nodes"].([]any) {
+		if h, _ := n.(map[string]any)["usageHistory"].([]any); len(h) > 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("no usage samples stored yet")
+}
+
 // usage reads the in-cluster cluster's node usage and the work namespace's
 // pod usage as the admin: nil when both are there.
 func (e *lpEnv) usage(s *lpServer, what string) error {
@@ -547,7 +654,24 @@ func checkAllWorks(t *testing.T, e *lpEnv, s *lpServer, alice string) {
 	}); err != nil {
 		t.Errorf("leader election: %v\n%s", err, s.Log())
 	}
+	// Metering: the collector (the leader) stores samples in the database
+	// each tick (2 s here) and the graph reads them back.
+	if err := eventually(60*time.Second, func() error { return e.meteredAs(s, e.admin) }); err != nil {
+		t.Errorf("metering: %v", err)
+	}
+	// Alertmanager's webhook stores an alert; a caller reads it.
+	if err := e.alertAndRead(s, e.admin); err != nil {
+		t.Errorf("alert: %v", err)
+	}
+	// A terminal session in one of the Deployment's pods, as alice.
+	pod := strings.TrimSpace(e.kubectl(t, "-n", e.work, "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].metadata.name}"))
+	if err := e.terminalAs(s, alice, e.work, pod); err != nil {
+		t.Errorf("terminal: %v", err)
+	}
 }
+
+// lpAlertToken is the webhook token of the proof's "all rights" runs.
+const lpAlertToken = "lp-alert-token"
 
 // breakage is what the proof expects to break without one right: check
 // returns what it saw break (the error a caller got, say), or an error
@@ -822,7 +946,7 @@ func TestInClusterLeastPrivilege(t *testing.T) {
 	// right taken away breaks something named.
 	t.Run("defaults", func(t *testing.T) {
 		t.Run("all rights", func(t *testing.T) {
-			checkAllWorks(t, e, e.start(t), alice)
+			checkAllWorks(t, e, e.start(t, "CLUSTERGRAPH_METERING_INTERVAL=2s", "CLUSTERGRAPH_ALERT_TOKEN="+lpAlertToken), alice)
 		})
 		if t.Failed() {
 			t.FailNow()
