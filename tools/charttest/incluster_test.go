@@ -354,6 +354,24 @@ func (e *lpEnv) applyAs(s *lpServer, token, namespace, name string) error {
 	return nil
 }
 
+// dialWS opens a graphql-transport-ws socket and sends connection_init
+// with token; send writes one message.
+func (s *lpServer) dialWS(ctx context.Context, token string) (*websocket.Conn, func(any) error, error) {
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.base, "http")+"/query", &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		return nil, nil, err
+	}
+	send := func(v any) error {
+		b, _ := json.Marshal(v)
+		return ws.Write(ctx, websocket.MessageText, b)
+	}
+	if err := send(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}}); err != nil {
+		ws.CloseNow()
+		return nil, nil, err
+	}
+	return ws, send, nil
+}
+
 // watchFor subscribes (graphql-transport-ws) as token to ConfigMaps of
 // namespace, creates one named name with kubectl once the stream is
 // synced, and returns nil when its ADDED event arrives.
@@ -361,15 +379,11 @@ func (e *lpEnv) watchFor(t *testing.T, s *lpServer, token, namespace, name strin
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.base, "http")+"/query", &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	ws, send, err := s.dialWS(ctx, token)
 	if err != nil {
 		return err
 	}
 	defer ws.CloseNow()
-	send := func(v any) error {
-		b, _ := json.Marshal(v)
-		return ws.Write(ctx, websocket.MessageText, b)
-	}
 	read := func() (map[string]any, error) {
 		_, b, err := ws.Read(ctx)
 		if err != nil {
@@ -377,9 +391,6 @@ func (e *lpEnv) watchFor(t *testing.T, s *lpServer, token, namespace, name strin
 		}
 		var m map[string]any
 		return m, json.Unmarshal(b, &m)
-	}
-	if err := send(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}}); err != nil {
-		return err
 	}
 	if m, err := read(); err != nil || m["type"] != "connection_ack" {
 		return fmt.Errorf("connection_init: %v %w", m, err)
@@ -430,18 +441,11 @@ func (e *lpEnv) watchFor(t *testing.T, s *lpServer, token, namespace, name strin
 func (e *lpEnv) terminalAs(s *lpServer, token, namespace, pod string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.base, "http")+"/query", &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	ws, send, err := s.dialWS(ctx, token)
 	if err != nil {
 		return err
 	}
 	defer ws.CloseNow()
-	send := func(v any) error {
-		b, _ := json.Marshal(v)
-		return ws.Write(ctx, websocket.MessageText, b)
-	}
-	if err := send(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}}); err != nil {
-		return err
-	}
 	q := fmt.Sprintf(`subscription { terminal(cluster: "in-cluster", namespace: %q, pod: %q, command: ["sh", "-c", "echo lp-terminal-ok"], tty: false) { type data exitCode error } }`, namespace, pod)
 	var out strings.Builder
 	for started := false; ; {
