@@ -28,6 +28,8 @@ if [ "$before" != "$(snapshot)" ]; then
   log "go generate changed the files above: run 'make generate' and commit the result"
   exit 1
 fi
+log "relay-compiler over a Relay console's fragments (examples/relay)"
+(cd examples/relay && npm ci --prefer-offline --no-audit --no-fund --loglevel=error && npm run compile --silent) >/dev/null
 log "gofmt and go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' | grep -v '^graph/generated.go$') || true)
 if [ -n "$unformatted" ]; then

@@ -1,0 +1,61 @@
+// Fragments a console written with Relay would hold over clustergraph: a
+// refetchable pod row and node card (Relay's Object Identification: every
+// Kubernetes object implements Node, and Query.node refetches it), a
+// paginated pod list (@connection over a connection field with first and
+// after), and the query that spreads them. make test runs relay-compiler
+// over them against schema.graphqls: a schema change that breaks a Relay
+// console breaks the build.
+import { graphql } from "relay-runtime";
+
+export const podRow = graphql`
+  fragment consolePodRow_pod on Pod @refetchable(queryName: "consolePodRowRefetchQuery") {
+    id
+    name
+    namespace
+    phase
+    ready
+    node {
+      ...consoleNodeCard_node
+    }
+  }
+`;
+
+export const nodeCard = graphql`
+  fragment consoleNodeCard_node on KubeNode @refetchable(queryName: "consoleNodeCardRefetchQuery") {
+    id
+    name
+    status
+  }
+`;
+
+export const podList = graphql`
+  fragment consolePodList_query on Query
+  @argumentDefinitions(
+    count: { type: "Int", defaultValue: 20 }
+    cursor: { type: "String" }
+    namespace: { type: "String" }
+  )
+  @refetchable(queryName: "consolePodListPaginationQuery") {
+    pods(first: $count, after: $cursor, filter: { namespace: $namespace }) @connection(key: "consolePodList_pods") {
+      totalCount
+      edges {
+        node {
+          id
+          ...consolePodRow_pod
+        }
+      }
+    }
+  }
+`;
+
+export const podsPage = graphql`
+  query consolePodsPageQuery($namespace: String) {
+    clusters {
+      name
+      status {
+        state
+      }
+    }
+    ...consolePodList_query @arguments(namespace: $namespace)
+  }
+`;
