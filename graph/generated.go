@@ -105,21 +105,21 @@ type ComplexityRoot struct {
 	}
 
 	Cluster struct {
-		Events     func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
-		Ingresses  func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Events     func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
+		Ingresses  func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 		Metering   func(childComplexity int, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, first *int) int
 		Name       func(childComplexity int) int
 		Namespace  func(childComplexity int, name string) int
-		Namespaces func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
-		NodePools  func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
-		Nodes      func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) int
+		Namespaces func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		NodePools  func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Nodes      func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) int
 		Overview   func(childComplexity int) int
-		Pods       func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) int
+		Pods       func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) int
 		Server     func(childComplexity int) int
-		Services   func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Services   func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 		Status     func(childComplexity int) int
 		Usage      func(childComplexity int) int
-		Workloads  func(childComplexity int, kinds []model.WorkloadKind, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Workloads  func(childComplexity int, kinds []model.WorkloadKind, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 	}
 
 	ClusterStatus struct {
@@ -201,7 +201,7 @@ type ComplexityRoot struct {
 		Archived          func(childComplexity int) int
 		Cluster           func(childComplexity int) int
 		Count             func(childComplexity int) int
-		Events            func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
+		Events            func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		FirstTimestamp    func(childComplexity int) int
 		ID                func(childComplexity int) int
 		InvolvedKind      func(childComplexity int) int
@@ -238,7 +238,7 @@ type ComplexityRoot struct {
 		Addresses func(childComplexity int) int
 		ClassName func(childComplexity int) int
 		Cluster   func(childComplexity int) int
-		Events    func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
+		Events    func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		Hosts     func(childComplexity int) int
 		ID        func(childComplexity int) int
 		Metadata  func(childComplexity int) int
@@ -300,13 +300,13 @@ type ComplexityRoot struct {
 		Capacity      func(childComplexity int) int
 		Cluster       func(childComplexity int) int
 		Conditions    func(childComplexity int) int
-		Events        func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
+		Events        func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		ID            func(childComplexity int) int
 		IP            func(childComplexity int) int
 		Metadata      func(childComplexity int) int
 		Name          func(childComplexity int) int
 		NodeInfo      func(childComplexity int) int
-		Pods          func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) int
+		Pods          func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) int
 		Pool          func(childComplexity int) int
 		Raw           func(childComplexity int) int
 		Roles         func(childComplexity int) int
@@ -339,7 +339,7 @@ type ComplexityRoot struct {
 
 	MetadataObject struct {
 		Cluster   func(childComplexity int) int
-		Events    func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
+		Events    func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		ID        func(childComplexity int) int
 		Kind      func(childComplexity int) int
 		Metadata  func(childComplexity int) int
@@ -422,23 +422,23 @@ type ComplexityRoot struct {
 	Namespace struct {
 		Alerts                 func(childComplexity int, status *model.AlertStatus, first *int) int
 		Cluster                func(childComplexity int) int
-		ConfigMaps             func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
-		Events                 func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
+		ConfigMaps             func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Events                 func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		ID                     func(childComplexity int) int
-		Ingresses              func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Ingresses              func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 		Metadata               func(childComplexity int) int
 		Metering               func(childComplexity int, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, first *int) int
 		Name                   func(childComplexity int) int
 		Overview               func(childComplexity int) int
-		PersistentVolumeClaims func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		PersistentVolumeClaims func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 		Phase                  func(childComplexity int) int
-		Pods                   func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) int
+		Pods                   func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) int
 		Raw                    func(childComplexity int) int
-		Secrets                func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
-		Services               func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Secrets                func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Services               func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 		TrialExpiresAt         func(childComplexity int) int
 		Usage                  func(childComplexity int) int
-		Workloads              func(childComplexity int, kinds []model.WorkloadKind, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Workloads              func(childComplexity int, kinds []model.WorkloadKind, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 	}
 
 	NamespaceConnection struct {
@@ -506,7 +506,7 @@ type ComplexityRoot struct {
 		Label            func(childComplexity int) int
 		Name             func(childComplexity int) int
 		NodeCount        func(childComplexity int) int
-		Nodes            func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) int
+		Nodes            func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) int
 		OperatingSystems func(childComplexity int) int
 		ReadyNodeCount   func(childComplexity int) int
 		Source           func(childComplexity int) int
@@ -575,7 +575,7 @@ type ComplexityRoot struct {
 	PersistentVolumeClaim struct {
 		CapacityBytes func(childComplexity int) int
 		Cluster       func(childComplexity int) int
-		Events        func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
+		Events        func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		ID            func(childComplexity int) int
 		Metadata      func(childComplexity int) int
 		Name          func(childComplexity int) int
@@ -603,7 +603,7 @@ type ComplexityRoot struct {
 		Alerts       func(childComplexity int, status *model.AlertStatus, first *int) int
 		Cluster      func(childComplexity int) int
 		Containers   func(childComplexity int) int
-		Events       func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
+		Events       func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		HostIP       func(childComplexity int) int
 		ID           func(childComplexity int) int
 		Metadata     func(childComplexity int) int
@@ -636,31 +636,31 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Alerts                 func(childComplexity int, clusters []string, filter *model.AlertFilter, ascending *bool, after *string, first *int, offset *int, limit *int) int
+		Alerts                 func(childComplexity int, clusters []string, filter *model.AlertFilter, ascending *bool, after *string, first *int, before *string, last *int, offset *int, limit *int) int
 		Cluster                func(childComplexity int, name string) int
 		Clusters               func(childComplexity int) int
-		Events                 func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
-		Ingresses              func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
-		Metering               func(childComplexity int, clusters []string, namespace *string, namespaces []string, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, sort []*model.MeteringSort, after *string, first *int, offset *int, limit *int) int
+		Events                 func(childComplexity int, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
+		Ingresses              func(childComplexity int, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Metering               func(childComplexity int, clusters []string, namespace *string, namespaces []string, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, sort []*model.MeteringSort, after *string, first *int, before *string, last *int, offset *int, limit *int) int
 		NamespaceNameAvailable func(childComplexity int, name string, clusters []string) int
-		Namespaces             func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Namespaces             func(childComplexity int, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 		Node                   func(childComplexity int, id string) int
-		NodePools              func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
-		Nodes                  func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) int
+		NodePools              func(childComplexity int, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Nodes                  func(childComplexity int, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) int
 		Object                 func(childComplexity int, id string) int
-		Pods                   func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) int
-		Resources              func(childComplexity int, group string, version string, resource string, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
-		Services               func(childComplexity int, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Pods                   func(childComplexity int, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) int
+		Resources              func(childComplexity int, group string, version string, resource string, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Services               func(childComplexity int, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 		Topology               func(childComplexity int, cluster string, namespace *string) int
 		Versions               func(childComplexity int, clusters []string) int
 		Viewer                 func(childComplexity int) int
-		Workloads              func(childComplexity int, kinds []model.WorkloadKind, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
+		Workloads              func(childComplexity int, kinds []model.WorkloadKind, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 	}
 
 	Resource struct {
 		APIVersion func(childComplexity int) int
 		Cluster    func(childComplexity int) int
-		Events     func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
+		Events     func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		ID         func(childComplexity int) int
 		Kind       func(childComplexity int) int
 		Metadata   func(childComplexity int) int
@@ -712,13 +712,13 @@ type ComplexityRoot struct {
 		Cluster           func(childComplexity int) int
 		ClusterIP         func(childComplexity int) int
 		Endpoints         func(childComplexity int) int
-		Events            func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
+		Events            func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		ExternalAddresses func(childComplexity int) int
 		ID                func(childComplexity int) int
 		Metadata          func(childComplexity int) int
 		Name              func(childComplexity int) int
 		Namespace         func(childComplexity int) int
-		Pods              func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) int
+		Pods              func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) int
 		Ports             func(childComplexity int) int
 		Raw               func(childComplexity int) int
 		Selector          func(childComplexity int) int
@@ -823,7 +823,7 @@ type ComplexityRoot struct {
 		Cluster           func(childComplexity int) int
 		Conditions        func(childComplexity int) int
 		CronJob           func(childComplexity int) int
-		Events            func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
+		Events            func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
 		Healthy           func(childComplexity int) int
 		ID                func(childComplexity int) int
 		Images            func(childComplexity int) int
@@ -834,7 +834,7 @@ type ComplexityRoot struct {
 		Name              func(childComplexity int) int
 		Namespace         func(childComplexity int) int
 		Owner             func(childComplexity int) int
-		Pods              func(childComplexity int, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) int
+		Pods              func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) int
 		Raw               func(childComplexity int) int
 		ReadyReplicas     func(childComplexity int) int
 		Replicas          func(childComplexity int) int
@@ -868,22 +868,22 @@ type ClusterResolver interface {
 	Usage(ctx context.Context, obj *model.Cluster) (*model.ResourceUsage, error)
 	Metering(ctx context.Context, obj *model.Cluster, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, first *int) ([]*model.MeteringRecord, error)
 	Namespace(ctx context.Context, obj *model.Cluster, name string) (*model.Namespace, error)
-	Namespaces(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Namespace], error)
-	Nodes(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error)
-	NodePools(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.NodePool], error)
-	Workloads(ctx context.Context, obj *model.Cluster, kinds []model.WorkloadKind, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error)
-	Pods(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
-	Services(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Service], error)
-	Ingresses(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Ingress], error)
-	Events(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+	Namespaces(ctx context.Context, obj *model.Cluster, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Namespace], error)
+	Nodes(ctx context.Context, obj *model.Cluster, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error)
+	NodePools(ctx context.Context, obj *model.Cluster, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.NodePool], error)
+	Workloads(ctx context.Context, obj *model.Cluster, kinds []model.WorkloadKind, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error)
+	Pods(ctx context.Context, obj *model.Cluster, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
+	Services(ctx context.Context, obj *model.Cluster, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Service], error)
+	Ingresses(ctx context.Context, obj *model.Cluster, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Ingress], error)
+	Events(ctx context.Context, obj *model.Cluster, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
 }
 type EventResolver interface {
-	Events(ctx context.Context, obj *model.Event, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+	Events(ctx context.Context, obj *model.Event, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
 
 	InvolvedObject(ctx context.Context, obj *model.Event) (model.KubeObject, error)
 }
 type IngressResolver interface {
-	Events(ctx context.Context, obj *model.Ingress, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+	Events(ctx context.Context, obj *model.Ingress, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
 
 	Services(ctx context.Context, obj *model.Ingress) ([]*model.Service, error)
 }
@@ -891,7 +891,7 @@ type IngressPathResolver interface {
 	Service(ctx context.Context, obj *model.IngressPath) (*model.Service, error)
 }
 type KubeNodeResolver interface {
-	Events(ctx context.Context, obj *model.KubeNode, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+	Events(ctx context.Context, obj *model.KubeNode, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
 	UsageHistory(ctx context.Context, obj *model.KubeNode, since *time.Time) ([]*model.UsagePoint, error)
 	Alerts(ctx context.Context, obj *model.KubeNode, status *model.AlertStatus, first *int) ([]*model.Alert, error)
 
@@ -900,10 +900,10 @@ type KubeNodeResolver interface {
 	Allocated(ctx context.Context, obj *model.KubeNode) (*model.NodeAllocation, error)
 	Usage(ctx context.Context, obj *model.KubeNode) (*model.ResourceUsage, error)
 
-	Pods(ctx context.Context, obj *model.KubeNode, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
+	Pods(ctx context.Context, obj *model.KubeNode, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
 }
 type MetadataObjectResolver interface {
-	Events(ctx context.Context, obj *model.MetadataObject, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+	Events(ctx context.Context, obj *model.MetadataObject, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
 }
 type MutationResolver interface {
 	Apply(ctx context.Context, cluster string, manifest string, namespace *string, dryRun *bool, force *bool) (*model.ApplyPayload, error)
@@ -933,23 +933,23 @@ type NamespaceResolver interface {
 
 	Overview(ctx context.Context, obj *model.Namespace) ([]*model.KindCount, error)
 	Usage(ctx context.Context, obj *model.Namespace) (*model.ResourceUsage, error)
-	Workloads(ctx context.Context, obj *model.Namespace, kinds []model.WorkloadKind, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error)
-	Pods(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
-	Services(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Service], error)
-	Ingresses(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Ingress], error)
-	Events(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
-	ConfigMaps(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.MetadataObject], error)
-	Secrets(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.MetadataObject], error)
-	PersistentVolumeClaims(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.PersistentVolumeClaim], error)
+	Workloads(ctx context.Context, obj *model.Namespace, kinds []model.WorkloadKind, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error)
+	Pods(ctx context.Context, obj *model.Namespace, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
+	Services(ctx context.Context, obj *model.Namespace, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Service], error)
+	Ingresses(ctx context.Context, obj *model.Namespace, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Ingress], error)
+	Events(ctx context.Context, obj *model.Namespace, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+	ConfigMaps(ctx context.Context, obj *model.Namespace, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.MetadataObject], error)
+	Secrets(ctx context.Context, obj *model.Namespace, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.MetadataObject], error)
+	PersistentVolumeClaims(ctx context.Context, obj *model.Namespace, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.PersistentVolumeClaim], error)
 }
 type NodePoolResolver interface {
-	Nodes(ctx context.Context, obj *model.NodePool, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error)
+	Nodes(ctx context.Context, obj *model.NodePool, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error)
 }
 type PersistentVolumeClaimResolver interface {
-	Events(ctx context.Context, obj *model.PersistentVolumeClaim, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+	Events(ctx context.Context, obj *model.PersistentVolumeClaim, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
 }
 type PodResolver interface {
-	Events(ctx context.Context, obj *model.Pod, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+	Events(ctx context.Context, obj *model.Pod, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
 	UsageHistory(ctx context.Context, obj *model.Pod, since *time.Time) ([]*model.UsagePoint, error)
 	Alerts(ctx context.Context, obj *model.Pod, status *model.AlertStatus, first *int) ([]*model.Alert, error)
 
@@ -964,28 +964,28 @@ type QueryResolver interface {
 	Cluster(ctx context.Context, name string) (*model.Cluster, error)
 	Object(ctx context.Context, id string) (model.KubeObject, error)
 	Node(ctx context.Context, id string) (model.Node, error)
-	Namespaces(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Namespace], error)
-	Nodes(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error)
-	NodePools(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.NodePool], error)
-	Workloads(ctx context.Context, kinds []model.WorkloadKind, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error)
-	Pods(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
-	Services(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Service], error)
-	Ingresses(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Ingress], error)
-	Events(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
-	Resources(ctx context.Context, group string, version string, resource string, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Resource], error)
+	Namespaces(ctx context.Context, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Namespace], error)
+	Nodes(ctx context.Context, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error)
+	NodePools(ctx context.Context, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.NodePool], error)
+	Workloads(ctx context.Context, kinds []model.WorkloadKind, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error)
+	Pods(ctx context.Context, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
+	Services(ctx context.Context, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Service], error)
+	Ingresses(ctx context.Context, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Ingress], error)
+	Events(ctx context.Context, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+	Resources(ctx context.Context, group string, version string, resource string, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Resource], error)
 	NamespaceNameAvailable(ctx context.Context, name string, clusters []string) (*model.NamespaceNameCheck, error)
 	Versions(ctx context.Context, clusters []string) ([]*model.ComponentVersion, error)
-	Metering(ctx context.Context, clusters []string, namespace *string, namespaces []string, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, sort []*model.MeteringSort, after *string, first *int, offset *int, limit *int) (*model.Connection[*model.MeteringRecord], error)
-	Alerts(ctx context.Context, clusters []string, filter *model.AlertFilter, ascending *bool, after *string, first *int, offset *int, limit *int) (*model.Connection[*model.Alert], error)
+	Metering(ctx context.Context, clusters []string, namespace *string, namespaces []string, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, sort []*model.MeteringSort, after *string, first *int, before *string, last *int, offset *int, limit *int) (*model.Connection[*model.MeteringRecord], error)
+	Alerts(ctx context.Context, clusters []string, filter *model.AlertFilter, ascending *bool, after *string, first *int, before *string, last *int, offset *int, limit *int) (*model.Connection[*model.Alert], error)
 	Topology(ctx context.Context, cluster string, namespace *string) (*model.Topology, error)
 }
 type ResourceResolver interface {
-	Events(ctx context.Context, obj *model.Resource, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+	Events(ctx context.Context, obj *model.Resource, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
 }
 type ServiceResolver interface {
-	Events(ctx context.Context, obj *model.Service, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+	Events(ctx context.Context, obj *model.Service, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
 
-	Pods(ctx context.Context, obj *model.Service, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
+	Pods(ctx context.Context, obj *model.Service, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error)
 	Endpoints(ctx context.Context, obj *model.Service) ([]*model.Endpoint, error)
 }
 type SubscriptionResolver interface {
@@ -1004,11 +1004,11 @@ type ViewerClusterResolver interface {
 	Namespaces(ctx context.Context, obj *model.ViewerCluster, labelSelector *string, limit *int) ([]*model.Namespace, error)
 }
 type WorkloadResolver interface {
-	Events(ctx context.Context, obj *model.Workload, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
+	Events(ctx context.Context, obj *model.Workload, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error)
 	Alerts(ctx context.Context, obj *model.Workload, status *model.AlertStatus, first *int) ([]*model.Alert, error)
 
 	Owner(ctx context.Context, obj *model.Workload) (*model.Workload, error)
-	Pods(ctx context.Context, objs []*model.Workload, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) ([]*model.Connection[*model.Pod], error)
+	Pods(ctx context.Context, objs []*model.Workload, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) ([]*model.Connection[*model.Pod], error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1254,7 +1254,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Cluster.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Cluster.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "Cluster.ingresses":
 		if e.ComplexityRoot.Cluster.Ingresses == nil {
 			break
@@ -1265,7 +1265,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Cluster.Ingresses(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Cluster.Ingresses(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 	case "Cluster.metering":
 		if e.ComplexityRoot.Cluster.Metering == nil {
 			break
@@ -1304,7 +1304,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Cluster.Namespaces(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Cluster.Namespaces(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 	case "Cluster.nodePools":
 		if e.ComplexityRoot.Cluster.NodePools == nil {
 			break
@@ -1315,7 +1315,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Cluster.NodePools(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Cluster.NodePools(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 	case "Cluster.nodes":
 		if e.ComplexityRoot.Cluster.Nodes == nil {
 			break
@@ -1326,7 +1326,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Cluster.Nodes(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.NodeFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Cluster.Nodes(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.NodeFilter), args["orderBy"].(*model.Order)), true
 	case "Cluster.overview":
 		if e.ComplexityRoot.Cluster.Overview == nil {
 			break
@@ -1343,7 +1343,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Cluster.Pods(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.PodFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Cluster.Pods(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.PodFilter), args["orderBy"].(*model.Order)), true
 	case "Cluster.server":
 		if e.ComplexityRoot.Cluster.Server == nil {
 			break
@@ -1360,7 +1360,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Cluster.Services(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Cluster.Services(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 	case "Cluster.status":
 		if e.ComplexityRoot.Cluster.Status == nil {
 			break
@@ -1383,7 +1383,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Cluster.Workloads(childComplexity, args["kinds"].([]model.WorkloadKind), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Cluster.Workloads(childComplexity, args["kinds"].([]model.WorkloadKind), args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 
 	case "ClusterStatus.kinds":
 		if e.ComplexityRoot.ClusterStatus.Kinds == nil {
@@ -1693,7 +1693,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Event.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Event.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "Event.firstTimestamp":
 		if e.ComplexityRoot.Event.FirstTimestamp == nil {
 			break
@@ -1852,7 +1852,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Ingress.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Ingress.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "Ingress.hosts":
 		if e.ComplexityRoot.Ingress.Hosts == nil {
 			break
@@ -2115,7 +2115,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.KubeNode.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.KubeNode.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "KubeNode.id":
 		if e.ComplexityRoot.KubeNode.ID == nil {
 			break
@@ -2156,7 +2156,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.KubeNode.Pods(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.PodFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.KubeNode.Pods(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.PodFilter), args["orderBy"].(*model.Order)), true
 	case "KubeNode.pool":
 		if e.ComplexityRoot.KubeNode.Pool == nil {
 			break
@@ -2296,7 +2296,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.MetadataObject.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.MetadataObject.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "MetadataObject.id":
 		if e.ComplexityRoot.MetadataObject.ID == nil {
 			break
@@ -2768,7 +2768,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Namespace.ConfigMaps(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Namespace.ConfigMaps(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 	case "Namespace.events":
 		if e.ComplexityRoot.Namespace.Events == nil {
 			break
@@ -2779,7 +2779,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Namespace.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Namespace.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "Namespace.id":
 		if e.ComplexityRoot.Namespace.ID == nil {
 			break
@@ -2796,7 +2796,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Namespace.Ingresses(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Namespace.Ingresses(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 	case "Namespace.metadata":
 		if e.ComplexityRoot.Namespace.Metadata == nil {
 			break
@@ -2836,7 +2836,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Namespace.PersistentVolumeClaims(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Namespace.PersistentVolumeClaims(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 	case "Namespace.phase":
 		if e.ComplexityRoot.Namespace.Phase == nil {
 			break
@@ -2853,7 +2853,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Namespace.Pods(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.PodFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Namespace.Pods(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.PodFilter), args["orderBy"].(*model.Order)), true
 	case "Namespace.raw":
 		if e.ComplexityRoot.Namespace.Raw == nil {
 			break
@@ -2870,7 +2870,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Namespace.Secrets(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Namespace.Secrets(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 	case "Namespace.services":
 		if e.ComplexityRoot.Namespace.Services == nil {
 			break
@@ -2881,7 +2881,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Namespace.Services(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Namespace.Services(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 	case "Namespace.trialExpiresAt":
 		if e.ComplexityRoot.Namespace.TrialExpiresAt == nil {
 			break
@@ -2904,7 +2904,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Namespace.Workloads(childComplexity, args["kinds"].([]model.WorkloadKind), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Namespace.Workloads(childComplexity, args["kinds"].([]model.WorkloadKind), args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 
 	case "NamespaceConnection.edges":
 		if e.ComplexityRoot.NamespaceConnection.Edges == nil {
@@ -3147,7 +3147,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.NodePool.Nodes(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.NodeFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.NodePool.Nodes(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.NodeFilter), args["orderBy"].(*model.Order)), true
 	case "NodePool.operatingSystems":
 		if e.ComplexityRoot.NodePool.OperatingSystems == nil {
 			break
@@ -3413,7 +3413,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.PersistentVolumeClaim.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.PersistentVolumeClaim.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "PersistentVolumeClaim.id":
 		if e.ComplexityRoot.PersistentVolumeClaim.ID == nil {
 			break
@@ -3540,7 +3540,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Pod.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Pod.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "Pod.hostIP":
 		if e.ComplexityRoot.Pod.HostIP == nil {
 			break
@@ -3697,7 +3697,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Alerts(childComplexity, args["clusters"].([]string), args["filter"].(*model.AlertFilter), args["ascending"].(*bool), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int)), true
+		return e.ComplexityRoot.Query.Alerts(childComplexity, args["clusters"].([]string), args["filter"].(*model.AlertFilter), args["ascending"].(*bool), args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int)), true
 	case "Query.cluster":
 		if e.ComplexityRoot.Query.Cluster == nil {
 			break
@@ -3725,7 +3725,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Events(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Query.Events(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "Query.ingresses":
 		if e.ComplexityRoot.Query.Ingresses == nil {
 			break
@@ -3736,7 +3736,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Ingresses(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Query.Ingresses(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 
 	case "Query.metering":
 		if e.ComplexityRoot.Query.Metering == nil {
@@ -3748,7 +3748,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Metering(childComplexity, args["clusters"].([]string), args["namespace"].(*string), args["namespaces"].([]string), args["timeUnit"].(*model.TimeUnit), args["startTime"].(*time.Time), args["endTime"].(*time.Time), args["sort"].([]*model.MeteringSort), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int)), true
+		return e.ComplexityRoot.Query.Metering(childComplexity, args["clusters"].([]string), args["namespace"].(*string), args["namespaces"].([]string), args["timeUnit"].(*model.TimeUnit), args["startTime"].(*time.Time), args["endTime"].(*time.Time), args["sort"].([]*model.MeteringSort), args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int)), true
 	case "Query.namespaceNameAvailable":
 		if e.ComplexityRoot.Query.NamespaceNameAvailable == nil {
 			break
@@ -3770,7 +3770,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Namespaces(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Query.Namespaces(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 	case "Query.node":
 		if e.ComplexityRoot.Query.Node == nil {
 			break
@@ -3792,7 +3792,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.NodePools(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Query.NodePools(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 	case "Query.nodes":
 		if e.ComplexityRoot.Query.Nodes == nil {
 			break
@@ -3803,7 +3803,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Nodes(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.NodeFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Query.Nodes(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.NodeFilter), args["orderBy"].(*model.Order)), true
 	case "Query.object":
 		if e.ComplexityRoot.Query.Object == nil {
 			break
@@ -3825,7 +3825,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Pods(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.PodFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Query.Pods(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.PodFilter), args["orderBy"].(*model.Order)), true
 	case "Query.resources":
 		if e.ComplexityRoot.Query.Resources == nil {
 			break
@@ -3836,7 +3836,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Resources(childComplexity, args["group"].(string), args["version"].(string), args["resource"].(string), args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Query.Resources(childComplexity, args["group"].(string), args["version"].(string), args["resource"].(string), args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 	case "Query.services":
 		if e.ComplexityRoot.Query.Services == nil {
 			break
@@ -3847,7 +3847,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Services(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Query.Services(childComplexity, args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 	case "Query.topology":
 		if e.ComplexityRoot.Query.Topology == nil {
 			break
@@ -3886,7 +3886,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Workloads(childComplexity, args["kinds"].([]model.WorkloadKind), args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Query.Workloads(childComplexity, args["kinds"].([]model.WorkloadKind), args["clusters"].([]string), args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.ListFilter), args["orderBy"].(*model.Order)), true
 
 	case "Resource.apiVersion":
 		if e.ComplexityRoot.Resource.APIVersion == nil {
@@ -3910,7 +3910,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Resource.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Resource.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "Resource.id":
 		if e.ComplexityRoot.Resource.ID == nil {
 			break
@@ -4091,7 +4091,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Service.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Service.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "Service.externalAddresses":
 		if e.ComplexityRoot.Service.ExternalAddresses == nil {
 			break
@@ -4132,7 +4132,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Service.Pods(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.PodFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Service.Pods(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.PodFilter), args["orderBy"].(*model.Order)), true
 	case "Service.ports":
 		if e.ComplexityRoot.Service.Ports == nil {
 			break
@@ -4567,7 +4567,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Workload.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Workload.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
 	case "Workload.healthy":
 		if e.ComplexityRoot.Workload.Healthy == nil {
 			break
@@ -4638,7 +4638,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Workload.Pods(childComplexity, args["after"].(*string), args["first"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.PodFilter), args["orderBy"].(*model.Order)), true
+		return e.ComplexityRoot.Workload.Pods(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.PodFilter), args["orderBy"].(*model.Order)), true
 	case "Workload.raw":
 		if e.ComplexityRoot.Workload.Raw == nil {
 			break
@@ -4863,6 +4863,10 @@ type Query {
     after: String
     "At most this many objects after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page (offset paging, as the replaced APIs had)."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -4881,6 +4885,10 @@ type Query {
     after: String
     "At most this many objects after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -4899,6 +4907,10 @@ type Query {
     after: String
     "At most this many pools after ` + "`" + `after` + "`" + `."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Pools to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -4919,6 +4931,10 @@ type Query {
     after: String
     "At most this many objects after ` + "`" + `after` + "`" + `."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -4937,6 +4953,10 @@ type Query {
     after: String
     "At most this many objects after ` + "`" + `after` + "`" + `."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -4955,6 +4975,10 @@ type Query {
     after: String
     "At most this many objects after ` + "`" + `after` + "`" + `."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -4973,6 +4997,10 @@ type Query {
     after: String
     "At most this many objects after ` + "`" + `after` + "`" + `."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -4995,6 +5023,10 @@ type Query {
     after: String
     "At most this many events after ` + "`" + `after` + "`" + `."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Events to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -5023,6 +5055,10 @@ type Query {
     after: String
     "At most this many objects after ` + "`" + `after` + "`" + `."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -5067,6 +5103,10 @@ type Query {
     after: String
     "At most this many records after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Records to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -5090,6 +5130,10 @@ type Query {
     after: String
     "At most this many alerts after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Alerts to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -5703,6 +5747,10 @@ type Cluster {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -5718,6 +5766,10 @@ type Cluster {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -5733,6 +5785,10 @@ type Cluster {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -5750,6 +5806,10 @@ type Cluster {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -5765,6 +5825,10 @@ type Cluster {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -5780,6 +5844,10 @@ type Cluster {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -5795,6 +5863,10 @@ type Cluster {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -5810,6 +5882,10 @@ type Cluster {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -5849,6 +5925,10 @@ interface KubeObject implements Node {
     after: String
     "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Events to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -5952,6 +6032,10 @@ type Namespace implements KubeObject & Node {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -5967,6 +6051,10 @@ type Namespace implements KubeObject & Node {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -5982,6 +6070,10 @@ type Namespace implements KubeObject & Node {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -5997,6 +6089,10 @@ type Namespace implements KubeObject & Node {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6012,6 +6108,10 @@ type Namespace implements KubeObject & Node {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6027,6 +6127,10 @@ type Namespace implements KubeObject & Node {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6042,6 +6146,10 @@ type Namespace implements KubeObject & Node {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6057,6 +6165,10 @@ type Namespace implements KubeObject & Node {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6149,6 +6261,10 @@ type KubeNode implements KubeObject & Node {
     after: String
     "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Events to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6196,6 +6312,10 @@ type KubeNode implements KubeObject & Node {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6253,6 +6373,10 @@ type NodePool {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6321,6 +6445,10 @@ type Workload implements KubeObject & Node {
     after: String
     "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Events to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6368,6 +6496,10 @@ type Workload implements KubeObject & Node {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6456,6 +6588,10 @@ type Pod implements KubeObject & Node {
     after: String
     "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Events to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6544,6 +6680,10 @@ type Service implements KubeObject & Node {
     after: String
     "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Events to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6573,6 +6713,10 @@ type Service implements KubeObject & Node {
     after: String
     "At most this many objects (default and maximum: the server's page limit, 100 unless configured)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Objects to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6621,6 +6765,10 @@ type Ingress implements KubeObject & Node {
     after: String
     "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Events to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6665,6 +6813,10 @@ type Event implements KubeObject & Node {
     after: String
     "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Events to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6721,6 +6873,10 @@ type PersistentVolumeClaim implements KubeObject & Node {
     after: String
     "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Events to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6765,6 +6921,10 @@ type MetadataObject implements KubeObject & Node {
     after: String
     "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Events to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -6801,6 +6961,10 @@ type Resource implements KubeObject & Node {
     after: String
     "At most this many events after ` + "`" + `after` + "`" + ` (default 100, at most the server's maximum)."
     first: Int
+    "Objects before this cursor (backward paging, with ` + "`" + `last` + "`" + `)."
+    before: String
+    "At most this many objects before ` + "`" + `before` + "`" + ` (or the end): the last page."
+    last: Int
     "Events to skip before the page."
     offset: Int
     "Alias of ` + "`" + `first` + "`" + ` for offset paging."
@@ -9066,38 +9230,54 @@ func (ec *executionContext) field_Cluster_events_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.EventFilter, error) {
 			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -9120,38 +9300,54 @@ func (ec *executionContext) field_Cluster_ingresses_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -9226,38 +9422,54 @@ func (ec *executionContext) field_Cluster_namespaces_args(ctx context.Context, r
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -9280,38 +9492,54 @@ func (ec *executionContext) field_Cluster_nodePools_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -9334,38 +9562,54 @@ func (ec *executionContext) field_Cluster_nodes_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.NodeFilter, error) {
 			return ec.unmarshalONodeFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -9388,38 +9632,54 @@ func (ec *executionContext) field_Cluster_pods_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.PodFilter, error) {
 			return ec.unmarshalOPodFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPodFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -9442,38 +9702,54 @@ func (ec *executionContext) field_Cluster_services_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -9504,38 +9780,54 @@ func (ec *executionContext) field_Cluster_workloads_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["first"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg5
-	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg6
+	args["orderBy"] = arg8
 	return args, nil
 }
 
@@ -9558,38 +9850,54 @@ func (ec *executionContext) field_Event_events_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.EventFilter, error) {
 			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -9612,38 +9920,54 @@ func (ec *executionContext) field_Ingress_events_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.EventFilter, error) {
 			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -9688,38 +10012,54 @@ func (ec *executionContext) field_KubeNode_events_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.EventFilter, error) {
 			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -9742,38 +10082,54 @@ func (ec *executionContext) field_KubeNode_pods_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.PodFilter, error) {
 			return ec.unmarshalOPodFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPodFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -9810,38 +10166,54 @@ func (ec *executionContext) field_MetadataObject_events_args(ctx context.Context
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.EventFilter, error) {
 			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -10342,38 +10714,54 @@ func (ec *executionContext) field_Namespace_configMaps_args(ctx context.Context,
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -10396,38 +10784,54 @@ func (ec *executionContext) field_Namespace_events_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.EventFilter, error) {
 			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -10450,38 +10854,54 @@ func (ec *executionContext) field_Namespace_ingresses_args(ctx context.Context, 
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -10542,38 +10962,54 @@ func (ec *executionContext) field_Namespace_persistentVolumeClaims_args(ctx cont
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -10596,38 +11032,54 @@ func (ec *executionContext) field_Namespace_pods_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.PodFilter, error) {
 			return ec.unmarshalOPodFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPodFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -10650,38 +11102,54 @@ func (ec *executionContext) field_Namespace_secrets_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -10704,38 +11172,54 @@ func (ec *executionContext) field_Namespace_services_args(ctx context.Context, r
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -10766,38 +11250,54 @@ func (ec *executionContext) field_Namespace_workloads_args(ctx context.Context, 
 		return nil, err
 	}
 	args["first"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg5
-	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg6
+	args["orderBy"] = arg8
 	return args, nil
 }
 
@@ -10820,38 +11320,54 @@ func (ec *executionContext) field_NodePool_nodes_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.NodeFilter, error) {
 			return ec.unmarshalONodeFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -10874,38 +11390,54 @@ func (ec *executionContext) field_PersistentVolumeClaim_events_args(ctx context.
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.EventFilter, error) {
 			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -10950,38 +11482,54 @@ func (ec *executionContext) field_Pod_events_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.EventFilter, error) {
 			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -11056,22 +11604,38 @@ func (ec *executionContext) field_Query_alerts_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["first"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg5
-	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg6
+	args["offset"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg8
 	return args, nil
 }
 
@@ -11116,38 +11680,54 @@ func (ec *executionContext) field_Query_events_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["first"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.EventFilter, error) {
 			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg5
-	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg6
+	args["orderBy"] = arg8
 	return args, nil
 }
 
@@ -11178,38 +11758,54 @@ func (ec *executionContext) field_Query_ingresses_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["first"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg5
-	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg6
+	args["orderBy"] = arg8
 	return args, nil
 }
 
@@ -11288,22 +11884,38 @@ func (ec *executionContext) field_Query_metering_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["first"] = arg8
-	arg9, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg9, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg9
+	arg10, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg9
-	arg10, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg10
+	arg11, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg10
+	args["offset"] = arg11
+	arg12, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg12
 	return args, nil
 }
 
@@ -11356,38 +11968,54 @@ func (ec *executionContext) field_Query_namespaces_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["first"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg5
-	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg6
+	args["orderBy"] = arg8
 	return args, nil
 }
 
@@ -11418,38 +12046,54 @@ func (ec *executionContext) field_Query_nodePools_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["first"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg5
-	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg6
+	args["orderBy"] = arg8
 	return args, nil
 }
 
@@ -11494,38 +12138,54 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["first"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.NodeFilter, error) {
 			return ec.unmarshalONodeFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐNodeFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg5
-	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg6
+	args["orderBy"] = arg8
 	return args, nil
 }
 
@@ -11570,38 +12230,54 @@ func (ec *executionContext) field_Query_pods_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["first"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.PodFilter, error) {
 			return ec.unmarshalOPodFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPodFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg5
-	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg6
+	args["orderBy"] = arg8
 	return args, nil
 }
 
@@ -11656,38 +12332,54 @@ func (ec *executionContext) field_Query_resources_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["first"] = arg5
-	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg6
-	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg7
-	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg8
+	arg9, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg9
+	arg10, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg8
-	arg9, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg10
+	arg11, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg9
+	args["orderBy"] = arg11
 	return args, nil
 }
 
@@ -11718,38 +12410,54 @@ func (ec *executionContext) field_Query_services_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["first"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg5
-	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg6
+	args["orderBy"] = arg8
 	return args, nil
 }
 
@@ -11824,38 +12532,54 @@ func (ec *executionContext) field_Query_workloads_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["first"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg5
-	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.ListFilter, error) {
 			return ec.unmarshalOListFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐListFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg6
-	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg8
+	arg9, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg7
+	args["orderBy"] = arg9
 	return args, nil
 }
 
@@ -11878,38 +12602,54 @@ func (ec *executionContext) field_Resource_events_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.EventFilter, error) {
 			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -11932,38 +12672,54 @@ func (ec *executionContext) field_Service_events_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.EventFilter, error) {
 			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -11986,38 +12742,54 @@ func (ec *executionContext) field_Service_pods_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.PodFilter, error) {
 			return ec.unmarshalOPodFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPodFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -12474,38 +13246,54 @@ func (ec *executionContext) field_Workload_events_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.EventFilter, error) {
 			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐEventFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -12528,38 +13316,54 @@ func (ec *executionContext) field_Workload_pods_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["first"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["offset"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	args["offset"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (*model.PodFilter, error) {
 			return ec.unmarshalOPodFilter2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐPodFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg4
-	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
 		func(ctx context.Context, v any) (*model.Order, error) {
 			return ec.unmarshalOOrder2ᚖgithubᚗcomᚋclustergraphᚋclustergraphᚋgraphᚋmodelᚐOrder(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["orderBy"] = arg5
+	args["orderBy"] = arg7
 	return args, nil
 }
 
@@ -13763,7 +14567,7 @@ func (ec *executionContext) _Cluster_namespaces(ctx context.Context, field graph
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Cluster().Namespaces(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Cluster().Namespaces(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Namespace]) graphql.Marshaler {
@@ -13807,7 +14611,7 @@ func (ec *executionContext) _Cluster_nodes(ctx context.Context, field graphql.Co
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Cluster().Nodes(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.NodeFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Cluster().Nodes(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.NodeFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.KubeNode]) graphql.Marshaler {
@@ -13851,7 +14655,7 @@ func (ec *executionContext) _Cluster_nodePools(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Cluster().NodePools(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Cluster().NodePools(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.NodePool]) graphql.Marshaler {
@@ -13895,7 +14699,7 @@ func (ec *executionContext) _Cluster_workloads(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Cluster().Workloads(ctx, obj, fc.Args["kinds"].([]model.WorkloadKind), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Cluster().Workloads(ctx, obj, fc.Args["kinds"].([]model.WorkloadKind), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Workload]) graphql.Marshaler {
@@ -13939,7 +14743,7 @@ func (ec *executionContext) _Cluster_pods(ctx context.Context, field graphql.Col
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Cluster().Pods(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Cluster().Pods(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Pod]) graphql.Marshaler {
@@ -13983,7 +14787,7 @@ func (ec *executionContext) _Cluster_services(ctx context.Context, field graphql
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Cluster().Services(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Cluster().Services(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Service]) graphql.Marshaler {
@@ -14027,7 +14831,7 @@ func (ec *executionContext) _Cluster_ingresses(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Cluster().Ingresses(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Cluster().Ingresses(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Ingress]) graphql.Marshaler {
@@ -14071,7 +14875,7 @@ func (ec *executionContext) _Cluster_events(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Cluster().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Cluster().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
@@ -15305,7 +16109,7 @@ func (ec *executionContext) _Event_events(ctx context.Context, field graphql.Col
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Event().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Event().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
@@ -15973,7 +16777,7 @@ func (ec *executionContext) _Ingress_events(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Ingress().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Ingress().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
@@ -16926,7 +17730,7 @@ func (ec *executionContext) _KubeNode_events(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.KubeNode().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.KubeNode().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
@@ -17461,7 +18265,7 @@ func (ec *executionContext) _KubeNode_pods(ctx context.Context, field graphql.Co
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.KubeNode().Pods(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.KubeNode().Pods(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Pod]) graphql.Marshaler {
@@ -17904,7 +18708,7 @@ func (ec *executionContext) _MetadataObject_events(ctx context.Context, field gr
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.MetadataObject().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.MetadataObject().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
@@ -19990,7 +20794,7 @@ func (ec *executionContext) _Namespace_workloads(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Namespace().Workloads(ctx, obj, fc.Args["kinds"].([]model.WorkloadKind), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Namespace().Workloads(ctx, obj, fc.Args["kinds"].([]model.WorkloadKind), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Workload]) graphql.Marshaler {
@@ -20034,7 +20838,7 @@ func (ec *executionContext) _Namespace_pods(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Namespace().Pods(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Namespace().Pods(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Pod]) graphql.Marshaler {
@@ -20078,7 +20882,7 @@ func (ec *executionContext) _Namespace_services(ctx context.Context, field graph
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Namespace().Services(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Namespace().Services(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Service]) graphql.Marshaler {
@@ -20122,7 +20926,7 @@ func (ec *executionContext) _Namespace_ingresses(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Namespace().Ingresses(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Namespace().Ingresses(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Ingress]) graphql.Marshaler {
@@ -20166,7 +20970,7 @@ func (ec *executionContext) _Namespace_events(ctx context.Context, field graphql
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Namespace().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Namespace().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
@@ -20210,7 +21014,7 @@ func (ec *executionContext) _Namespace_configMaps(ctx context.Context, field gra
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Namespace().ConfigMaps(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Namespace().ConfigMaps(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.MetadataObject]) graphql.Marshaler {
@@ -20254,7 +21058,7 @@ func (ec *executionContext) _Namespace_secrets(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Namespace().Secrets(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Namespace().Secrets(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.MetadataObject]) graphql.Marshaler {
@@ -20298,7 +21102,7 @@ func (ec *executionContext) _Namespace_persistentVolumeClaims(ctx context.Contex
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Namespace().PersistentVolumeClaims(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Namespace().PersistentVolumeClaims(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.PersistentVolumeClaim]) graphql.Marshaler {
@@ -21371,7 +22175,7 @@ func (ec *executionContext) _NodePool_nodes(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.NodePool().Nodes(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.NodeFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.NodePool().Nodes(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.NodeFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.KubeNode]) graphql.Marshaler {
@@ -22361,7 +23165,7 @@ func (ec *executionContext) _PersistentVolumeClaim_events(ctx context.Context, f
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.PersistentVolumeClaim().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.PersistentVolumeClaim().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
@@ -22850,7 +23654,7 @@ func (ec *executionContext) _Pod_events(ctx context.Context, field graphql.Colle
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Pod().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Pod().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
@@ -23710,7 +24514,7 @@ func (ec *executionContext) _Query_namespaces(ctx context.Context, field graphql
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Namespaces(ctx, fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Query().Namespaces(ctx, fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Namespace]) graphql.Marshaler {
@@ -23754,7 +24558,7 @@ func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.Coll
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Nodes(ctx, fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.NodeFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Query().Nodes(ctx, fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.NodeFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.KubeNode]) graphql.Marshaler {
@@ -23798,7 +24602,7 @@ func (ec *executionContext) _Query_nodePools(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().NodePools(ctx, fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Query().NodePools(ctx, fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.NodePool]) graphql.Marshaler {
@@ -23842,7 +24646,7 @@ func (ec *executionContext) _Query_workloads(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Workloads(ctx, fc.Args["kinds"].([]model.WorkloadKind), fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Query().Workloads(ctx, fc.Args["kinds"].([]model.WorkloadKind), fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Workload]) graphql.Marshaler {
@@ -23886,7 +24690,7 @@ func (ec *executionContext) _Query_pods(ctx context.Context, field graphql.Colle
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Pods(ctx, fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Query().Pods(ctx, fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Pod]) graphql.Marshaler {
@@ -23930,7 +24734,7 @@ func (ec *executionContext) _Query_services(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Services(ctx, fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Query().Services(ctx, fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Service]) graphql.Marshaler {
@@ -23974,7 +24778,7 @@ func (ec *executionContext) _Query_ingresses(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Ingresses(ctx, fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Query().Ingresses(ctx, fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Ingress]) graphql.Marshaler {
@@ -24018,7 +24822,7 @@ func (ec *executionContext) _Query_events(ctx context.Context, field graphql.Col
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Events(ctx, fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Query().Events(ctx, fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
@@ -24062,7 +24866,7 @@ func (ec *executionContext) _Query_resources(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Resources(ctx, fc.Args["group"].(string), fc.Args["version"].(string), fc.Args["resource"].(string), fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Query().Resources(ctx, fc.Args["group"].(string), fc.Args["version"].(string), fc.Args["resource"].(string), fc.Args["clusters"].([]string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.ListFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Resource]) graphql.Marshaler {
@@ -24194,7 +24998,7 @@ func (ec *executionContext) _Query_metering(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Metering(ctx, fc.Args["clusters"].([]string), fc.Args["namespace"].(*string), fc.Args["namespaces"].([]string), fc.Args["timeUnit"].(*model.TimeUnit), fc.Args["startTime"].(*time.Time), fc.Args["endTime"].(*time.Time), fc.Args["sort"].([]*model.MeteringSort), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int))
+			return ec.Resolvers.Query().Metering(ctx, fc.Args["clusters"].([]string), fc.Args["namespace"].(*string), fc.Args["namespaces"].([]string), fc.Args["timeUnit"].(*model.TimeUnit), fc.Args["startTime"].(*time.Time), fc.Args["endTime"].(*time.Time), fc.Args["sort"].([]*model.MeteringSort), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.MeteringRecord]) graphql.Marshaler {
@@ -24238,7 +25042,7 @@ func (ec *executionContext) _Query_alerts(ctx context.Context, field graphql.Col
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Alerts(ctx, fc.Args["clusters"].([]string), fc.Args["filter"].(*model.AlertFilter), fc.Args["ascending"].(*bool), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int))
+			return ec.Resolvers.Query().Alerts(ctx, fc.Args["clusters"].([]string), fc.Args["filter"].(*model.AlertFilter), fc.Args["ascending"].(*bool), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Alert]) graphql.Marshaler {
@@ -24512,7 +25316,7 @@ func (ec *executionContext) _Resource_events(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Resource().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Resource().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
@@ -25262,7 +26066,7 @@ func (ec *executionContext) _Service_events(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Service().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Service().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
@@ -25476,7 +26280,7 @@ func (ec *executionContext) _Service_pods(ctx context.Context, field graphql.Col
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Service().Pods(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Service().Pods(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Pod]) graphql.Marshaler {
@@ -27103,7 +27907,7 @@ func (ec *executionContext) _Workload_events(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Workload().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
+			return ec.Resolvers.Workload().Events(ctx, obj, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.EventFilter), fc.Args["orderBy"].(*model.Order))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Connection[*model.Event]) graphql.Marshaler {
@@ -27609,7 +28413,7 @@ func (ec *executionContext) resolveBatch_Workload_pods(ctx context.Context, fiel
 	fc := graphql.GetFieldContext(ctx)
 	if batch, ok := graphql.BatchParentsFor[*model.Workload](ctx, "Workload"); ok {
 		result := batch.FieldResult(field, func() (any, error) {
-			return resolver.Pods(ctx, batch.Parents, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
+			return resolver.Pods(ctx, batch.Parents, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
 		})
 		return graphql.ResolveBatchGroupResult[*model.Connection[*model.Pod]](
 			ctx,
@@ -27620,7 +28424,7 @@ func (ec *executionContext) resolveBatch_Workload_pods(ctx context.Context, fiel
 			batch.IndexMap,
 		)
 	}
-	results, err := resolver.Pods(ctx, []*model.Workload{obj}, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
+	results, err := resolver.Pods(ctx, []*model.Workload{obj}, fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["before"].(*string), fc.Args["last"].(*int), fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["filter"].(*model.PodFilter), fc.Args["orderBy"].(*model.Order))
 	return graphql.ResolveBatchSingleResult[*model.Connection[*model.Pod]](
 		ctx,
 		results,

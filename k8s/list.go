@@ -266,7 +266,15 @@ type PageArgs struct {
 	After  string
 	First  int
 	Offset int
+	// Before and Last page backward (Relay's last/before): the page ends
+	// before the Before cursor (or at the end), and holds its Last items
+	// (0: not asked; with Before and no Last, the first First of them).
+	Before string
+	Last   int
 }
+
+// backward reports whether the arguments page backward.
+func (a PageArgs) backward() bool { return a.Before != "" || a.Last > 0 }
 
 // Page is one page of a sorted list.
 type Page struct {
@@ -454,7 +462,67 @@ func Paginate(items []Item, order Order, args PageArgs, maxFirst int) (Page, err
 	if err != nil {
 		return Page{}, err
 	}
+	if args.backward() {
+		return paginateBackward(items, order, first, args, after, maxFirst)
+	}
 	return paginate(items, order, first, args.Offset, after), nil
+}
+
+// paginateBackward cuts a page by Relay's backward arguments: the items
+// after the after cursor and before the before cursor, in order; of them
+// the last Last, or with no Last the first first. Offsets do not go with
+// it.
+func paginateBackward(items []Item, order Order, first int, args PageArgs, after *sortKey, maxFirst int) (Page, error) {
+	if args.Offset != 0 {
+		return Page{}, errkind.BadInputf("offset pages forward: it does not go with last or before")
+	}
+	if args.Last > maxFirst {
+		return Page{}, errkind.BadInputf("last %d is over the maximum of %d", args.Last, maxFirst)
+	}
+	var before *sortKey
+	if args.Before != "" {
+		k, err := parseCursor(args.Before, order.Field)
+		if err != nil {
+			return Page{}, err
+		}
+		before = &k
+	}
+	cmp := func(a, b sortKey) int {
+		if order.Desc {
+			return -a.compare(b)
+		}
+		return a.compare(b)
+	}
+	type keyed struct {
+		key  sortKey
+		item Item
+	}
+	var ks []keyed
+	preceding, following := 0, 0
+	for _, it := range items {
+		k := keyOf(it, order.Field)
+		switch {
+		case after != nil && cmp(k, *after) <= 0:
+			preceding++
+		case before != nil && cmp(k, *before) >= 0:
+			following++
+		default:
+			ks = append(ks, keyed{k, it})
+		}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int { return cmp(a.key, b.key) })
+	start, end := 0, len(ks)
+	if args.Last > 0 {
+		start = max(0, end-args.Last)
+	} else {
+		end = min(first, len(ks))
+	}
+	p := Page{Total: len(items), HasPrev: preceding+start > 0, HasNext: following+len(ks)-end > 0}
+	for _, k := range ks[start:end] {
+		p.Items = append(p.Items, k.item)
+		p.keys = append(p.keys, k.key)
+	}
+	return p, nil
 }
 
 // PageAcross lists a kind in several clusters and cuts a page, as
@@ -465,6 +533,13 @@ func PageAcross(ctx context.Context, clusters []*Cluster, gvk schema.GroupVersio
 	order, first, after, err := pageArgs(order, args, maxFirst)
 	if err != nil {
 		return Page{}, nil, err
+	}
+	if args.backward() {
+		// The kept sorted lists serve forward pages; a backward one is cut
+		// from the whole list.
+		items, errs := ListAcross(ctx, clusters, gvk, f)
+		p, err := paginateBackward(items, order, first, args, after, maxFirst)
+		return p, errs, err
 	}
 	var items []Item
 	before, total := 0, 0

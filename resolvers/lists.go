@@ -20,15 +20,15 @@ import (
 
 // page holds the paging arguments every list field takes.
 type page struct {
-	After                *string
-	First, Offset, Limit *int
-	OrderBy              *model.Order
+	After, Before              *string
+	First, Last, Offset, Limit *int
+	OrderBy                    *model.Order
 }
 
 // pageOf is the one conversion of a list field's paging arguments, in the
 // order every connection field declares them.
-func pageOf(after *string, first, offset, limit *int, orderBy *model.Order) page {
-	return page{After: after, First: first, Offset: offset, Limit: limit, OrderBy: orderBy}
+func pageOf(after *string, first *int, before *string, last, offset, limit *int, orderBy *model.Order) page {
+	return page{After: after, First: first, Before: before, Last: last, Offset: offset, Limit: limit, OrderBy: orderBy}
 }
 
 // scope is where a list looks: the named clusters (all when none are
@@ -102,6 +102,15 @@ func (p page) args(def k8s.Order) (k8s.Order, k8s.PageArgs, error) {
 	if p.Offset != nil {
 		args.Offset = *p.Offset
 	}
+	if p.Before != nil {
+		args.Before = *p.Before
+	}
+	if p.Last != nil {
+		if *p.Last <= 0 {
+			return def, args, errkind.BadInputf("last must be positive")
+		}
+		args.Last = *p.Last
+	}
 	order := def
 	if p.OrderBy != nil {
 		order = k8s.Order{Field: k8s.OrderField(p.OrderBy.Field), Desc: p.OrderBy.Direction != nil && *p.OrderBy.Direction == model.OrderDirectionDesc}
@@ -115,7 +124,7 @@ func (p page) args(def k8s.Order) (k8s.Order, k8s.PageArgs, error) {
 // order, or when the selection asks for totalCount, which counts them all.
 // A source that yields items in that order may stop there.
 func (p page) prefix(ctx context.Context, maxPage int) int {
-	if p.After != nil || p.OrderBy != nil && (p.OrderBy.Direction != nil && *p.OrderBy.Direction == model.OrderDirectionDesc ||
+	if p.After != nil || p.Before != nil || p.Last != nil || p.OrderBy != nil && (p.OrderBy.Direction != nil && *p.OrderBy.Direction == model.OrderDirectionDesc ||
 		!slices.Contains([]model.OrderField{model.OrderFieldCluster, model.OrderFieldNamespace, model.OrderFieldName}, p.OrderBy.Field)) {
 		return 0
 	}
@@ -137,6 +146,15 @@ func (p page) prefix(ctx context.Context, maxPage int) int {
 		return 0 // refused by the paging that follows
 	}
 	return offset + first + 1
+}
+
+// forwardOnly refuses backward paging on the lists read from the database
+// page by page (alerts, metering), which serve forward pages only.
+func forwardOnly(before *string, last *int) error {
+	if before != nil || last != nil {
+		return errkind.BadInputf("this list pages forward only (first/after, offset): last and before are not served for it yet")
+	}
+	return nil
 }
 
 // connection wraps a page's items.

@@ -80,44 +80,44 @@ func (r *clusterResolver) Namespace(ctx context.Context, obj *model.Cluster, nam
 	return model.NewNamespace(obj.C, o.(*corev1.Namespace)), nil
 }
 
-func (r *clusterResolver) Namespaces(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Namespace], error) {
-	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKNamespace), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapNamespace)
+func (r *clusterResolver) Namespaces(ctx context.Context, obj *model.Cluster, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Namespace], error) {
+	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKNamespace), listFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapNamespace)
 }
 
-func (r *clusterResolver) Nodes(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error) {
-	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKNode), nodeFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapNode)
+func (r *clusterResolver) Nodes(ctx context.Context, obj *model.Cluster, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error) {
+	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKNode), nodeFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapNode)
 }
 
-func (r *clusterResolver) NodePools(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.NodePool], error) {
-	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKNodePoolLabel), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapPool)
+func (r *clusterResolver) NodePools(ctx context.Context, obj *model.Cluster, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.NodePool], error) {
+	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKNodePoolLabel), listFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapPool)
 }
 
-func (r *clusterResolver) Workloads(ctx context.Context, obj *model.Cluster, kinds []model.WorkloadKind, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error) {
-	return listOf(ctx, r.Resolver, inCluster(obj.C), workloadGVKs(kinds), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapWorkload)
+func (r *clusterResolver) Workloads(ctx context.Context, obj *model.Cluster, kinds []model.WorkloadKind, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error) {
+	return listOf(ctx, r.Resolver, inCluster(obj.C), workloadGVKs(kinds), listFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapWorkload)
 }
 
-func (r *clusterResolver) Pods(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
-	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKPod), podFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapPod)
+func (r *clusterResolver) Pods(ctx context.Context, obj *model.Cluster, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
+	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKPod), podFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapPod)
 }
 
-func (r *clusterResolver) Services(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Service], error) {
-	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKService), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapService)
+func (r *clusterResolver) Services(ctx context.Context, obj *model.Cluster, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Service], error) {
+	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKService), listFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapService)
 }
 
-func (r *clusterResolver) Ingresses(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Ingress], error) {
-	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKIngress), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapIngress)
+func (r *clusterResolver) Ingresses(ctx context.Context, obj *model.Cluster, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Ingress], error) {
+	return listOf(ctx, r.Resolver, inCluster(obj.C), gvks(k8s.GVKIngress), listFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapIngress)
 }
 
-func (r *clusterResolver) Events(ctx context.Context, obj *model.Cluster, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+func (r *clusterResolver) Events(ctx context.Context, obj *model.Cluster, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
 	f, err := eventFilter(filter)
 	if err != nil {
 		return nil, err
 	}
-	return r.events(ctx, []*k8s.Cluster{obj.C}, filter, f, pageOf(after, first, offset, limit, orderBy))
+	return r.events(ctx, []*k8s.Cluster{obj.C}, filter, f, pageOf(after, first, before, last, offset, limit, orderBy))
 }
 
-func (r *eventResolver) Events(ctx context.Context, obj *model.Event, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
+func (r *eventResolver) Events(ctx context.Context, obj *model.Event, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, before, last, offset, limit, orderBy))
 }
 
 func (r *eventResolver) InvolvedObject(ctx context.Context, obj *model.Event) (model.KubeObject, error) {
@@ -133,8 +133,8 @@ func (r *eventResolver) InvolvedObject(ctx context.Context, obj *model.Event) (m
 	return wrap(obj.C, o), nil
 }
 
-func (r *ingressResolver) Events(ctx context.Context, obj *model.Ingress, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
+func (r *ingressResolver) Events(ctx context.Context, obj *model.Ingress, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, before, last, offset, limit, orderBy))
 }
 
 func (r *ingressResolver) Services(ctx context.Context, obj *model.Ingress) ([]*model.Service, error) {
@@ -162,8 +162,8 @@ func (r *ingressPathResolver) Service(ctx context.Context, obj *model.IngressPat
 	return model.NewService(obj.C, s), nil
 }
 
-func (r *kubeNodeResolver) Events(ctx context.Context, obj *model.KubeNode, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
+func (r *kubeNodeResolver) Events(ctx context.Context, obj *model.KubeNode, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, before, last, offset, limit, orderBy))
 }
 
 func (r *kubeNodeResolver) UsageHistory(ctx context.Context, obj *model.KubeNode, since *time.Time) ([]*model.UsagePoint, error) {
@@ -204,7 +204,7 @@ func (r *kubeNodeResolver) Usage(ctx context.Context, obj *model.KubeNode) (*mod
 	return model.FromUsage(*u), nil
 }
 
-func (r *kubeNodeResolver) Pods(ctx context.Context, obj *model.KubeNode, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
+func (r *kubeNodeResolver) Pods(ctx context.Context, obj *model.KubeNode, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
 	f, err := podFilter(filter)
 	if err != nil {
 		return nil, err
@@ -213,11 +213,11 @@ func (r *kubeNodeResolver) Pods(ctx context.Context, obj *model.KubeNode, after 
 	if err != nil {
 		return nil, err
 	}
-	return paged(ctx, r.Resolver, itemsOf(obj.C, pods, f), nil, pageOf(after, first, offset, limit, orderBy), defaultOrder, wrapPod)
+	return paged(ctx, r.Resolver, itemsOf(obj.C, pods, f), nil, pageOf(after, first, before, last, offset, limit, orderBy), defaultOrder, wrapPod)
 }
 
-func (r *metadataObjectResolver) Events(ctx context.Context, obj *model.MetadataObject, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
+func (r *metadataObjectResolver) Events(ctx context.Context, obj *model.MetadataObject, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, before, last, offset, limit, orderBy))
 }
 
 func (r *mutationResolver) Apply(ctx context.Context, cluster string, manifest string, namespace *string, dryRun *bool, force *bool) (*model.ApplyPayload, error) {
@@ -468,57 +468,57 @@ func (r *namespaceResolver) Usage(ctx context.Context, obj *model.Namespace) (*m
 	return model.FromUsage(*u), nil
 }
 
-func (r *namespaceResolver) Workloads(ctx context.Context, obj *model.Namespace, kinds []model.WorkloadKind, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error) {
-	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), workloadGVKs(kinds), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapWorkload)
+func (r *namespaceResolver) Workloads(ctx context.Context, obj *model.Namespace, kinds []model.WorkloadKind, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error) {
+	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), workloadGVKs(kinds), listFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapWorkload)
 }
 
-func (r *namespaceResolver) Pods(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
-	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKPod), podFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapPod)
+func (r *namespaceResolver) Pods(ctx context.Context, obj *model.Namespace, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
+	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKPod), podFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapPod)
 }
 
-func (r *namespaceResolver) Services(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Service], error) {
-	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKService), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapService)
+func (r *namespaceResolver) Services(ctx context.Context, obj *model.Namespace, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Service], error) {
+	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKService), listFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapService)
 }
 
-func (r *namespaceResolver) Ingresses(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Ingress], error) {
-	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKIngress), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapIngress)
+func (r *namespaceResolver) Ingresses(ctx context.Context, obj *model.Namespace, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Ingress], error) {
+	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKIngress), listFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapIngress)
 }
 
-func (r *namespaceResolver) Events(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+func (r *namespaceResolver) Events(ctx context.Context, obj *model.Namespace, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
 	f, err := eventFilter(filter)
 	if err != nil {
 		return nil, err
 	}
 	f.Namespace = obj.N.Name
-	return r.events(ctx, []*k8s.Cluster{obj.C}, filter, f, pageOf(after, first, offset, limit, orderBy))
+	return r.events(ctx, []*k8s.Cluster{obj.C}, filter, f, pageOf(after, first, before, last, offset, limit, orderBy))
 }
 
-func (r *namespaceResolver) ConfigMaps(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.MetadataObject], error) {
-	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKConfigMap), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapMeta)
+func (r *namespaceResolver) ConfigMaps(ctx context.Context, obj *model.Namespace, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.MetadataObject], error) {
+	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKConfigMap), listFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapMeta)
 }
 
-func (r *namespaceResolver) Secrets(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.MetadataObject], error) {
-	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKSecret), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapMeta)
+func (r *namespaceResolver) Secrets(ctx context.Context, obj *model.Namespace, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.MetadataObject], error) {
+	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKSecret), listFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapMeta)
 }
 
-func (r *namespaceResolver) PersistentVolumeClaims(ctx context.Context, obj *model.Namespace, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.PersistentVolumeClaim], error) {
-	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKPVC), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapPVC)
+func (r *namespaceResolver) PersistentVolumeClaims(ctx context.Context, obj *model.Namespace, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.PersistentVolumeClaim], error) {
+	return listOf(ctx, r.Resolver, inNamespace(obj.C, obj.N.Name), gvks(k8s.GVKPVC), listFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapPVC)
 }
 
-func (r *nodePoolResolver) Nodes(ctx context.Context, obj *model.NodePool, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error) {
+func (r *nodePoolResolver) Nodes(ctx context.Context, obj *model.NodePool, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error) {
 	f, err := nodeFilter(filter)
 	if err != nil {
 		return nil, err
 	}
-	return paged(ctx, r.Resolver, itemsOf(obj.C, obj.P.Nodes, f), nil, pageOf(after, first, offset, limit, orderBy), defaultOrder, wrapNode)
+	return paged(ctx, r.Resolver, itemsOf(obj.C, obj.P.Nodes, f), nil, pageOf(after, first, before, last, offset, limit, orderBy), defaultOrder, wrapNode)
 }
 
-func (r *persistentVolumeClaimResolver) Events(ctx context.Context, obj *model.PersistentVolumeClaim, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
+func (r *persistentVolumeClaimResolver) Events(ctx context.Context, obj *model.PersistentVolumeClaim, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, before, last, offset, limit, orderBy))
 }
 
-func (r *podResolver) Events(ctx context.Context, obj *model.Pod, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
+func (r *podResolver) Events(ctx context.Context, obj *model.Pod, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, before, last, offset, limit, orderBy))
 }
 
 func (r *podResolver) UsageHistory(ctx context.Context, obj *model.Pod, since *time.Time) ([]*model.UsagePoint, error) {
@@ -589,35 +589,35 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 	return o, err
 }
 
-func (r *queryResolver) Namespaces(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Namespace], error) {
-	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKNamespace), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapNamespace)
+func (r *queryResolver) Namespaces(ctx context.Context, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Namespace], error) {
+	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKNamespace), listFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapNamespace)
 }
 
-func (r *queryResolver) Nodes(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error) {
-	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKNode), nodeFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapNode)
+func (r *queryResolver) Nodes(ctx context.Context, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.NodeFilter, orderBy *model.Order) (*model.Connection[*model.KubeNode], error) {
+	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKNode), nodeFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapNode)
 }
 
-func (r *queryResolver) NodePools(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.NodePool], error) {
-	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKNodePoolLabel), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapPool)
+func (r *queryResolver) NodePools(ctx context.Context, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.NodePool], error) {
+	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKNodePoolLabel), listFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapPool)
 }
 
-func (r *queryResolver) Workloads(ctx context.Context, kinds []model.WorkloadKind, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error) {
-	return listOf(ctx, r.Resolver, inClusters(clusters), workloadGVKs(kinds), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapWorkload)
+func (r *queryResolver) Workloads(ctx context.Context, kinds []model.WorkloadKind, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Workload], error) {
+	return listOf(ctx, r.Resolver, inClusters(clusters), workloadGVKs(kinds), listFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapWorkload)
 }
 
-func (r *queryResolver) Pods(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
-	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKPod), podFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapPod)
+func (r *queryResolver) Pods(ctx context.Context, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
+	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKPod), podFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapPod)
 }
 
-func (r *queryResolver) Services(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Service], error) {
-	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKService), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapService)
+func (r *queryResolver) Services(ctx context.Context, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Service], error) {
+	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKService), listFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapService)
 }
 
-func (r *queryResolver) Ingresses(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Ingress], error) {
-	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKIngress), listFilter, filter, pageOf(after, first, offset, limit, orderBy), wrapIngress)
+func (r *queryResolver) Ingresses(ctx context.Context, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Ingress], error) {
+	return listOf(ctx, r.Resolver, inClusters(clusters), gvks(k8s.GVKIngress), listFilter, filter, pageOf(after, first, before, last, offset, limit, orderBy), wrapIngress)
 }
 
-func (r *queryResolver) Events(ctx context.Context, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+func (r *queryResolver) Events(ctx context.Context, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
 	f, err := eventFilter(filter)
 	if err != nil {
 		return nil, err
@@ -626,10 +626,10 @@ func (r *queryResolver) Events(ctx context.Context, clusters []string, after *st
 	if err != nil {
 		return nil, err
 	}
-	return r.events(ctx, cs, filter, f, pageOf(after, first, offset, limit, orderBy))
+	return r.events(ctx, cs, filter, f, pageOf(after, first, before, last, offset, limit, orderBy))
 }
 
-func (r *queryResolver) Resources(ctx context.Context, group string, version string, resource string, clusters []string, after *string, first *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Resource], error) {
+func (r *queryResolver) Resources(ctx context.Context, group string, version string, resource string, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Resource], error) {
 	f, err := listFilter(filter)
 	if err != nil {
 		return nil, err
@@ -639,7 +639,7 @@ func (r *queryResolver) Resources(ctx context.Context, group string, version str
 		return nil, err
 	}
 	gvr := schema.GroupVersionResource{Group: group, Version: version, Resource: resource}
-	p := pageOf(after, first, offset, limit, orderBy)
+	p := pageOf(after, first, before, last, offset, limit, orderBy)
 	want := p.prefix(ctx, r.MaxPage)
 	var items []k8s.Item
 	var errs []error
@@ -684,11 +684,17 @@ func (r *queryResolver) Versions(ctx context.Context, clusters []string) ([]*mod
 	return r.versions(ctx, cs), nil
 }
 
-func (r *queryResolver) Metering(ctx context.Context, clusters []string, namespace *string, namespaces []string, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, sort []*model.MeteringSort, after *string, first *int, offset *int, limit *int) (*model.Connection[*model.MeteringRecord], error) {
+func (r *queryResolver) Metering(ctx context.Context, clusters []string, namespace *string, namespaces []string, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, sort []*model.MeteringSort, after *string, first *int, before *string, last *int, offset *int, limit *int) (*model.Connection[*model.MeteringRecord], error) {
+	if err := forwardOnly(before, last); err != nil {
+		return nil, err
+	}
 	return r.metering(ctx, clusters, namespace, namespaces, timeUnit, startTime, endTime, sort, after, first, offset, limit)
 }
 
-func (r *queryResolver) Alerts(ctx context.Context, clusters []string, filter *model.AlertFilter, ascending *bool, after *string, first *int, offset *int, limit *int) (*model.Connection[*model.Alert], error) {
+func (r *queryResolver) Alerts(ctx context.Context, clusters []string, filter *model.AlertFilter, ascending *bool, after *string, first *int, before *string, last *int, offset *int, limit *int) (*model.Connection[*model.Alert], error) {
+	if err := forwardOnly(before, last); err != nil {
+		return nil, err
+	}
 	return r.alerts(ctx, clusters, filter, ascending, after, first, offset, limit)
 }
 
@@ -707,15 +713,15 @@ func (r *queryResolver) Topology(ctx context.Context, cluster string, namespace 
 	return model.FromTopology(nodes, edges), nil
 }
 
-func (r *resourceResolver) Events(ctx context.Context, obj *model.Resource, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
+func (r *resourceResolver) Events(ctx context.Context, obj *model.Resource, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, before, last, offset, limit, orderBy))
 }
 
-func (r *serviceResolver) Events(ctx context.Context, obj *model.Service, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
+func (r *serviceResolver) Events(ctx context.Context, obj *model.Service, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, before, last, offset, limit, orderBy))
 }
 
-func (r *serviceResolver) Pods(ctx context.Context, obj *model.Service, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
+func (r *serviceResolver) Pods(ctx context.Context, obj *model.Service, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) (*model.Connection[*model.Pod], error) {
 	f, err := podFilter(filter)
 	if err != nil {
 		return nil, err
@@ -724,7 +730,7 @@ func (r *serviceResolver) Pods(ctx context.Context, obj *model.Service, after *s
 	if err != nil {
 		return nil, err
 	}
-	return paged(ctx, r.Resolver, itemsOf(obj.C, pods, f), nil, pageOf(after, first, offset, limit, orderBy), defaultOrder, wrapPod)
+	return paged(ctx, r.Resolver, itemsOf(obj.C, pods, f), nil, pageOf(after, first, before, last, offset, limit, orderBy), defaultOrder, wrapPod)
 }
 
 func (r *serviceResolver) Endpoints(ctx context.Context, obj *model.Service) ([]*model.Endpoint, error) {
@@ -888,8 +894,8 @@ func (r *viewerClusterResolver) Namespaces(ctx context.Context, obj *model.Viewe
 	return viewerNamespaces(obj, nss), nil
 }
 
-func (r *workloadResolver) Events(ctx context.Context, obj *model.Workload, after *string, first *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
-	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, offset, limit, orderBy))
+func (r *workloadResolver) Events(ctx context.Context, obj *model.Workload, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) (*model.Connection[*model.Event], error) {
+	return r.objectEvents(ctx, obj.C, obj.Obj, filter, pageOf(after, first, before, last, offset, limit, orderBy))
 }
 
 func (r *workloadResolver) Alerts(ctx context.Context, obj *model.Workload, status *model.AlertStatus, first *int) ([]*model.Alert, error) {
@@ -900,7 +906,7 @@ func (r *workloadResolver) Owner(ctx context.Context, obj *model.Workload) (*mod
 	return ownerOf(ctx, obj.C, obj.Obj)
 }
 
-func (r *workloadResolver) Pods(ctx context.Context, objs []*model.Workload, after *string, first *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) ([]*model.Connection[*model.Pod], error) {
+func (r *workloadResolver) Pods(ctx context.Context, objs []*model.Workload, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.PodFilter, orderBy *model.Order) ([]*model.Connection[*model.Pod], error) {
 	f, err := podFilter(filter)
 	if err != nil {
 		return nil, err
@@ -913,7 +919,7 @@ func (r *workloadResolver) Pods(ctx context.Context, objs []*model.Workload, aft
 	out := make([]*model.Connection[*model.Pod], len(objs))
 	outErrs := make(graphql.BatchErrorList, len(objs))
 	failed := false
-	pg := pageOf(after, first, offset, limit, orderBy)
+	pg := pageOf(after, first, before, last, offset, limit, orderBy)
 	for i, o := range objs {
 		if errs[i] == nil {
 			out[i], errs[i] = paged(ctx, r.Resolver, itemsOf(o.C, pods[i], f), nil, pg, defaultOrder, wrapPod)

@@ -264,3 +264,80 @@ func TestMutationsRefuseTheWrongKind(t *testing.T) {
 		})
 	}
 }
+
+// backwardQuery pages pods backward (Relay's last/before).
+const backwardQuery = `query($order: Order, $last: Int, $before: String) {
+	pods(orderBy: $order, last: $last, before: $before) {
+		totalCount pageInfo { hasNextPage hasPreviousPage startCursor } nodes { name namespace cluster { name } } } }`
+
+// TestPodPagesBackward: last/before walk the list from its end to its
+// start, page by page, and meet exactly the forward order; hasNextPage
+// and hasPreviousPage say what lies on each side; offset with last, and a
+// last that is not positive or over the page limit, are refused; the
+// lists read from the database refuse backward paging with a clear error.
+func TestPodPagesBackward(t *testing.T) {
+	c := fixture(t)
+	byName := map[string]any{"field": "NAME"}
+	var pages [][]string
+	var before any
+	for page := 0; ; page++ {
+		var out struct {
+			Pods struct {
+				TotalCount int
+				PageInfo   struct {
+					HasNextPage, HasPreviousPage bool
+					StartCursor                  *string
+				}
+				Nodes []struct {
+					Name, Namespace string
+					Cluster         struct{ Name string }
+				}
+			}
+		}
+		if errs := run(t, c, backwardQuery, map[string]any{"order": byName, "last": 2, "before": before}, &out, as(admin)); len(errs) > 0 {
+			t.Fatalf("page %d: errors: %+v", page, errs)
+		}
+		p := out.Pods
+		if p.TotalCount != 5 || p.PageInfo.HasNextPage != (page > 0) || len(p.Nodes) > 2 || len(p.Nodes) == 0 {
+			t.Fatalf("page %d: totalCount %d, hasNextPage %v, %d nodes", page, p.TotalCount, p.PageInfo.HasNextPage, len(p.Nodes))
+		}
+		var keys []string
+		for _, n := range p.Nodes {
+			keys = append(keys, n.Cluster.Name+"/"+n.Namespace+"/"+n.Name)
+		}
+		pages = append([][]string{keys}, pages...)
+		if !p.PageInfo.HasPreviousPage {
+			break
+		}
+		if page > 5 || p.PageInfo.StartCursor == nil {
+			t.Fatalf("page %d: hasPreviousPage without a start (cursor %v)", page, p.PageInfo.StartCursor)
+		}
+		before = *p.PageInfo.StartCursor
+	}
+	var all []string
+	for _, p := range pages {
+		all = append(all, p...)
+	}
+	want := []string{"east/ops/agent", "east/shop/db-0", "east/shop/web-1", "east/shop/web-2", "west/shop/web-3"}
+	if diff := cmp.Diff(want, all); diff != "" {
+		t.Errorf("backward pages, put in order (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([][]string{{"east/ops/agent"}, {"east/shop/db-0", "east/shop/web-1"}, {"east/shop/web-2", "west/shop/web-3"}}, pages); diff != "" {
+		t.Errorf("backward pages (-want +got):\n%s", diff)
+	}
+
+	for name, tc := range map[string]struct {
+		query string
+		vars  map[string]any
+	}{
+		"offset with last":   {`query { pods(last: 2, offset: 1) { totalCount } }`, nil},
+		"last not positive":  {`query { pods(last: 0) { totalCount } }`, nil},
+		"last over the page": {`query { pods(last: 1000) { totalCount } }`, nil},
+		"alerts backward":    {`query { alerts(last: 1) { totalCount } }`, nil},
+	} {
+		errs := run(t, c, tc.query, tc.vars, nil, as(admin))
+		if diff := cmp.Diff([]refusal{{Code: errkind.CodeBadUserInput}}, refusals(errs)); diff != "" {
+			t.Errorf("%s: errors (-want +got):\n%s", name, diff)
+		}
+	}
+}

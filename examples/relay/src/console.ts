@@ -1,8 +1,9 @@
 // Fragments a console written with Relay would hold over clustergraph: a
 // refetchable pod row and node card (Relay's Object Identification: every
 // Kubernetes object implements Node, and Query.node refetches it), a
-// paginated pod list (@connection over a connection field with first and
-// after), and the query that spreads them. make test runs relay-compiler
+// paginated pod list (@connection with first and after), a namespace's
+// event log paged backward (@connection with last and before), and the
+// query that spreads them. make test runs relay-compiler
 // over them against schema.graphqls: a schema change that breaks a Relay
 // console breaks the build.
 import { graphql } from "relay-runtime";
@@ -57,5 +58,21 @@ export const podsPage = graphql`
       }
     }
     ...consolePodList_query @arguments(namespace: $namespace)
+  }
+`;
+
+export const eventLog = graphql`
+  fragment consoleEventLog_namespace on Namespace
+  @argumentDefinitions(count: { type: "Int", defaultValue: 20 }, cursor: { type: "String" })
+  @refetchable(queryName: "consoleEventLogPaginationQuery") {
+    events(last: $count, before: $cursor) @connection(key: "consoleEventLog_events") {
+      edges {
+        node {
+          id
+          reason
+          message
+        }
+      }
+    }
   }
 `;
