@@ -148,15 +148,6 @@ func (p page) prefix(ctx context.Context, maxPage int) int {
 	return offset + first + 1
 }
 
-// forwardOnly refuses backward paging on the lists read from the database
-// page by page (alerts, metering), which serve forward pages only.
-func forwardOnly(before *string, last *int) error {
-	if before != nil || last != nil {
-		return errkind.BadInputf("this list pages forward only (first/after, offset): last and before are not served for it yet")
-	}
-	return nil
-}
-
 // connection wraps a page's items.
 func connection[T any](pg k8s.Page, wrap func(k8s.Item) T) *model.Connection[T] {
 	conn := &model.Connection[T]{

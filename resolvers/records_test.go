@@ -76,3 +76,70 @@ func TestStoredFieldsAreAuthorized(t *testing.T) {
 		t.Errorf("alice's cluster metering without a database (-want +got):\n%s", diff)
 	}
 }
+
+// TestStoredPagesBackward: the alerts, paged by offset in SQL, page
+// backward too: last/before walk from the end and meet the forward
+// order, pageInfo says what lies on each side, and offset does not go
+// with last.
+func TestStoredPagesBackward(t *testing.T) {
+	reg, err := k8s.NewStaticRegistry(map[string][]runtime.Object{"east": {namespace("shop")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := db.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "cg.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	c := newClientWith(reg, loaders.NewRecords(db.Opened(store), nil))
+	for _, name := range []string{"a1", "a2", "a3", "a4", "a5"} {
+		if errs := run(t, c, `mutation($n: String!) { createAlert(input: {cluster: "east", namespace: "shop", alertName: $n, message: "m"}) { alertName } }`, map[string]any{"n": name}, nil, as(admin)); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+	}
+	type page struct {
+		Alerts struct {
+			TotalCount int
+			PageInfo   struct {
+				HasNextPage, HasPreviousPage bool
+				StartCursor, EndCursor       *string
+			}
+			Nodes []struct{ AlertName string }
+		}
+	}
+	names := func(p page) (out []string) {
+		for _, n := range p.Alerts.Nodes {
+			out = append(out, n.AlertName)
+		}
+		return out
+	}
+	var forward page
+	if errs := run(t, c, `{ alerts(ascending: true, first: 10) { totalCount nodes { alertName } } }`, nil, &forward, as(admin)); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var back []string
+	var before any
+	for i := 0; ; i++ {
+		var p page
+		if errs := run(t, c, `query($b: String) { alerts(ascending: true, last: 2, before: $b) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor } nodes { alertName } } }`, map[string]any{"b": before}, &p, as(admin)); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		if p.Alerts.TotalCount != 5 || p.Alerts.PageInfo.HasNextPage != (i > 0) || len(p.Alerts.Nodes) == 0 {
+			t.Fatalf("page %d: %+v", i, p.Alerts)
+		}
+		back = append(names(p), back...)
+		if !p.Alerts.PageInfo.HasPreviousPage {
+			break
+		}
+		if i > 5 {
+			t.Fatal("no first page")
+		}
+		before = *p.Alerts.PageInfo.StartCursor
+	}
+	if diff := cmp.Diff(names(forward), back); diff != "" || len(back) != 5 {
+		t.Errorf("backward pages put in order vs forward (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]refusal{{Code: errkind.CodeBadUserInput}}, refusals(run(t, c, `{ alerts(last: 2, offset: 1) { totalCount } }`, nil, nil, as(admin)))); diff != "" {
+		t.Errorf("offset with last (-want +got):\n%s", diff)
+	}
+}

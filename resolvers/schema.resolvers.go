@@ -685,17 +685,11 @@ func (r *queryResolver) Versions(ctx context.Context, clusters []string) ([]*mod
 }
 
 func (r *queryResolver) Metering(ctx context.Context, clusters []string, namespace *string, namespaces []string, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, sort []*model.MeteringSort, after *string, first *int, before *string, last *int, offset *int, limit *int) (*model.Connection[*model.MeteringRecord], error) {
-	if err := forwardOnly(before, last); err != nil {
-		return nil, err
-	}
-	return r.metering(ctx, clusters, namespace, namespaces, timeUnit, startTime, endTime, sort, after, first, offset, limit)
+	return r.metering(ctx, clusters, namespace, namespaces, timeUnit, startTime, endTime, sort, after, first, before, last, offset, limit)
 }
 
 func (r *queryResolver) Alerts(ctx context.Context, clusters []string, filter *model.AlertFilter, ascending *bool, after *string, first *int, before *string, last *int, offset *int, limit *int) (*model.Connection[*model.Alert], error) {
-	if err := forwardOnly(before, last); err != nil {
-		return nil, err
-	}
-	return r.alerts(ctx, clusters, filter, ascending, after, first, offset, limit)
+	return r.alerts(ctx, clusters, filter, ascending, after, first, before, last, offset, limit)
 }
 
 func (r *queryResolver) Topology(ctx context.Context, cluster string, namespace *string) (*model.Topology, error) {

@@ -75,6 +75,74 @@ func (r *Resolver) window(after *string, first, offset, limit *int) (int, int, e
 	return off, n, nil
 }
 
+// storedPage reads one page of a list the database pages by offset
+// (alerts, metering): forward by after/first/offset/limit (see window), or
+// backward by before/last, where the page ends before the before cursor
+// (or at the end: the total is read first) and holds its last items.
+// fetch reads rows [off, off+n) and the total. It returns the rows, the
+// total and the page's offset, for offsetConn.
+func storedPage[T any](r *Resolver, after *string, first *int, before *string, last, offset, limit *int, fetch func(off, n int) ([]T, int64, error)) ([]T, int64, int, error) {
+	// n is at least 1: a limit of 0 asks the database for every row.
+	count := func(off int) ([]T, int64, int, error) {
+		_, total, err := fetch(off, 1)
+		return nil, total, off, err
+	}
+	if before == nil && last == nil {
+		off, n, err := r.window(after, first, offset, limit)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		if n == 0 {
+			return count(off)
+		}
+		rows, total, err := fetch(off, n)
+		return rows, total, off, err
+	}
+	if offset != nil {
+		return nil, 0, 0, errkind.BadInputf("offset pages forward: it does not go with last or before")
+	}
+	lo, hi := 0, -1
+	if after != nil && *after != "" {
+		i, err := parseOffsetCursor(*after)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		lo = i + 1
+	}
+	if before != nil && *before != "" {
+		i, err := parseOffsetCursor(*before)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		hi = i
+	}
+	if hi < 0 {
+		_, total, err := fetch(0, 1)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		hi = int(total)
+	}
+	start, end := lo, hi
+	switch {
+	case last != nil && (*last <= 0 || *last > r.MaxPage):
+		return nil, 0, 0, errkind.BadInputf("last must be between 1 and the maximum page size %d", r.MaxPage)
+	case last != nil:
+		start = max(lo, hi-*last)
+	default:
+		_, n, err := r.window(nil, first, nil, limit)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		end = min(lo+n, hi)
+	}
+	if end <= start {
+		return count(max(start, 0))
+	}
+	rows, total, err := fetch(start, end-start)
+	return rows, total, start, err
+}
+
 // offsetConn wraps one page of a stored list.
 func offsetConn[T any](nodes []T, total int64, off int) *model.Connection[T] {
 	conn := &model.Connection[T]{

@@ -20,21 +20,19 @@ func ownerOrSelf(ctx context.Context, c *k8s.Cluster, w any) (*model.Workload, e
 	return model.NewWorkload(c, w), nil
 }
 
-func (r *Resolver) metering(ctx context.Context, clusters []string, namespace *string, namespaces []string, timeUnit *model.TimeUnit, startTime, endTime *time.Time, sort []*model.MeteringSort, after *string, first, offset, limit *int) (*model.Connection[*model.MeteringRecord], error) {
+func (r *Resolver) metering(ctx context.Context, clusters []string, namespace *string, namespaces []string, timeUnit *model.TimeUnit, startTime, endTime *time.Time, sort []*model.MeteringSort, after *string, first *int, before *string, last, offset, limit *int) (*model.Connection[*model.MeteringRecord], error) {
 	cs, err := r.clustersOf(clusters)
-	if err != nil {
-		return nil, err
-	}
-	off, n, err := r.window(after, first, offset, limit)
 	if err != nil {
 		return nil, err
 	}
 	if namespace != nil {
 		namespaces = append(namespaces, *namespace)
 	}
-	got, total, err := r.Records.Metering(ctx, cs, db.MeteringQuery{
-		Unit: unitOf(timeUnit), Namespaces: namespaces,
-		Start: timeOr(startTime), End: timeOr(endTime), Sort: meteringSort(sort), Offset: off, Limit: n,
+	got, total, off, err := storedPage(r, after, first, before, last, offset, limit, func(off, n int) ([]db.Record, int64, error) {
+		return r.Records.Metering(ctx, cs, db.MeteringQuery{
+			Unit: unitOf(timeUnit), Namespaces: namespaces,
+			Start: timeOr(startTime), End: timeOr(endTime), Sort: meteringSort(sort), Offset: off, Limit: n,
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -42,12 +40,8 @@ func (r *Resolver) metering(ctx context.Context, clusters []string, namespace *s
 	return offsetConn(records(got), total, off), nil
 }
 
-func (r *Resolver) alerts(ctx context.Context, clusters []string, filter *model.AlertFilter, ascending *bool, after *string, first, offset, limit *int) (*model.Connection[*model.Alert], error) {
+func (r *Resolver) alerts(ctx context.Context, clusters []string, filter *model.AlertFilter, ascending *bool, after *string, first *int, before *string, last, offset, limit *int) (*model.Connection[*model.Alert], error) {
 	cs, err := r.clustersOf(clusters)
-	if err != nil {
-		return nil, err
-	}
-	off, n, err := r.window(after, first, offset, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -55,9 +49,12 @@ func (r *Resolver) alerts(ctx context.Context, clusters []string, filter *model.
 	if err != nil {
 		return nil, err
 	}
-	q.Offset, q.Limit = off, n
 	q.Ascending = ascending != nil && *ascending
-	got, total, err := r.Records.Alerts(ctx, cs, q)
+	got, total, off, err := storedPage(r, after, first, before, last, offset, limit, func(off, n int) ([]db.Alert, int64, error) {
+		q := q
+		q.Offset, q.Limit = off, n
+		return r.Records.Alerts(ctx, cs, q)
+	})
 	if err != nil {
 		return nil, err
 	}
