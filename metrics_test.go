@@ -314,37 +314,12 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	return fams
 }
 
-// value adds up the series of a family whose labels include every pair of
-// match: a counter's or gauge's value, a histogram's count.
+// value adds up the series of a scraped family (see metrics.FamilySum).
 func value(fams map[string]*dto.MetricFamily, name string, match map[string]string) float64 {
-	f := fams[name]
-	if f == nil {
-		return 0
+	if f := fams[name]; f != nil {
+		return metrics.FamilySum(f, match)
 	}
-	total := 0.0
-series:
-	for _, m := range f.GetMetric() {
-		have := map[string]string{}
-		for _, l := range m.GetLabel() {
-			have[l.GetName()] = l.GetValue()
-		}
-		for k, v := range match {
-			if have[k] != v {
-				continue series
-			}
-		}
-		switch {
-		case m.GetCounter() != nil:
-			total += m.GetCounter().GetValue()
-		case m.GetGauge() != nil:
-			total += m.GetGauge().GetValue()
-		case m.GetHistogram() != nil:
-			total += float64(m.GetHistogram().GetSampleCount())
-		case m.GetUntyped() != nil:
-			total += m.GetUntyped().GetValue()
-		}
-	}
-	return total
+	return 0
 }
 
 // hostOf is a test cluster's apiserver host:port, as the series name it.

@@ -57,10 +57,7 @@ const DefaultMaxListObjects = 10000
 // collection.
 func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionResource, f *Filter, want int) ([]Item, error) {
 	s, gr := caller.From(ctx), gvr.GroupResource()
-	budget := c.maxList
-	if budget <= 0 {
-		budget = DefaultMaxListObjects
-	}
+	budget := c.maxListOr()
 	unrestricted := s != nil && s.Unrestricted
 	if !unrestricted && c.reviewer(ctx) == nil && !c.AccessFor(s).MaySeeAny(gr, f.Namespace) {
 		return nil, nil // no grant could show any: not even discovery is asked

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -133,8 +135,8 @@ func Handler() http.Handler {
 }
 
 // Sum adds up the series of Registry named name whose labels include
-// every pair of match: a counter's or gauge's value, a histogram's count
-// of observations. Tests read how far a series moved with it.
+// every pair of match (see FamilySum). Tests read how far a series moved
+// with it.
 func Sum(name string, match map[string]string) float64 {
 	families, err := Registry.Gather()
 	if err != nil {
@@ -142,28 +144,39 @@ func Sum(name string, match map[string]string) float64 {
 	}
 	total := 0.0
 	for _, f := range families {
-		if f.GetName() != name {
-			continue
+		if f.GetName() == name {
+			total += FamilySum(f, match)
 		}
-	series:
-		for _, m := range f.GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
+	}
+	return total
+}
+
+// FamilySum adds up the series of a family whose labels include every
+// pair of match: a counter's, gauge's or untyped series' value, a
+// histogram's count of observations. A scrape's families (parsed from the
+// exposition) are read with it too.
+func FamilySum(f *dto.MetricFamily, match map[string]string) float64 {
+	total := 0.0
+series:
+	for _, m := range f.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for k, v := range match {
+			if have[k] != v {
+				continue series
 			}
-			for k, v := range match {
-				if have[k] != v {
-					continue series
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				total += m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				total += m.GetGauge().GetValue()
-			case m.GetHistogram() != nil:
-				total += float64(m.GetHistogram().GetSampleCount())
-			}
+		}
+		switch {
+		case m.GetCounter() != nil:
+			total += m.GetCounter().GetValue()
+		case m.GetGauge() != nil:
+			total += m.GetGauge().GetValue()
+		case m.GetHistogram() != nil:
+			total += float64(m.GetHistogram().GetSampleCount())
+		case m.GetUntyped() != nil:
+			total += m.GetUntyped().GetValue()
 		}
 	}
 	return total

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/99designs/gqlgen/client"
 	"github.com/google/go-cmp/cmp"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,12 +36,7 @@ func TestStoredFieldsAreAuthorized(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := db.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "cg.db"), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	c := newClientWith(reg, loaders.NewRecords(db.Opened(store), nil))
+	c := storedClient(t, reg)
 	const (
 		clusterMetering = `{ cluster(name: "east") { metering(timeUnit: HOUR, first: 5) { id } } }`
 		createAlert     = `mutation { createAlert(input: {cluster: "east", namespace: "shop", alertName: "A", message: "m"}) { namespace alertName } }`
@@ -86,12 +82,7 @@ func TestStoredPagesBackward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := db.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "cg.db"), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	c := newClientWith(reg, loaders.NewRecords(db.Opened(store), nil))
+	c := storedClient(t, reg)
 	for _, name := range []string{"a1", "a2", "a3", "a4", "a5"} {
 		if errs := run(t, c, `mutation($n: String!) { createAlert(input: {cluster: "east", namespace: "shop", alertName: $n, message: "m"}) { alertName } }`, map[string]any{"n": name}, nil, as(admin)); len(errs) > 0 {
 			t.Fatal(errs)
@@ -142,4 +133,16 @@ func TestStoredPagesBackward(t *testing.T) {
 	if diff := cmp.Diff([]refusal{{Code: errkind.CodeBadUserInput}}, refusals(run(t, c, `{ alerts(last: 2, offset: 1) { totalCount } }`, nil, nil, as(admin)))); diff != "" {
 		t.Errorf("offset with last (-want +got):\n%s", diff)
 	}
+}
+
+// storedClient is newClient with a fresh SQLite database behind the
+// stored records.
+func storedClient(t *testing.T, reg *k8s.Registry) *client.Client {
+	t.Helper()
+	store, err := db.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "cg.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	return newClientWith(reg, loaders.NewRecords(db.Opened(store), nil))
 }
