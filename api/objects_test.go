@@ -108,6 +108,10 @@ func TestSecretsAreMetadataOnly(t *testing.T) {
 		t.Fatalf("got %d secrets, want %d (and more than 0)", out.Cluster.Namespace.Secrets.TotalCount, len(secrets.Items))
 	}
 	for _, s := range out.Cluster.Namespace.Secrets.Nodes {
+		// The metadata API sends no kind; the cache knows it.
+		if s.Kind != "Secret" || s.Raw["kind"] != "Secret" || s.Raw["apiVersion"] != "v1" {
+			t.Errorf("secret kind %q, raw kind %v apiVersion %v; want Secret, v1", s.Kind, s.Raw["kind"], s.Raw["apiVersion"])
+		}
 		if _, ok := s.Raw["data"]; ok {
 			t.Errorf("secret raw holds data: %v", s.Raw)
 		}
@@ -130,7 +134,7 @@ func TestBadInput(t *testing.T) {
 		{"malformed graphql", `{ pods( { totalCount } }`, "BAD_USER_INPUT", ""},
 		{"unknown field", `{ pods { nope } }`, "BAD_USER_INPUT", ""},
 		{"unknown cluster", `{ pods(clusters: ["no-such"]) { totalCount } }`, "NOT_FOUND", "no-such"},
-		{"unknown cluster in topology", `{ topology(cluster: "no-such") { nodes { id } } }`, "NOT_FOUND", "no-such"},
+		{"unknown cluster in topology", `{ topology(cluster: "no-such") { nodes { objectId } } }`, "NOT_FOUND", "no-such"},
 		{"malformed id", `{ object(id: "not-an-id") { id } }`, "BAD_USER_INPUT", ""},
 		{"id of unknown cluster", fmt.Sprintf(`{ object(id: %q) { id } }`, unknownCluster), "NOT_FOUND", "gone"},
 		{"bad label selector", `{ pods(filter: {labelSelector: "a in ("}) { totalCount } }`, "BAD_USER_INPUT", ""},

@@ -171,21 +171,23 @@ func newCaches(ctx context.Context, typed kubernetes.Interface, meta metadata.In
 
 	// ConfigMaps and Secrets are cached as metadata only: Secret values
 	// never enter clustergraph's memory, and ConfigMap bodies can be large.
-	// Metadata carries no kind, so the Secret cache has a transform of its
-	// own that applies the redaction rule (see redact.go).
-	for r, gvr := range map[resource]schema.GroupVersionResource{
-		resConfigMaps: {Version: "v1", Resource: "configmaps"},
-		resSecrets:    {Version: "v1", Resource: "secrets"},
-	} {
+	// The metadata API's objects carry no kind (nor does a watch event's),
+	// so the transform sets it: ids, raw and the redaction rule (see
+	// redact.go) read it.
+	for r, gvk := range map[resource]schema.GroupVersionKind{resConfigMaps: GVKConfigMap, resSecrets: GVKSecret} {
 		if _, skip := off[r]; skip {
 			continue // not even created: a metadata informer lists when started
 		}
-		inf := c.meta.ForResource(gvr).Informer()
-		transform := stripForCache
-		if r == resSecrets {
-			transform = redactSecret
-		}
-		_ = inf.SetTransform(transform)
+		inf := c.meta.ForResource(gvk.GroupVersion().WithResource(string(r))).Informer()
+		_ = inf.SetTransform(func(obj any) (any, error) {
+			if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+				m.SetGroupVersionKind(gvk)
+			}
+			if r == resSecrets {
+				return redactSecret(obj)
+			}
+			return stripForCache(obj)
+		})
 		add(r, inf, nil)
 	}
 	return c
