@@ -322,9 +322,9 @@ func TestGetOnlyGrantEnumeratesNothing(t *testing.T) {
 	}
 
 	var topo struct {
-		Topology struct{ Nodes []struct{ ID string } }
+		Topology struct{ Nodes []struct{ ObjectID string } }
 	}
-	as.query(t, `query($c: String!, $ns: String) { topology(cluster: $c, namespace: $ns) { nodes { id } } }`, map[string]any{"c": c.Context, "ns": ns}, &topo)
+	as.query(t, `query($c: String!, $ns: String) { topology(cluster: $c, namespace: $ns) { nodes { objectId } } }`, map[string]any{"c": c.Context, "ns": ns}, &topo)
 	if len(topo.Topology.Nodes) != 0 {
 		t.Errorf("topology of %s shows %v", ns, topo.Topology.Nodes)
 	}

@@ -50,7 +50,7 @@ func aliasedTopology(cluster string, n int) string {
 	var b strings.Builder
 	b.WriteString("{ ")
 	for i := range n {
-		fmt.Fprintf(&b, "t%d: topology(cluster: %q) { nodes { id } } ", i, cluster)
+		fmt.Fprintf(&b, "t%d: topology(cluster: %q) { nodes { objectId } } ", i, cluster)
 	}
 	b.WriteString("}")
 	return b.String()
@@ -111,7 +111,7 @@ func TestCostCountsEveryListByItsBound(t *testing.T) {
 		{"page from a variable", `query($n: Int) { pods(first: $n) { nodes { name } } }`, map[string]any{"n": int64(3)}, 1 + 3*2},
 		{"page from a JSON number", `query($n: Int) { pods(first: $n) { nodes { name } } }`, map[string]any{"n": json.Number("4")}, 1 + 4*2},
 		{"nested pages multiply", `{ workloads(first: 10) { nodes { pods(first: 5) { nodes { name } } } } }`, nil, 1 + 10*(1+1+5*2)},
-		{"topology", `{ topology(cluster: "a") { nodes { id } edges { from } } }`, nil, 1 + clusterItems*2 + clusterItems*2},
+		{"topology", `{ topology(cluster: "a") { nodes { objectId } edges { from } } }`, nil, 1 + clusterItems*2 + clusterItems*2},
 		{"viewer namespaces without limit", `{ viewer { clusters { namespaces { name } } } }`, nil, 1 + fleetItems*(1+clusterItems*2)},
 		{"viewer namespaces with limit", `{ viewer { clusters { namespaces(limit: 3) { name } } } }`, nil, 1 + fleetItems*(1+3*2)},
 		{"plain list first", `{ namespaces(first: 2) { nodes { alerts(first: 5) { id } } } }`, nil, 1 + 2*(1+5*2)},
@@ -208,7 +208,7 @@ func TestCostAllowsWhatConsolesAsk(t *testing.T) {
   }
 }`,
 		"a page of 100 workloads with 100 pods each and a dozen fields": `{ workloads(first: 100) { nodes { name namespace pods(first: 100) { nodes { id name namespace status node { name } podIP nodeName phase restarts } } } } }`,
-		"a topology": `{ topology(cluster: "a") { nodes { id kind name namespace healthy } edges { from to type } } }`,
+		"a topology": `{ topology(cluster: "a") { nodes { objectId kind name namespace healthy } edges { from to type } } }`,
 	} {
 		_, c := estimate(t, q, nil)
 		if c > testLimits.maxComplexity {
@@ -316,7 +316,7 @@ func FuzzQueryCost(f *testing.F) {
 		`{ ...A } fragment A on Query { pods(first: 100) { nodes { ...B } } } fragment B on Pod { owner { pods(first: 100) { nodes { owner { pods(first: 100) { nodes { name } } } } } } }`,
 		`{ a: pods(first: 2) { ...P } b: pods(first: 5) { ...P } } fragment P on PodConnection { nodes { name ... on Pod { containers { name } } } }`,
 		`query($n: Int) { viewer { clusters { namespaces(limit: $n) { name alerts { id } metering(first: 3) { samples } } } } }`,
-		`{ topology(cluster: "a") { nodes { id } edges { from } } clusters { overview { kind } } }`,
+		`{ topology(cluster: "a") { nodes { objectId } edges { from } } clusters { overview { kind } } }`,
 		`{ __type(name: "Pod") { fields { type { fields { name args { name } } } } } }`,
 		`subscription { watch(kind: "Pod") { type object { id ... on Pod { containers { name } } } } }`,
 	} {

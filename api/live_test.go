@@ -167,14 +167,14 @@ func TestTopology(t *testing.T) {
 	c := cs[0]
 	var out struct {
 		Topology struct {
-			Nodes []struct{ ID, Kind, Name string }
+			Nodes []struct{ ObjectID, Kind, Name string }
 			Edges []struct{ From, To, Type string }
 		}
 	}
-	s.query(t, `query($c: String!) { topology(cluster: $c, namespace: "shop") { nodes { id kind name } edges { from to type } } }`, map[string]any{"c": c.Context}, &out)
+	s.query(t, `query($c: String!) { topology(cluster: $c, namespace: "shop") { nodes { objectId kind name } edges { from to type } } }`, map[string]any{"c": c.Context}, &out)
 	names := map[string]string{} // id -> Kind/name
 	for _, n := range out.Topology.Nodes {
-		names[n.ID] = n.Kind + "/" + n.Name
+		names[n.ObjectID] = n.Kind + "/" + n.Name
 	}
 	edges := map[string]bool{}
 	for _, e := range out.Topology.Edges {

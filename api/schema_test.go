@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -72,5 +73,21 @@ func TestSchemaDescriptions(t *testing.T) {
 	}
 	if len(missing) > 0 {
 		t.Errorf("schema elements without a description: %v", missing)
+	}
+}
+
+// TestEveryIDIsANode: a type with an `id` field implements Node, so its id
+// is global and node(id:) answers it (TestNodeEveryType checks that it
+// does). Relay's store keys records by `id` alone: a view or payload that
+// carried its object's id as `id` would collide with the object.
+func TestEveryIDIsANode(t *testing.T) {
+	s := graph.NewExecutableSchema(graph.Config{}).Schema()
+	for name, def := range s.Types {
+		if def.BuiltIn || def.Kind != ast.Object || def.Fields.ForName("id") == nil {
+			continue
+		}
+		if !slices.ContainsFunc(s.GetImplements(def), func(i *ast.Definition) bool { return i.Name == "Node" }) {
+			t.Errorf("%s has an id but does not implement Node", name)
+		}
 	}
 }

@@ -239,7 +239,7 @@ func TestSecretValuesNeverLeave(t *testing.T) {
 	if len(r.Errors) == 0 || !bytes.Contains(raw, []byte("[redacted]")) {
 		t.Errorf("refused patch: want an error with the value cut out, got %s", raw)
 	}
-	mutate("delete answer", `mutation($id: ID!) { delete(id: $id) { id gone object { raw } } }`, map[string]any{"id": id})
+	mutate("delete answer", `mutation($id: ID!) { delete(id: $id) { deletedId gone object { raw } } }`, map[string]any{"id": id})
 
 	// The audit log recorded every write, and no value.
 	a := auditLog.String()

@@ -387,18 +387,14 @@ func (s *Store) AlertChanges(ctx context.Context, after uint64, limit int) ([]Al
 	for i, c := range changes {
 		ids[i] = c.AlertID
 	}
-	var rows []alertRow
-	if err := s.gdb.WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
-		return nil, after, s.wrap("reading changed alerts", err)
-	}
-	byID := map[uint64]*alertRow{}
-	for i := range rows {
-		byID[rows[i].ID] = &rows[i]
+	byID, err := s.AlertsByID(ctx, ids)
+	if err != nil {
+		return nil, after, err
 	}
 	out := make([]Alert, 0, len(changes))
 	for _, c := range changes {
-		if r, ok := byID[c.AlertID]; ok {
-			out = append(out, r.alert())
+		if a, ok := byID[c.AlertID]; ok {
+			out = append(out, a)
 		}
 	}
 	return out, changes[len(changes)-1].ID, nil
@@ -412,13 +408,20 @@ func (s *Store) LastAlertChange(ctx context.Context) (uint64, error) {
 	return id, s.wrap("reading the last alert change", err)
 }
 
-// Alert returns one alert by id.
-func (s *Store) Alert(ctx context.Context, id uint64) (Alert, error) {
-	var r alertRow
-	if err := s.gdb.WithContext(ctx).Take(&r, id).Error; err != nil {
-		return Alert{}, s.wrap(fmt.Sprintf("reading alert %d", id), err)
+// AlertsByID returns the alerts with these ids that exist, by id.
+func (s *Store) AlertsByID(ctx context.Context, ids []uint64) (map[uint64]Alert, error) {
+	out := make(map[uint64]Alert, len(ids))
+	if len(ids) == 0 {
+		return out, nil
 	}
-	return r.alert(), nil
+	var rows []alertRow
+	if err := s.gdb.WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, s.wrap("reading alerts by id", err)
+	}
+	for i := range rows {
+		out[rows[i].ID] = rows[i].alert()
+	}
+	return out, nil
 }
 
 // LatestAlert returns the newest alert with a fingerprint.

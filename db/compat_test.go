@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 	"gorm.io/gorm"
 )
 
@@ -119,7 +118,7 @@ func TestOldSQLiteFile(t *testing.T) {
 			}
 			// And the old engine's rollups were right: the samples, as
 			// written, summed by hand.
-			if diff := cmp.Diff(rollupsOf(fx.Samples, u), got, cmpopts.IgnoreFields(Record{}, "ID")); diff != "" {
+			if diff := cmp.Diff(rollupsOf(fx.Samples, u), got); diff != "" {
 				t.Errorf("%s records (-from the samples +stored):\n%s", u, diff)
 			}
 		}
@@ -227,7 +226,7 @@ func TestOldSQLiteFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := rollupsOf(union, u)
-			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Record{}, "ID")); diff != "" {
+			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("%s records (-from all samples +stored):\n%s", u, diff)
 			}
 			if total != int64(len(want)) {
@@ -247,7 +246,7 @@ func TestOldSQLiteFile(t *testing.T) {
 				want = append(want, r)
 			}
 		}
-		if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Record{}, "ID")); diff != "" || len(want) != 17 {
+		if diff := cmp.Diff(want, got); diff != "" || len(want) != 17 {
 			t.Errorf("%d hour records in [%s, %s), want 17 (-want +got):\n%s", len(got), from, to, diff)
 		}
 		// Sorted by average CPU across old and new rows.
@@ -308,9 +307,13 @@ func TestOldSQLiteFile(t *testing.T) {
 		if diff := cmp.Diff([]string{"fp-disk@22:10:00", "fp-node@00:20:00", "fp-mem@00:30:00"}, fps); diff != "" || total != 3 {
 			t.Errorf("alerts starting in [22:00, 00:30:01): %d (-want +got):\n%s", total, diff)
 		}
-		cpu, err := s.Alert(ctx, fx.Alerts[0].ID)
+		byID, err := s.AlertsByID(ctx, []uint64{fx.Alerts[0].ID, 1 << 40})
 		if err != nil {
 			t.Fatal(err)
+		}
+		cpu := byID[fx.Alerts[0].ID]
+		if len(byID) != 1 {
+			t.Errorf("AlertsByID of one stored and one missing id: %d alerts", len(byID))
 		}
 		if cpu.Status != Resolved || !cpu.EndsAt.Equal(at(t, "2026-03-01T03:00:00Z")) || cpu.Message != fx.Alerts[0].Message || !cpu.ReceivedAt.Equal(fx.Alerts[0].ReceivedAt) {
 			t.Errorf("old alert after resolving = %+v", cpu)
@@ -500,9 +503,7 @@ func rollupsOf(samples []Sample, u TimeUnit) []Record {
 	out := make([]Record, 0, len(sums))
 	for k, c := range sums {
 		r := meteringRollup{Cluster: k.cluster, Namespace: k.ns, PeriodStart: k.start, Samples: counts[k], MeteringColumns: *c}
-		rec := r.record(u)
-		rec.ID = ""
-		out = append(out, rec)
+		out = append(out, r.record(u))
 	}
 	// Metering's default order: newest first, then cluster, namespace.
 	sort.Slice(out, func(i, j int) bool {

@@ -116,7 +116,7 @@ func b2i(b bool) int64 {
 // Record is a namespace's (or, with Namespace empty, a cluster's) usage
 // over one period: averages of its samples, and traffic summed.
 type Record struct {
-	ID          string
+	// Cluster, Namespace, Unit and PeriodStart are the record's identity.
 	Cluster     string
 	Namespace   string
 	Unit        TimeUnit
@@ -139,7 +139,6 @@ type Record struct {
 func (r *meteringRollup) record(u TimeUnit) Record {
 	n := float64(max(r.Samples, 1))
 	return Record{
-		ID:      fmt.Sprintf("%s-%d", u, r.ID),
 		Cluster: r.Cluster, Namespace: r.Namespace, Unit: u,
 		PeriodStart: time.Unix(r.PeriodStart, 0).UTC(), Samples: r.Samples,
 		CPUMillis: float64(r.CPUMillis) / n, MemoryBytes: float64(r.MemoryBytes) / n,
@@ -383,7 +382,6 @@ func (s *Store) ClusterMetering(ctx context.Context, unit TimeUnit, clusters []s
 			continue
 		}
 		out[r.Cluster] = append(out[r.Cluster], Record{
-			ID:      fmt.Sprintf("%s-%s-%d", unit, r.Cluster, r.PeriodStart),
 			Cluster: r.Cluster, Unit: unit, PeriodStart: time.Unix(r.PeriodStart, 0).UTC(), Samples: r.Samples,
 			CPUMillis: r.CPU, MemoryBytes: r.Memory, StorageBytes: r.Storage, GPU: r.GPU / 1000,
 			PublicIPs: r.PublicIPs, PrivateIPs: r.PrivateIPs, TrafficIn: r.TrafficIn, TrafficOut: r.TrafficOut,

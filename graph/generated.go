@@ -106,6 +106,7 @@ type ComplexityRoot struct {
 
 	Cluster struct {
 		Events     func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.EventFilter, orderBy *model.Order) int
+		ID         func(childComplexity int) int
 		Ingresses  func(childComplexity int, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) int
 		Metering   func(childComplexity int, timeUnit *model.TimeUnit, startTime *time.Time, endTime *time.Time, first *int) int
 		Name       func(childComplexity int) int
@@ -172,9 +173,9 @@ type ComplexityRoot struct {
 	}
 
 	DeletePayload struct {
-		Gone   func(childComplexity int) int
-		ID     func(childComplexity int) int
-		Object func(childComplexity int) int
+		DeletedID func(childComplexity int) int
+		Gone      func(childComplexity int) int
+		Object    func(childComplexity int) int
 	}
 
 	DrainPayload struct {
@@ -787,10 +788,10 @@ type ComplexityRoot struct {
 
 	TopologyNode struct {
 		Healthy   func(childComplexity int) int
-		ID        func(childComplexity int) int
 		Kind      func(childComplexity int) int
 		Name      func(childComplexity int) int
 		Namespace func(childComplexity int) int
+		ObjectID  func(childComplexity int) int
 		Status    func(childComplexity int) int
 	}
 
@@ -1255,6 +1256,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Cluster.Events(childComplexity, args["after"].(*string), args["first"].(*int), args["before"].(*string), args["last"].(*int), args["offset"].(*int), args["limit"].(*int), args["filter"].(*model.EventFilter), args["orderBy"].(*model.Order)), true
+	case "Cluster.id":
+		if e.ComplexityRoot.Cluster.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Cluster.ID(childComplexity), true
 	case "Cluster.ingresses":
 		if e.ComplexityRoot.Cluster.Ingresses == nil {
 			break
@@ -1577,18 +1584,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CronJobStatus.Suspend(childComplexity), true
 
+	case "DeletePayload.deletedId":
+		if e.ComplexityRoot.DeletePayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletePayload.DeletedID(childComplexity), true
 	case "DeletePayload.gone":
 		if e.ComplexityRoot.DeletePayload.Gone == nil {
 			break
 		}
 
 		return e.ComplexityRoot.DeletePayload.Gone(childComplexity), true
-	case "DeletePayload.id":
-		if e.ComplexityRoot.DeletePayload.ID == nil {
-			break
-		}
-
-		return e.ComplexityRoot.DeletePayload.ID(childComplexity), true
 	case "DeletePayload.object":
 		if e.ComplexityRoot.DeletePayload.Object == nil {
 			break
@@ -4406,12 +4413,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TopologyNode.Healthy(childComplexity), true
-	case "TopologyNode.id":
-		if e.ComplexityRoot.TopologyNode.ID == nil {
-			break
-		}
-
-		return e.ComplexityRoot.TopologyNode.ID(childComplexity), true
 	case "TopologyNode.kind":
 		if e.ComplexityRoot.TopologyNode.Kind == nil {
 			break
@@ -4430,6 +4431,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TopologyNode.Namespace(childComplexity), true
+	case "TopologyNode.objectId":
+		if e.ComplexityRoot.TopologyNode.ObjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyNode.ObjectID(childComplexity), true
 	case "TopologyNode.status":
 		if e.ComplexityRoot.TopologyNode.Status == nil {
 			break
@@ -4845,15 +4852,20 @@ type Query {
   "One cluster by its kubeconfig context name (or ` + "`" + `in-cluster` + "`" + `); null when there is none."
   cluster("The cluster's name." name: String!): Cluster
   """
-  Any object by its global id, as returned in any ` + "`" + `id` + "`" + ` field. A malformed id is
-  BAD_USER_INPUT; an object that does not exist (any more) is null.
+  Any Kubernetes object by its global id, as returned in its ` + "`" + `id` + "`" + ` field. A
+  malformed id is BAD_USER_INPUT; an object that does not exist (any more) is
+  null, and so is the id of something that is not a Kubernetes object (a
+  cluster, node pool, alert or metering record: see ` + "`" + `node` + "`" + `).
   """
   object("A global object id." id: ID!): KubeObject
   """
-  The object of a global id (Relay's Object Identification): the same as
-  ` + "`" + `object` + "`" + `, typed as ` + "`" + `Node` + "`" + ` for Relay's refetchable fragments.
+  Anything with a global id (Relay's Object Identification): a Kubernetes
+  object, as ` + "`" + `object` + "`" + ` answers it, a cluster, a node pool, an alert or a
+  metering record. Ids say where their object lives, so a caller who may not
+  read there gets FORBIDDEN, as from the apiserver; an id of nothing (any more)
+  is null; a malformed id is BAD_USER_INPUT.
   """
-  node("A global object id." id: ID!): Node
+  node("A global id." id: ID!): Node
 
   "Namespaces across the named clusters (default all)."
   namespaces(
@@ -5525,8 +5537,8 @@ type PatchPayload {
 
 "The outcome of a delete."
 type DeletePayload {
-  "The deleted object's id."
-  id: ID!
+  "The deleted object's id (named for Relay's ` + "`" + `@deleteRecord` + "`" + `; a payload has no id of its own)."
+  deletedId: ID!
   "Whether the object is already gone."
   gone: Boolean!
   "The object when it still exists, terminating (e.g. a namespace with finalizers)."
@@ -5726,7 +5738,9 @@ type KindStatus {
 }
 
 "One Kubernetes cluster: a kubeconfig context or the cluster clustergraph runs in."
-type Cluster {
+type Cluster implements Node {
+  "Opaque global id: ` + "`" + `node(id:)` + "`" + ` returns the cluster again."
+  id: ID!
   "The cluster's name: its kubeconfig context name, or ` + "`" + `in-cluster` + "`" + `."
   name: String!
   "The apiserver URL."
@@ -5898,8 +5912,10 @@ type Cluster {
 }
 
 """
-An object with a global id that ` + "`" + `Query.node` + "`" + ` (and ` + "`" + `object` + "`" + `) fetches again: the
-Relay Object Identification interface. Every Kubernetes object type implements it.
+An object with a global id that ` + "`" + `Query.node` + "`" + ` fetches again: the Relay Object
+Identification interface. Every type with an ` + "`" + `id` + "`" + ` implements it: every Kubernetes
+object type, ` + "`" + `Cluster` + "`" + `, ` + "`" + `NodePool` + "`" + `, ` + "`" + `Alert` + "`" + ` and ` + "`" + `MeteringRecord` + "`" + `. Ids are unique
+across types, as Relay's store needs.
 """
 interface Node {
   "Opaque global id: ` + "`" + `node(id:)` + "`" + ` returns the object again."
@@ -6346,8 +6362,8 @@ type Taint {
 }
 
 "A group of nodes managed together."
-type NodePool {
-  "Global id (of the NodePool object, or of the derived pool)."
+type NodePool implements Node {
+  "Opaque global id of the pool (an openyurt pool's NodePool object, read as a ` + "`" + `Resource` + "`" + `, has its own)."
   id: ID!
   "The cluster."
   cluster: Cluster!
@@ -6986,8 +7002,8 @@ type Resource implements KubeObject & Node {
 
 "A node of the topology graph."
 type TopologyNode {
-  "Global id of the object."
-  id: ID!
+  "Global id of the object this vertex stands for (what edges name); a vertex has no id of its own."
+  objectId: ID!
   "Kind, e.g. Deployment, Pod, Node."
   kind: String!
   "Name."
@@ -7401,8 +7417,8 @@ input MeteringSort {
 One namespace's (or, in Cluster.metering, one cluster's) usage over one period:
 averages of the collector's samples, traffic summed.
 """
-type MeteringRecord {
-  "Stable id of the record."
+type MeteringRecord implements Node {
+  "Opaque global id of the record (its cluster, namespace and period): ` + "`" + `node(id:)` + "`" + ` returns it again, with the period's figures as they are then."
   id: ID!
   "The cluster."
   cluster: String!
@@ -7493,8 +7509,8 @@ input AlertFilter {
 }
 
 "An alert, from Alertmanager or another source, with the Kubernetes object it is about."
-type Alert {
-  "Stable id."
+type Alert implements Node {
+  "Opaque global id: ` + "`" + `node(id:)` + "`" + ` returns the alert again."
   id: ID!
   "The cluster the alert is about (its ` + "`" + `cluster` + "`" + ` label, or the only cluster); null when unknown."
   cluster: String
@@ -7707,6 +7723,8 @@ func (ec *executionContext) childFields_ApplyResult(ctx context.Context, field g
 
 func (ec *executionContext) childFields_Cluster(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
+	case "id":
+		return ec.fieldContext_Cluster_id(ctx, field)
 	case "name":
 		return ec.fieldContext_Cluster_name(ctx, field)
 	case "server":
@@ -7841,8 +7859,8 @@ func (ec *executionContext) childFields_CronJobStatus(ctx context.Context, field
 
 func (ec *executionContext) childFields_DeletePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
-	case "id":
-		return ec.fieldContext_DeletePayload_id(ctx, field)
+	case "deletedId":
+		return ec.fieldContext_DeletePayload_deletedId(ctx, field)
 	case "gone":
 		return ec.fieldContext_DeletePayload_gone(ctx, field)
 	case "object":
@@ -8959,8 +8977,8 @@ func (ec *executionContext) childFields_TopologyEdge(ctx context.Context, field 
 
 func (ec *executionContext) childFields_TopologyNode(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
-	case "id":
-		return ec.fieldContext_TopologyNode_id(ctx, field)
+	case "objectId":
+		return ec.fieldContext_TopologyNode_objectId(ctx, field)
 	case "kind":
 		return ec.fieldContext_TopologyNode_kind(ctx, field)
 	case "name":
@@ -14327,6 +14345,29 @@ func (ec *executionContext) fieldContext_ApplyResult_error(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Cluster_id(ctx context.Context, field graphql.CollectedField, obj *model.Cluster) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Cluster_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Cluster_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Cluster", field, true, false, "ID")
+}
+
 func (ec *executionContext) _Cluster_name(ctx context.Context, field graphql.CollectedField, obj *model.Cluster) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15640,16 +15681,16 @@ func (ec *executionContext) fieldContext_CronJobStatus_active(_ context.Context,
 	return graphql.NewScalarFieldContext("CronJobStatus", field, false, false, "Int")
 }
 
-func (ec *executionContext) _DeletePayload_id(ctx context.Context, field graphql.CollectedField, obj *model.DeletePayload) (ret graphql.Marshaler) {
+func (ec *executionContext) _DeletePayload_deletedId(ctx context.Context, field graphql.CollectedField, obj *model.DeletePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_DeletePayload_id(ctx, field)
+			return ec.fieldContext_DeletePayload_deletedId(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ID, nil
+			return obj.DeletedID, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -15659,7 +15700,7 @@ func (ec *executionContext) _DeletePayload_id(ctx context.Context, field graphql
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_DeletePayload_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_DeletePayload_deletedId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeletePayload", field, false, false, "ID")
 }
 
@@ -27315,16 +27356,16 @@ func (ec *executionContext) fieldContext_TopologyEdge_type(_ context.Context, fi
 	return graphql.NewScalarFieldContext("TopologyEdge", field, false, false, "String")
 }
 
-func (ec *executionContext) _TopologyNode_id(ctx context.Context, field graphql.CollectedField, obj *model.TopologyNode) (ret graphql.Marshaler) {
+func (ec *executionContext) _TopologyNode_objectId(ctx context.Context, field graphql.CollectedField, obj *model.TopologyNode) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_TopologyNode_id(ctx, field)
+			return ec.fieldContext_TopologyNode_objectId(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ID, nil
+			return obj.ObjectID, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -27334,7 +27375,7 @@ func (ec *executionContext) _TopologyNode_id(ctx context.Context, field graphql.
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_TopologyNode_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_TopologyNode_objectId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TopologyNode", field, false, false, "ID")
 }
 
@@ -30553,11 +30594,31 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Event(ctx, sel, obj)
+	case *model.NodePool:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._NodePool(ctx, sel, obj)
+	case *model.MeteringRecord:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._MeteringRecord(ctx, sel, obj)
 	case model.KubeObject:
 		if obj == nil {
 			return graphql.Null
 		}
 		return ec._KubeObject(ctx, sel, obj)
+	case *model.Cluster:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Cluster(ctx, sel, obj)
+	case *model.Alert:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Alert(ctx, sel, obj)
 	default:
 		if typedObj, ok := obj.(graphql.Marshaler); ok {
 			return typedObj
@@ -30571,7 +30632,7 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 
 // region    **************************** object.gotpl ****************************
 
-var alertImplementors = []string{"Alert"}
+var alertImplementors = []string{"Alert", "Node"}
 
 func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, obj *model.Alert) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, alertImplementors)
@@ -30888,7 +30949,7 @@ func (ec *executionContext) _ApplyResult(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
-var clusterImplementors = []string{"Cluster"}
+var clusterImplementors = []string{"Cluster", "Node"}
 
 func (ec *executionContext) _Cluster(ctx context.Context, sel ast.SelectionSet, obj *model.Cluster) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, clusterImplementors)
@@ -30899,6 +30960,11 @@ func (ec *executionContext) _Cluster(ctx context.Context, sel ast.SelectionSet, 
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Cluster")
+		case "id":
+			out.Values[i] = ec._Cluster_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "name":
 			out.Values[i] = ec._Cluster_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -31337,8 +31403,8 @@ func (ec *executionContext) _DeletePayload(ctx context.Context, sel ast.Selectio
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("DeletePayload")
-		case "id":
-			out.Values[i] = ec._DeletePayload_id(ctx, field, obj)
+		case "deletedId":
+			out.Values[i] = ec._DeletePayload_deletedId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -32656,7 +32722,7 @@ func (ec *executionContext) _MeteringEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
-var meteringRecordImplementors = []string{"MeteringRecord"}
+var meteringRecordImplementors = []string{"MeteringRecord", "Node"}
 
 func (ec *executionContext) _MeteringRecord(ctx context.Context, sel ast.SelectionSet, obj *model.MeteringRecord) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, meteringRecordImplementors)
@@ -33525,7 +33591,7 @@ func (ec *executionContext) _NodePayload(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
-var nodePoolImplementors = []string{"NodePool"}
+var nodePoolImplementors = []string{"NodePool", "Node"}
 
 func (ec *executionContext) _NodePool(ctx context.Context, sel ast.SelectionSet, obj *model.NodePool) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, nodePoolImplementors)
@@ -35425,8 +35491,8 @@ func (ec *executionContext) _TopologyNode(ctx context.Context, sel ast.Selection
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("TopologyNode")
-		case "id":
-			out.Values[i] = ec._TopologyNode_id(ctx, field, obj)
+		case "objectId":
+			out.Values[i] = ec._TopologyNode_objectId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -28,6 +28,11 @@ func (id ObjectID) Encode() string {
 	return base64.RawURLEncoding.EncodeToString([]byte(s))
 }
 
+// ClusterID is the global id of cluster name itself.
+func ClusterID(name string) ObjectID {
+	return ObjectID{Cluster: name, GVK: GVKCluster, Name: name}
+}
+
 // ParseID decodes an id made by Encode. Anything else is errkind.BadInput.
 func ParseID(s string) (ObjectID, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)

@@ -38,8 +38,12 @@ var (
 	GVKIngress        = networkingv1.SchemeGroupVersion.WithKind("Ingress")
 	GVKEndpointSlice  = discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice")
 	GVKNodePoolObject = schema.GroupVersionKind{Group: "apps.openyurt.io", Version: "v1beta1", Kind: "NodePool"}
-	// GVKNodePoolLabel is the pseudo-kind of pools derived from node labels.
+	// GVKNodePoolLabel is the pseudo-kind of node pools, the kind of every
+	// pool's global id: pools derived from node labels and openyurt's
+	// alike (whose NodePool object, read as a Resource, keeps its own id).
 	GVKNodePoolLabel = schema.GroupVersionKind{Group: "clustergraph.io", Version: "v1", Kind: "NodePool"}
+	// GVKCluster is the pseudo-kind of a cluster's own global id.
+	GVKCluster = schema.GroupVersionKind{Group: "clustergraph.io", Version: "v1", Kind: "Cluster"}
 )
 
 // resourceOfGVK maps a cached kind to its informer.

@@ -125,11 +125,10 @@ func (c *Cluster) IDOf(obj any) ObjectID {
 		return ObjectID{Cluster: c.Name}
 	}
 	gvk := GVKOf(obj)
-	if p, ok := obj.(*NodePool); ok {
+	if _, ok := obj.(*NodePool); ok {
+		// One id per pool, whatever defines it: an openyurt pool's object
+		// has its own (a Resource), and global ids name one thing each.
 		gvk = GVKNodePoolLabel
-		if p.Object != nil {
-			gvk = GVKNodePoolObject
-		}
 	}
 	return ObjectID{Cluster: c.Name, GVK: gvk, Namespace: m.GetNamespace(), Name: m.GetName()}
 }

@@ -2,9 +2,14 @@ package loaders
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	"github.com/clustergraph/clustergraph/db"
+	"github.com/clustergraph/clustergraph/errkind"
 	"github.com/clustergraph/clustergraph/k8s"
 )
 
@@ -30,6 +35,15 @@ type HistoryKey struct {
 	Since  int64
 }
 
+// RecordKey names one stored record as its global id does: where it is,
+// which decides who may read it, and its key (an alert's id, a metering
+// record's period start in Unix seconds with Unit).
+type RecordKey struct {
+	Cluster, Namespace string
+	Unit               db.TimeUnit
+	Key                uint64
+}
+
 // storedLoaders are the database loaders: one SQL query per batch and
 // argument set, never one per object.
 type storedLoaders struct {
@@ -41,6 +55,16 @@ type storedLoaders struct {
 	ArchivedEvents *Loader[db.InvolvedRef, []db.ArchivedEvent]
 	// UsageHistory loads nodes' and pods' usage samples.
 	UsageHistory *Loader[HistoryKey, []db.UsagePoint]
+
+	// By global id (node(id:)): nil when the record does not exist or is
+	// not where its key says; Forbidden, before the database is asked, when
+	// the caller may not read records there.
+
+	// Alert loads alerts by id.
+	Alert *Loader[RecordKey, *db.Alert]
+	// MeteringRecord loads metering records by period: a namespace's, or a
+	// cluster's totals (no namespace).
+	MeteringRecord *Loader[RecordKey, *db.Record]
 }
 
 func newStored(cfg Config) storedLoaders {
@@ -108,8 +132,94 @@ func newStored(cfg Config) storedLoaders {
 				}
 				return out, err
 			})),
+		Alert: NewLoader(cfg.Wait, cfg.MaxBatch, batched(cfg,
+			func(RecordKey) RecordKey { return RecordKey{} },
+			func(ctx context.Context, reg *k8s.Registry, k RecordKey) error {
+				return mayReadRecords(ctx, reg, k, eventsGR, "alerts")
+			},
+			func(ctx context.Context, s *db.Store, _ RecordKey, keys []RecordKey) (map[RecordKey]*db.Alert, error) {
+				ids := make([]uint64, len(keys))
+				for i, k := range keys {
+					ids[i] = k.Key
+				}
+				got, err := s.AlertsByID(ctx, ids)
+				out := map[RecordKey]*db.Alert{}
+				for _, k := range keys {
+					if a, ok := got[k.Key]; ok && a.Cluster == k.Cluster && a.Namespace == k.Namespace {
+						out[k] = &a
+					}
+				}
+				return out, err
+			})),
+		MeteringRecord: NewLoader(cfg.Wait, cfg.MaxBatch, batched(cfg,
+			// One query per period, for namespaces' records ("*") or for
+			// clusters' totals ("").
+			func(k RecordKey) RecordKey {
+				g := RecordKey{Unit: k.Unit, Key: k.Key}
+				if k.Namespace != "" {
+					g.Namespace = "*"
+				}
+				return g
+			},
+			func(ctx context.Context, reg *k8s.Registry, k RecordKey) error {
+				return mayReadRecords(ctx, reg, k, podsGR, "metering")
+			},
+			func(ctx context.Context, s *db.Store, g RecordKey, keys []RecordKey) (map[RecordKey]*db.Record, error) {
+				start := time.Unix(int64(g.Key), 0)
+				end := start.Add(time.Second)
+				out := map[RecordKey]*db.Record{}
+				if g.Namespace == "" {
+					clusters := make([]string, len(keys))
+					for i, k := range keys {
+						clusters[i] = k.Cluster
+					}
+					got, err := s.ClusterMetering(ctx, g.Unit, clusters, start, end, 1)
+					for _, k := range keys {
+						if rs := got[k.Cluster]; len(rs) > 0 {
+							out[k] = &rs[0]
+						}
+					}
+					return out, err
+				}
+				ns := make([]db.NamespaceKey, len(keys))
+				for i, k := range keys {
+					ns[i] = db.NamespaceKey{Cluster: k.Cluster, Namespace: k.Namespace}
+				}
+				got, err := s.MeteringOf(ctx, g.Unit, ns, start, end, 1)
+				for i, k := range keys {
+					if rs := got[ns[i]]; len(rs) > 0 {
+						out[k] = &rs[0]
+					}
+				}
+				return out, err
+			})),
 	}
 }
+
+// mayReadRecords is the by-id loaders' check: the records of k's place
+// (namespace, or cluster-wide for a cluster's own) open with list on gr
+// there. An unknown cluster is NotFound.
+func mayReadRecords(ctx context.Context, reg *k8s.Registry, k RecordKey, gr schema.GroupResource, what string) error {
+	if reg == nil {
+		return errLeftOut
+	}
+	c, err := reg.Cluster(k.Cluster)
+	if err != nil {
+		return err
+	}
+	if !mayList(ctx, c, gr, k.Namespace) {
+		where := "cluster-wide"
+		if k.Namespace != "" {
+			where = "in namespace " + k.Namespace
+		}
+		return fmt.Errorf("%w: reading %s %s of %s needs list on %s there", errkind.Forbidden, what, where, c.Name, gr.Resource)
+	}
+	return nil
+}
+
+// errLeftOut is a check's answer for a key whose value is left empty, with
+// no error: what the caller may not read in a list is not there.
+var errLeftOut = errors.New("left out")
 
 // grouped makes a batch function that leaves out the keys the caller may
 // not read (their value is empty, and the database never hears of them),
@@ -117,6 +227,17 @@ func newStored(cfg Config) storedLoaders {
 // per object) and answers each group with one database call. Without a
 // database every key gets its error.
 func grouped[K comparable, V any](cfg Config, group func(K) K, may func(ctx context.Context, reg *k8s.Registry, k K) bool, fetch func(ctx context.Context, s *db.Store, g K, keys []K) (map[K]V, error)) func(context.Context, []K) ([]V, []error) {
+	return batched(cfg, group, func(ctx context.Context, reg *k8s.Registry, k K) error {
+		if !may(ctx, reg, k) {
+			return errLeftOut
+		}
+		return nil
+	}, fetch)
+}
+
+// batched is grouped with a check that says why a key is refused: its
+// error is the key's (errLeftOut: an empty value and no error).
+func batched[K comparable, V any](cfg Config, group func(K) K, check func(ctx context.Context, reg *k8s.Registry, k K) error, fetch func(ctx context.Context, s *db.Store, g K, keys []K) (map[K]V, error)) func(context.Context, []K) ([]V, []error) {
 	return func(ctx context.Context, keys []K) ([]V, []error) {
 		vals := make([]V, len(keys))
 		errs := make([]error, len(keys))
@@ -131,9 +252,13 @@ func grouped[K comparable, V any](cfg Config, group func(K) K, may func(ctx cont
 		groups := map[K][]K{}
 		var order []K
 		for i, k := range keys {
-			if allowed[i] = may(ctx, cfg.Registry, k); !allowed[i] {
+			if err := check(ctx, cfg.Registry, k); err != nil {
+				if !errors.Is(err, errLeftOut) {
+					errs[i] = err
+				}
 				continue
 			}
+			allowed[i] = true
 			g := group(k)
 			if _, ok := groups[g]; !ok {
 				order = append(order, g)

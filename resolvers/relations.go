@@ -54,12 +54,20 @@ func allocation(pods []*corev1.Pod) *model.NodeAllocation {
 	return a
 }
 
-// object fetches any object by id: from the cache for cached kinds, from
-// the apiserver for others. An object that does not exist is null.
+// object is what object(id:) answers: the Kubernetes object an id names,
+// from the cache for cached kinds, from the apiserver for others; null when
+// it does not exist.
 func (r *Resolver) object(ctx context.Context, raw string) (model.KubeObject, error) {
-	id, err := k8s.ParseID(raw)
-	if err != nil {
-		return nil, err
+	id, err := model.ParseNodeID(raw)
+	if err != nil || id.Stored != nil {
+		return nil, err // a stored record is not a Kubernetes object
+	}
+	return r.objectByID(ctx, *id.Object)
+}
+
+func (r *Resolver) objectByID(ctx context.Context, id k8s.ObjectID) (model.KubeObject, error) {
+	if id.GVK == k8s.GVKCluster || id.GVK == k8s.GVKNodePoolLabel {
+		return nil, nil // clustergraph's own kinds: node(id:) answers them
 	}
 	c, obj, err := r.Registry.Lookup(ctx, id)
 	if c != nil && errors.Is(err, errkind.NotFound) && !k8s.IsCached(id.GVK) {
@@ -74,14 +82,71 @@ func (r *Resolver) object(ctx context.Context, raw string) (model.KubeObject, er
 		return nil, err
 	}
 	if p, ok := obj.(*k8s.NodePool); ok {
-		// Node pools are not Kubernetes objects of their own when derived
-		// from labels; the openyurt object is served as a Resource.
-		if p.Object != nil {
-			return model.NewResource(c, p.Object), nil
+		// The id of an openyurt NodePool object, served as a Resource.
+		if p.Object == nil {
+			return nil, nil
 		}
-		return nil, nil
+		return model.NewResource(c, p.Object), nil
 	}
 	return wrap(c, obj), nil
+}
+
+// node is what node(id:) answers: anything with a global id. Ids name
+// where their object lives, so a refused caller is told so (FORBIDDEN)
+// before any cache or the database is read, as the apiserver does; an id
+// of nothing answers null.
+func (r *Resolver) node(ctx context.Context, raw string) (model.Node, error) {
+	id, err := model.ParseNodeID(raw)
+	if err != nil {
+		return nil, err
+	}
+	if id.Stored != nil {
+		return r.storedNode(ctx, *id.Stored)
+	}
+	switch oid := *id.Object; oid.GVK {
+	case k8s.GVKCluster:
+		c, err := r.Registry.Cluster(oid.Cluster)
+		if err != nil || oid.Name != c.Name {
+			return nil, nil // as cluster(name:) answers
+		}
+		return &model.Cluster{C: c}, nil
+	case k8s.GVKNodePoolLabel:
+		c, obj, err := r.Registry.Lookup(ctx, oid)
+		switch {
+		case c == nil:
+			return nil, err // unknown cluster
+		case errors.Is(err, errkind.NotFound):
+			return nil, nil
+		case err != nil:
+			return nil, err
+		}
+		return &model.NodePool{C: c, P: obj.(*k8s.NodePool)}, nil
+	}
+	o, err := r.objectByID(ctx, *id.Object)
+	if o == nil {
+		return nil, err // a nil KubeObject must not become a non-nil Node
+	}
+	return o, err
+}
+
+// storedNode reads a stored record by id through the loaders, which decide
+// from the id whether the caller may read it.
+func (r *Resolver) storedNode(ctx context.Context, id model.StoredID) (model.Node, error) {
+	key := loaders.RecordKey{Cluster: id.Cluster, Namespace: id.Namespace, Unit: id.Unit, Key: id.Key}
+	switch id.Kind {
+	case model.StoredAlert:
+		a, err := loaders.For(ctx).Alert.Load(ctx, key)
+		if a == nil {
+			return nil, err
+		}
+		return model.NewAlert(*a), nil
+	default: // model.StoredMetering; ParseNodeID knows no other kind
+		m, err := loaders.For(ctx).MeteringRecord.Load(ctx, key)
+		if m == nil {
+			return nil, err
+		}
+		return &model.MeteringRecord{R: *m}, nil
+	}
 }
 
 // ownedBy reports whether a pod belongs to a workload, through the owner

@@ -215,7 +215,7 @@ func TestUnknownClusterIsNotFound(t *testing.T) {
 		{"list", `{ pods(clusters: ["nope"]) { totalCount } }`, nil},
 		{"viewer", `{ viewer { clusters(clusters: ["nope"]) { allNamespaces } } }`, nil},
 		{"object", `query($id: ID!) { object(id: $id) { __typename } }`, map[string]any{"id": id}},
-		{"topology", `{ topology(cluster: "nope") { nodes { id } } }`, nil},
+		{"topology", `{ topology(cluster: "nope") { nodes { objectId } } }`, nil},
 		{"mutation by id", `mutation($id: ID!) { scale(id: $id, replicas: 1) { object { __typename } } }`, map[string]any{"id": id}},
 		{"mutation by name", `mutation { apply(cluster: "nope", manifest: "kind: ConfigMap") { failed } }`, nil},
 	} {

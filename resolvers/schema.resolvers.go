@@ -256,7 +256,7 @@ func (r *mutationResolver) Delete(ctx context.Context, id string, propagation *m
 	if err != nil {
 		return nil, err
 	}
-	p := &model.DeletePayload{ID: id, Gone: u == nil}
+	p := &model.DeletePayload{DeletedID: id, Gone: u == nil}
 	if u != nil {
 		p.Object = objectOf(c, u)
 	}
@@ -582,11 +582,7 @@ func (r *queryResolver) Object(ctx context.Context, id string) (model.KubeObject
 }
 
 func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error) {
-	o, err := r.object(ctx, id)
-	if o == nil {
-		return nil, err // a nil KubeObject must not become a non-nil Node
-	}
-	return o, err
+	return r.node(ctx, id)
 }
 
 func (r *queryResolver) Namespaces(ctx context.Context, clusters []string, after *string, first *int, before *string, last *int, offset *int, limit *int, filter *model.ListFilter, orderBy *model.Order) (*model.Connection[*model.Namespace], error) {

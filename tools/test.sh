@@ -74,6 +74,8 @@ fuzz FuzzFilter 10s ./k8s
 fuzz FuzzParseID 5s ./k8s
 fuzz FuzzIDRoundTrip 5s ./k8s
 fuzz FuzzCursor 5s ./k8s
+fuzz FuzzParseNodeID 5s ./graph/model
+fuzz FuzzStoredIDRoundTrip 5s ./graph/model
 fuzz FuzzParse 5s ./alerting
 
 log "GraphiQL in a real browser (Debian's Chromium) against clustergraph on both clusters"

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/clustergraph/clustergraph/db"
@@ -14,8 +13,11 @@ type Alert struct{ A db.Alert }
 // NewAlert wraps a stored alert.
 func NewAlert(a db.Alert) *Alert { return &Alert{A: a} }
 
-// ID is the alert's database id.
-func (a *Alert) ID() string { return strconv.FormatUint(a.A.ID, 10) }
+// ID is the alert's global id.
+func (a *Alert) ID() string { return AlertID(a.A).Encode() }
+
+// IsNode marks the Node interface.
+func (*Alert) IsNode() {}
 
 // Cluster is the cluster it is about.
 func (a *Alert) Cluster() *string { return optional(a.A.Cluster) }
@@ -94,8 +96,11 @@ func nonNilMap(m map[string]string) map[string]string {
 // MeteringRecord is a view over a stored metering record.
 type MeteringRecord struct{ R db.Record }
 
-// ID is the record's id.
-func (m *MeteringRecord) ID() string { return m.R.ID }
+// ID is the record's global id.
+func (m *MeteringRecord) ID() string { return MeteringID(m.R).Encode() }
+
+// IsNode marks the Node interface.
+func (*MeteringRecord) IsNode() {}
 
 // Cluster is its cluster.
 func (m *MeteringRecord) Cluster() string { return m.R.Cluster }

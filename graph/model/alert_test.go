@@ -26,9 +26,13 @@ func TestTimeUnits(t *testing.T) {
 // empty strings null.
 func TestAlertView(t *testing.T) {
 	firing := model.NewAlert(db.Alert{ID: 42, AlertName: "PodCrashLooping", Status: db.Firing})
-	if firing.ID() != "42" || firing.Status() != model.AlertStatusFiring || firing.EndsAt() != nil ||
+	id, err := model.ParseNodeID(firing.ID())
+	if err != nil || id.Stored == nil || *id.Stored != (model.StoredID{Kind: model.StoredAlert, Key: 42}) {
+		t.Errorf("firing alert's id %s = %+v, %v", firing.ID(), id, err)
+	}
+	if firing.Status() != model.AlertStatusFiring || firing.EndsAt() != nil ||
 		firing.Cluster() != nil || firing.Severity() != nil {
-		t.Errorf("firing alert: id %s status %s endsAt %v cluster %v severity %v", firing.ID(), firing.Status(), firing.EndsAt(), firing.Cluster(), firing.Severity())
+		t.Errorf("firing alert: status %s endsAt %v cluster %v severity %v", firing.Status(), firing.EndsAt(), firing.Cluster(), firing.Severity())
 	}
 	if got := marshal(firing.Labels()) + marshal(firing.Annotations()); got != "{}{}" {
 		t.Errorf("labels and annotations = %s, want {}{}", got)

@@ -8,6 +8,12 @@ type Cluster struct{ C *k8s.Cluster }
 // Name is the cluster's name.
 func (c *Cluster) Name() string { return c.C.Name }
 
+// ID is the cluster's global id.
+func (c *Cluster) ID() string { return k8s.ClusterID(c.C.Name).Encode() }
+
+// IsNode marks the Node interface.
+func (*Cluster) IsNode() {}
+
 // Server is the apiserver URL.
 func (c *Cluster) Server() string { return c.C.Server }
 
@@ -47,7 +53,7 @@ func FromKindCounts(in []k8s.KindCount) []*KindCount {
 func FromTopology(nodes []k8s.TopologyNode, edges []k8s.TopologyEdge) *Topology {
 	t := &Topology{Nodes: make([]*TopologyNode, len(nodes)), Edges: make([]*TopologyEdge, len(edges))}
 	for i, n := range nodes {
-		t.Nodes[i] = &TopologyNode{ID: n.ID.Encode(), Kind: n.Kind, Name: n.Name, Namespace: optional(n.Namespace), Status: n.Status, Healthy: n.Healthy}
+		t.Nodes[i] = &TopologyNode{ObjectID: n.ID.Encode(), Kind: n.Kind, Name: n.Name, Namespace: optional(n.Namespace), Status: n.Status, Healthy: n.Healthy}
 	}
 	for i, e := range edges {
 		t.Edges[i] = &TopologyEdge{From: e.From.Encode(), To: e.To.Encode(), Type: e.Type}

@@ -176,8 +176,8 @@ type CronJobStatus struct {
 
 // The outcome of a delete.
 type DeletePayload struct {
-	// The deleted object's id.
-	ID string `json:"id"`
+	// The deleted object's id (named for Relay's `@deleteRecord`; a payload has no id of its own).
+	DeletedID string `json:"deletedId"`
 	// Whether the object is already gone.
 	Gone bool `json:"gone"`
 	// The object when it still exists, terminating (e.g. a namespace with finalizers).
@@ -624,8 +624,8 @@ type TopologyEdge struct {
 
 // A node of the topology graph.
 type TopologyNode struct {
-	// Global id of the object.
-	ID string `json:"id"`
+	// Global id of the object this vertex stands for (what edges name); a vertex has no id of its own.
+	ObjectID string `json:"objectId"`
 	// Kind, e.g. Deployment, Pod, Node.
 	Kind string `json:"kind"`
 	// Name.

@@ -133,6 +133,9 @@ type NodePool struct {
 // ID is the pool's global id.
 func (p *NodePool) ID() string { return p.C.IDOf(p.P).Encode() }
 
+// IsNode marks the Node interface.
+func (*NodePool) IsNode() {}
+
 // Cluster is the pool's cluster.
 func (p *NodePool) Cluster() *Cluster { return &Cluster{C: p.C} }
 

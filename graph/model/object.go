@@ -15,7 +15,8 @@ type KubeObject interface {
 }
 
 // Node is Relay's Object Identification interface: an object with a
-// global id that Query.node fetches again. Every KubeObject is one.
+// global id that Query.node fetches again. Every type with an id is one:
+// every KubeObject, clusters, node pools, alerts and metering records.
 type Node interface {
 	IsNode()
 }

@@ -2,8 +2,9 @@
 // refetchable pod row and node card (Relay's Object Identification: every
 // Kubernetes object implements Node, and Query.node refetches it), a
 // paginated pod list (@connection with first and after), a namespace's
-// event log paged backward (@connection with last and before), and the
-// query that spreads them. make test runs relay-compiler
+// event log paged backward (@connection with last and before), an alert
+// card and a cluster header (refetchable too), a delete that drops the
+// record from the store (@deleteRecord), and the query that spreads them. make test runs relay-compiler
 // over them against schema.graphqls: a schema change that breaks a Relay
 // console breaks the build.
 import { graphql } from "relay-runtime";
@@ -73,6 +74,49 @@ export const eventLog = graphql`
           message
         }
       }
+    }
+  }
+`;
+
+// Clusters, node pools, alerts and metering records implement Node as
+// well: a console refetches them like any object.
+export const alertCard = graphql`
+  fragment consoleAlertCard_alert on Alert @refetchable(queryName: "consoleAlertCardRefetchQuery") {
+    id
+    alertName
+    status
+    severity
+    message
+    object {
+      id
+    }
+  }
+`;
+
+export const clusterHeader = graphql`
+  fragment consoleClusterHeader_cluster on Cluster @refetchable(queryName: "consoleClusterHeaderRefetchQuery") {
+    id
+    name
+    status {
+      state
+    }
+    nodePools {
+      nodes {
+        id
+        name
+        readyNodeCount
+        nodeCount
+      }
+    }
+  }
+`;
+
+// A delete removes the object from Relay's store by the deleted id.
+export const deletePod = graphql`
+  mutation consoleDeletePodMutation($id: ID!) {
+    delete(id: $id) {
+      deletedId @deleteRecord
+      gone
     }
   }
 `;
