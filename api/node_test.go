@@ -217,11 +217,17 @@ func idsIn(raw []byte) []string {
 // is FORBIDDEN exactly when the apiserver refuses the caller the list its
 // place needs (events for alerts, pods for metering; cluster-wide for a
 // cluster's own records), asked of the apiserver per case, for seeded
-// random users and records; what the caller may read comes back whole.
+// random users and records, on MariaDB; what the caller may read comes
+// back whole.
 func TestNodeAuthorizationMatchesTheAPIServer(t *testing.T) {
 	cs := testenv.Clusters(t)
 	c := cs[0]
-	h := sqlite(t)
+	// MariaDB here, SQLite in TestNodeEveryType.
+	h, err := db.Connect(ctx, testenv.MySQL(t), db.Options{Log: testLogger()}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
 	s := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs), waitReady: true, auth: true, db: h})
 	seedRecords(t, s, h, c)
 	admin := makeUser(t, cs, "node-authz-admin", func(cl testenv.Cluster, u string) {

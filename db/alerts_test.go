@@ -59,6 +59,14 @@ func TestAlertLifecycle(t *testing.T) {
 		if a.Status != db.Resolved || !a.EndsAt.Equal(start.Add(time.Hour)) || !a.StartsAt.Equal(start) || a.Labels["team"] != "shop" {
 			t.Errorf("stored alert = %+v", a)
 		}
+		// By id, in one query: what exists, nothing for what does not.
+		byID, err := s.AlertsByID(ctx, []uint64{a.ID, a.ID + 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(byID) != 1 || byID[a.ID].Fingerprint != "f1" || byID[a.ID].Labels["team"] != "shop" || !byID[a.ID].EndsAt.Equal(a.EndsAt) {
+			t.Errorf("alerts by id %d and %d: %+v", a.ID, a.ID+1000, byID)
+		}
 		// Subscribers see the two changes, in order.
 		changes, upTo, err := s.AlertChanges(ctx, last, 100)
 		if err != nil {
