@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -86,7 +87,7 @@ func clusterFromSecret(s *corev1.Secret) (name string, cfg *rest.Config, err err
 func kubeconfigSecret(b []byte) (*rest.Config, error) {
 	raw, err := clientcmd.Load(b)
 	if err != nil {
-		return nil, fmt.Errorf("key kubeconfig is not a kubeconfig: %w", err)
+		return nil, errors.New("key kubeconfig is not a kubeconfig" + parseErrorLine(err))
 	}
 	ctxName := raw.CurrentContext
 	if ctxName == "" && len(raw.Contexts) == 1 {
@@ -107,6 +108,19 @@ func kubeconfigSecret(b []byte) (*rest.Config, error) {
 	}
 	return cfg, nil
 }
+
+// parseErrorLine says where a kubeconfig failed to parse, and no more: the
+// decoders' messages quote what they read (a value, a key, an apiVersion),
+// and what a cluster Secret holds is a credential, while the error is
+// shown to every caller of `clusters`.
+func parseErrorLine(err error) string {
+	if m := lineOfError.FindStringSubmatch(err.Error()); m != nil {
+		return " (YAML or JSON of kind Config, apiVersion v1; the parser stopped at line " + m[1] + ")"
+	}
+	return " (YAML or JSON of kind Config, apiVersion v1)"
+}
+
+var lineOfError = regexp.MustCompile(`\bline (\d+)\b`)
 
 // selfContained refuses what would make a Secret's cluster run a program
 // or read a file of this server: the credential must be in the Secret.

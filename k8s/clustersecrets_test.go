@@ -34,7 +34,8 @@ current-context: x
 		{"half a certificate", nil, map[string]string{"server": "https://h", "tls.crt": "c"}, "go together", ""},
 		{"insecure with a CA", nil, map[string]string{"server": "https://h", "token": "t", "ca.crt": "x", "insecure-skip-tls-verify": "true"}, "exclude each other", ""},
 		{"insecure not a bool", nil, map[string]string{"server": "https://h", "token": "t", "insecure-skip-tls-verify": "yes"}, "must be true or false", ""},
-		{"malformed kubeconfig", nil, map[string]string{"kubeconfig": "not: [a kubeconfig"}, "not a kubeconfig", ""},
+		{"malformed kubeconfig", nil, map[string]string{"kubeconfig": "not: [a kubeconfig"}, "not a kubeconfig (YAML or JSON of kind Config, apiVersion v1; the parser stopped at line 1)", ""},
+		{"another apiVersion", nil, map[string]string{"kubeconfig": "apiVersion: v9\nkind: Config\n"}, "not a kubeconfig (YAML or JSON of kind Config, apiVersion v1)", ""},
 		{"exec", nil, map[string]string{"kubeconfig": string(kubeconfig("exec: {apiVersion: client.authentication.k8s.io/v1, command: /bin/sh}", ""))}, "exec and auth-provider", ""},
 		{"token file", nil, map[string]string{"kubeconfig": string(kubeconfig("tokenFile: /etc/passwd", ""))}, "names a file", ""},
 		{"CA file", nil, map[string]string{"kubeconfig": string(kubeconfig("token: t", ", certificate-authority: /etc/ca.crt"))}, "certificate-authority names a file", ""},
@@ -82,4 +83,46 @@ func TestSecretWants(t *testing.T) {
 			t.Errorf("%s: %+v, want broken: name taken", ref, w[ref])
 		}
 	}
+}
+
+// secretMarker stands for a credential in FuzzClusterSecretErrors.
+const secretMarker = "Zq9s3cr3tW"
+
+// FuzzClusterSecretErrors: whatever a cluster Secret holds, the error that
+// clustergraph shows (in `clusters`, to any caller) never quotes a
+// credential. The fuzzer shapes the kubeconfig around credentials written
+// as "TKN", each replaced by a marker before parsing.
+func FuzzClusterSecretErrors(f *testing.F) {
+	for _, kc := range []string{
+		"apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://h\"}}]\nusers: [{name: u, user: {token: TKN}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+		"apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://h\", certificate-authority-data: TKN}}]\nusers: [{name: u, user: {client-certificate-data: TKN, client-key-data: TKN}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n",
+		"users:\n- name: u\n  user:\n    token: TKN\n    username: admin\n    password: TKN\n",
+		"users: [{name: u, user: {token: [TKN]}}]",
+		"users: [{name: u, user: {token: {TKN: 1}}}]",
+		"{\"users\": [{\"name\": \"u\", \"user\": {\"token\": TKN}}]}",
+		"users: [{name: u, user: {token: \"TKN}]",
+		"clusters: [{name: c, cluster: {server: https://h, certificate-authority-data: \"TKN!\"}}]",
+		"TKN",
+		"users: [{name: u, user: {TKN}}]",
+		"users: [{name: u, user: {token: TKN\n  bad: [}}]",
+		"apiVersion: TKN\nkind: Config\n",
+		"apiVersion: v1\nkind: TKN\n",
+	} {
+		f.Add(kc, "server", "token")
+	}
+	f.Fuzz(func(t *testing.T, kc, k1, k2 string) {
+		kc = strings.ReplaceAll(kc, "TKN", secretMarker)
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sec", Namespace: "ns"}, Data: map[string][]byte{"kubeconfig": []byte(kc)}}
+		check := func(s *corev1.Secret) {
+			if _, _, err := clusterFromSecret(s); err != nil && strings.Contains(err.Error(), secretMarker) {
+				t.Fatalf("the error quotes a credential: %v", err)
+			}
+		}
+		check(s)
+		// The keyed form: credentials under any key but server's.
+		s.Data = map[string][]byte{"server": []byte("https://h"), k1: []byte(secretMarker), k2: []byte(secretMarker)}
+		if k1 != "server" && k2 != "server" && !strings.Contains(k1+k2, "insecure") {
+			check(s)
+		}
+	})
 }

@@ -77,6 +77,7 @@ fuzz FuzzCursor 5s ./k8s
 fuzz FuzzParseNodeID 5s ./graph/model
 fuzz FuzzStoredIDRoundTrip 5s ./graph/model
 fuzz FuzzParse 5s ./alerting
+fuzz FuzzClusterSecretErrors 10s ./k8s
 
 log "GraphiQL in a real browser (Debian's Chromium) against clustergraph on both clusters"
 (cd graphiql && npm ci --prefer-offline --no-audit --no-fund >/dev/null)
