@@ -3,12 +3,10 @@
 # .golangci.yml (which runs go vet among its linters). Arguments go to
 # `golangci-lint run` instead of ./... (e.g. tools/lint.sh ./k8s/...).
 #
-# golangci-lint is built from the Go module proxy with `go install` (never a
-# downloaded release binary) and cached by version, as tools/testbed/build.sh
-# caches the testbed: bumping GOLANGCI_LINT_VERSION builds the new one, and a
-# later run starts at once. On 2 shared cores the cold build took about
-# 6 minutes, and the first run over the tree 4 more (its analysis cache);
-# a warm run takes seconds.
+# golangci-lint is built from the Go module proxy and cached by version (see
+# tools/gotool.sh). On 2 shared cores the cold build took about 6 minutes,
+# and the first run over the tree 4 more (its analysis cache); a warm run
+# takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,19 +14,8 @@ GOLANGCI_LINT_VERSION=v2.15.0
 
 log() { printf '[lint %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-cache=${CLUSTERGRAPH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clustergraph}
-bin="$cache/tools/bin"
-lint="$bin/golangci-lint-$GOLANGCI_LINT_VERSION"
-if [ ! -x "$lint" ]; then
-  log "building golangci-lint $GOLANGCI_LINT_VERSION from the module proxy (cached in $bin)"
-  mkdir -p "$bin"
-  tmp=$(mktemp -d "$bin/.build.XXXXXX")
-  trap 'rm -rf "$tmp"' EXIT
-  # Outside any module, so the project's go.mod neither pins nor records it.
-  (cd "$tmp" && GOBIN="$tmp" GOFLAGS= go install \
-    "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION")
-  mv "$tmp/golangci-lint" "$lint"
-fi
+. tools/gotool.sh
+lint=$(gotool golangci-lint "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION")
 
 log "gofmt"
 # graph/generated.go is gqlgen's output, formatted as gqlgen writes it.

@@ -17,7 +17,7 @@
 # architecture; default the host's).
 #
 # The image tool is built from the Go module proxy at the version pinned in
-# tools/image/go.mod and cached like golangci-lint (tools/lint.sh), keyed by
+# tools/image/go.mod and cached as tools/gotool.sh caches tools, keyed by
 # that version and a hash of its source, in ~/.cache/clustergraph/tools/bin.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -43,8 +43,8 @@ ca_version=$(dpkg-query -W -f='${Version}' ca-certificates 2>/dev/null || echo u
 
 ggcr_version=$(awk '{ for (i = 1; i < NF; i++) if ($i == "github.com/google/go-containerregistry") print $(i + 1) }' tools/image/go.mod)
 [ -n "$ggcr_version" ] || die "tools/image/go.mod does not require github.com/google/go-containerregistry"
-cache=${CLUSTERGRAPH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clustergraph}
-bin="$cache/tools/bin"
+. tools/gotool.sh
+bin="$tools_cache/tools/bin"
 src_hash=$(cd tools/image && find . -maxdepth 1 \( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) -print0 |
   sort -z | xargs -0 cat | sha256sum | cut -c1-12)
 tool="$bin/clustergraph-image-$ggcr_version-$src_hash"
