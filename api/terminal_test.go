@@ -1,7 +1,11 @@
 package api_test
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -9,6 +13,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 
 	"github.com/clustergraph/clustergraph/api"
 	"github.com/clustergraph/clustergraph/audit"
@@ -33,6 +38,25 @@ func TestTerminal(t *testing.T) {
 	})
 	s := startServer(t, serverOpts{kubeconfigs: []string{c.Kubeconfig}, waitReady: true, auth: true})
 	s.as(admin.token).waitRunning(t, ns, 1)
+	// client-go reports what it cannot return (a failed stdin copy) to
+	// these handlers, which log it at ERROR: a session that ends as it
+	// should gives it nothing to report.
+	var reported []string
+	var mu sync.Mutex
+	handlers := utilruntime.ErrorHandlers
+	utilruntime.ErrorHandlers = append(slices.Clone(handlers), func(_ context.Context, err error, msg string, _ ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		reported = append(reported, fmt.Sprintf("%s: %v", msg, err))
+	})
+	t.Cleanup(func() {
+		utilruntime.ErrorHandlers = handlers
+		mu.Lock()
+		defer mu.Unlock()
+		if len(reported) > 0 {
+			t.Errorf("client-go reported errors during sessions that ended normally: %q", reported)
+		}
+	})
 	st := subscribeWS(t, s, admin.token, `subscription { terminal(cluster: "`+c.Context+`", namespace: "term-test", pod: "shell", tty: false,
 		command: ["sh", "-c", "read line; echo got:$line; echo oops >&2; exit 3"]) { session type data exitCode error } }`, nil)
 	started, ok := st.nextFrame()

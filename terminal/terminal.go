@@ -217,7 +217,11 @@ func (r *Registry) Start(ctx context.Context, c *k8s.Cluster, o stream.ExecOptio
 		r.mu.Lock()
 		delete(r.sessions, s.ID)
 		r.mu.Unlock()
-		_ = pr.Close()
+		// Close stdin from the writer's side: client-go's copy, still
+		// reading it, ends at EOF as after the last input (a reader closed
+		// under it logged "Copying stdin failed" at every exit), and an
+		// Input still under way gets ErrClosedPipe all the same.
+		_ = pw.Close()
 		// Output still on its way is delivered before the gate closes:
 		// Lock waits for every Write under way, and each finishes because
 		// the reader drains out. (Canceling the writers first dropped the
