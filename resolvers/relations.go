@@ -69,16 +69,8 @@ func (r *Resolver) objectByID(ctx context.Context, id k8s.ObjectID) (model.KubeO
 	if id.GVK == k8s.GVKCluster || id.GVK == k8s.GVKNodePoolLabel {
 		return nil, nil // clustergraph's own kinds: node(id:) answers them
 	}
-	c, obj, err := r.Registry.Lookup(ctx, id)
-	if c != nil && errors.Is(err, errkind.NotFound) && !k8s.IsCached(id.GVK) {
-		obj, err = c.GetResource(ctx, id)
-	}
-	switch {
-	case c == nil:
-		return nil, err // unknown cluster
-	case errors.Is(err, errkind.NotFound):
-		return nil, nil
-	case err != nil:
+	c, obj, err := r.lookup(ctx, id)
+	if obj == nil || err != nil {
 		return nil, err
 	}
 	if p, ok := obj.(*k8s.NodePool); ok {
@@ -89,6 +81,20 @@ func (r *Resolver) objectByID(ctx context.Context, id k8s.ObjectID) (model.KubeO
 		return model.NewResource(c, p.Object), nil
 	}
 	return wrap(c, obj), nil
+}
+
+// lookup finds what id names, from the cache for cached kinds (and node
+// pools), from the apiserver for others: nil and no error when it does
+// not exist, an error for an unknown cluster or a refusal.
+func (r *Resolver) lookup(ctx context.Context, id k8s.ObjectID) (*k8s.Cluster, any, error) {
+	c, obj, err := r.Registry.Lookup(ctx, id)
+	if c != nil && errors.Is(err, errkind.NotFound) && !k8s.IsCached(id.GVK) {
+		obj, err = c.GetResource(ctx, id)
+	}
+	if c != nil && errors.Is(err, errkind.NotFound) {
+		return c, nil, nil
+	}
+	return c, obj, err
 }
 
 // node is what node(id:) answers: anything with a global id. Ids name
@@ -111,13 +117,8 @@ func (r *Resolver) node(ctx context.Context, raw string) (model.Node, error) {
 		}
 		return &model.Cluster{C: c}, nil
 	case k8s.GVKNodePoolLabel:
-		c, obj, err := r.Registry.Lookup(ctx, oid)
-		switch {
-		case c == nil:
-			return nil, err // unknown cluster
-		case errors.Is(err, errkind.NotFound):
-			return nil, nil
-		case err != nil:
+		c, obj, err := r.lookup(ctx, oid)
+		if obj == nil || err != nil {
 			return nil, err
 		}
 		return &model.NodePool{C: c, P: obj.(*k8s.NodePool)}, nil
