@@ -353,3 +353,133 @@ func TestNodeAuthorizationMatchesTheAPIServer(t *testing.T) {
 		t.Errorf("an ops alert under a shop id: %s %+v, want null", r.Data, r.Errors)
 	}
 }
+
+// deepIDs is a console's deep query over one cluster: every list and
+// relation that hands out ids, each id beside its type, plus the
+// topology's vertices and edges.
+const deepIDs = `query($c: String!, $cs: [String!]) {
+  cluster(name: $c) { __typename id
+    nodes(first: 3) { nodes { __typename id pool { __typename id } pods(first: 2) { nodes { __typename id } }
+      events(first: 2) { nodes { __typename id involvedObject { __typename id } } } } }
+    nodePools { nodes { __typename id nodes(first: 2) { nodes { __typename id } } } }
+    namespace(name: "shop") { __typename id
+      workloads(first: 8) { nodes { __typename id owner { __typename id } pods(first: 2) { nodes { __typename id owner { __typename id } node { __typename id } } } } }
+      services(first: 3) { nodes { __typename id pods(first: 2) { nodes { __typename id } } } }
+      ingresses(first: 3) { nodes { __typename id services { __typename id } } }
+      events(first: 5) { nodes { __typename id involvedObject { __typename id } } }
+      configMaps(first: 3) { nodes { __typename id } }
+      secrets(first: 3) { nodes { __typename id } }
+      persistentVolumeClaims(first: 3) { nodes { __typename id } }
+      alerts { __typename id object { __typename id } workload { __typename id } }
+      metering(timeUnit: HOUR) { __typename id } }
+    metering(timeUnit: HOUR, first: 2) { __typename id } }
+  namespaces(clusters: $cs, first: 5) { nodes { __typename id } }
+  resources(group: "rbac.authorization.k8s.io", version: "v1", resource: "clusterroles", clusters: $cs, first: 3) { nodes { __typename id } }
+  alerts(clusters: $cs) { nodes { __typename id } }
+  metering(clusters: $cs, timeUnit: DAY, first: 3) { nodes { __typename id } }
+  topology(cluster: $c, namespace: "shop") { nodes { objectId kind } edges { from to type } }
+}`
+
+// TestEveryIDRoundTrips: every id a deep query hands out (in lists, in
+// relations, in the topology) is answered by node(id:) with the object
+// it came with, and by object(id:) exactly when it is a Kubernetes
+// object. The first version found ConfigMaps' and Secrets' ids malformed.
+func TestEveryIDRoundTrips(t *testing.T) {
+	cs := testenv.Clusters(t)
+	c := cs[0]
+	h := sqlite(t)
+	s := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs), waitReady: true, auth: true, db: h})
+	admin := makeUser(t, cs, "ids-admin", func(cl testenv.Cluster, u string) { clusterBinding(t, cl, "ids-admin", "cluster-admin", u) })
+	seedRecords(t, s, h, c)
+
+	r := s.as(admin.token).do(t, deepIDs, map[string]any{"c": c.Context, "cs": []string{c.Context}})
+	if len(r.Errors) > 0 {
+		t.Fatalf("deep query: %+v", r.Errors)
+	}
+	var doc any
+	if err := jsonInto(r, &doc); err != nil {
+		t.Fatal(err)
+	}
+	typeOf := map[string]string{} // id -> __typename
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if id, ok := v["id"].(string); ok {
+				tn, _ := v["__typename"].(string)
+				if seen, ok := typeOf[id]; ok && seen != tn {
+					t.Errorf("id %s came as a %s and as a %s", id, seen, tn)
+				}
+				typeOf[id] = tn
+			}
+			for _, e := range v {
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(doc)
+	var topo struct {
+		Topology struct {
+			Nodes []struct{ ObjectID, Kind string }
+			Edges []struct{ From, To string }
+		}
+	}
+	if err := jsonInto(r, &topo); err != nil {
+		t.Fatal(err)
+	}
+	vertices := map[string]bool{}
+	for _, n := range topo.Topology.Nodes {
+		vertices[n.ObjectID] = true
+		if _, ok := typeOf[n.ObjectID]; !ok {
+			typeOf[n.ObjectID] = "" // any type, as long as node(id:) answers it
+		}
+	}
+	for _, e := range topo.Topology.Edges {
+		if !vertices[e.From] || !vertices[e.To] {
+			t.Errorf("edge %s -> %s names a vertex the topology does not hold", e.From, e.To)
+		}
+	}
+	types := map[string]int{}
+	for _, tn := range typeOf {
+		types[tn]++
+	}
+	// What the seed and seedRecords hold must all have been reached.
+	for _, want := range []string{"Cluster", "KubeNode", "NodePool", "Namespace", "Workload", "Pod", "Service", "Ingress", "Event", "MetadataObject", "Resource", "Alert", "MeteringRecord"} {
+		if types[want] == 0 {
+			t.Errorf("the deep query reached no %s (types reached: %v)", want, types)
+		}
+	}
+
+	ids := make([]string, 0, len(typeOf))
+	for id := range typeOf {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	notKube := map[string]bool{"Cluster": true, "NodePool": true, "Alert": true, "MeteringRecord": true}
+	for _, id := range ids {
+		var got struct {
+			Node *struct {
+				Typename string `json:"__typename"`
+				ID       string
+			}
+			Object *struct{ ID string }
+		}
+		r := s.as(admin.token).do(t, `query($id: ID!) { node(id: $id) { __typename id } object(id: $id) { id } }`, map[string]any{"id": id})
+		if err := jsonInto(r, &got); err != nil || len(r.Errors) > 0 {
+			t.Errorf("node(%s) of a %q: %s %+v", id, typeOf[id], r.Data, r.Errors)
+			continue
+		}
+		want := typeOf[id]
+		switch {
+		case got.Node == nil || got.Node.ID != id || want != "" && got.Node.Typename != want:
+			t.Errorf("node(%s) of a %q = %+v", id, want, got.Node)
+		case notKube[got.Node.Typename] == (got.Object != nil):
+			t.Errorf("object(%s) of a %s = %+v", id, got.Node.Typename, got.Object)
+		}
+	}
+	t.Logf("%d ids of %d types round-tripped: %v", len(ids), len(types), types)
+}
