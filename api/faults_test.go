@@ -35,6 +35,7 @@ import (
 	"github.com/clustergraph/clustergraph/api"
 	"github.com/clustergraph/clustergraph/db"
 	"github.com/clustergraph/clustergraph/internal/testenv"
+	"github.com/clustergraph/clustergraph/k8s"
 	"github.com/clustergraph/clustergraph/metering"
 )
 
@@ -126,13 +127,15 @@ func cachedPods(t *testing.T, s *server, ns, selector string) map[string]podVers
 	return m
 }
 
-// podWatch is one GraphQL watch of a namespace's pods over a websocket,
+// podWatch is one GraphQL watch of a namespace's pods (or objects of
+// another kind) over a websocket,
 // read without pause by its own goroutine (so a quiet minute does not
 // close it) and applied to a model of the namespace. Every event must make
 // sense against the model: ADDED for a pod it does not hold, MODIFIED and
 // DELETED for one it holds, and no version of a pod delivered twice or
 // after a newer one. What breaks these rules is kept in problems.
 type podWatch struct {
+	kind     string
 	mu       sync.Mutex
 	state    map[string]podVersion
 	seen     map[podVersion]bool
@@ -145,14 +148,20 @@ type podWatch struct {
 	closed       error
 }
 
-const faultWatchQuery = `subscription($ns: String, $after: String) { watch(kind: "Pod", namespace: $ns, after: $after) {
-	type cursor object { metadata { name uid resourceVersion } } } }`
+const faultWatchQuery = `subscription($kind: String!, $ns: String, $after: String) { watch(kind: $kind, namespace: $ns, after: $after) {
+	type cursor object { id metadata { name uid resourceVersion } } } }`
 
 // watchPods subscribes to a namespace's pods, resuming after cursor (when
 // set) with from as the state the stream had there.
 func watchPods(t *testing.T, s *server, ns, cursor string, from map[string]podVersion) *podWatch {
 	t.Helper()
-	w := &podWatch{state: maps.Clone(from), seen: map[podVersion]bool{}}
+	return watchKind(t, s, "Pod", ns, cursor, from)
+}
+
+// watchKind is watchPods for any kind clustergraph watches.
+func watchKind(t *testing.T, s *server, kind, ns, cursor string, from map[string]podVersion) *podWatch {
+	t.Helper()
+	w := &podWatch{kind: kind, state: maps.Clone(from), seen: map[podVersion]bool{}}
 	if w.state == nil {
 		w.state = map[string]podVersion{}
 	}
@@ -160,7 +169,7 @@ func watchPods(t *testing.T, s *server, ns, cursor string, from map[string]podVe
 		w.seen[v] = true
 	}
 	c := initWS(t, s, "")
-	vars := map[string]any{"ns": ns}
+	vars := map[string]any{"kind": kind, "ns": ns}
 	if cursor != "" {
 		vars["after"] = cursor
 	}
@@ -195,6 +204,7 @@ func (w *podWatch) read(ctx context.Context, c *websocket.Conn) {
 					Watch struct {
 						Type, Cursor string
 						Object       *struct {
+							ID       string
 							Metadata struct{ Name, UID, ResourceVersion string }
 						}
 					}
@@ -210,6 +220,9 @@ func (w *podWatch) read(ctx context.Context, c *websocket.Conn) {
 			var v podVersion
 			if ev.Object != nil {
 				name, v = ev.Object.Metadata.Name, podVersion{UID: ev.Object.Metadata.UID, RV: ev.Object.Metadata.ResourceVersion}
+				if id, err := k8s.ParseID(ev.Object.ID); err != nil || id.GVK.Kind != w.kind || id.Name != name {
+					w.problem("%s %s: id %q is %+v, %v", ev.Type, name, ev.Object.ID, id, err)
+				}
 			}
 			w.apply(ev.Type, ev.Cursor, name, v)
 		case m.Type == "pong" || m.Type == "ka":
