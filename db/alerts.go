@@ -116,6 +116,11 @@ func (s *Store) RecordAlerts(ctx context.Context, alerts []Alert) ([]Alert, erro
 			if a.Status != Firing && a.Status != Resolved {
 				return fmt.Errorf("%w: alert status %q: want firing or resolved", errkind.BadInput, a.Status)
 			}
+			// No Kubernetes name holds a NUL, and the alert's global id
+			// separates its cluster and namespace by one.
+			if strings.ContainsRune(a.Cluster+a.Namespace, 0) {
+				return fmt.Errorf("%w: alert %s: a NUL in its cluster or namespace", errkind.BadInput, a.AlertName)
+			}
 			var cur alertRow
 			q := tx.Where("fingerprint = ?", a.Fingerprint)
 			if a.StartsAt.IsZero() {

@@ -103,6 +103,9 @@ func TestAlertLifecycle(t *testing.T) {
 		if _, err := s.RecordAlerts(ctx, []db.Alert{{Fingerprint: "x", Status: "maybe"}}); !errors.Is(err, errkind.BadInput) {
 			t.Errorf("bad status: %v, want errkind.BadInput", err)
 		}
+		if _, err := s.RecordAlerts(ctx, []db.Alert{{Fingerprint: "x", Status: db.Firing, Cluster: "a", Namespace: "sh\x00op"}}); !errors.Is(err, errkind.BadInput) {
+			t.Errorf("a NUL in the namespace: %v, want errkind.BadInput", err)
+		}
 	})
 }
 

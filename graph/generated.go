@@ -4863,7 +4863,9 @@ type Query {
   object, as ` + "`" + `object` + "`" + ` answers it, a cluster, a node pool, an alert or a
   metering record. Ids say where their object lives, so a caller who may not
   read there gets FORBIDDEN, as from the apiserver; an id of nothing (any more)
-  is null; a malformed id is BAD_USER_INPUT.
+  is null; an id in a cluster clustergraph does not know (any more) is NOT_FOUND
+  naming it, as in every field (a cluster's own id answers null, as
+  ` + "`" + `cluster(name:)` + "`" + `); a malformed id is BAD_USER_INPUT.
   """
   node("A global id." id: ID!): Node
 

@@ -214,13 +214,21 @@ func (a *Access) Namespaces() (names []string, all bool) {
 			return nil, true
 		}
 	}
+	return a.RuleNamespaces(), false
+}
+
+// RuleNamespaces returns the namespaces in which the subject holds any
+// rule, whatever it may do cluster-wide: where a grant of its own can
+// allow what no cluster-wide rule does.
+func (a *Access) RuleNamespaces() []string {
+	var names []string
 	for ns, rules := range a.namespace {
 		if len(rules) > 0 {
 			names = append(names, ns)
 		}
 	}
 	sort.Strings(names)
-	return names, false
+	return names
 }
 
 func rulesAllow(rules []rbacv1.PolicyRule, verb string, gr schema.GroupResource, name string) bool {

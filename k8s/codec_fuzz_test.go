@@ -17,6 +17,7 @@ func FuzzParseID(f *testing.F) {
 		{Cluster: "c", GVK: GVKPod, Namespace: "shop", Name: "web-0"},
 		{Cluster: "kwok-cg-a", GVK: schema.GroupVersionKind{Group: "apps.tkestack.io", Version: "v1", Kind: "TApp"}, Name: "x"},
 		{Cluster: "c", GVK: GVKNode, Name: "n1"},
+		{Cluster: "c", GVK: GVKPod, Namespace: "shop", Name: "web-0", AsResource: true},
 	} {
 		f.Add(id.Encode())
 	}
@@ -53,8 +54,10 @@ func FuzzIDRoundTrip(f *testing.F) {
 			return
 		}
 		id := ObjectID{Cluster: cluster, GVK: schema.GroupVersionKind{Group: group, Version: version, Kind: kind}, Namespace: ns, Name: name}
-		if got, err := ParseID(id.Encode()); err != nil || got != id {
-			t.Fatalf("%+v came back as %+v, %v", id, got, err)
+		for _, id := range []ObjectID{id, {Cluster: id.Cluster, GVK: id.GVK, Namespace: id.Namespace, Name: id.Name, AsResource: true}} {
+			if got, err := ParseID(id.Encode()); err != nil || got != id {
+				t.Fatalf("%+v came back as %+v, %v", id, got, err)
+			}
 		}
 	})
 }

@@ -16,16 +16,27 @@ type ObjectID struct {
 	GVK       schema.GroupVersionKind
 	Namespace string
 	Name      string
+	// AsResource marks the object read as a plain Resource although its
+	// kind has a GraphQL type of its own (a Pod through resources()): one
+	// id names one typed thing, as Relay's store needs.
+	AsResource bool
 }
 
 // idPrefix versions the encoding so it can change without breaking old ids.
 const idPrefix = "o1"
 
+// asResource is the optional eighth part of an id with AsResource.
+const asResource = "r"
+
 // Encode returns the opaque id: base64url of "o1" and the parts, separated by
-// a character that cannot appear in any of them.
+// a character that cannot appear in any of them (and "r" last for
+// AsResource).
 func (id ObjectID) Encode() string {
-	s := strings.Join([]string{idPrefix, id.Cluster, id.GVK.Group, id.GVK.Version, id.GVK.Kind, id.Namespace, id.Name}, "\x00")
-	return base64.RawURLEncoding.EncodeToString([]byte(s))
+	parts := []string{idPrefix, id.Cluster, id.GVK.Group, id.GVK.Version, id.GVK.Kind, id.Namespace, id.Name}
+	if id.AsResource {
+		parts = append(parts, asResource)
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(strings.Join(parts, "\x00")))
 }
 
 // ClusterID is the global id of cluster name itself.
@@ -40,13 +51,21 @@ func ParseID(s string) (ObjectID, error) {
 		return ObjectID{}, errkind.BadInputf("malformed id %q", s)
 	}
 	p := strings.Split(string(b), "\x00")
+	marked := len(p) == 8 && p[7] == asResource
+	if len(p) == 8 && !marked {
+		return ObjectID{}, errkind.BadInputf("malformed id %q", s)
+	}
+	if marked {
+		p = p[:7]
+	}
 	if len(p) != 7 || p[0] != idPrefix || p[1] == "" || p[3] == "" || p[4] == "" || p[6] == "" {
 		return ObjectID{}, errkind.BadInputf("malformed id %q", s)
 	}
 	return ObjectID{
-		Cluster:   p[1],
-		GVK:       schema.GroupVersionKind{Group: p[2], Version: p[3], Kind: p[4]},
-		Namespace: p[5],
-		Name:      p[6],
+		Cluster:    p[1],
+		GVK:        schema.GroupVersionKind{Group: p[2], Version: p[3], Kind: p[4]},
+		Namespace:  p[5],
+		Name:       p[6],
+		AsResource: marked,
 	}, nil
 }

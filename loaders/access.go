@@ -34,7 +34,8 @@ var (
 
 // scope is what the caller may list of gr in each cluster, as a database
 // condition: every namespace when the caller may list gr cluster-wide, else
-// the namespaces where a grant allows it. Stored records follow the
+// the namespaces where a grant allows it (RuleNamespaces: a caller who may
+// list some other kind cluster-wide still has only these for gr). Stored records follow the
 // visibility rule of package k8s by its namespace part alone: alerts and
 // archived events carry generated names no such rule names in practice, so
 // a record by name is left out (which fails closed). A get without
@@ -48,9 +49,8 @@ func scope(ctx context.Context, cs []*k8s.Cluster, gr schema.GroupResource) db.S
 			sc[c.Name] = db.ClusterScope{All: true}
 			continue
 		}
-		names, _ := a.Namespaces()
 		var ok []string
-		for _, ns := range names {
+		for _, ns := range a.RuleNamespaces() {
 			if a.Allows("list", gr, ns, "") {
 				ok = append(ok, ns)
 			}

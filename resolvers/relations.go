@@ -6,6 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/clustergraph/clustergraph/errkind"
@@ -80,16 +82,35 @@ func (r *Resolver) objectByID(ctx context.Context, id k8s.ObjectID) (model.KubeO
 		}
 		return model.NewResource(c, p.Object), nil
 	}
-	return wrap(c, obj), nil
+	if o := wrap(c, obj); o != nil {
+		return o, nil
+	}
+	// Cached for relations with no type of its own (EndpointSlices): the
+	// cached object as a Resource.
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetGroupVersionKind(id.GVK)
+	return model.NewResource(c, u), nil
 }
 
 // lookup finds what id names, from the cache for cached kinds (and node
-// pools), from the apiserver for others: nil and no error when it does
-// not exist, an error for an unknown cluster or a refusal.
-func (r *Resolver) lookup(ctx context.Context, id k8s.ObjectID) (*k8s.Cluster, any, error) {
-	c, obj, err := r.Registry.Lookup(ctx, id)
-	if c != nil && errors.Is(err, errkind.NotFound) && !k8s.IsCached(id.GVK) {
+// pools), from the apiserver for others and for an object of a cached
+// kind read as a Resource: nil and no error when it does not exist, an
+// error for an unknown cluster or a refusal.
+func (r *Resolver) lookup(ctx context.Context, id k8s.ObjectID) (c *k8s.Cluster, obj any, err error) {
+	if id.AsResource {
+		if c, err = r.Registry.Cluster(id.Cluster); err != nil {
+			return nil, nil, err
+		}
 		obj, err = c.GetResource(ctx, id)
+	} else {
+		c, obj, err = r.Registry.Lookup(ctx, id)
+		if c != nil && errors.Is(err, errkind.NotFound) && !k8s.IsCached(id.GVK) {
+			obj, err = c.GetResource(ctx, id)
+		}
 	}
 	if c != nil && errors.Is(err, errkind.NotFound) {
 		return c, nil, nil

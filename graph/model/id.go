@@ -2,6 +2,7 @@ package model
 
 import (
 	"encoding/base64"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -97,8 +98,10 @@ func ParseNodeID(s string) (NodeID, error) {
 	default:
 		return NodeID{}, malformed
 	}
-	// One spelling per key: no sign, no leading zeros.
-	if id.Key, err = strconv.ParseUint(p[5], 10, 64); err != nil || strconv.FormatUint(id.Key, 10) != p[5] {
+	// One spelling per key: no sign, no leading zeros. Keys are row ids and
+	// Unix seconds, which the databases hold as signed 64-bit integers: a
+	// larger one names nothing (and would fail the whole batch's query).
+	if id.Key, err = strconv.ParseUint(p[5], 10, 64); err != nil || strconv.FormatUint(id.Key, 10) != p[5] || id.Key > math.MaxInt64 {
 		return NodeID{}, malformed
 	}
 	return NodeID{Stored: &id}, nil
