@@ -47,15 +47,18 @@ const DefaultMaxListObjects = 10000
 // every object returned. Only the unrestricted subject (no authentication)
 // lists with clustergraph's own credentials.
 //
-// want is how many matches the caller's page needs in the apiserver's
-// order (name order within a namespace, or of a cluster-scoped kind); 0
-// means all. Where the apiserver's order is the page's, each LIST stops
-// once it holds want matches. In all, at most the cluster's
+// want is how many matches the caller's page needs, in (namespace, name)
+// order, or in name order across namespaces when byName; 0 means all.
+// Where the apiserver's order is the page's (one namespace, or a
+// cluster-scoped kind), each LIST stops once it holds want matches. A
+// cluster-wide LIST of a namespaced kind stops once no object left unread
+// can be among the first want in (namespace, name) order (see enough);
+// by name across namespaces it cannot stop early. In all, at most the cluster's
 // MaxListObjects objects are read, page by page (and as many GETs): past
 // that it returns what it read with an errkind.BadInput saying the list
 // was cut, so one request cannot make the apiserver stream a whole huge
 // collection.
-func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionResource, f *Filter, want int) ([]Item, error) {
+func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionResource, f *Filter, want int, byName bool) ([]Item, error) {
 	s, gr := caller.From(ctx), gvr.GroupResource()
 	budget := c.maxListOr()
 	unrestricted := s != nil && s.Unrestricted
@@ -71,11 +74,13 @@ func (c *Cluster) ListResources(ctx context.Context, gvr schema.GroupVersionReso
 		l.client = dyn
 	}
 	if unrestricted || c.allows(ctx, "list", gr, f.Namespace, "") {
-		if f.Namespace != "" {
-			l.want = want // the apiserver's order is the page's
-		} else if want > 0 {
-			if scoped, _ := c.clusterScoped(gvr); scoped {
-				l.want = want
+		if want > 0 {
+			scoped, _ := c.clusterScoped(gvr)
+			switch {
+			case f.Namespace != "" || scoped:
+				l.want = want // the apiserver's order is the page's
+			case !byName:
+				l.firstOf = want // namespace by namespace: see enough
 			}
 		}
 		l.list(ctx, f.Namespace)
@@ -112,11 +117,13 @@ type dynList struct {
 	client dynamic.Interface
 	gvr    schema.GroupVersionResource
 	f      *Filter
-	// want bounds each LIST's matches (0: no bound); budget is what may
-	// still be read.
-	want, budget int
-	objs         []any
-	err          error
+	// want bounds each LIST's matches (0: no bound); firstOf bounds a
+	// cluster-wide LIST of a namespaced kind by the first matches in
+	// (namespace, name) order it must hold (0: no bound); budget is what
+	// may still be read.
+	want, firstOf, budget int
+	objs                  []any
+	err                   error
 }
 
 // list reads the matches in namespace ns ("" for all, or a cluster-scoped
@@ -132,15 +139,21 @@ func (l *dynList) list(ctx context.Context, ns string) bool {
 	}
 	local := *l.f
 	local.Labels, local.Fields = nil, nil
-	matched := 0
+	matched, step := 0, l.firstOf
 	for {
 		if l.budget <= 0 {
 			l.cut()
 			return false
 		}
 		opts.Limit = min(listChunk, int64(l.budget))
-		if l.want > 0 {
+		switch {
+		case l.want > 0:
 			opts.Limit = min(opts.Limit, int64(l.want-matched))
+		case l.firstOf > 0:
+			// What is still missing, and twice as much each time a
+			// namespace that sorts first may still follow (see enough).
+			opts.Limit = min(opts.Limit, int64(max(l.firstOf-matched, step)))
+			step = min(2*step, listChunk)
 		}
 		list, err := l.client.Resource(l.gvr).Namespace(ns).List(ctx, opts)
 		if err != nil {
@@ -154,11 +167,44 @@ func (l *dynList) list(ctx context.Context, ns string) bool {
 				matched++
 			}
 		}
-		if list.GetContinue() == "" || l.want > 0 && matched >= l.want {
+		if list.GetContinue() == "" || l.want > 0 && matched >= l.want ||
+			l.firstOf > 0 && len(list.Items) > 0 && l.enough(list.Items[len(list.Items)-1].GetNamespace()) {
 			return true
 		}
 		opts.Continue = list.GetContinue()
 	}
+}
+
+// enough reports whether the matches read so far hold the first firstOf
+// of all in (namespace, name) order, the read having reached namespace
+// last. The apiserver lists in the order of its storage keys,
+// "namespace/name" compared as bytes: objects of one namespace come
+// together, by name, and namespaces come in the order of "namespace/".
+// That is the order of namespace names but where one name is another's
+// beginning followed by '-' (the one character of a namespace name below
+// '/'): "app-dev/" comes before "app/", though "app" sorts first. So the
+// firstOf-th match m is final once every namespace that sorts before m's
+// and may not have been read yet has been: the beginnings of m's namespace
+// that end before a '-', each read when its key block lies wholly before
+// last's.
+func (l *dynList) enough(last string) bool {
+	if len(l.objs) < l.firstOf {
+		return false
+	}
+	type key struct{ ns, name string }
+	keys := make([]key, len(l.objs))
+	for i, o := range l.objs {
+		m, _ := metaOf(o)
+		keys[i] = key{m.GetNamespace(), m.GetName()}
+	}
+	slices.SortFunc(keys, func(a, b key) int { return cmp.Or(strings.Compare(a.ns, b.ns), strings.Compare(a.name, b.name)) })
+	ns := keys[l.firstOf-1].ns
+	for i := range len(ns) {
+		if ns[i] < '/' && ns[:i]+"/" >= last+"/" {
+			return false
+		}
+	}
+	return true
 }
 
 // get reads one object a grant names, keeping it when it exists and

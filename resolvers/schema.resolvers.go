@@ -640,7 +640,7 @@ func (r *queryResolver) Resources(ctx context.Context, group string, version str
 	var items []k8s.Item
 	var errs []error
 	for _, c := range cs {
-		got, err := c.ListResources(ctx, gvr, f, want)
+		got, err := c.ListResources(ctx, gvr, f, want, p.OrderBy != nil && p.OrderBy.Field == model.OrderFieldName)
 		items = append(items, got...)
 		if err != nil {
 			errs = append(errs, err)
