@@ -44,12 +44,7 @@ var nodeSamples = map[string]string{
 // says) answers node(id:) with itself for an id it handed out, and
 // object(id:) answers only for Kubernetes objects.
 func TestNodeEveryType(t *testing.T) {
-	cs := testenv.Clusters(t)
-	c := cs[0]
-	h := sqlite(t)
-	s := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs), waitReady: true, auth: true, db: h})
-	admin := makeUser(t, cs, "node-admin", func(cl testenv.Cluster, u string) { clusterBinding(t, cl, "node-admin", "cluster-admin", u) })
-	seedRecords(t, s, h, c)
+	s, c, admin := recordsServer(t, "node-admin")
 	// The seed has no claims.
 	makeNamespace(t, c, "node-types")
 	claim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data"}, Spec: corev1.PersistentVolumeClaimSpec{
@@ -153,6 +148,19 @@ func TestNodeEveryType(t *testing.T) {
 			t.Errorf("node(%s): %s %+v, want null and code %q", tc.what, r.Data, r.Errors, tc.code)
 		}
 	}
+}
+
+// recordsServer starts a server on both clusters with an SQLite database
+// holding seedRecords' records of the first, and makes a cluster-admin
+// account named admin.
+func recordsServer(t *testing.T, admin string) (*server, testenv.Cluster, testUser) {
+	t.Helper()
+	cs := testenv.Clusters(t)
+	h := sqlite(t)
+	s := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs), waitReady: true, auth: true, db: h})
+	u := makeUser(t, cs, admin, func(cl testenv.Cluster, user string) { clusterBinding(t, cl, admin, "cluster-admin", user) })
+	seedRecords(t, s, h, cs[0])
+	return s, cs[0], u
 }
 
 // seedRecords stores alerts in shop, in ops and about a node, and one hour
@@ -435,12 +443,7 @@ const deepIDs = `query($c: String!, $cs: [String!]) {
 // and Secrets' ids malformed; the second, a Pod read through resources()
 // sharing the typed Pod's id, and EndpointSlices' ids answering null.
 func TestEveryIDRoundTrips(t *testing.T) {
-	cs := testenv.Clusters(t)
-	c := cs[0]
-	h := sqlite(t)
-	s := startServer(t, serverOpts{kubeconfigs: kubeconfigs(cs), waitReady: true, auth: true, db: h})
-	admin := makeUser(t, cs, "ids-admin", func(cl testenv.Cluster, u string) { clusterBinding(t, cl, "ids-admin", "cluster-admin", u) })
-	seedRecords(t, s, h, c)
+	s, c, admin := recordsServer(t, "ids-admin")
 
 	r := s.as(admin.token).do(t, deepIDs, map[string]any{"c": c.Context, "cs": []string{c.Context}})
 	if len(r.Errors) > 0 {

@@ -150,8 +150,10 @@ func (l *dynList) list(ctx context.Context, ns string) bool {
 		case l.want > 0:
 			opts.Limit = min(opts.Limit, int64(l.want-matched))
 		case l.firstOf > 0:
-			// What is still missing, and twice as much each time a
-			// namespace that sorts first may still follow (see enough).
+			// What is still missing, or twice the last page when that is
+			// more: each pass that did not suffice (too few matches, or a
+			// namespace that sorts first may still follow: see enough)
+			// reads more at once.
 			opts.Limit = min(opts.Limit, int64(max(l.firstOf-matched, step)))
 			step = min(2*step, listChunk)
 		}
@@ -186,7 +188,10 @@ func (l *dynList) list(ctx context.Context, ns string) bool {
 // firstOf-th match m is final once every namespace that sorts before m's
 // and may not have been read yet has been: the beginnings of m's namespace
 // that end before a '-', each read when its key block lies wholly before
-// last's.
+// last's. (Every resource of the generic registry, custom resources
+// included, lists in key order, from etcd and from the watch cache alike;
+// an aggregated API server of its own making may not, and one that pages
+// in another order would get pages cut short.)
 func (l *dynList) enough(last string) bool {
 	if len(l.objs) < l.firstOf {
 		return false
