@@ -354,9 +354,10 @@ func (e *lpEnv) applyAs(s *lpServer, token, namespace, name string) error {
 	return nil
 }
 
-// dialWS opens a graphql-transport-ws socket and sends connection_init
-// with token; send writes one message.
-func (s *lpServer) dialWS(ctx context.Context, token string) (*websocket.Conn, func(any) error, error) {
+// subscribe opens a graphql-transport-ws socket as token, waits for the
+// connection_ack and starts query; next reads the subscription's next
+// result into data, failing on anything but a result without errors.
+func (s *lpServer) subscribe(ctx context.Context, token, query string) (next func(data any) error, closeWS func(), err error) {
 	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.base, "http")+"/query", &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
 	if err != nil {
 		return nil, nil, err
@@ -365,11 +366,45 @@ func (s *lpServer) dialWS(ctx context.Context, token string) (*websocket.Conn, f
 		b, _ := json.Marshal(v)
 		return ws.Write(ctx, websocket.MessageText, b)
 	}
+	type message struct {
+		Type    string
+		Payload json.RawMessage
+	}
+	read := func() (message, error) {
+		var m message
+		_, b, err := ws.Read(ctx)
+		if err == nil {
+			err = json.Unmarshal(b, &m)
+		}
+		return m, err
+	}
 	if err := send(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}}); err != nil {
 		ws.CloseNow()
 		return nil, nil, err
 	}
-	return ws, send, nil
+	if m, err := read(); err != nil || m.Type != "connection_ack" {
+		ws.CloseNow()
+		return nil, nil, fmt.Errorf("connection_init: %+v %w", m, err)
+	}
+	if err := send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": query}}); err != nil {
+		ws.CloseNow()
+		return nil, nil, err
+	}
+	next = func(data any) error {
+		m, err := read()
+		if err != nil {
+			return err
+		}
+		var p struct {
+			Data   json.RawMessage
+			Errors []any
+		}
+		if m.Type != "next" || json.Unmarshal(m.Payload, &p) != nil || len(p.Errors) > 0 {
+			return fmt.Errorf("%s %s", m.Type, m.Payload)
+		}
+		return json.Unmarshal(p.Data, data)
+	}
+	return next, func() { ws.CloseNow() }, nil
 }
 
 // watchFor subscribes (graphql-transport-ws) as token to ConfigMaps of
@@ -379,51 +414,24 @@ func (e *lpEnv) watchFor(t *testing.T, s *lpServer, token, namespace, name strin
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ws, send, err := s.dialWS(ctx, token)
+	q := fmt.Sprintf(`subscription { watch(kind: "ConfigMap", namespace: %q) { type object { metadata { name } } } }`, namespace)
+	next, closeWS, err := s.subscribe(ctx, token, q)
 	if err != nil {
 		return err
 	}
-	defer ws.CloseNow()
-	read := func() (map[string]any, error) {
-		_, b, err := ws.Read(ctx)
-		if err != nil {
-			return nil, err
-		}
-		var m map[string]any
-		return m, json.Unmarshal(b, &m)
-	}
-	if m, err := read(); err != nil || m["type"] != "connection_ack" {
-		return fmt.Errorf("connection_init: %v %w", m, err)
-	}
-	q := fmt.Sprintf(`subscription { watch(kind: "ConfigMap", namespace: %q) { type object { metadata { name } } } }`, namespace)
-	if err := send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": q}}); err != nil {
-		return err
-	}
+	defer closeWS()
 	created := false
 	for {
-		m, err := read()
-		if err != nil {
+		var d struct {
+			Watch struct {
+				Type   string
+				Object struct{ Metadata struct{ Name string } }
+			}
+		}
+		if err := next(&d); err != nil {
 			return fmt.Errorf("watch: %w", err)
 		}
-		if m["type"] != "next" {
-			return fmt.Errorf("watch: %v", m)
-		}
-		b, _ := json.Marshal(m["payload"])
-		var p struct {
-			Data struct {
-				Watch struct {
-					Type   string
-					Object struct{ Metadata struct{ Name string } }
-				}
-			}
-			Errors []any
-		}
-		_ = json.Unmarshal(b, &p)
-		if len(p.Errors) > 0 {
-			return fmt.Errorf("watch: %s", b)
-		}
-		w := p.Data.Watch
-		switch {
+		switch w := d.Watch; {
 		case w.Type == "SYNCED" && !created:
 			created = true
 			if out, err := testenv.Kubectl(t, e.c, "-n", namespace, "create", "configmap", name); err != nil {
@@ -441,52 +449,30 @@ func (e *lpEnv) watchFor(t *testing.T, s *lpServer, token, namespace, name strin
 func (e *lpEnv) terminalAs(s *lpServer, token, namespace, pod string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ws, send, err := s.dialWS(ctx, token)
+	q := fmt.Sprintf(`subscription { terminal(cluster: "in-cluster", namespace: %q, pod: %q, command: ["sh", "-c", "echo lp-terminal-ok"], tty: false) { type data exitCode error } }`, namespace, pod)
+	next, closeWS, err := s.subscribe(ctx, token, q)
 	if err != nil {
 		return err
 	}
-	defer ws.CloseNow()
-	q := fmt.Sprintf(`subscription { terminal(cluster: "in-cluster", namespace: %q, pod: %q, command: ["sh", "-c", "echo lp-terminal-ok"], tty: false) { type data exitCode error } }`, namespace, pod)
+	defer closeWS()
 	var out strings.Builder
-	for started := false; ; {
-		_, b, err := ws.Read(ctx)
-		if err != nil {
+	for {
+		var d struct {
+			Terminal struct {
+				Type, Data, Error string
+				ExitCode          *int
+			}
+		}
+		if err := next(&d); err != nil {
 			return fmt.Errorf("terminal: %w (output so far %q)", err, out.String())
 		}
-		var m struct {
-			Type    string
-			Payload struct {
-				Data struct {
-					Terminal struct {
-						Type, Data, Error string
-						ExitCode          *int
-					}
-				}
-				Errors []any
-			}
-		}
-		if err := json.Unmarshal(b, &m); err != nil {
-			return err
-		}
-		switch {
-		case m.Type == "connection_ack" && !started:
-			started = true
-			if err := send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": q}}); err != nil {
-				return err
-			}
-		case m.Type == "next" && len(m.Payload.Errors) > 0:
-			return fmt.Errorf("terminal: %s", b)
-		case m.Type == "next" && m.Payload.Data.Terminal.Type == "EXIT":
-			f := m.Payload.Data.Terminal
+		if f := d.Terminal; f.Type == "EXIT" {
 			if f.ExitCode == nil || *f.ExitCode != 0 || !strings.Contains(out.String(), "lp-terminal-ok") {
 				return fmt.Errorf("terminal ended with %+v, output %q", f, out.String())
 			}
 			return nil
-		case m.Type == "next":
-			out.WriteString(m.Payload.Data.Terminal.Data)
-		case m.Type == "error" || m.Type == "complete":
-			return fmt.Errorf("terminal: %s", b)
 		}
+		out.WriteString(d.Terminal.Data)
 	}
 }
 
