@@ -96,3 +96,11 @@ func clusterNamed(reg *k8s.Registry, name string) *k8s.Cluster {
 	}
 	return c
 }
+
+// where names a namespace ("" for cluster-wide) in a refusal.
+func where(namespace string) string {
+	if namespace == "" {
+		return "cluster-wide"
+	}
+	return "in namespace " + namespace
+}

@@ -138,12 +138,8 @@ func mayReadAlert(ctx context.Context, cs []*k8s.Cluster) func(db.Alert) bool {
 // (an existing one when this repeats it).
 func (rs *Records) CreateAlert(ctx context.Context, c *k8s.Cluster, namespace string, build func() (db.Alert, error)) (db.Alert, error) {
 	if !c.AccessFor(caller.From(ctx)).Allows("create", eventsGR, namespace, "") {
-		where := "cluster-wide"
-		if namespace != "" {
-			where = "in namespace " + namespace
-		}
 		metrics.AlertRejected(metrics.AlertsFromMutation, "forbidden")
-		return db.Alert{}, fmt.Errorf("%w: creating an alert needs create on events %s of %s", errkind.Forbidden, where, c.Name)
+		return db.Alert{}, fmt.Errorf("%w: creating an alert needs create on events %s of %s", errkind.Forbidden, where(namespace), c.Name)
 	}
 	a, err := build()
 	if err != nil {

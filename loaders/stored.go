@@ -208,11 +208,7 @@ func mayReadRecords(ctx context.Context, reg *k8s.Registry, k RecordKey, gr sche
 		return err
 	}
 	if !mayList(ctx, c, gr, k.Namespace) {
-		where := "cluster-wide"
-		if k.Namespace != "" {
-			where = "in namespace " + k.Namespace
-		}
-		return fmt.Errorf("%w: reading %s %s of %s needs list on %s there", errkind.Forbidden, what, where, c.Name, gr.Resource)
+		return fmt.Errorf("%w: reading %s %s of %s needs list on %s there", errkind.Forbidden, what, where(k.Namespace), c.Name, gr.Resource)
 	}
 	return nil
 }
