@@ -16,9 +16,9 @@ type ObjectID struct {
 	GVK       schema.GroupVersionKind
 	Namespace string
 	Name      string
-	// AsResource marks the object read as a plain Resource although its
-	// kind has a GraphQL type of its own (a Pod through resources()): one
-	// id names one typed thing, as Relay's store needs.
+	// AsResource marks an object of a cached kind read as a plain
+	// Resource (a Pod through resources()), whose plain id names the
+	// cached view: one id names one typed thing, as Relay's store needs.
 	AsResource bool
 }
 

@@ -6,8 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/clustergraph/clustergraph/errkind"
@@ -82,18 +80,9 @@ func (r *Resolver) objectByID(ctx context.Context, id k8s.ObjectID) (model.KubeO
 		}
 		return model.NewResource(c, p.Object), nil
 	}
-	if o := wrap(c, obj); o != nil {
-		return o, nil
-	}
-	// Cached for relations with no type of its own (EndpointSlices): the
-	// cached object as a Resource.
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return nil, err
-	}
-	u := &unstructured.Unstructured{Object: m}
-	u.SetGroupVersionKind(id.GVK)
-	return model.NewResource(c, u), nil
+	// nil for a kind cached for relations only (EndpointSlices): no id of
+	// one is handed out but as a Resource (AsResource), read above.
+	return wrap(c, obj), nil
 }
 
 // lookup finds what id names, from the cache for cached kinds (and node

@@ -6,7 +6,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/clustergraph/clustergraph/k8s"
 )
@@ -142,20 +141,12 @@ func NewResource(c *k8s.Cluster, u *unstructured.Unstructured) *Resource {
 	return &Resource{Object{c, u}, u}
 }
 
-// typedKinds are the kinds with a GraphQL type of their own (Pod,
-// Workload, MetadataObject, ...): read as a Resource, such an object has
-// an id apart from its typed one.
-var typedKinds = map[schema.GroupVersionKind]bool{
-	k8s.GVKNamespace: true, k8s.GVKNode: true, k8s.GVKPod: true, k8s.GVKService: true, k8s.GVKEvent: true,
-	k8s.GVKPVC: true, k8s.GVKConfigMap: true, k8s.GVKSecret: true, k8s.GVKIngress: true,
-	k8s.GVKDeployment: true, k8s.GVKReplicaSet: true, k8s.GVKStatefulSet: true, k8s.GVKDaemonSet: true,
-	k8s.GVKJob: true, k8s.GVKCronJob: true,
-}
-
-// ID is the object's global id as a Resource.
+// ID is the object's global id as a Resource. An object of a kind
+// clustergraph caches has an id of its own read this way: the plain id
+// names the cached view (a Pod, a Workload, ...).
 func (r *Resource) ID() string {
 	id := r.C.IDOf(r.U)
-	id.AsResource = typedKinds[id.GVK]
+	id.AsResource = k8s.IsCached(id.GVK)
 	return id.Encode()
 }
 
