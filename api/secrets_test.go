@@ -194,13 +194,20 @@ func TestSecretValuesNeverLeave(t *testing.T) {
 			t.Errorf("%s: want both Secrets, got %s", what, raw)
 		}
 	}
+	// By id: the cached view, and the Resource resources() hands out (read
+	// from the apiserver), through object(id:) and node(id:).
 	for _, name := range []string{"by-kubectl", "by-clustergraph"} {
-		id := k8s.ObjectID{Cluster: c.Context, GVK: k8s.GVKSecret, Namespace: ns, Name: name}.Encode()
-		r := s.do(t, `query($id: ID!) { object(id: $id) { metadata { name annotations } raw } }`, map[string]any{"id": id})
-		raw, _ := json.Marshal(r)
-		secretFree(t, "object("+name+")", raw)
-		if len(r.Errors) > 0 || !bytes.Contains(raw, []byte(name)) {
-			t.Errorf("object(%s): %s", name, raw)
+		for _, asResource := range []bool{false, true} {
+			id := k8s.ObjectID{Cluster: c.Context, GVK: k8s.GVKSecret, Namespace: ns, Name: name, AsResource: asResource}.Encode()
+			for _, field := range []string{"object", "node"} {
+				what := fmt.Sprintf("%s(%s, as a Resource: %v)", field, name, asResource)
+				r := s.do(t, `query($id: ID!) { `+field+`(id: $id) { ... on KubeObject { metadata { name annotations } raw } } }`, map[string]any{"id": id})
+				raw, _ := json.Marshal(r)
+				secretFree(t, what, raw)
+				if len(r.Errors) > 0 || !bytes.Contains(raw, []byte(name)) {
+					t.Errorf("%s: %s", what, raw)
+				}
+			}
 		}
 	}
 
